@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Validation of names that become MQTT topic levels (sources, providers) and
+ * of short identifiers (request_id, session).
+ */
+#ifndef PR_NAMES_H
+#define PR_NAMES_H
+
+#include <stddef.h>
+
+/*
+ * A source or provider name: 1..PR_NAME_MAX bytes of valid UTF-8 (no
+ * overlong forms, no surrogates), no control characters (C0, DEL, C1), no
+ * '/', '+', '#', no NUL, and not starting with '$'.
+ * Returns 0 or PR_ENAME.
+ */
+int pr_name_check(const char *s, size_t len);
+
+/*
+ * An identifier (request_id, session, correlation_id): 1..PR_ID_MAX bytes of
+ * printable ASCII (0x20..0x7e). Returns 0 or PR_EFIELD.
+ */
+int pr_id_check(const char *s, size_t len);
+
+/*
+ * A topic filter/topic level check for reply topics: the topic must start
+ * with prefix followed by "/reply/", have at least one character after it,
+ * contain no '+' or '#', and be valid UTF-8 without NUL. Returns 0 or
+ * PR_EREPLYTOPIC.
+ */
+int pr_reply_topic_check(const char *topic, size_t len, const char *prefix);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store: every record of the registry in one LMDB environment. This is
+ * the only module that includes <lmdb.h>.
+ *
+ * Threads: LMDB allows one write transaction at a time and one transaction
+ * per thread. The agent runs every transaction on its worker thread; tests
+ * use one thread. All data returned leaves the transaction as copies.
+ *
+ * Durability: the environment is opened with LMDB's default sync, so a
+ * commit that returned 0 is on disk (fsync) and survives kill -9 and power
+ * loss. Many commands share one transaction (group commit); each command runs
+ * in a nested transaction so a refused command leaves no trace.
+ *
+ * Indexes kept per source (all maintained by pr_store_partition_put/_del):
+ * - partitions by (start, end, provider), for lists and retained topics;
+ * - an overlap index bucketed by length class (floor(log2(end - start))),
+ *   so "partitions overlapping [a, b)" costs O(classes * log n + k);
+ * - the coalesced union of ready partitions, so a readiness query costs
+ *   O(log n + k) however many partitions the source has.
+ *
+ * Errors: PR_ENOSOURCE / PR_ENOPROVIDER / PR_ENOPARTITION for missing
+ * records, PR_EMAPFULL when the map is full, PR_ESTORE for other LMDB
+ * failures (the LMDB message is logged), PR_ECURSOR for a bad cursor.
+ */
+#ifndef PR_STORE_H
+#define PR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct pr_store;
+struct pr_txn;
+
+struct pr_store_opts {
+	uint64_t map_size; /* bytes; 0 = default (16 GiB, sparse) */
+};
+
+/* Open (creating if needed) the store in directory dir (created if missing). */
+int pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store **out);
+/* Close; NULL is fine. No transaction may be open. */
+void pr_store_close(struct pr_store *st);
+
+/* Begin a transaction; write != 0 for a write transaction. */
+int pr_txn_begin(struct pr_store *st, int write, struct pr_txn **out);
+/* Begin a nested write transaction inside parent (a write transaction). */
+int pr_txn_begin_nested(struct pr_txn *parent, struct pr_txn **out);
+/* Commit and free txn (also on failure). A top-level commit is durable. */
+int pr_txn_commit(struct pr_txn *txn);
+/* Abort and free; NULL is fine. */
+void pr_txn_abort(struct pr_txn *txn);
+
+/* Raise and return the persisted agent epoch (its own committed transaction). */
+int pr_store_next_epoch(struct pr_store *st, uint64_t *epoch);
+
+/* Sources. get: PR_ENOSOURCE if absent. put creates (id == 0: assigns
+ * src->id) or replaces. */
+int pr_store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out);
+int pr_store_source_put(struct pr_txn *txn, struct pr_source *src);
+/* Sources by name after cursor ("" or NULL = from the first), at most limit;
+ * cb returning non-zero stops and is returned. next gets the cursor of the
+ * following page, "" when there is none. */
+int pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
+    int (*cb)(void *arg, const struct pr_source *s), void *arg, char next[PR_CURSOR_MAX]);
+
+/* Providers of a source. get: PR_ENOPROVIDER if absent. */
+int pr_store_provider_get(struct pr_txn *txn, const struct pr_source *src, const char *name,
+    struct pr_provider *out);
+int pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_provider *p);
+
+/* Partitions, keyed by (source, start, end, provider). get: PR_ENOPARTITION.
+ * put creates or replaces and maintains every index; del removes it. */
+int pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src,
+    const char *provider, struct pr_range r, struct pr_partition *out);
+int pr_store_partition_put(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_partition *p);
+int pr_store_partition_del(struct pr_txn *txn, const struct pr_source *src,
+    const char *provider, struct pr_range r);
+/* Partitions of a source in (start, end, provider) order after cursor, at
+ * most limit (0 = no limit); cb/next as for pr_store_source_list. */
+int pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src,
+    const char *cursor, size_t limit, int (*cb)(void *arg, const struct pr_partition *p),
+    void *arg, char next[PR_CURSOR_MAX]);
+
+/* The coalesced ready ranges of the source that overlap want, in order, each
+ * whole (not clipped to want). O(log n + k). cb as above. */
+int pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+    int (*cb)(void *arg, struct pr_range r), void *arg);
+/* The non-ready (pending, locked, failed) partitions that overlap want, in
+ * no promised order. O(classes * log n + k). */
+int pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src,
+    struct pr_range want, int (*cb)(void *arg, const struct pr_partition *p), void *arg);
+
+/* The event log of a source: append (ev->seq set by the caller, strictly
+ * increasing) and read in seq order after after_seq. */
+int pr_store_event_append(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_event *ev);
+int pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
+    int (*cb)(void *arg, const struct pr_event *ev), void *arg);
+
+/* Idempotency records: the first reply to a request_id.
+ * get: PR_ENOTFOUND if absent; on success *reply is a NUL-terminated heap
+ * copy the caller frees with free(), command the name it was for. */
+int pr_store_idem_get(struct pr_txn *txn, const char *request_id,
+    char command[64], char **reply, size_t *reply_len);
+int pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
+    const char *reply, size_t reply_len, int64_t now);
+/* Remove records created before `before`, at most max of them. */
+int pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
+
+#endif
