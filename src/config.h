@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * partregd's configuration: defaults < config file < PARTREG_* environment
+ * < command-line flags. Every option has all three spellings: the flag
+ * --data-dir, the variable PARTREG_DATA_DIR, the file key data-dir.
+ *
+ * Config file: one "key = value" per line, '#' starts a comment, blank
+ * lines ignored, values taken verbatim after trimming (no quoting).
+ */
+#ifndef PR_CONFIG_H
+#define PR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct pr_config {
+	char *broker;        /* mqtt://127.0.0.1:1883 */
+	char *username;
+	char *password_file; /* the password is read from it, first line */
+	char *cafile;
+	char *cert;
+	char *key;
+	char *data_dir;      /* /var/lib/partreg */
+	char *prefix;        /* partreg/v1 */
+	char *client_id;     /* partregd:<prefix> */
+	char *log_level;     /* info */
+	char *config_file;
+	int mqtt_version;           /* 5 or 4 (given as "5" or "3.1.1") */
+	size_t max_payload;         /* bytes, 65536 */
+	uint32_t session_expiry_s;  /* 86400 */
+	uint64_t map_size_mb;       /* 16384 */
+	size_t batch_max;           /* commands per transaction, 256 */
+	uint32_t idempotency_ttl_s; /* 86400 */
+	size_t summary_max;         /* ranges / blockers in a summary, 1000 */
+	int help;
+	int version;
+};
+
+/* Fill cfg from defaults, the config file, the environment and argv.
+ * On error prints a message naming the option to err and returns PR_EFIELD
+ * (or -errno when the config file can't be read). */
+int pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err);
+void pr_config_release(struct pr_config *cfg);
+/* The --help text. */
+void pr_config_usage(FILE *out);
+/* Read the first line of path (the password); heap, caller frees. NULL on error. */
+char *pr_config_read_secret(const char *path);
+
+#endif

@@ -1,0 +1,778 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Paho MQTTAsync behind a small interface (see transport.h for the why of
+ * flow control and sessions).
+ *
+ * State shared between Paho's threads and callers sits under t->mu:
+ * connected, inflight, window, gen. gen counts connections: a completion
+ * callback carries the gen of the connection its publish went out on, and a
+ * lost connection bumps gen and zeroes inflight, so completions that Paho
+ * reports late (or never) for a dead connection cannot skew the count.
+ *
+ * Paho does not retry a first connect that fails, so a small connector
+ * thread calls MQTTAsync_connect again every second until one succeeds;
+ * after that Paho's automatic reconnect takes over.
+ */
+#include "transport.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <MQTTAsync.h>
+
+#include "err.h"
+#include "log.h"
+#include "nodelay.h"
+#include "ptime.h"
+
+enum conn_state {
+	CONN_IDLE,       /* not connected, no attempt in progress */
+	CONN_CONNECTING, /* MQTTAsync_connect called, waiting */
+	CONN_UP,         /* connected (Paho reconnects by itself from here) */
+};
+
+struct pr_transport {
+	MQTTAsync client;
+	struct pr_transport_opts opts;
+	char *uri;
+	char *sub_buf; /* owns copies of the subscription strings */
+	char **subs;
+	int *sub_qos;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum conn_state state;
+	int connected; /* connected and subscribed */
+	int closing;
+	int ever_up;   /* a connect succeeded once: Paho reconnects from now on */
+	int inflight;
+	int window;
+	uintptr_t gen;
+	pthread_t connector;
+	int connector_started;
+};
+
+void
+pr_msg_free(struct pr_msg *m)
+{
+	if (m == NULL) {
+		return;
+	}
+	free(m->topic);
+	free(m->payload);
+	free(m->response_topic);
+	free(m->correlation);
+	free(m);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void
+abstime_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* ---- inbound ---- */
+
+static char *
+copy_bytes(const void *p, size_t n)
+{
+	char *c = malloc(n + 1);
+
+	if (c != NULL) {
+		memcpy(c, p, n);
+		c[n] = '\0';
+	}
+	return c;
+}
+
+static int
+on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
+{
+	struct pr_transport *t = ctx;
+	struct pr_msg *m = calloc(1, sizeof *m);
+	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+	size_t plen = pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0;
+
+	if (m == NULL) {
+		goto out;
+	}
+	m->received_at = pr_time_now();
+	m->topic = copy_bytes(topic, tlen);
+	m->original_len = plen;
+	if (t->opts.max_payload != 0 && plen > t->opts.max_payload) {
+		m->too_big = 1;
+	} else {
+		m->payload = copy_bytes(pm->payload, plen);
+		m->payload_len = plen;
+	}
+	if (t->opts.mqtt_version == MQTTVERSION_5) {
+		MQTTProperty *rt = MQTTProperties_getProperty(&pm->properties,
+		    MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+		MQTTProperty *cd = MQTTProperties_getProperty(&pm->properties,
+		    MQTTPROPERTY_CODE_CORRELATION_DATA);
+
+		if (rt != NULL) {
+			m->response_topic = copy_bytes(rt->value.data.data,
+			    (size_t)rt->value.data.len);
+		}
+		if (cd != NULL) {
+			m->correlation = copy_bytes(cd->value.data.data,
+			    (size_t)cd->value.data.len);
+			m->correlation_len = (size_t)cd->value.data.len;
+		}
+	}
+	if (m->topic == NULL || (!m->too_big && m->payload == NULL)) {
+		pr_msg_free(m);
+		m = NULL;
+		pr_error("transport: out of memory; message on %.*s dropped", (int)tlen, topic);
+	}
+out:
+	MQTTAsync_freeMessage(&pm);
+	MQTTAsync_free(topic);
+	if (m != NULL) {
+		t->opts.on_message(t->opts.arg, m);
+	}
+	/* 1: the message is consumed. Paho acks it now whatever we return. */
+	return 1;
+}
+
+/* ---- connection ---- */
+
+static void
+set_connected(struct pr_transport *t, int up)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->connected != up) {
+		t->connected = up;
+		if (!up) {
+			t->gen++;
+			t->inflight = 0;
+		}
+	}
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void
+on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct pr_transport *t = ctx;
+
+	for (int i = 0; i < r->alt.sub.reasonCodeCount; i++) {
+		if (r->alt.sub.reasonCodes[i] >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+			pr_error("transport: subscription to %s refused (reason %d)",
+			    t->subs[i], r->alt.sub.reasonCodes[i]);
+		}
+	}
+	set_connected(t, 1);
+	if (t->opts.on_connected != NULL) {
+		t->opts.on_connected(t->opts.arg);
+	}
+}
+
+static void
+on_sub_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct pr_transport *t = ctx;
+
+	(void)r;
+	set_connected(t, 1);
+	if (t->opts.on_connected != NULL) {
+		t->opts.on_connected(t->opts.arg);
+	}
+}
+
+static void
+on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct pr_transport *t = ctx;
+
+	pr_error("transport: subscribe failed (code %d); reconnecting", r->code);
+	MQTTAsync_reconnect(t->client);
+}
+
+static void
+on_sub_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	struct pr_transport *t = ctx;
+
+	pr_error("transport: subscribe failed (code %d); reconnecting", r->code);
+	MQTTAsync_reconnect(t->client);
+}
+
+/* Runs after every connect, first or automatic: Nagle off, subscribe. */
+static void
+on_connected_cb(void *ctx, char *cause)
+{
+	struct pr_transport *t = ctx;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc, n;
+
+	(void)cause;
+	pthread_mutex_lock(&t->mu);
+	t->state = CONN_UP;
+	t->ever_up = 1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+
+	n = pr_nodelay_all();
+	pr_info("transport: connected to %s (TCP_NODELAY on %d socket%s)", t->uri, n,
+	    n == 1 ? "" : "s");
+	if (t->opts.nsubscriptions == 0) {
+		set_connected(t, 1);
+		if (t->opts.on_connected != NULL) {
+			t->opts.on_connected(t->opts.arg);
+		}
+		return;
+	}
+	ro.context = t;
+	if (t->opts.mqtt_version == MQTTVERSION_5) {
+		ro.onSuccess5 = on_sub_ok5;
+		ro.onFailure5 = on_sub_fail5;
+	} else {
+		ro.onSuccess = on_sub_ok;
+		ro.onFailure = on_sub_fail;
+	}
+	rc = MQTTAsync_subscribeMany(t->client, t->opts.nsubscriptions, t->subs, t->sub_qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pr_error("transport: subscribe failed to start (%d)", rc);
+	}
+}
+
+static void
+on_lost(void *ctx, char *cause)
+{
+	struct pr_transport *t = ctx;
+
+	pr_warn("transport: connection to %s lost%s%s; reconnecting", t->uri,
+	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	set_connected(t, 0);
+	if (t->opts.on_lost != NULL) {
+		t->opts.on_lost(t->opts.arg);
+	}
+}
+
+static void
+update_window(struct pr_transport *t, int receive_max)
+{
+	int w = t->opts.max_inflight > 0 ? t->opts.max_inflight : 256;
+
+	/* Stay one below the broker's window: a full window is what stalls Paho. */
+	if (receive_max > 1 && receive_max - 1 < w) {
+		w = receive_max - 1;
+	}
+	pthread_mutex_lock(&t->mu);
+	t->window = w;
+	pthread_mutex_unlock(&t->mu);
+	pr_debug("transport: publish window %d (broker receive maximum %d)", w, receive_max);
+}
+
+static void
+on_connect_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct pr_transport *t = ctx;
+	int rm = MQTTProperties_getNumericValue(&r->properties,
+	    MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+
+	update_window(t, rm > 0 ? rm : 65535);
+}
+
+static void
+on_connect_ok(void *ctx, MQTTAsync_successData *r)
+{
+	(void)r;
+	/* MQTT 3.1.1 has no Receive Maximum; mosquitto's default window is 20. */
+	update_window(ctx, 20);
+}
+
+static void
+connect_failed(struct pr_transport *t, int code, const char *msg)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->state == CONN_CONNECTING) {
+		t->state = CONN_IDLE;
+	}
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	pr_warn("transport: cannot connect to %s (code %d%s%s); retrying", t->uri, code,
+	    msg != NULL ? ": " : "", msg != NULL ? msg : "");
+}
+
+static void
+on_connect_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	connect_failed(ctx, r->code, r->message);
+}
+
+static void
+on_connect_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	connect_failed(ctx, r->code, r->message);
+}
+
+static int
+start_connect(struct pr_transport *t)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties cprops = MQTTProperties_initializer;
+	MQTTProperties wprops = MQTTProperties_initializer;
+	MQTTAsync_connectOptions *c = t->opts.mqtt_version == MQTTVERSION_5 ? &co5 : &co;
+	int rc;
+
+	c->keepAliveInterval = t->opts.keepalive_s > 0 ? t->opts.keepalive_s : 30;
+	c->connectTimeout = 5;
+	c->automaticReconnect = 1;
+	c->minRetryInterval = 1;
+	c->maxRetryInterval = 4;
+	c->context = t;
+	c->username = t->opts.username;
+	c->password = t->opts.password;
+	if (t->opts.mqtt_version == MQTTVERSION_5) {
+		MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+
+		c->cleanstart = t->opts.clean_start;
+		c->onSuccess5 = on_connect_ok5;
+		c->onFailure5 = on_connect_fail5;
+		p.value.integer4 = t->opts.clean_start ? 0 : t->opts.session_expiry_s;
+		MQTTProperties_add(&cprops, &p);
+		c->connectProperties = &cprops;
+	} else {
+		c->cleansession = t->opts.clean_start;
+		c->onSuccess = on_connect_ok;
+		c->onFailure = on_connect_fail;
+	}
+	if (t->opts.will_topic != NULL) {
+		will.topicName = t->opts.will_topic;
+		will.message = t->opts.will_payload;
+		will.retained = t->opts.will_retained;
+		will.qos = 1;
+		c->will = &will;
+		if (t->opts.mqtt_version == MQTTVERSION_5 && t->opts.will_delay_s > 0) {
+			MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_WILL_DELAY_INTERVAL};
+
+			p.value.integer4 = t->opts.will_delay_s;
+			MQTTProperties_add(&wprops, &p);
+			c->willProperties = &wprops;
+		}
+	}
+	if (strncmp(t->uri, "ssl://", 6) == 0) {
+		ssl.trustStore = t->opts.cafile;
+		ssl.keyStore = t->opts.certfile;
+		ssl.privateKey = t->opts.keyfile;
+		ssl.enableServerCertAuth = 1;
+		ssl.verify = 1;
+		c->ssl = &ssl;
+	}
+	rc = MQTTAsync_connect(t->client, c);
+	MQTTProperties_free(&cprops);
+	MQTTProperties_free(&wprops);
+	return rc;
+}
+
+/* Retries the first connect until one succeeds (Paho does not). */
+static void *
+connector_main(void *arg)
+{
+	struct pr_transport *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	while (!t->closing && !t->ever_up) {
+		if (t->state == CONN_IDLE) {
+			int rc;
+
+			t->state = CONN_CONNECTING;
+			pthread_mutex_unlock(&t->mu);
+			rc = start_connect(t);
+			pthread_mutex_lock(&t->mu);
+			if (rc != MQTTASYNC_SUCCESS) {
+				t->state = CONN_IDLE;
+				pr_warn("transport: connect to %s failed to start (%d)", t->uri, rc);
+			}
+		}
+		struct timespec ts;
+
+		abstime_in(&ts, 1000);
+		pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+/* ---- publish ---- */
+
+static void
+complete(struct pr_transport *t, void *ctx_gen)
+{
+	pthread_mutex_lock(&t->mu);
+	if ((uintptr_t)ctx_gen == t->gen && t->inflight > 0) {
+		t->inflight--;
+		pthread_cond_broadcast(&t->cv);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+struct pubctx {
+	struct pr_transport *t;
+	uintptr_t gen;
+};
+
+static void
+on_pub_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct pubctx *pc = ctx;
+
+	(void)r;
+	complete(pc->t, (void *)pc->gen);
+	free(pc);
+}
+
+static void
+on_pub_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct pubctx *pc = ctx;
+
+	pr_debug("transport: publish failed (code %d)", r->code);
+	complete(pc->t, (void *)pc->gen);
+	free(pc);
+}
+
+static void
+on_pub_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct pubctx *pc = ctx;
+
+	(void)r;
+	complete(pc->t, (void *)pc->gen);
+	free(pc);
+}
+
+static void
+on_pub_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	struct pubctx *pc = ctx;
+
+	pr_debug("transport: publish failed (code %d)", r->code);
+	complete(pc->t, (void *)pc->gen);
+	free(pc);
+}
+
+int
+pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
+    int qos, int retained, const struct pr_pubprops *props, int timeout_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	struct timespec ts;
+	struct pubctx *pc;
+	int rc;
+
+	if (len > INT32_MAX) {
+		return PR_ETOOBIG;
+	}
+	pc = malloc(sizeof *pc);
+	if (pc == NULL) {
+		return -ENOMEM;
+	}
+	abstime_in(&ts, timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	while (t->connected && t->inflight >= t->window) {
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&t->mu);
+			free(pc);
+			return -ETIMEDOUT;
+		}
+	}
+	if (!t->connected) {
+		pthread_mutex_unlock(&t->mu);
+		free(pc);
+		return -ENOTCONN;
+	}
+	t->inflight++;
+	pc->t = t;
+	pc->gen = t->gen;
+	pthread_mutex_unlock(&t->mu);
+
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = qos;
+	m.retained = retained;
+	ro.context = pc;
+	if (t->opts.mqtt_version == MQTTVERSION_5) {
+		ro.onSuccess5 = on_pub_ok5;
+		ro.onFailure5 = on_pub_fail5;
+		if (props != NULL) {
+			MQTTProperty p;
+
+			if (props->correlation != NULL) {
+				p = (MQTTProperty){.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+				p.value.data.data = (char *)props->correlation;
+				p.value.data.len = (int)props->correlation_len;
+				MQTTProperties_add(&m.properties, &p);
+			}
+			if (props->response_topic != NULL) {
+				p = (MQTTProperty){.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC};
+				p.value.data.data = (char *)props->response_topic;
+				p.value.data.len = (int)strlen(props->response_topic);
+				MQTTProperties_add(&m.properties, &p);
+			}
+			if (props->message_expiry_s != 0) {
+				p = (MQTTProperty){
+				    .identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL};
+				p.value.integer4 = props->message_expiry_s;
+				MQTTProperties_add(&m.properties, &p);
+			}
+		}
+	} else {
+		ro.onSuccess = on_pub_ok;
+		ro.onFailure = on_pub_fail;
+	}
+	/* Paho copies topic, payload and properties before returning. */
+	rc = MQTTAsync_sendMessage(t->client, topic, &m, &ro);
+	MQTTProperties_free(&m.properties);
+	if (rc != MQTTASYNC_SUCCESS) {
+		complete(t, (void *)pc->gen);
+		free(pc);
+		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : PR_EINTERNAL;
+	}
+	return 0;
+}
+
+int
+pr_transport_flush(struct pr_transport *t, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	abstime_in(&ts, timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	while (t->connected && t->inflight > 0 && rc == 0) {
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+/* ---- lifecycle ---- */
+
+static char *
+paho_uri(const char *uri)
+{
+	static const struct {
+		const char *from, *to;
+	} schemes[] = {{"mqtt://", "tcp://"}, {"mqtts://", "ssl://"}, {"tcp://", "tcp://"},
+	    {"ssl://", "ssl://"}};
+
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		size_t n = strlen(schemes[i].from);
+
+		if (strncmp(uri, schemes[i].from, n) == 0 && uri[n] != '\0') {
+			size_t len = strlen(schemes[i].to) + strlen(uri + n) + 1;
+			char *s = malloc(len);
+
+			if (s != NULL) {
+				strcpy(s, schemes[i].to);
+				strcat(s, uri + n);
+			}
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static int
+copy_subscriptions(struct pr_transport *t)
+{
+	int n = t->opts.nsubscriptions;
+	size_t total = 0;
+	char *p;
+
+	for (int i = 0; i < n; i++) {
+		total += strlen(t->opts.subscriptions[i]) + 1;
+	}
+	t->sub_buf = malloc(total + 1);
+	t->subs = calloc((size_t)n + 1, sizeof *t->subs);
+	t->sub_qos = calloc((size_t)n + 1, sizeof *t->sub_qos);
+	if (t->sub_buf == NULL || t->subs == NULL || t->sub_qos == NULL) {
+		return -ENOMEM;
+	}
+	p = t->sub_buf;
+	for (int i = 0; i < n; i++) {
+		strcpy(p, t->opts.subscriptions[i]);
+		t->subs[i] = p;
+		t->sub_qos[i] = 1;
+		p += strlen(p) + 1;
+	}
+	t->opts.subscriptions = NULL; /* the caller's array is not kept */
+	return 0;
+}
+
+static void
+free_opts_copies(struct pr_transport *t)
+{
+	free((char *)t->opts.client_id);
+	free((char *)t->opts.username);
+	free((char *)t->opts.password);
+	free((char *)t->opts.cafile);
+	free((char *)t->opts.certfile);
+	free((char *)t->opts.keyfile);
+	free((char *)t->opts.will_topic);
+	free((char *)t->opts.will_payload);
+}
+
+int
+pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **out)
+{
+	MQTTAsync_createOptions cr = MQTTAsync_createOptions_initializer5;
+	struct pr_transport *t;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		return -ENOMEM;
+	}
+	t->opts = *opts;
+	if (t->opts.mqtt_version == 0) {
+		t->opts.mqtt_version = MQTTVERSION_5;
+	} else if (t->opts.mqtt_version != MQTTVERSION_5
+	    && t->opts.mqtt_version != MQTTVERSION_3_1_1) {
+		free(t);
+		return PR_EFIELD;
+	}
+	t->opts.client_id = dup_or_null(opts->client_id);
+	t->opts.username = dup_or_null(opts->username);
+	t->opts.password = dup_or_null(opts->password);
+	t->opts.cafile = dup_or_null(opts->cafile);
+	t->opts.certfile = dup_or_null(opts->certfile);
+	t->opts.keyfile = dup_or_null(opts->keyfile);
+	t->opts.will_topic = dup_or_null(opts->will_topic);
+	t->opts.will_payload = dup_or_null(opts->will_payload);
+	t->window = 1;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	t->uri = opts->uri != NULL ? paho_uri(opts->uri) : NULL;
+	if (t->uri == NULL) {
+		pr_error("transport: broker URL must be mqtt://host:port or mqtts://host:port");
+		pr_transport_close(t);
+		return PR_EFIELD;
+	}
+	if (copy_subscriptions(t) != 0) {
+		pr_transport_close(t);
+		return -ENOMEM;
+	}
+	cr.MQTTVersion = t->opts.mqtt_version;
+	cr.sendWhileDisconnected = 0;
+	cr.maxBufferedMessages = 100000;
+	rc = MQTTAsync_createWithOptions(&t->client, t->uri, t->opts.client_id,
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pr_error("transport: cannot create MQTT client for %s (%d)", t->uri, rc);
+		pr_transport_close(t);
+		return PR_EINTERNAL;
+	}
+	MQTTAsync_setCallbacks(t->client, t, on_lost, on_arrived, NULL);
+	MQTTAsync_setConnected(t->client, t, on_connected_cb);
+	if (pthread_create(&t->connector, NULL, connector_main, t) != 0) {
+		pr_transport_close(t);
+		return PR_EINTERNAL;
+	}
+	t->connector_started = 1;
+	*out = t;
+	return 0;
+}
+
+int
+pr_transport_wait_connected(struct pr_transport *t, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	abstime_in(&ts, timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	while (!t->connected && rc == 0) {
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+int
+pr_transport_is_connected(struct pr_transport *t)
+{
+	int c;
+
+	pthread_mutex_lock(&t->mu);
+	c = t->connected;
+	pthread_mutex_unlock(&t->mu);
+	return c;
+}
+
+void
+pr_transport_close(struct pr_transport *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	t->closing = 1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	if (t->connector_started) {
+		pthread_join(t->connector, NULL);
+	}
+	if (t->client != NULL) {
+		if (MQTTAsync_isConnected(t->client)) {
+			MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+			MQTTAsync_disconnectOptions *dp =
+			    t->opts.mqtt_version == MQTTVERSION_5 ? &d5 : &d;
+
+			dp->timeout = 2000;
+			MQTTAsync_disconnect(t->client, dp);
+			/* Paho completes a disconnect on its own threads; give it the
+			 * time it was allowed before the client is destroyed. */
+			for (int i = 0; i < 200 && MQTTAsync_isConnected(t->client); i++) {
+				struct timespec ts = {0, 10000000L};
+
+				nanosleep(&ts, NULL);
+			}
+		}
+		MQTTAsync_setCallbacks(t->client, NULL, NULL, NULL, NULL);
+		MQTTAsync_destroy(&t->client);
+	}
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free_opts_copies(t);
+	free(t->uri);
+	free(t->sub_buf);
+	free(t->subs);
+	free(t->sub_qos);
+	free(t);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The MQTT transport: one Paho MQTTAsync client with automatic reconnect,
+ * TCP_NODELAY, and publish flow control. The only module that includes
+ * <MQTTAsync.h>.
+ *
+ * Threads: Paho runs one receive thread (all callbacks below run on it) and
+ * one send thread, shared by every client of the process. on_message must
+ * return quickly: Paho sends the PUBACK of a QoS 1 message as soon as it
+ * returns, and the same thread drives keepalive.
+ *
+ * Flow control: Paho 1.3.12's send thread sleeps one second whenever the
+ * broker's in-flight window (Receive Maximum; mosquitto's default 20) is
+ * full, which caps QoS 1 publishing at ~48 msg/s on a default broker. So
+ * pr_transport_publish keeps its own count of publishes not yet completed
+ * (acknowledged for QoS 1, written for QoS 0) below both the broker's
+ * Receive Maximum and Paho's buffer, and waits for completions instead.
+ *
+ * Session: with clean_start == 0 the broker keeps the subscriptions and
+ * queues QoS 1 messages while the client is away (for session_expiry
+ * seconds). Subscriptions are made again on every connect anyway.
+ */
+#ifndef PR_TRANSPORT_H
+#define PR_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pr_transport;
+
+/* An inbound message. Owned by whoever holds it; free with pr_msg_free. */
+struct pr_msg {
+	struct pr_msg *next; /* free for the owner's queues */
+	char *topic;         /* NUL-terminated */
+	char *payload;       /* payload_len bytes plus a NUL (not part of the payload) */
+	size_t payload_len;
+	int too_big;            /* payload exceeded max_payload: payload is NULL */
+	size_t original_len;    /* the payload's length on the wire */
+	char *response_topic;   /* MQTT 5 Response Topic, NUL-terminated, or NULL */
+	char *correlation;      /* MQTT 5 Correlation Data, or NULL */
+	size_t correlation_len;
+	int64_t received_at;    /* pr_time_now() at arrival */
+};
+
+void pr_msg_free(struct pr_msg *m);
+
+struct pr_transport_opts {
+	const char *uri;       /* mqtt://host:port, mqtts://host:port, tcp://, ssl:// */
+	const char *client_id;
+	const char *username;  /* NULL = none */
+	const char *password;  /* NULL = none */
+	const char *cafile;    /* TLS: CA bundle; NULL = system default */
+	const char *certfile;  /* TLS client certificate; NULL = none */
+	const char *keyfile;
+	int mqtt_version;      /* 5 (default when 0) or 4 (MQTT 3.1.1) */
+	int keepalive_s;       /* 0 = 30 */
+	int clean_start;       /* 1 = new session each connect */
+	uint32_t session_expiry_s; /* MQTT 5, when clean_start == 0 */
+	size_t max_payload;    /* larger inbound payloads arrive with too_big set */
+	int max_inflight;      /* our own cap on unfinished publishes; 0 = 256 */
+
+	/* Last Will: retained when will_retained; NULL topic = none. */
+	const char *will_topic;
+	const char *will_payload;
+	int will_retained;
+	uint32_t will_delay_s;
+
+	/* Topic filters subscribed at QoS 1 on every connect. */
+	const char *const *subscriptions;
+	int nsubscriptions;
+
+	/* Callbacks, on Paho's receive thread. on_message takes ownership of m. */
+	void (*on_message)(void *arg, struct pr_msg *m);
+	void (*on_connected)(void *arg); /* after every (re)connect and subscribe */
+	void (*on_lost)(void *arg);
+	void *arg;
+};
+
+/* Optional publish properties (MQTT 5; ignored on 3.1.1). */
+struct pr_pubprops {
+	const char *correlation; /* Correlation Data, correlation_len bytes */
+	size_t correlation_len;
+	const char *response_topic;
+	uint32_t message_expiry_s; /* 0 = none */
+};
+
+/*
+ * Create the client and start connecting (it keeps retrying until
+ * pr_transport_close). opts is copied. Returns 0, PR_EFIELD for a bad URI or
+ * option, or PR_EINTERNAL if Paho refuses.
+ */
+int pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **out);
+
+/* Wait until connected (and subscribed), up to timeout_ms. 0 or -ETIMEDOUT. */
+int pr_transport_wait_connected(struct pr_transport *t, int timeout_ms);
+int pr_transport_is_connected(struct pr_transport *t);
+
+/*
+ * Publish. Blocks while the in-flight window is full (at most timeout_ms,
+ * then -ETIMEDOUT). -ENOTCONN when not connected: the message is dropped.
+ * Safe from any thread. props may be NULL.
+ */
+int pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload,
+    size_t len, int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
+
+/* Wait until every publish so far has completed, up to timeout_ms. */
+int pr_transport_flush(struct pr_transport *t, int timeout_ms);
+
+/* Disconnect cleanly (no Last Will is sent) and free; NULL is fine. */
+void pr_transport_close(struct pr_transport *t);
+
+#endif
