@@ -11,7 +11,8 @@
  *
  * Formatting gives the canonical form "YYYY-MM-DDTHH:MM:SSZ", with
  * ".ffffff" only when the microseconds are non-zero, so equal instants have
- * equal text and texts compare like times.
+ * equal text. Texts compare like times except within one second: '.' sorts
+ * before 'Z', so "...:00Z" sorts after "...:00.5Z" although it is earlier.
  */
 #ifndef PR_PTIME_H
 #define PR_PTIME_H
