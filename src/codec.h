@@ -24,6 +24,9 @@
 #define PR_TOKEN_MAX 128     /* bytes of an access_token field */
 #define PR_TOPIC_MAX 512     /* bytes of a reply_to topic */
 #define PR_LIST_LIMIT_MAX 1000
+#define PR_CMD_PAYLOAD_MAX 65536  /* bytes of a command payload; more: payload_too_large */
+#define PR_TTL_S_MAX 2592000      /* ttl_s: 1 s .. 30 days */
+#define PR_FENCE_MAX INT64_C(9007199254740991) /* 2^53 - 1: exact in every JSON client */
 
 enum pr_cmd_kind {
 	PR_CMD_SOURCE_REGISTER,
@@ -63,6 +66,7 @@ struct pr_cmd {
 	/* per command */
 	char source[PR_NAME_MAX + 1];
 	char owner[PR_NAME_MAX + 1];
+	int has_provider; /* 1 whenever provider was given (always where required) */
 	char provider[PR_NAME_MAX + 1];
 	struct pr_range range; /* start, end */
 	int has_ttl_s;
@@ -97,6 +101,12 @@ struct pr_decode_error {
  * The common fields (request_id, reply_to, correlation_id) are filled in as
  * soon as they are read and valid, also when decoding then fails, so the
  * caller can still address an error reply.
+ * Errors: PR_ETOOBIG (len > PR_CMD_PAYLOAD_MAX), PR_EJSON, PR_EFIELD (wrong
+ * type, out of range, unknown field), PR_EMISSING, PR_ENAME, PR_ETIME,
+ * PR_EINTERVAL, PR_ECURSOR (malformed cursor), PR_ECOMMAND, PR_EINTERNAL (no
+ * memory). reply_to is only checked for shape; the caller checks its prefix
+ * with pr_reply_topic_check. access_token is optional here for every
+ * command; the caller answers PR_EUNAUTH when a write lacks it.
  * Returns 0, or the error (also in err->err) with err->message set.
  */
 int pr_cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_cmd *cmd,
@@ -157,7 +167,8 @@ struct pr_json *pr_json_agent_status(const char *status, const char *agent_id, u
  * failure: {"ok":false,"status":S,"request_id":…,"correlation_id":…,
  *           "error":{"code":…,"message":…}}
  * request_id and correlation_id are omitted when NULL. result is consumed
- * (may be NULL for {}), message NULL means pr_strerror(err).
+ * (may be NULL for {}); on failure a non-NULL result becomes error.details.
+ * message NULL means pr_strerror(err).
  */
 char *pr_reply_encode(int err, const char *message, const char *request_id,
     const char *correlation_id, struct pr_json *result, size_t *len);
