@@ -11,7 +11,9 @@
 /*
  * A source or provider name: 1..PR_NAME_MAX bytes of valid UTF-8 (no
  * overlong forms, no surrogates), no control characters (C0, DEL, C1), no
- * '/', '+', '#', no NUL, and not starting with '$'.
+ * Unicode noncharacters (U+FDD0..U+FDEF, U+xxFFFE/F: mosquitto drops a
+ * client that publishes them in a topic), no '/', '+', '#', no NUL, and not
+ * starting with '$'.
  * Returns 0 or PR_ENAME.
  */
 int pr_name_check(const char *s, size_t len);
@@ -25,7 +27,8 @@ int pr_id_check(const char *s, size_t len);
 /*
  * A topic filter/topic level check for reply topics: the topic must start
  * with prefix followed by "/reply/", have at least one character after it,
- * contain no '+' or '#', and be valid UTF-8 without NUL. Returns 0 or
+ * contain no '+' or '#', be at most 65535 bytes, and be valid UTF-8 without
+ * NUL, control characters or noncharacters (as for names). Returns 0 or
  * PR_EREPLYTOPIC.
  */
 int pr_reply_topic_check(const char *topic, size_t len, const char *prefix);
