@@ -25,59 +25,60 @@ struct item {
 };
 
 /* String literal with its exact length, embedded NULs included. */
-#define T(lit, want)                                                                               \
-	{                                                                                          \
-		lit, sizeof(lit) - 1, want                                                         \
-	}
+#define L(lit) lit, sizeof(lit) - 1
 
 static const struct item names[] = {
-	T("a", 0), T("orders", 0), T("orders.v2_eu-west", 0), T("my source", 0), T("a$", 0),
-	T("~", 0), T("a\\b", 0),
-	T("\xc3\xbc"
-	  "ber",
-	    0),                           /* ü */
-	T("\xe6\x97\xa5\xe6\x9c\xac", 0), /* 日本 */
-	T("emoji \xf0\x9f\x98\x80", 0),   /* U+1F600 */
-	T("\xc2\xa0", 0),                 /* U+00A0, first after C1 */
-	T("\xdf\xbf", 0),                 /* U+07FF */
-	T("\xe0\xa0\x80", 0),             /* U+0800 */
-	T("\xed\x9f\xbf", 0),             /* U+D7FF */
-	T("\xee\x80\x80", 0),             /* U+E000 */
-	T("\xef\xb7\x8f", 0),             /* U+FDCF */
-	T("\xef\xb7\xb0", 0),             /* U+FDF0 */
-	T("\xef\xbf\xbd", 0),             /* U+FFFD */
-	T("\xf0\x90\x80\x80", 0),         /* U+10000 */
-	T("\xf4\x8f\xbf\xbd", 0),         /* U+10FFFD */
-	T("", PR_ENAME), T("$SYS", PR_ENAME), T("$", PR_ENAME), T("a/b", PR_ENAME),
-	T("/", PR_ENAME), T("a+b", PR_ENAME), T("+", PR_ENAME), T("a#", PR_ENAME),
-	T("\0", PR_ENAME), T("a\0b", PR_ENAME), T("a\0", PR_ENAME), T("a\x01", PR_ENAME),
-	T("\x1f", PR_ENAME), T("a\tb", PR_ENAME), T("a\nb", PR_ENAME),
-	T("a\x7f", PR_ENAME),                                         /* DEL */
-	T("\xc2\x80", PR_ENAME),                                      /* U+0080, C1 */
-	T("\xc2\x85", PR_ENAME),                                      /* NEL */
-	T("\xc2\x9f", PR_ENAME),                                      /* U+009F */
-	T("\xc0\xaf", PR_ENAME),                                      /* overlong '/' */
-	T("\xc0\x80", PR_ENAME),                                      /* overlong NUL */
-	T("\xc1\xbf", PR_ENAME), T("\xe0\x80\xaf", PR_ENAME),         /* overlong '/', 3 bytes */
-	T("\xe0\x9f\xbf", PR_ENAME), T("\xf0\x80\x80\xaf", PR_ENAME), /* overlong '/', 4 bytes */
-	T("\xf0\x8f\xbf\xbf", PR_ENAME), T("\xed\xa0\x80", PR_ENAME), /* U+D800 */
-	T("\xed\xbf\xbf", PR_ENAME),                                  /* U+DFFF */
-	T("\xed\xa0\xbd\xed\xb8\x80", PR_ENAME),                      /* CESU-8 pair */
-	T("\xf4\x90\x80\x80", PR_ENAME),                              /* U+110000 */
-	T("\xf5\x80\x80\x80", PR_ENAME), T("\xf8\x88\x80\x80\x80", PR_ENAME), T("\xfe", PR_ENAME),
-	T("\xff", PR_ENAME), T("\x80", PR_ENAME),  /* stray continuation */
-	T("a\xbf", PR_ENAME), T("\xc3", PR_ENAME), /* truncated */
-	T("\xe6\x97", PR_ENAME), T("\xf0\x9f\x98", PR_ENAME),
-	T("\xc3"
-	  "A",
-	    PR_ENAME),
-	T("\xe6\x41\x41", PR_ENAME), T("\xf0\x9f\x41\x80", PR_ENAME),
-	T("\xef\xb7\x90", PR_ENAME),     /* U+FDD0 noncharacter */
-	T("\xef\xb7\xaf", PR_ENAME),     /* U+FDEF */
-	T("\xef\xbf\xbe", PR_ENAME),     /* U+FFFE */
-	T("\xef\xbf\xbf", PR_ENAME),     /* U+FFFF */
-	T("\xf0\x9f\xbf\xbe", PR_ENAME), /* U+1FFFE */
-	T("\xf4\x8f\xbf\xbf", PR_ENAME), /* U+10FFFF */
+	{ L("a"), 0 }, { L("orders"), 0 }, { L("orders.v2_eu-west"), 0 }, { L("my source"), 0 },
+	{ L("a$"), 0 }, { L("~"), 0 }, { L("a\\b"), 0 },
+	{ L("\303\274ber"), 0 },              /* u-umlaut, octal escapes */
+	{ L("\xe6\x97\xa5\xe6\x9c\xac"), 0 }, /* two CJK ideographs */
+	{ L("emoji \xf0\x9f\x98\x80"), 0 },   /* U+1F600 */
+	{ L("\xc2\xa0"), 0 },                 /* U+00A0, first after C1 */
+	{ L("\xdf\xbf"), 0 },                 /* U+07FF */
+	{ L("\xe0\xa0\x80"), 0 },             /* U+0800 */
+	{ L("\xed\x9f\xbf"), 0 },             /* U+D7FF */
+	{ L("\xee\x80\x80"), 0 },             /* U+E000 */
+	{ L("\xef\xb7\x8f"), 0 },             /* U+FDCF */
+	{ L("\xef\xb7\xb0"), 0 },             /* U+FDF0 */
+	{ L("\xef\xbf\xbd"), 0 },             /* U+FFFD */
+	{ L("\xf0\x90\x80\x80"), 0 },         /* U+10000 */
+	{ L("\xf4\x8f\xbf\xbd"), 0 },         /* U+10FFFD */
+	{ L(""), PR_ENAME }, { L("$SYS"), PR_ENAME }, { L("$"), PR_ENAME }, { L("a/b"), PR_ENAME },
+	{ L("/"), PR_ENAME }, { L("a+b"), PR_ENAME }, { L("+"), PR_ENAME }, { L("a#"), PR_ENAME },
+	{ L("\0"), PR_ENAME }, { L("a\0b"), PR_ENAME }, { L("a\0"), PR_ENAME },
+	{ L("a\x01"), PR_ENAME }, { L("\x1f"), PR_ENAME }, { L("a\tb"), PR_ENAME },
+	{ L("a\nb"), PR_ENAME }, { L("a\x7f"), PR_ENAME }, /* DEL */
+	{ L("\xc2\x80"), PR_ENAME },                       /* U+0080, C1 */
+	{ L("\xc2\x85"), PR_ENAME },                       /* NEL */
+	{ L("\xc2\x9f"), PR_ENAME },                       /* U+009F */
+	{ L("\xc0\xaf"), PR_ENAME },                       /* overlong '/' */
+	{ L("\xc0\x80"), PR_ENAME },                       /* overlong NUL */
+	{ L("\xc1\xbf"), PR_ENAME },                       /* overlong U+007F */
+	{ L("\xe0\x80\xaf"), PR_ENAME },                   /* overlong '/', 3 bytes */
+	{ L("\xe0\x9f\xbf"), PR_ENAME },                   /* overlong U+07FF */
+	{ L("\xf0\x80\x80\xaf"), PR_ENAME },               /* overlong '/', 4 bytes */
+	{ L("\xf0\x8f\xbf\xbf"), PR_ENAME },               /* overlong U+FFFF */
+	{ L("\xed\xa0\x80"), PR_ENAME },                   /* U+D800 */
+	{ L("\xed\xbf\xbf"), PR_ENAME },                   /* U+DFFF */
+	{ L("\xed\xa0\xbd\xed\xb8\x80"), PR_ENAME },       /* CESU-8 surrogate pair */
+	{ L("\xf4\x90\x80\x80"), PR_ENAME },               /* U+110000 */
+	{ L("\xf5\x80\x80\x80"), PR_ENAME },               /* lead byte F5 */
+	{ L("\xf8\x88\x80\x80\x80"), PR_ENAME },           /* old 5-byte form */
+	{ L("\xfe"), PR_ENAME }, { L("\xff"), PR_ENAME },
+	{ L("\x80"), PR_ENAME },             /* stray continuation */
+	{ L("a\xbf"), PR_ENAME },            /* stray continuation */
+	{ L("\xc3"), PR_ENAME },             /* truncated */
+	{ L("\xe6\x97"), PR_ENAME },         /* truncated */
+	{ L("\xf0\x9f\x98"), PR_ENAME },     /* truncated */
+	{ L("\303A"), PR_ENAME },            /* lead byte then ASCII */
+	{ L("\xe6\x41\x41"), PR_ENAME },     /* lead byte then ASCII */
+	{ L("\xf0\x9f\x41\x80"), PR_ENAME }, /* ASCII inside a sequence */
+	{ L("\xef\xb7\x90"), PR_ENAME },     /* U+FDD0 noncharacter */
+	{ L("\xef\xb7\xaf"), PR_ENAME },     /* U+FDEF noncharacter */
+	{ L("\xef\xbf\xbe"), PR_ENAME },     /* U+FFFE */
+	{ L("\xef\xbf\xbf"), PR_ENAME },     /* U+FFFF */
+	{ L("\xf0\x9f\xbf\xbe"), PR_ENAME }, /* U+1FFFE */
+	{ L("\xf4\x8f\xbf\xbf"), PR_ENAME }, /* U+10FFFF */
 };
 
 static void
@@ -279,21 +280,21 @@ test_every_code_point(void **state)
 }
 
 static const struct item ids[] = {
-	T("r1", 0),
-	T(" ", 0),
-	T("a b", 0),
-	T("~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", 0),
-	T("550e8400-e29b-41d4-a716-446655440000", 0),
-	T("", PR_EFIELD),
-	T("a\tb", PR_EFIELD),
-	T("a\nb", PR_EFIELD),
-	T("\x1f", PR_EFIELD),
-	T("\x7f", PR_EFIELD),
-	T("\x80", PR_EFIELD),
-	T("\xc3\xbc", PR_EFIELD),
-	T("a\0b", PR_EFIELD),
-	T("\0", PR_EFIELD),
-	T("\xff", PR_EFIELD),
+	{ L("r1"), 0 },
+	{ L(" "), 0 },
+	{ L("a b"), 0 },
+	{ L("~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}"), 0 },
+	{ L("550e8400-e29b-41d4-a716-446655440000"), 0 },
+	{ L(""), PR_EFIELD },
+	{ L("a\tb"), PR_EFIELD },
+	{ L("a\nb"), PR_EFIELD },
+	{ L("\x1f"), PR_EFIELD },
+	{ L("\x7f"), PR_EFIELD },
+	{ L("\x80"), PR_EFIELD },
+	{ L("\xc3\xbc"), PR_EFIELD },
+	{ L("a\0b"), PR_EFIELD },
+	{ L("\0"), PR_EFIELD },
+	{ L("\xff"), PR_EFIELD },
 };
 
 static void
@@ -321,39 +322,39 @@ reply_default(const char *s, size_t len)
 }
 
 static const struct item replies[] = {
-	T("partreg/v1/reply/x", 0),
-	T("partreg/v1/reply/client-7/req-42", 0),
-	T("partreg/v1/reply//", 0),
-	T("partreg/v1/reply/$x", 0),
-	T("partreg/v1/reply/\xc3\xbc", 0),
-	T("partreg/v1/reply/", PR_EREPLYTOPIC),
-	T("partreg/v1/reply", PR_EREPLYTOPIC),
-	T("partreg/v1", PR_EREPLYTOPIC),
-	T("", PR_EREPLYTOPIC),
-	T("partreg/v1/replyx/a", PR_EREPLYTOPIC),
-	T("partreg/v1/REPLY/x", PR_EREPLYTOPIC),
-	T("Partreg/v1/reply/x", PR_EREPLYTOPIC),
-	T("partreg/v2/reply/x", PR_EREPLYTOPIC),
-	T("partreg/v1/cmd/x", PR_EREPLYTOPIC),
-	T("partreg/v1/state/x", PR_EREPLYTOPIC),
-	T("xpartreg/v1/reply/x", PR_EREPLYTOPIC),
-	T("/partreg/v1/reply/x", PR_EREPLYTOPIC),
-	T("partreg/v1//reply/x", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/+", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/#", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/a+b", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/a/#", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/a\0b", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\0", PR_EREPLYTOPIC),
-	T("partreg/v1\0reply/x", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\xc3", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\xc0\xaf", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\xed\xa0\x80", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\x01", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/a\nb", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\x7f", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\xc2\x85", PR_EREPLYTOPIC),
-	T("partreg/v1/reply/\xef\xbf\xbe", PR_EREPLYTOPIC),
+	{ L("partreg/v1/reply/x"), 0 },
+	{ L("partreg/v1/reply/client-7/req-42"), 0 },
+	{ L("partreg/v1/reply//"), 0 },
+	{ L("partreg/v1/reply/$x"), 0 },
+	{ L("partreg/v1/reply/\xc3\xbc"), 0 },
+	{ L("partreg/v1/reply/"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply"), PR_EREPLYTOPIC },
+	{ L("partreg/v1"), PR_EREPLYTOPIC },
+	{ L(""), PR_EREPLYTOPIC },
+	{ L("partreg/v1/replyx/a"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/REPLY/x"), PR_EREPLYTOPIC },
+	{ L("Partreg/v1/reply/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v2/reply/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/cmd/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/state/x"), PR_EREPLYTOPIC },
+	{ L("xpartreg/v1/reply/x"), PR_EREPLYTOPIC },
+	{ L("/partreg/v1/reply/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v1//reply/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/+"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/#"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/a+b"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/a/#"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/a\0b"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\0"), PR_EREPLYTOPIC },
+	{ L("partreg/v1\0reply/x"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\xc3"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\xc0\xaf"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\xed\xa0\x80"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\x01"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/a\nb"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\x7f"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\xc2\x85"), PR_EREPLYTOPIC },
+	{ L("partreg/v1/reply/\xef\xbf\xbe"), PR_EREPLYTOPIC },
 };
 
 static void
