@@ -1,6 +1,92 @@
 /* SPDX-License-Identifier: MIT */
-int
-main(void)
+/*
+ * partregd: the partreg agent's main(). Signals are blocked in every thread
+ * and taken synchronously here with sigwait, so no work happens in a signal
+ * handler: SIGTERM or SIGINT asks the worker to finish the commands it has,
+ * publish "offline" and close the store; the process then exits 0.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <partreg/protocol.h>
+
+#include "agent.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+
+static void *
+worker(void *arg)
 {
+	pr_agent_run(arg);
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pr_config cfg;
+	struct pr_agent *agent = NULL;
+	enum pr_log_level level;
+	sigset_t set;
+	pthread_t th;
+	int sig = 0;
+	int rc;
+
+	rc = pr_config_load(&cfg, argc, argv, stderr);
+	if (rc != 0) {
+		pr_config_release(&cfg);
+		return 2;
+	}
+	if (cfg.help) {
+		pr_config_usage(stdout);
+		pr_config_release(&cfg);
+		return 0;
+	}
+	if (cfg.version) {
+		printf("partregd %s (protocol v%d)\n", PR_VERSION_STRING, PR_PROTOCOL_VERSION);
+		pr_config_release(&cfg);
+		return 0;
+	}
+	if (pr_log_parse_level(cfg.log_level, &level) != 0) {
+		fprintf(stderr, "partregd: --log-level must be error, warn, info or debug\n");
+		pr_config_release(&cfg);
+		return 2;
+	}
+	pr_log_set_level(level);
+
+	/* Before any thread exists, so that every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = pr_agent_open(&cfg, &agent);
+	if (rc != 0) {
+		pr_error("partregd: cannot start: %s", pr_strerror(rc));
+		pr_config_release(&cfg);
+		return 1;
+	}
+	if (pthread_create(&th, NULL, worker, agent) != 0) {
+		pr_error("partregd: cannot start the worker thread");
+		pr_agent_close(agent);
+		pr_config_release(&cfg);
+		return 1;
+	}
+	do {
+		sigwait(&set, &sig);
+		if (sig == SIGHUP) {
+			pr_info("partregd: SIGHUP ignored (restart to reload the configuration)");
+		}
+	} while (sig == SIGHUP);
+	pr_info("partregd: %s received; stopping", strsignal(sig));
+	pr_agent_stop(agent);
+	pthread_join(th, NULL);
+	pr_agent_close(agent);
+	pr_config_release(&cfg);
 	return 0;
 }

@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's worker loop (see agent.h for the data path and guarantees).
+ *
+ * Everything that touches the store runs on the worker thread: LMDB allows
+ * one write transaction at a time, and a single writer makes the order of
+ * commits the order of publishes. Paho's receive thread only queues messages
+ * and raises flags, and never publishes: a publish may wait for the
+ * in-flight window, whose completions arrive on that same thread.
+ *
+ * Republishing all retained state (on every connect, and on agent/resync)
+ * is done in steps of at most REPUBLISH_STEP partitions between batches, so
+ * commands are still served while a large registry is republished. Each
+ * step reads a fresh snapshot and publishes it before any later batch, so a
+ * republished message never overtakes a newer change.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "err.h"
+#include "handlers.h"
+#include "log.h"
+#include "names.h"
+#include "ptime.h"
+#include "store.h"
+#include "transport.h"
+
+#define REPUBLISH_STEP 512
+#define PUBLISH_TIMEOUT_MS 10000
+#define PRUNE_INTERVAL_US INT64_C(60000000)
+
+struct reply {
+	char *topic;       /* NULL: no reply wanted */
+	char *correlation; /* MQTT 5 Correlation Data */
+	size_t correlation_len;
+	char request_id[PR_ID_MAX + 1];
+	char correlation_id[PR_ID_MAX + 1]; /* MQTT 3.1.1 body field; "" = none */
+	char *payload;
+	size_t len;
+};
+
+struct republish {
+	int all;                             /* walking every source */
+	char source_cursor[PR_CURSOR_MAX];   /* next source when all */
+	char (*pending)[PR_NAME_MAX + 1];    /* single sources asked by agent/resync */
+	size_t npending, cap_pending;
+	int in_source;                       /* partitions of cur being published */
+	char cur[PR_NAME_MAX + 1];
+	char part_cursor[PR_CURSOR_MAX];
+};
+
+struct pr_agent {
+	const struct pr_config *cfg;
+	struct pr_store *store;
+	struct pr_transport *tr;
+	uint64_t epoch;
+	struct pr_handler_opts hopts;
+
+	char *cmd_filter;   /* P/cmd/+/+ */
+	char *cmd_prefix;   /* P/cmd/ */
+	char *status_topic; /* P/agent/status */
+	char *will_payload;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pr_msg *qhead, *qtail;
+	int connected_event; /* set by on_connected: publish online, republish */
+	int stopping;
+
+	struct republish rp;
+	int64_t last_prune;
+};
+
+/* ---- callbacks (Paho's receive thread) ---- */
+
+static void
+on_message(void *arg, struct pr_msg *m)
+{
+	struct pr_agent *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->qtail != NULL) {
+		a->qtail->next = m;
+	} else {
+		a->qhead = m;
+	}
+	a->qtail = m;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+on_connected(void *arg)
+{
+	struct pr_agent *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	a->connected_event = 1;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- publishing ---- */
+
+static char *
+concat(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+	char *s = malloc(n);
+
+	if (s != NULL) {
+		snprintf(s, n, "%s%s%s", a, b, c);
+	}
+	return s;
+}
+
+/* Publish j (consumed) on topic; failures are logged, not returned: every
+ * state message is published again on the next connect. */
+static int
+publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retained)
+{
+	size_t len;
+	char *text = j != NULL ? pr_json_dump(j, &len) : NULL;
+	int rc;
+
+	pr_json_free(j);
+	if (text == NULL) {
+		pr_error("agent: out of memory encoding a message for %s", topic);
+		return -ENOMEM;
+	}
+	rc = pr_transport_publish(a->tr, topic, text, len, 1, retained, NULL, PUBLISH_TIMEOUT_MS);
+	if (rc != 0 && rc != -ENOTCONN) {
+		pr_warn("agent: publish to %s failed: %s", topic, pr_strerror(rc));
+	}
+	free(text);
+	return rc;
+}
+
+static int
+publish_partition(struct pr_agent *a, const struct pr_partition *p)
+{
+	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
+	char topic[1024];
+
+	snprintf(topic, sizeof topic, "%s/state/%s/partitions/%s/%s/%s", a->cfg->prefix, p->source,
+	    pr_time_format(p->range.start, s), pr_time_format(p->range.end, e), p->provider);
+	return publish_json(a, topic, pr_json_partition_state(p, a->epoch), 1);
+}
+
+struct summary_ctx {
+	struct pr_range *ready;
+	struct pr_partition *blocked;
+	size_t nready, nblocked, max;
+	int truncated;
+};
+
+static int
+summary_range(void *arg, struct pr_range r)
+{
+	struct summary_ctx *c = arg;
+
+	if (c->nready == c->max) {
+		c->truncated = 1;
+		return 1;
+	}
+	c->ready[c->nready++] = r;
+	return 0;
+}
+
+static int
+summary_blocker(void *arg, const struct pr_partition *p)
+{
+	struct summary_ctx *c = arg;
+
+	if (c->nblocked == c->max) {
+		c->truncated = 1;
+		return 1;
+	}
+	c->blocked[c->nblocked++] = *p;
+	return 0;
+}
+
+/* The summary of src as of txn: coalesced ready ranges and blockers, at
+ * most summary_max of each (then "truncated"). NULL on failure (logged). */
+static struct pr_json *
+build_summary(struct pr_agent *a, struct pr_txn *txn, const struct pr_source *src)
+{
+	struct pr_range all = {PR_TIME_MIN, PR_TIME_MAX};
+	struct summary_ctx c = {.max = a->cfg->summary_max};
+	struct pr_json *j = NULL;
+	int rc;
+
+	c.ready = malloc(c.max * sizeof *c.ready);
+	c.blocked = malloc(c.max * sizeof *c.blocked);
+	if (c.ready == NULL || c.blocked == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = pr_store_ready_each(txn, src, all, summary_range, &c);
+	if (rc == 0 || rc == 1) {
+		rc = pr_store_blockers_each(txn, src, all, summary_blocker, &c);
+	}
+	if (rc == 0 || rc == 1) {
+		rc = 0;
+		j = pr_json_summary(src, a->epoch, c.ready, c.nready, c.blocked, c.nblocked,
+		    c.truncated);
+	}
+out:
+	if (rc != 0) {
+		pr_error("agent: summary of source %s failed: %s", src->name, pr_strerror(rc));
+	}
+	free(c.ready);
+	free(c.blocked);
+	return j;
+}
+
+static void
+publish_status(struct pr_agent *a, const char *status)
+{
+	publish_json(a, a->status_topic,
+	    pr_json_agent_status(status, a->cfg->client_id, a->epoch, pr_time_now()), 1);
+}
+
+/* ---- replies ---- */
+
+static void
+reply_release(struct reply *r)
+{
+	free(r->topic);
+	free(r->correlation);
+	free(r->payload);
+	memset(r, 0, sizeof *r);
+}
+
+static void
+reply_error(struct reply *r, int err, const char *message)
+{
+	free(r->payload);
+	r->payload = pr_reply_encode(err, message != NULL && message[0] != '\0' ? message : NULL,
+	    r->request_id[0] != '\0' ? r->request_id : NULL,
+	    r->correlation_id[0] != '\0' ? r->correlation_id : NULL, NULL, &r->len);
+}
+
+static void
+send_reply(struct pr_agent *a, const struct reply *r)
+{
+	struct pr_pubprops props = {0};
+	int rc;
+
+	if (r->topic == NULL || r->payload == NULL) {
+		return;
+	}
+	props.correlation = r->correlation;
+	props.correlation_len = r->correlation_len;
+	rc = pr_transport_publish(a->tr, r->topic, r->payload, r->len, 1, 0, &props,
+	    PUBLISH_TIMEOUT_MS);
+	if (rc != 0) {
+		pr_warn("agent: reply to %s not sent: %s (the client will retry)", r->topic,
+		    pr_strerror(rc));
+	}
+}
+
+/* ---- one command ---- */
+
+/*
+ * Decide where the reply goes: the MQTT 5 Response Topic, else the body's
+ * reply_to (MQTT 3.1.1). Returns 0 (r->topic may stay NULL: no reply
+ * wanted) or PR_EREPLYTOPIC when the topic is outside P/reply/.
+ */
+static int
+reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *cmd,
+    struct reply *r)
+{
+	const char *topic = m->response_topic;
+
+	if (topic == NULL && cmd->has_reply_to) {
+		topic = cmd->reply_to;
+	}
+	if (cmd->has_request_id) {
+		snprintf(r->request_id, sizeof r->request_id, "%s", cmd->request_id);
+	}
+	if (cmd->has_correlation_id) {
+		snprintf(r->correlation_id, sizeof r->correlation_id, "%s", cmd->correlation_id);
+	}
+	if (topic == NULL) {
+		return 0;
+	}
+	if (pr_reply_topic_check(topic, strlen(topic), a->cfg->prefix) != 0) {
+		return PR_EREPLYTOPIC;
+	}
+	r->topic = strdup(topic);
+	if (m->correlation != NULL) {
+		r->correlation = malloc(m->correlation_len + 1);
+		if (r->correlation != NULL) {
+			memcpy(r->correlation, m->correlation, m->correlation_len);
+			r->correlation_len = m->correlation_len;
+		}
+	}
+	return 0;
+}
+
+/* Answer a repeated request_id from its stored reply. 1 if answered. */
+static int
+try_replay(struct pr_agent *a, struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
+{
+	char command[64];
+	char *stored = NULL;
+	size_t len;
+	int rc = pr_store_idem_get(txn, cmd->request_id, command, &stored, &len);
+
+	if (rc == PR_ENOTFOUND) {
+		return 0;
+	}
+	if (rc != 0) {
+		reply_error(r, rc, NULL);
+		return 1;
+	}
+	if (strcmp(command, pr_cmd_name(cmd->kind)) != 0) {
+		char msg[256];
+
+		snprintf(msg, sizeof msg,
+		    "request_id '%s' was already used for %s; use a new request_id for each "
+		    "operation",
+		    cmd->request_id, command);
+		reply_error(r, PR_EREQID, msg);
+	} else {
+		r->payload = pr_reply_replayed(stored, len,
+		    cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
+		pr_debug("agent: request_id %s replayed", cmd->request_id);
+	}
+	free(stored);
+	(void)a;
+	return 1;
+}
+
+static void
+handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int64_t now,
+    struct pr_changes *ch, struct reply *r)
+{
+	struct pr_cmd *cmd = calloc(1, sizeof *cmd);
+	struct pr_decode_error derr = {0};
+	struct pr_json *result = NULL;
+	struct pr_txn *txn = NULL;
+	enum pr_cmd_kind kind;
+	const char *name = m->topic + strlen(a->cmd_prefix);
+	char msg[256] = "";
+	int known, rc;
+
+	if (cmd == NULL) {
+		pr_error("agent: out of memory; command on %s dropped", m->topic);
+		return;
+	}
+	known = pr_cmd_lookup(name, strlen(name), &kind) == 0;
+	if (m->too_big) {
+		rc = PR_ETOOBIG;
+		snprintf(msg, sizeof msg, "payload of %zu bytes exceeds the limit of %zu bytes",
+		    m->original_len, a->cfg->max_payload);
+	} else {
+		/* An unknown command is still decoded, as agent/resync (every field
+		 * optional), to find its MQTT 3.1.1 reply address. */
+		rc = pr_cmd_decode(known ? kind : PR_CMD_AGENT_RESYNC, m->payload, m->payload_len,
+		    cmd, &derr);
+		snprintf(msg, sizeof msg, "%s", derr.message);
+	}
+	if (reply_address(a, m, cmd, r) != 0) {
+		pr_warn("agent: command on %s refused: reply topic outside %s/reply/", m->topic,
+		    a->cfg->prefix);
+		free(r->topic);
+		r->topic = NULL;
+		free(cmd);
+		return;
+	}
+	if (!known) {
+		rc = PR_ECOMMAND;
+		snprintf(msg, sizeof msg,
+		    "no command '%.120s'; commands are published to %s<noun>/<verb>", name,
+		    a->cmd_prefix);
+	}
+	if (rc != 0) {
+		pr_info("agent: %s refused: %s: %s", m->topic, pr_err_code(rc), msg);
+		reply_error(r, rc, msg);
+		free(cmd);
+		return;
+	}
+	if (pr_cmd_is_write(kind) && cmd->has_request_id && try_replay(a, batch, cmd, r)) {
+		free(cmd);
+		return;
+	}
+	rc = pr_txn_begin_nested(batch, &txn);
+	if (rc == 0) {
+		rc = pr_handle(txn, cmd, now, &a->hopts, ch, &result, msg);
+		if (rc == 0) {
+			rc = pr_txn_commit(txn);
+		} else {
+			pr_txn_abort(txn);
+		}
+	}
+	if (rc != 0) {
+		pr_json_free(result);
+		result = NULL;
+		pr_info("agent: %s %s: %s", pr_cmd_name(kind), pr_err_code(rc),
+		    msg[0] != '\0' ? msg : pr_strerror(rc));
+		reply_error(r, rc, msg);
+	} else {
+		r->payload = pr_reply_encode(0, NULL, cmd->has_request_id ? cmd->request_id : NULL,
+		    cmd->has_correlation_id ? cmd->correlation_id : NULL, result, &r->len);
+		pr_debug("agent: %s ok", pr_cmd_name(kind));
+	}
+	/* Remember the first reply of a write, unless the failure was the
+	 * agent's own (5xx): then a retry should really be retried. */
+	if (pr_cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
+	    && pr_err_status(rc) < 500) {
+		int irc = pr_store_idem_put(batch, cmd->request_id, pr_cmd_name(kind), r->payload,
+		    r->len, now);
+
+		if (irc != 0) {
+			pr_error("agent: cannot record request_id: %s", pr_strerror(irc));
+		}
+	}
+	free(cmd);
+}
+
+/* ---- batches ---- */
+
+static void
+process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
+{
+	struct reply *replies = calloc(n, sizeof *replies);
+	struct pr_json **summaries = NULL;
+	struct pr_changes ch;
+	struct pr_txn *batch = NULL;
+	int64_t now = pr_time_now();
+	size_t i = 0;
+	int rc;
+
+	pr_changes_init(&ch);
+	if (replies == NULL) {
+		pr_error("agent: out of memory; %zu commands dropped", n);
+		return;
+	}
+	rc = pr_txn_begin(a->store, 1, &batch);
+	for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
+		if (rc == 0) {
+			handle_one(a, batch, m, now, &ch, &replies[i]);
+		}
+	}
+	if (rc == 0 && ch.nsources > 0) {
+		summaries = calloc(ch.nsources, sizeof *summaries);
+		for (i = 0; summaries != NULL && i < ch.nsources; i++) {
+			struct pr_source src;
+
+			if (pr_store_source_get(batch, ch.sources[i], &src) == 0) {
+				summaries[i] = build_summary(a, batch, &src);
+			}
+		}
+	}
+	if (rc == 0) {
+		/* The durability point: nothing below is published before this. */
+		rc = pr_txn_commit(batch);
+	} else {
+		pr_txn_abort(batch);
+	}
+	if (rc != 0) {
+		pr_error("agent: commit of %zu commands failed: %s", n, pr_strerror(rc));
+		for (i = 0; i < n; i++) {
+			reply_error(&replies[i], rc, NULL);
+		}
+	} else {
+		for (i = 0; i < ch.nparts; i++) {
+			publish_partition(a, &ch.parts[i]);
+		}
+		for (i = 0; i < ch.nsources; i++) {
+			char *topic = concat(a->cfg->prefix, "/state/", ch.sources[i]);
+
+			if (topic != NULL && summaries != NULL && summaries[i] != NULL) {
+				publish_json(a, topic, summaries[i], 1);
+				summaries[i] = NULL;
+			}
+			free(topic);
+		}
+		for (i = 0; i < ch.nevents; i++) {
+			char *topic = concat(a->cfg->prefix, "/events/", ch.events[i].source);
+
+			if (topic != NULL) {
+				publish_json(a, topic, pr_json_event(&ch.events[i], a->epoch), 0);
+			}
+			free(topic);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		send_reply(a, &replies[i]);
+		reply_release(&replies[i]);
+	}
+	if (rc == 0) {
+		if (ch.resync_all) {
+			a->rp.all = 1;
+			a->rp.source_cursor[0] = '\0';
+		}
+		for (i = 0; i < ch.nresync; i++) {
+			if (a->rp.npending == a->rp.cap_pending) {
+				size_t cap = a->rp.cap_pending ? a->rp.cap_pending * 2 : 8;
+				void *p = realloc(a->rp.pending, cap * sizeof *a->rp.pending);
+
+				if (p == NULL) {
+					break;
+				}
+				a->rp.pending = p;
+				a->rp.cap_pending = cap;
+			}
+			memcpy(a->rp.pending[a->rp.npending++], ch.resync[i], PR_NAME_MAX + 1);
+		}
+	}
+	if (summaries != NULL) {
+		for (i = 0; i < ch.nsources; i++) {
+			pr_json_free(summaries[i]);
+		}
+	}
+	free(summaries);
+	free(replies);
+	pr_changes_release(&ch);
+}
+
+/* ---- republishing ---- */
+
+static int
+republish_part_cb(void *arg, const struct pr_partition *p)
+{
+	return publish_partition(arg, p) == -ENOTCONN ? -ENOTCONN : 0;
+}
+
+static int
+first_source_cb(void *arg, const struct pr_source *s)
+{
+	memcpy(arg, s->name, sizeof s->name);
+	return 0;
+}
+
+static int
+republish_pending(const struct republish *rp)
+{
+	return rp->all || rp->npending > 0 || rp->in_source;
+}
+
+/* One step: the next source's summary, or up to REPUBLISH_STEP of its
+ * partitions. Stops republishing when the connection is gone (the next
+ * connect starts it again). */
+static void
+republish_step(struct pr_agent *a)
+{
+	struct republish *rp = &a->rp;
+	struct pr_txn *txn = NULL;
+	struct pr_source src;
+	char next[PR_CURSOR_MAX];
+	int rc = pr_txn_begin(a->store, 0, &txn);
+
+	if (rc != 0) {
+		goto fail;
+	}
+	if (!rp->in_source) {
+		char name[PR_NAME_MAX + 1] = "";
+
+		if (rp->npending > 0) {
+			memcpy(name, rp->pending[--rp->npending], sizeof name);
+		} else if (rp->all) {
+			rc = pr_store_source_list(txn, rp->source_cursor, 1, first_source_cb, name,
+			    next);
+			if (rc != 0) {
+				goto fail;
+			}
+			memcpy(rp->source_cursor, next, sizeof next);
+			if (next[0] == '\0') {
+				rp->all = 0;
+			}
+		}
+		if (name[0] == '\0' || pr_store_source_get(txn, name, &src) != 0) {
+			pr_txn_abort(txn);
+			if (!republish_pending(rp)) {
+				pr_info("agent: retained state republished");
+			}
+			return;
+		}
+		char *topic = concat(a->cfg->prefix, "/state/", src.name);
+
+		if (topic == NULL || publish_json(a, topic, build_summary(a, txn, &src), 1) == -ENOTCONN) {
+			free(topic);
+			rc = -ENOTCONN;
+			goto fail;
+		}
+		free(topic);
+		memcpy(rp->cur, src.name, sizeof rp->cur);
+		rp->part_cursor[0] = '\0';
+		rp->in_source = 1;
+	} else {
+		rc = pr_store_source_get(txn, rp->cur, &src);
+		if (rc == 0) {
+			rc = pr_store_partition_list(txn, &src, rp->part_cursor, REPUBLISH_STEP,
+			    republish_part_cb, a, next);
+		}
+		if (rc != 0) {
+			goto fail;
+		}
+		memcpy(rp->part_cursor, next, sizeof next);
+		if (next[0] == '\0') {
+			rp->in_source = 0;
+		}
+	}
+	pr_txn_abort(txn);
+	if (!republish_pending(rp)) {
+		pr_info("agent: retained state republished");
+	}
+	return;
+fail:
+	pr_txn_abort(txn);
+	if (rc != -ENOTCONN) {
+		pr_error("agent: republishing failed: %s", pr_strerror(rc));
+	}
+	rp->all = 0;
+	rp->npending = 0;
+	rp->in_source = 0;
+}
+
+static void
+maintenance(struct pr_agent *a, int64_t now)
+{
+	struct pr_txn *txn;
+	size_t removed = 0;
+	int rc;
+
+	if (now - a->last_prune < PRUNE_INTERVAL_US) {
+		return;
+	}
+	a->last_prune = now;
+	rc = pr_txn_begin(a->store, 1, &txn);
+	if (rc == 0) {
+		rc = pr_store_idem_prune(txn,
+		    now - (int64_t)a->cfg->idempotency_ttl_s * INT64_C(1000000), 10000, &removed);
+		rc = rc == 0 ? pr_txn_commit(txn) : (pr_txn_abort(txn), rc);
+	}
+	if (rc != 0) {
+		pr_warn("agent: pruning request ids failed: %s", pr_strerror(rc));
+	} else if (removed > 0) {
+		pr_debug("agent: pruned %zu request ids", removed);
+	}
+}
+
+int
+pr_agent_run(struct pr_agent *a)
+{
+	for (;;) {
+		struct pr_msg *batch = NULL, **tail = &batch;
+		size_t n = 0;
+		int connected_event, stopping;
+
+		pthread_mutex_lock(&a->mu);
+		while (a->qhead == NULL && !a->connected_event && !a->stopping
+		    && !republish_pending(&a->rp)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+			break;
+		}
+		while (a->qhead != NULL && n < a->cfg->batch_max) {
+			*tail = a->qhead;
+			a->qhead = a->qhead->next;
+			tail = &(*tail)->next;
+			*tail = NULL;
+			n++;
+		}
+		if (a->qhead == NULL) {
+			a->qtail = NULL;
+		}
+		connected_event = a->connected_event;
+		a->connected_event = 0;
+		stopping = a->stopping && a->qhead == NULL && n == 0;
+		pthread_mutex_unlock(&a->mu);
+
+		if (stopping) {
+			break;
+		}
+		if (connected_event) {
+			publish_status(a, "online");
+			a->rp.all = 1;
+			a->rp.source_cursor[0] = '\0';
+			a->rp.in_source = 0;
+			pr_info("agent: online (epoch %llu); republishing retained state",
+			    (unsigned long long)a->epoch);
+		}
+		if (n > 0) {
+			process_batch(a, batch, n);
+			while (batch != NULL) {
+				struct pr_msg *next = batch->next;
+
+				pr_msg_free(batch);
+				batch = next;
+			}
+		} else if (republish_pending(&a->rp) && pr_transport_is_connected(a->tr)) {
+			republish_step(a);
+		}
+		maintenance(a, pr_time_now());
+	}
+	if (pr_transport_is_connected(a->tr)) {
+		publish_status(a, "offline");
+		pr_transport_flush(a->tr, 2000);
+	}
+	pr_info("agent: stopped");
+	return 0;
+}
+
+void
+pr_agent_stop(struct pr_agent *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->stopping = 1;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int
+pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
+{
+	struct pr_store_opts sopts = {.map_size = cfg->map_size_mb * 1024 * 1024};
+	struct pr_transport_opts topts = {0};
+	struct pr_agent *a = calloc(1, sizeof *a);
+	char *password = NULL;
+	const char *subs[1];
+	int rc;
+
+	*out = NULL;
+	if (a == NULL) {
+		return -ENOMEM;
+	}
+	a->cfg = cfg;
+	a->hopts.list_default = 100;
+	a->hopts.blockers_max = cfg->summary_max;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->cmd_filter = concat(cfg->prefix, "/cmd/+/+", "");
+	a->cmd_prefix = concat(cfg->prefix, "/cmd/", "");
+	a->status_topic = concat(cfg->prefix, "/agent/status", "");
+	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->status_topic == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = pr_store_open(cfg->data_dir, &sopts, &a->store);
+	if (rc != 0) {
+		pr_error("agent: cannot open the store in %s: %s", cfg->data_dir, pr_strerror(rc));
+		goto fail;
+	}
+	rc = pr_store_next_epoch(a->store, &a->epoch);
+	if (rc != 0) {
+		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
+		goto fail;
+	}
+	{
+		struct pr_json *w = pr_json_agent_status("offline", cfg->client_id, a->epoch,
+		    pr_time_now());
+
+		a->will_payload = w != NULL ? pr_json_dump(w, NULL) : NULL;
+		pr_json_free(w);
+	}
+	if (cfg->password_file != NULL) {
+		password = pr_config_read_secret(cfg->password_file);
+		if (password == NULL) {
+			pr_error("agent: cannot read --password-file %s", cfg->password_file);
+			rc = PR_EFIELD;
+			goto fail;
+		}
+	}
+	subs[0] = a->cmd_filter;
+	topts.uri = cfg->broker;
+	topts.client_id = cfg->client_id;
+	topts.username = cfg->username;
+	topts.password = password;
+	topts.cafile = cfg->cafile;
+	topts.certfile = cfg->cert;
+	topts.keyfile = cfg->key;
+	topts.mqtt_version = cfg->mqtt_version;
+	topts.clean_start = 0;
+	topts.session_expiry_s = cfg->session_expiry_s;
+	topts.max_payload = cfg->max_payload;
+	topts.will_topic = a->status_topic;
+	topts.will_payload = a->will_payload;
+	topts.will_retained = 1;
+	topts.subscriptions = subs;
+	topts.nsubscriptions = 1;
+	topts.on_message = on_message;
+	topts.on_connected = on_connected;
+	topts.arg = a;
+	rc = pr_transport_open(&topts, &a->tr);
+	if (password != NULL) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	if (rc != 0) {
+		goto fail;
+	}
+	pr_info("agent: partregd %s, store %s, epoch %llu, broker %s, prefix %s",
+	    PR_VERSION_STRING, cfg->data_dir, (unsigned long long)a->epoch, cfg->broker,
+	    cfg->prefix);
+	*out = a;
+	return 0;
+fail:
+	pr_agent_close(a);
+	return rc;
+}
+
+void
+pr_agent_close(struct pr_agent *a)
+{
+	if (a == NULL) {
+		return;
+	}
+	pr_transport_close(a->tr);
+	while (a->qhead != NULL) {
+		struct pr_msg *next = a->qhead->next;
+
+		pr_msg_free(a->qhead);
+		a->qhead = next;
+	}
+	pr_store_close(a->store);
+	free(a->cmd_filter);
+	free(a->cmd_prefix);
+	free(a->status_topic);
+	free(a->will_payload);
+	free(a->rp.pending);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent: connects the transport, the store and the handlers.
+ *
+ *   Paho receive thread          worker thread (pr_agent_run)
+ *   on_message ── queue ──────▶  batch of up to batch_max commands
+ *                                 one LMDB write txn, a nested txn each
+ *                                 commit (fsync)            ← durable here
+ *                                 publish state, events, then replies
+ *
+ * Commands that arrive together share one commit (group commit), so the
+ * agent is not capped at the disk's fsync rate. Paho acknowledges a QoS 1
+ * command (PUBACK) when it is queued, before it is durable: a PUBACK means
+ * "the agent process has it", a reply means "it is on disk". A command lost
+ * in between (agent killed) has no reply, and the client retries it with
+ * the same request_id; if it had been applied, the retry is answered with
+ * the first reply, marked "replayed". State is published before the reply,
+ * so a client that got a reply and then reads a retained topic sees the
+ * change.
+ */
+#ifndef PR_AGENT_H
+#define PR_AGENT_H
+
+#include "config.h"
+
+struct pr_agent;
+
+/* Open the store, raise the epoch, start connecting. cfg must outlive the
+ * agent. Returns 0 or an error (logged). */
+int pr_agent_open(const struct pr_config *cfg, struct pr_agent **out);
+/* Run the worker on the calling thread until pr_agent_stop. Returns 0. */
+int pr_agent_run(struct pr_agent *a);
+/* Ask the worker to finish the commands already received, publish
+ * "offline" and return. Any thread. */
+void pr_agent_stop(struct pr_agent *a);
+/* Disconnect and close the store; NULL is fine. */
+void pr_agent_close(struct pr_agent *a);
+
+#endif
