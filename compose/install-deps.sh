@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages partreg needs to build, test and run, but
+# only those missing (apt-get runs only when something is).
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build pkg-config
+  libpaho-mqtt-dev liblmdb-dev libjson-c-dev uuid-dev libcmocka-dev libssl-dev
+  mosquitto mosquitto-clients jq)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

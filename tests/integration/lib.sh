@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: MIT
+# Helpers for integration tests: each test sources this file, starts its
+# own mosquitto on a free loopback port (from compose/mosquitto's config)
+# and its own partregd, and talks to them with the stock mosquitto clients.
+# Everything started here is stopped by PID on exit; on failure the broker
+# and agent logs are printed.
+set -euo pipefail
+
+: "${PARTREGD:?set by ctest: path to partregd}"
+: "${PARTREG_SOURCE_DIR:?set by ctest}"
+P=partreg/v1
+T=$(mktemp -d "${TMPDIR:-/tmp}/partreg-test.XXXXXX")
+BROKER_PID=""
+AGENT_PID=""
+PORT=""
+PIDS=()
+FAILED=1
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ $FAILED -ne 0 ] || [ $rc -ne 0 ]; then
+    echo "---- test failed (rc $rc); logs in $T ----"
+    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 60 "$f"; }; done
+  else
+    rm -rf "$T"
+  fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+pass() { FAILED=0; echo "PASS"; }
+
+# broker_conf PORT PERSIST: the shipped config with the port and persistence changed.
+broker_conf() {
+  sed -e "s/^listener 1883 127.0.0.1/listener $1 127.0.0.1/" \
+      -e "s|^persistence true|persistence $2|" \
+      -e "s|^persistence_location .*|persistence_location $T/mosquitto/|" \
+      "$PARTREG_SOURCE_DIR/compose/mosquitto/mosquitto.conf" >"$T/mosquitto.conf"
+  mkdir -p "$T/mosquitto"
+}
+
+broker_up() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t '$SYS/broker/version' -C 1 -W 1 >/dev/null 2>&1; }
+
+# start_broker [persist=false]: on a free port (random, retried when taken).
+start_broker() {
+  local persist=${1:-false}
+  for _ in $(seq 30); do
+    [ -n "$PORT" ] || PORT=$((20000 + RANDOM % 40000))
+    broker_conf "$PORT" "$persist"
+    mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1 &
+    BROKER_PID=$!
+    PIDS+=("$BROKER_PID")
+    for _ in $(seq 50); do
+      if broker_up; then return 0; fi
+      kill -0 "$BROKER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$BROKER_PID" 2>/dev/null || true
+    PORT=""
+  done
+  fail "could not start mosquitto"
+}
+
+stop_broker() { kill -9 "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; }
+
+# start_agent [extra partregd flags...]: waits until it is online.
+start_agent() {
+  "$PARTREGD" --broker "mqtt://127.0.0.1:$PORT" --data-dir "$T/data" --log-level debug "$@" \
+    >>"$T/agent.log" 2>&1 &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+  wait_online
+}
+
+# wait_online: the retained agent status says online with the agent's current epoch.
+wait_online() {
+  for _ in $(seq 100); do
+    local s
+    s=$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$P/agent/status" -C 1 -W 1 2>/dev/null || true)
+    if [ "$(jq -r .status <<<"$s" 2>/dev/null)" = online ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+      # The status must come from this agent run (its epoch is in its log).
+      local e
+      e=$(jq -r .epoch <<<"$s")
+      grep -q "epoch $e" "$T/agent.log" && return 0
+    fi
+    kill -0 "$AGENT_PID" 2>/dev/null || fail "partregd exited"
+    sleep 0.1
+  done
+  fail "partregd did not come online"
+}
+
+# rr VERB JSON: send one command with mosquitto_rr (MQTT 5 request/response), print the reply.
+rr() {
+  mosquitto_rr -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/$1" -e "$P/reply/test-$$-$RANDOM" \
+    -m "$2" -W 10
+}
+
+# sub1 TOPIC: the retained message on TOPIC (empty if none).
+sub1() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W 2 2>/dev/null || true; }
+
+# expect JSON JQ-EXPR DESCRIPTION: the jq expression must be true.
+expect() {
+  if ! jq -e "$2" >/dev/null 2>&1 <<<"$1"; then
+    echo "got: $1" >&2
+    fail "$3 (expected $2)"
+  fi
+  ok "$3"
+}
