@@ -19,7 +19,8 @@
  *   events      src | seq -> event record
  *   idem        request_id -> created_at | command | reply
  *   idem_time   created_at | request_id -> "" (oldest first, for pruning)
- * and, in store_index.c, partitions, overlap and runion.
+ * and, in store_index.c, partitions, overlap and runion, with the note on
+ * how the ready union is kept.
  *
  * Source ids instead of names in the per-source keys keep those keys short
  * and fixed-width, so a provider or partition key never nears LMDB's 511

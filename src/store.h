@@ -52,16 +52,19 @@ int pr_txn_commit(struct pr_txn *txn);
 /* Abort and free; NULL is fine. */
 void pr_txn_abort(struct pr_txn *txn);
 
-/* Raise and return the persisted agent epoch (its own committed transaction). */
+/* Raise and return the persisted agent epoch (its own committed transaction:
+ * never call it while this thread holds a write transaction). */
 int pr_store_next_epoch(struct pr_store *st, uint64_t *epoch);
 
 /* Sources. get: PR_ENOSOURCE if absent. put creates (id == 0: assigns
- * src->id) or replaces. */
+ * src->id) or replaces. put: PR_ESOURCE_EXISTS when id == 0 and the name is
+ * taken, PR_ENAME for an empty or too long name. */
 int pr_store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out);
 int pr_store_source_put(struct pr_txn *txn, struct pr_source *src);
 /* Sources by name after cursor ("" or NULL = from the first), at most limit;
  * cb returning non-zero stops and is returned. next gets the cursor of the
- * following page, "" when there is none. */
+ * following page, "" when there is none. next may be NULL, or the same
+ * buffer as cursor; after a stop by cb it resumes after that entry. */
 int pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_source *s), void *arg, char next[PR_CURSOR_MAX]);
 
@@ -72,7 +75,9 @@ int pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_provider *p);
 
 /* Partitions, keyed by (source, start, end, provider). get: PR_ENOPARTITION.
- * put creates or replaces and maintains every index; del removes it. */
+ * put creates or replaces and maintains every index; del removes it.
+ * put: PR_EINTERVAL when start >= end, PR_ENAME for a bad provider name; a
+ * partition in state PR_DELETED is kept but is neither ready nor a blocker. */
 int pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src,
     const char *provider, struct pr_range r, struct pr_partition *out);
 int pr_store_partition_put(struct pr_txn *txn, const struct pr_source *src,
@@ -86,7 +91,8 @@ int pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src,
     void *arg, char next[PR_CURSOR_MAX]);
 
 /* The coalesced ready ranges of the source that overlap want, in order, each
- * whole (not clipped to want). O(log n + k). cb as above. */
+ * whole (not clipped to want). O(log n + k). cb as above. Both queries:
+ * PR_EINTERVAL when want.start >= want.end. */
 int pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, struct pr_range r), void *arg);
 /* The non-ready (pending, locked, failed) partitions that overlap want, in
@@ -95,7 +101,8 @@ int pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src,
     struct pr_range want, int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
 /* The event log of a source: append (ev->seq set by the caller, strictly
- * increasing) and read in seq order after after_seq. */
+ * increasing; a seq already logged is PR_EINTERNAL) and read in seq order
+ * after after_seq. */
 int pr_store_event_append(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_event *ev);
 int pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
@@ -106,9 +113,13 @@ int pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_
  * copy the caller frees with free(), command the name it was for. */
 int pr_store_idem_get(struct pr_txn *txn, const char *request_id,
     char command[64], char **reply, size_t *reply_len);
+/* put: PR_EREQID when request_id is already recorded (the first record is
+ * kept); PR_EFIELD for a request_id not of 1..PR_ID_MAX bytes or a command
+ * of more than 63. */
 int pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
     const char *reply, size_t reply_len, int64_t now);
-/* Remove records created before `before`, at most max of them. */
+/* Remove records created before `before`, oldest first, at most max of them
+ * (0 = no limit); *removed (may be NULL) gets the count. */
 int pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
 
 #endif

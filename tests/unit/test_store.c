@@ -287,6 +287,48 @@ test_epoch_rises_across_reopen(void **state)
 	assert_true(e3 > e2);
 }
 
+static void
+test_map_full(void **state)
+{
+	struct fx *f = *state;
+	struct pr_store_opts opts = { .map_size = 256 * 1024 };
+	struct pr_store *st;
+	struct pr_txn *t;
+	struct pr_source s = { .name = "s" }, g;
+	char path[1100];
+	int rc = 0, i;
+
+	snprintf(path, sizeof path, "%s/small", f->dir);
+	assert_int_equal(pr_store_open(path, &opts, &st), 0);
+	assert_int_equal(pr_txn_begin(st, 1, &t), 0);
+	assert_int_equal(pr_store_source_put(t, &s), 0);
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	/* Fill the map: the failure is PR_EMAPFULL, from a put or the commit. */
+	assert_int_equal(pr_txn_begin(st, 1, &t), 0);
+	for (i = 0; i < 10000 && rc == 0; i++) {
+		struct pr_partition p = mkpart("p", i, i + 1, PR_PENDING);
+
+		memset(p.metadata, 'm', PR_METADATA_MAX);
+		rc = pr_store_partition_put(t, &s, &p);
+	}
+	if (rc == 0) {
+		rc = pr_txn_commit(t);
+	} else {
+		pr_txn_abort(t);
+	}
+	assert_int_equal(rc, PR_EMAPFULL);
+
+	/* The store stays usable and holds what was committed. */
+	assert_int_equal(pr_txn_begin(st, 0, &t), 0);
+	assert_int_equal(pr_store_source_get(t, "s", &g), 0);
+	assert_int_equal(pr_store_partition_get(
+	                     t, &g, "p", (struct pr_range) { 0, 1 }, &(struct pr_partition) { 0 }),
+	    PR_ENOPARTITION);
+	pr_txn_abort(t);
+	pr_store_close(st);
+}
+
 /* ---- sources and providers ---- */
 
 static void
@@ -1135,6 +1177,7 @@ main(void)
 		    test_open_creates_dir_and_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_rises_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_put_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_list_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provider_put_get, setup, teardown),
