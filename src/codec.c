@@ -440,6 +440,10 @@ parse_strict(const char *payload, size_t len, struct json_object **out, struct p
 
 	if (o == NULL || jerr != json_tokener_success) {
 		json_object_put(o);
+		if (jerr == json_tokener_success) { /* the payload was "null" */
+			return fail(
+			    e, PR_EJSON, "invalid JSON: the payload must be a JSON object {...}");
+		}
 		if (jerr == json_tokener_continue) {
 			return fail(e, PR_EJSON, "invalid JSON: %s",
 			    len == 0 ? "empty payload; send one JSON object"
@@ -541,8 +545,9 @@ get_name(struct json_object *v, const char *name, char *out, struct pr_decode_er
 		return rc;
 	}
 	if (pr_name_check(s, len) != 0) {
-		return fail(e, PR_ENAME, "field '%s': \"%s\" is not a valid name; names are %s",
-		    name, quote(s, len, q), what);
+		return fail(e, PR_ENAME,
+		    "field '%s': \"%s\" (%zu bytes) is not a valid name; names are %s", name,
+		    quote(s, len, q), len, what);
 	}
 	memcpy(out, s, len + 1);
 	return 0;
@@ -580,9 +585,14 @@ get_id(struct json_object *v, const char *name, char *out, struct pr_decode_erro
 		return rc;
 	}
 	if (pr_id_check(s, len) != 0) {
+		if (len == 0 || len > PR_ID_MAX) {
+			return fail(e, PR_EFIELD,
+			    "field '%s' must be 1-%d printable ASCII characters (got %zu)", name,
+			    PR_ID_MAX, len);
+		}
 		return fail(e, PR_EFIELD,
-		    "field '%s' must be 1-%d printable ASCII characters (got %zu bytes)", name,
-		    PR_ID_MAX, len);
+		    "field '%s' must be printable ASCII (0x20-0x7e); it has another character",
+		    name);
 	}
 	memcpy(out, s, len + 1);
 	return 0;
