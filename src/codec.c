@@ -35,6 +35,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1265,10 +1266,10 @@ pr_reply_encode(int err, const char *message, const char *request_id, const char
 char *
 pr_reply_replayed(const char *stored, size_t stored_len, const char *correlation_id, size_t *len)
 {
-	struct json_tokener *tok = json_tokener_new_ex(JSON_DEPTH + 8);
+	struct json_tokener *tok;
 	struct json_object *o;
 
-	if (tok == NULL) {
+	if (stored_len > INT_MAX || (tok = json_tokener_new_ex(JSON_DEPTH + 8)) == NULL) {
 		return NULL;
 	}
 	o = json_tokener_parse_ex(tok, stored, (int)stored_len);

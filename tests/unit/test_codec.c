@@ -55,7 +55,7 @@ slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
-	long n;
+	long n = 0;
 
 	if (f == NULL) {
 		fail_msg("cannot open %s: %s", path, strerror(errno));
