@@ -173,10 +173,15 @@ on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
 {
 	struct pr_transport *t = ctx;
 
-	for (int i = 0; i < r->alt.sub.reasonCodeCount; i++) {
-		if (r->alt.sub.reasonCodes[i] >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			pr_error("transport: subscription to %s refused (reason %d)",
-			    t->subs[i], r->alt.sub.reasonCodes[i]);
+	/* Paho fills alt.sub only for several subscriptions; one subscription's
+	 * code is r->reasonCode (alt.sub is then not initialised). */
+	for (int i = 0; i < t->opts.nsubscriptions; i++) {
+		int code = t->opts.nsubscriptions == 1 ? (int)r->reasonCode
+		                                       : (int)r->alt.sub.reasonCodes[i];
+
+		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+			pr_error("transport: subscription to %s refused (reason %d)", t->subs[i],
+			    code);
 		}
 	}
 	set_connected(t, 1);
