@@ -31,7 +31,42 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok - $*"; }
-pass() { FAILED=0; echo "PASS"; }
+# pass: stop the agent gracefully (which also checks it), then succeed.
+pass() {
+  [ -z "$AGENT_PID" ] || stop_agent
+  FAILED=0
+  echo "PASS"
+}
+
+# sanitizer_clean LOG: no AddressSanitizer/UBSan/LeakSanitizer report in LOG.
+sanitizer_clean() {
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; then
+    fail "sanitizer report in $1"
+  fi
+}
+
+# stop_agent: SIGTERM; partregd must exit 0 within 10 s, publish "offline",
+# and leave no sanitizer report (leaks are reported at exit).
+stop_agent() {
+  kill -TERM "$AGENT_PID"
+  local rc=0
+  for _ in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$AGENT_PID" 2>/dev/null && fail "partregd did not stop within 10 s of SIGTERM"
+  wait "$AGENT_PID" || rc=$?
+  [ $rc -eq 0 ] || fail "partregd exited $rc after SIGTERM"
+  sanitizer_clean "$T/agent.log"
+  if broker_up; then
+    [ "$(sub1 "$P/agent/status" | jq -r .status)" = offline ] || fail "no retained offline status after SIGTERM"
+  fi
+  AGENT_PID=""
+}
+
+# kill_agent: kill -9, as a crash would.
+kill_agent() {
+  kill -9 "$AGENT_PID"
+  wait "$AGENT_PID" 2>/dev/null || true
+  AGENT_PID=""
+}
 
 # broker_conf PORT PERSIST: the shipped config with the port and persistence changed.
 broker_conf() {
