@@ -22,8 +22,8 @@ struct pr_range {
 int pr_range_overlaps(struct pr_range a, struct pr_range b);
 
 /*
- * Sort r[0..n) by start and merge overlapping or touching ranges in place.
- * Returns the new count.
+ * Sort r[0..n) by start and merge overlapping or touching ranges in place,
+ * dropping empty ones (start >= end). Returns the new count.
  */
 size_t pr_ranges_coalesce(struct pr_range *r, size_t n);
 
@@ -50,6 +50,10 @@ struct pr_readiness {
  * ready_through: a run of ready coverage from a, cut at the first gap or the
  *   start of the first overlapping blocker (a blocker starting at or before a
  *   gives ready_through == a).
+ * Ranges with start >= end are ignored. An empty want (a >= b) is never
+ * ready: ready 0, no gaps, no blockers, ready_through == a.
+ * Never fails: it allocates only to sort unsorted input, and falls back to
+ * a slower allocation-free pass when that fails. Any thread may call it.
  */
 void pr_readiness_eval(struct pr_range want, const struct pr_range *ready, size_t nready,
     const struct pr_range *blocked, size_t nblocked, struct pr_readiness *out);
