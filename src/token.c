@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tokens: libuuid makes them (uuid_generate_random reads the kernel's
- * random source), libcrypto digests them, CRYPTO_memcmp compares digests in
- * time independent of where they differ. A token is never kept: callers
- * wipe their copy after returning it once.
+ * Access tokens: 122 random bits as UUIDv4 text, stored only as SHA-256.
+ *
+ * The random bytes come from getrandom(2), not uuid_generate_random():
+ * libuuid's generator returns void and, when the kernel source fails, quietly
+ * falls back to rand()/jrand48 seeded from pid and time (util-linux 2.38
+ * randutils.c; only the internal __uuid_generate_random reports it). A token
+ * must be unguessable, so failure has to be an error here. libuuid still
+ * writes the text (uuid_unparse_lower), and the version/variant bits are set
+ * exactly as it sets them.
+ *
+ * Digests are compared with CRYPTO_memcmp so the time taken does not depend
+ * on where the first differing byte is. Nothing here logs a token.
  */
 #include "token.h"
+
+#include <errno.h>
+#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -15,8 +26,21 @@ int
 pr_token_new(char out[PR_TOKEN_LEN + 1])
 {
 	uuid_t u;
+	size_t got = 0;
 
-	uuid_generate_random(u);
+	while (got < sizeof u) {
+		ssize_t n = getrandom(u + got, sizeof u - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* variant 10xx (RFC 4122) */
 	uuid_unparse_lower(u, out);
 	return 0;
 }
@@ -26,6 +50,10 @@ pr_token_digest(const char *token, size_t len, uint8_t digest[PR_DIGEST_LEN])
 {
 	unsigned int n = 0;
 
+	if (token == NULL && len != 0) {
+		return PR_EINTERNAL;
+	}
+	/* EVP_Digest: the one-shot form; no context to leak on error paths. */
 	if (EVP_Digest(token, len, digest, &n, EVP_sha256(), NULL) != 1 || n != PR_DIGEST_LEN) {
 		return PR_EINTERNAL;
 	}
