@@ -45,7 +45,8 @@ struct pr_transport {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	enum conn_state state;
-	int connected; /* connected and subscribed */
+	int connected; /* connected: publishing works */
+	int ready;     /* connected and subscribed */
 	int closing;
 	int ever_up;   /* a connect succeeded once: Paho reconnects from now on */
 	int inflight;
@@ -153,19 +154,31 @@ out:
 
 /* ---- connection ---- */
 
+/*
+ * up: the connection is up (publishing works; a persistent session's queued
+ * messages may already arrive, before the SUBACK). ready: also subscribed.
+ */
 static void
-set_connected(struct pr_transport *t, int up)
+set_connected(struct pr_transport *t, int up, int ready)
 {
 	pthread_mutex_lock(&t->mu);
-	if (t->connected != up) {
-		t->connected = up;
-		if (!up) {
-			t->gen++;
-			t->inflight = 0;
-		}
+	if (t->connected && !up) {
+		t->gen++;
+		t->inflight = 0;
 	}
+	t->connected = up;
+	t->ready = ready;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
+}
+
+static void
+subscribed(struct pr_transport *t)
+{
+	set_connected(t, 1, 1);
+	if (t->opts.on_connected != NULL) {
+		t->opts.on_connected(t->opts.arg);
+	}
 }
 
 static void
@@ -184,10 +197,7 @@ on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
 			    code);
 		}
 	}
-	set_connected(t, 1);
-	if (t->opts.on_connected != NULL) {
-		t->opts.on_connected(t->opts.arg);
-	}
+	subscribed(t);
 }
 
 static void
@@ -196,10 +206,7 @@ on_sub_ok(void *ctx, MQTTAsync_successData *r)
 	struct pr_transport *t = ctx;
 
 	(void)r;
-	set_connected(t, 1);
-	if (t->opts.on_connected != NULL) {
-		t->opts.on_connected(t->opts.arg);
-	}
+	subscribed(t);
 }
 
 static void
@@ -239,12 +246,10 @@ on_connected_cb(void *ctx, char *cause)
 	pr_info("transport: connected to %s (TCP_NODELAY on %d socket%s)", t->uri, n,
 	    n == 1 ? "" : "s");
 	if (t->opts.nsubscriptions == 0) {
-		set_connected(t, 1);
-		if (t->opts.on_connected != NULL) {
-			t->opts.on_connected(t->opts.arg);
-		}
+		subscribed(t);
 		return;
 	}
+	set_connected(t, 1, 0);
 	ro.context = t;
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
 		ro.onSuccess5 = on_sub_ok5;
@@ -266,7 +271,7 @@ on_lost(void *ctx, char *cause)
 
 	pr_warn("transport: connection to %s lost%s%s; reconnecting", t->uri,
 	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
-	set_connected(t, 0);
+	set_connected(t, 0, 0);
 	if (t->opts.on_lost != NULL) {
 		t->opts.on_lost(t->opts.arg);
 	}
@@ -719,7 +724,7 @@ pr_transport_wait_connected(struct pr_transport *t, int timeout_ms)
 
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
-	while (!t->connected && rc == 0) {
+	while (!t->ready && rc == 0) {
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
 			rc = -ETIMEDOUT;
 		}

@@ -91,7 +91,8 @@ struct pr_pubprops {
  */
 int pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **out);
 
-/* Wait until connected (and subscribed), up to timeout_ms. 0 or -ETIMEDOUT. */
+/* Wait until connected and subscribed, up to timeout_ms. 0 or -ETIMEDOUT.
+ * pr_transport_is_connected is true as soon as the connection is up. */
 int pr_transport_wait_connected(struct pr_transport *t, int timeout_ms);
 int pr_transport_is_connected(struct pr_transport *t);
 
