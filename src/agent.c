@@ -462,8 +462,12 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		}
 	}
 	if (rc == 0) {
+		int64_t t0 = pr_time_now();
+
 		/* The durability point: nothing below is published before this. */
 		rc = pr_txn_commit(batch);
+		pr_debug("agent: batch of %zu command%s committed in %.3f ms", n, n == 1 ? "" : "s",
+		    (double)(pr_time_now() - t0) / 1000.0);
 	} else {
 		pr_txn_abort(batch);
 	}

@@ -68,12 +68,16 @@ kill_agent() {
   AGENT_PID=""
 }
 
-# broker_conf PORT PERSIST: the shipped config with the port and persistence changed.
+# broker_conf PORT PERSIST: the shipped config with the port and persistence
+# changed; with BROKER_DEFAULTS=1 also without its flow-control lines, as a
+# broker left at mosquitto's defaults.
 broker_conf() {
+  local strip='^$'
+  [ "${BROKER_DEFAULTS:-0}" = 1 ] && strip='^max_(inflight|queued)_messages'
+  grep -Ev "$strip" "$PARTREG_SOURCE_DIR/compose/mosquitto/mosquitto.conf" |
   sed -e "s/^listener 1883 127.0.0.1/listener $1 127.0.0.1/" \
       -e "s|^persistence true|persistence $2|" \
-      -e "s|^persistence_location .*|persistence_location $T/mosquitto/|" \
-      "$PARTREG_SOURCE_DIR/compose/mosquitto/mosquitto.conf" >"$T/mosquitto.conf"
+      -e "s|^persistence_location .*|persistence_location $T/mosquitto/|" >"$T/mosquitto.conf"
   mkdir -p "$T/mosquitto"
 }
 
