@@ -308,7 +308,7 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
 
 /* Answer a repeated request_id from its stored reply. 1 if answered. */
 static int
-try_replay(struct pr_agent *a, struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
+try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 {
 	char command[64];
 	char *stored = NULL;
@@ -336,7 +336,6 @@ try_replay(struct pr_agent *a, struct pr_txn *txn, const struct pr_cmd *cmd, str
 		pr_debug("agent: request_id %s replayed", cmd->request_id);
 	}
 	free(stored);
-	(void)a;
 	return 1;
 }
 
@@ -389,7 +388,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		free(cmd);
 		return;
 	}
-	if (pr_cmd_is_write(kind) && cmd->has_request_id && try_replay(a, batch, cmd, r)) {
+	if (pr_cmd_is_write(kind) && cmd->has_request_id && try_replay(batch, cmd, r)) {
 		free(cmd);
 		return;
 	}
@@ -663,14 +662,14 @@ pr_agent_run(struct pr_agent *a)
 		int connected_event, stopping;
 
 		pthread_mutex_lock(&a->mu);
-		while (a->qhead == NULL && !a->connected_event && !a->stopping
+		/* Idle: sleep until work arrives, at most a second (maintenance). */
+		if (a->qhead == NULL && !a->connected_event && !a->stopping
 		    && !republish_pending(&a->rp)) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
 			pthread_cond_timedwait(&a->cv, &a->mu, &ts);
-			break;
 		}
 		while (a->qhead != NULL && n < a->cfg->batch_max) {
 			*tail = a->qhead;

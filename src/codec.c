@@ -1118,6 +1118,21 @@ pr_json_page(struct pr_json *items, const char *next)
 }
 
 struct pr_json *
+pr_json_resync(const char *source)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL) {
+		return NULL;
+	}
+	set_str(o, "republishing", source != NULL ? "source" : "all");
+	if (source != NULL) {
+		set_str(o, "source", source);
+	}
+	return PJ(o);
+}
+
+struct pr_json *
 pr_json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range *ready,
     size_t nready, const struct pr_partition *blocked, size_t nblocked, int truncated)
 {

@@ -145,6 +145,10 @@ void pr_json_append(struct pr_json *array, struct pr_json *item);
 /* {items: array, next_cursor: next or null when ""}; takes ownership of items. */
 struct pr_json *pr_json_page(struct pr_json *items, const char *next);
 
+/* The result of agent/resync: {republishing: "all"} for source NULL, else
+ * {republishing: "source", source}. */
+struct pr_json *pr_json_resync(const char *source);
+
 /* The retained summary on P/state/<source>:
  * {source, owner, seq, epoch, updated_at, ready: [[s,e]...],
  *  blocked: [{start, end, provider, state, since, expires_at?, reason?}...],

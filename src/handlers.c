@@ -658,8 +658,7 @@ h_agent_resync(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_changes *
 			return -ENOMEM;
 		}
 	}
-	*result = pr_json_page(pr_json_array(), "");
-	pr_json_set_str(*result, "resync", cmd->source[0] != '\0' ? cmd->source : "*");
+	*result = pr_json_resync(cmd->source[0] != '\0' ? cmd->source : NULL);
 	return 0;
 }
 

@@ -439,6 +439,8 @@ complete(struct pr_transport *t, void *ctx_gen)
 	pthread_mutex_unlock(&t->mu);
 }
 
+/* A publish's completion context: the transport, and the connection (gen)
+ * the publish went out on. */
 struct pubctx {
 	struct pr_transport *t;
 	uintptr_t gen;

@@ -986,6 +986,8 @@ test_encode_results(void **state)
 	assert_matches_example(pr_json_source(&s, "6f1c7a52-3b0e-4d8c-9a41-2f5e8c7d9b10"),
 	    "reply/source/valid/registered.json");
 	assert_matches_example(pr_json_source(&s, NULL), "reply/source/valid/get.json");
+	assert_matches_example(pr_json_resync(NULL), "reply/resync/valid/all.json");
+	assert_matches_example(pr_json_resync("orders"), "reply/resync/valid/source.json");
 
 	memset(&pv, 0, sizeof pv);
 	strcpy(pv.name, "airflow-etl");

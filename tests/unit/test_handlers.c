@@ -311,6 +311,10 @@ test_changes_record_and_rewind(void **state)
 	assert_int_equal(f->ch.parts[f->ch.nparts - 1].state, PR_READY);
 	assert_int_equal(run(f, "agent/resync", "{}"), 0);
 	assert_true(f->ch.resync_all);
+	has(f, "{\"republishing\":\"all\"}");
+	assert_int_equal(run(f, "agent/resync", "{\"source\":\"s\"}"), 0);
+	assert_int_equal(f->ch.nresync, 1);
+	assert_string_equal(f->ch.resync[0], "s");
 	assert_int_equal(run(f, "agent/resync", "{\"source\":\"nope\"}"), PR_ENOSOURCE);
 }
 
