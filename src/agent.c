@@ -32,9 +32,9 @@
 #include "store.h"
 #include "transport.h"
 
-#define REPUBLISH_STEP 512
+#define REPUBLISH_STEP     512
 #define PUBLISH_TIMEOUT_MS 10000
-#define PRUNE_INTERVAL_US INT64_C(60000000)
+#define PRUNE_INTERVAL_US  INT64_C(60000000)
 
 struct reply {
 	char *topic;       /* NULL: no reply wanted */
@@ -47,11 +47,11 @@ struct reply {
 };
 
 struct republish {
-	int all;                             /* walking every source */
-	char source_cursor[PR_CURSOR_MAX];   /* next source when all */
-	char (*pending)[PR_NAME_MAX + 1];    /* single sources asked by agent/resync */
+	int all;                           /* walking every source */
+	char source_cursor[PR_CURSOR_MAX]; /* next source when all */
+	char (*pending)[PR_NAME_MAX + 1];  /* single sources asked by agent/resync */
 	size_t npending, cap_pending;
-	int in_source;                       /* partitions of cur being published */
+	int in_source; /* partitions of cur being published */
 	char cur[PR_NAME_MAX + 1];
 	char part_cursor[PR_CURSOR_MAX];
 };
@@ -192,8 +192,8 @@ summary_blocker(void *arg, const struct pr_partition *p)
 static struct pr_json *
 build_summary(struct pr_agent *a, struct pr_txn *txn, const struct pr_source *src)
 {
-	struct pr_range all = {PR_TIME_MIN, PR_TIME_MAX};
-	struct summary_ctx c = {.max = a->cfg->summary_max};
+	struct pr_range all = { PR_TIME_MIN, PR_TIME_MAX };
+	struct summary_ctx c = { .max = a->cfg->summary_max };
 	struct pr_json *j = NULL;
 	int rc;
 
@@ -209,8 +209,8 @@ build_summary(struct pr_agent *a, struct pr_txn *txn, const struct pr_source *sr
 	}
 	if (rc == 0 || rc == 1) {
 		rc = 0;
-		j = pr_json_summary(src, a->epoch, c.ready, c.nready, c.blocked, c.nblocked,
-		    c.truncated);
+		j = pr_json_summary(
+		    src, a->epoch, c.ready, c.nready, c.blocked, c.nblocked, c.truncated);
 	}
 out:
 	if (rc != 0) {
@@ -251,7 +251,7 @@ reply_error(struct reply *r, int err, const char *message)
 static void
 send_reply(struct pr_agent *a, const struct reply *r)
 {
-	struct pr_pubprops props = {0};
+	struct pr_pubprops props = { 0 };
 	int rc;
 
 	if (r->topic == NULL || r->payload == NULL) {
@@ -259,8 +259,8 @@ send_reply(struct pr_agent *a, const struct reply *r)
 	}
 	props.correlation = r->correlation;
 	props.correlation_len = r->correlation_len;
-	rc = pr_transport_publish(a->tr, r->topic, r->payload, r->len, 1, 0, &props,
-	    PUBLISH_TIMEOUT_MS);
+	rc = pr_transport_publish(
+	    a->tr, r->topic, r->payload, r->len, 1, 0, &props, PUBLISH_TIMEOUT_MS);
 	if (rc != 0) {
 		pr_warn("agent: reply to %s not sent: %s (the client will retry)", r->topic,
 		    pr_strerror(rc));
@@ -275,8 +275,7 @@ send_reply(struct pr_agent *a, const struct reply *r)
  * wanted) or PR_EREPLYTOPIC when the topic is outside P/reply/.
  */
 static int
-reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *cmd,
-    struct reply *r)
+reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *cmd, struct reply *r)
 {
 	const char *topic = m->response_topic;
 
@@ -331,8 +330,8 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 		    cmd->request_id, command);
 		reply_error(r, PR_EREQID, msg);
 	} else {
-		r->payload = pr_reply_replayed(stored, len,
-		    cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
+		r->payload = pr_reply_replayed(
+		    stored, len, cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
 		pr_debug("agent: request_id %s replayed", cmd->request_id);
 	}
 	free(stored);
@@ -344,7 +343,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
     struct pr_changes *ch, struct reply *r)
 {
 	struct pr_cmd *cmd = calloc(1, sizeof *cmd);
-	struct pr_decode_error derr = {0};
+	struct pr_decode_error derr = { 0 };
 	struct pr_json *result = NULL;
 	struct pr_txn *txn = NULL;
 	enum pr_cmd_kind kind;
@@ -364,8 +363,8 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	} else {
 		/* An unknown command is still decoded, as agent/resync (every field
 		 * optional), to find its MQTT 3.1.1 reply address. */
-		rc = pr_cmd_decode(known ? kind : PR_CMD_AGENT_RESYNC, m->payload, m->payload_len,
-		    cmd, &derr);
+		rc = pr_cmd_decode(
+		    known ? kind : PR_CMD_AGENT_RESYNC, m->payload, m->payload_len, cmd, &derr);
 		snprintf(msg, sizeof msg, "%s", derr.message);
 	}
 	if (reply_address(a, m, cmd, r) != 0) {
@@ -416,8 +415,8 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	 * agent's own (5xx): then a retry should really be retried. */
 	if (pr_cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
 	    && pr_err_status(rc) < 500) {
-		int irc = pr_store_idem_put(batch, cmd->request_id, pr_cmd_name(kind), r->payload,
-		    r->len, now);
+		int irc = pr_store_idem_put(
+		    batch, cmd->request_id, pr_cmd_name(kind), r->payload, r->len, now);
 
 		if (irc != 0) {
 			pr_error("agent: cannot record request_id: %s", pr_strerror(irc));
@@ -572,8 +571,8 @@ republish_step(struct pr_agent *a)
 		if (rp->npending > 0) {
 			memcpy(name, rp->pending[--rp->npending], sizeof name);
 		} else if (rp->all) {
-			rc = pr_store_source_list(txn, rp->source_cursor, 1, first_source_cb, name,
-			    next);
+			rc = pr_store_source_list(
+			    txn, rp->source_cursor, 1, first_source_cb, name, next);
 			if (rc != 0) {
 				goto fail;
 			}
@@ -591,7 +590,8 @@ republish_step(struct pr_agent *a)
 		}
 		char *topic = concat(a->cfg->prefix, "/state/", src.name);
 
-		if (topic == NULL || publish_json(a, topic, build_summary(a, txn, &src), 1) == -ENOTCONN) {
+		if (topic == NULL
+		    || publish_json(a, topic, build_summary(a, txn, &src), 1) == -ENOTCONN) {
 			free(topic);
 			rc = -ENOTCONN;
 			goto fail;
@@ -603,8 +603,8 @@ republish_step(struct pr_agent *a)
 	} else {
 		rc = pr_store_source_get(txn, rp->cur, &src);
 		if (rc == 0) {
-			rc = pr_store_partition_list(txn, &src, rp->part_cursor, REPUBLISH_STEP,
-			    republish_part_cb, a, next);
+			rc = pr_store_partition_list(
+			    txn, &src, rp->part_cursor, REPUBLISH_STEP, republish_part_cb, a, next);
 		}
 		if (rc != 0) {
 			goto fail;
@@ -730,8 +730,8 @@ pr_agent_stop(struct pr_agent *a)
 int
 pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 {
-	struct pr_store_opts sopts = {.map_size = cfg->map_size_mb * 1024 * 1024};
-	struct pr_transport_opts topts = {0};
+	struct pr_store_opts sopts = { .map_size = cfg->map_size_mb * 1024 * 1024 };
+	struct pr_transport_opts topts = { 0 };
 	struct pr_agent *a = calloc(1, sizeof *a);
 	char *password = NULL;
 	const char *subs[1];
@@ -764,8 +764,8 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		goto fail;
 	}
 	{
-		struct pr_json *w = pr_json_agent_status("offline", cfg->client_id, a->epoch,
-		    pr_time_now());
+		struct pr_json *w
+		    = pr_json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());
 
 		a->will_payload = w != NULL ? pr_json_dump(w, NULL) : NULL;
 		pr_json_free(w);
@@ -806,9 +806,8 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	if (rc != 0) {
 		goto fail;
 	}
-	pr_info("agent: partregd %s, store %s, epoch %llu, broker %s, prefix %s",
-	    PR_VERSION_STRING, cfg->data_dir, (unsigned long long)a->epoch, cfg->broker,
-	    cfg->prefix);
+	pr_info("agent: partregd %s, store %s, epoch %llu, broker %s, prefix %s", PR_VERSION_STRING,
+	    cfg->data_dir, (unsigned long long)a->epoch, cfg->broker, cfg->prefix);
 	*out = a;
 	return 0;
 fail:

@@ -21,12 +21,12 @@
 #include "interval.h"
 #include "model.h"
 
-#define PR_TOKEN_MAX 128     /* bytes of an access_token field */
-#define PR_TOPIC_MAX 512     /* bytes of a reply_to topic */
-#define PR_LIST_LIMIT_MAX 1000
-#define PR_CMD_PAYLOAD_MAX 65536  /* bytes of a command payload; more: payload_too_large */
-#define PR_TTL_S_MAX 2592000      /* ttl_s: 1 s .. 30 days */
-#define PR_FENCE_MAX INT64_C(9007199254740991) /* 2^53 - 1: exact in every JSON client */
+#define PR_TOKEN_MAX       128 /* bytes of an access_token field */
+#define PR_TOPIC_MAX       512 /* bytes of a reply_to topic */
+#define PR_LIST_LIMIT_MAX  1000
+#define PR_CMD_PAYLOAD_MAX 65536   /* bytes of a command payload; more: payload_too_large */
+#define PR_TTL_S_MAX       2592000 /* ttl_s: 1 s .. 30 days */
+#define PR_FENCE_MAX       INT64_C(9007199254740991) /* 2^53 - 1: exact in every JSON client */
 
 enum pr_cmd_kind {
 	PR_CMD_SOURCE_REGISTER,
@@ -129,8 +129,8 @@ void pr_json_set_bool(struct pr_json *obj, const char *key, int v);
 /* {source, owner, created_at, updated_at, seq[, access_token]}; token NULL to omit. */
 struct pr_json *pr_json_source(const struct pr_source *s, const char *token);
 /* {source, provider, created_at[, provider_token]}; token NULL to omit. */
-struct pr_json *pr_json_provider(const char *source, const struct pr_provider *p,
-    const char *token);
+struct pr_json *pr_json_provider(
+    const char *source, const struct pr_provider *p, const char *token);
 /* {source, provider, start, end, state, version, fence, since, updated_at, seq
  *  [, expires_at, session, reason, metadata]} (optional ones only when set). */
 struct pr_json *pr_json_partition(const struct pr_partition *p);
@@ -162,8 +162,8 @@ struct pr_json *pr_json_partition_state(const struct pr_partition *p, uint64_t e
  * start?, end?, state?, fence?, version?, reason?} */
 struct pr_json *pr_json_event(const struct pr_event *ev, uint64_t epoch);
 /* P/agent/status: {status: "online"|"offline", agent_id, version, epoch, at} */
-struct pr_json *pr_json_agent_status(const char *status, const char *agent_id, uint64_t epoch,
-    int64_t at);
+struct pr_json *pr_json_agent_status(
+    const char *status, const char *agent_id, uint64_t epoch, int64_t at);
 
 /*
  * A reply envelope, heap text (free with free()), *len its length:
@@ -181,7 +181,7 @@ char *pr_reply_encode(int err, const char *message, const char *request_id,
  * new correlation_id (omitted when NULL). Heap text or NULL if stored is not
  * a JSON object.
  */
-char *pr_reply_replayed(const char *stored, size_t stored_len, const char *correlation_id,
-    size_t *len);
+char *pr_reply_replayed(
+    const char *stored, size_t stored_len, const char *correlation_id, size_t *len);
 
 #endif

@@ -15,16 +15,16 @@
 #include <stdio.h>
 
 struct pr_config {
-	char *broker;        /* mqtt://127.0.0.1:1883 */
+	char *broker; /* mqtt://127.0.0.1:1883 */
 	char *username;
 	char *password_file; /* the password is read from it, first line */
 	char *cafile;
 	char *cert;
 	char *key;
-	char *data_dir;      /* /var/lib/partreg */
-	char *prefix;        /* partreg/v1 */
-	char *client_id;     /* partregd:<prefix> */
-	char *log_level;     /* info */
+	char *data_dir;  /* /var/lib/partreg */
+	char *prefix;    /* partreg/v1 */
+	char *client_id; /* partregd:<prefix> */
+	char *log_level; /* info */
 	char *config_file;
 	int mqtt_version;           /* 5 or 4 (given as "5" or "3.1.1") */
 	size_t max_payload;         /* bytes, 65536 */

@@ -48,8 +48,8 @@ pr_changes_release(struct pr_changes *c)
 struct pr_changes_mark
 pr_changes_mark(const struct pr_changes *c)
 {
-	return (struct pr_changes_mark){c->nevents, c->nparts, c->nsources, c->nresync,
-	    c->resync_all};
+	return (struct pr_changes_mark) { c->nevents, c->nparts, c->nsources, c->nresync,
+		c->resync_all };
 }
 
 void
@@ -161,8 +161,8 @@ record(struct pr_txn *txn, struct pr_source *src, struct pr_event *ev, int64_t n
 	    || (rc = pr_store_event_append(txn, src, ev)) != 0) {
 		return rc;
 	}
-	if (add_event(ch, ev) != 0 || add_name(&ch->sources, &ch->nsources, &ch->cap_sources,
-	                                  src->name) != 0) {
+	if (add_event(ch, ev) != 0
+	    || add_name(&ch->sources, &ch->nsources, &ch->cap_sources, src->name) != 0) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -174,7 +174,8 @@ load_source(struct pr_txn *txn, const char *name, struct pr_source *src, char ms
 	int rc = pr_store_source_get(txn, name, src);
 
 	if (rc == PR_ENOSOURCE) {
-		return fail(msg, rc, "no source named '%s'; register it with source/register", name);
+		return fail(
+		    msg, rc, "no source named '%s'; register it with source/register", name);
 	}
 	return rc;
 }
@@ -187,16 +188,16 @@ check_owner(const struct pr_cmd *cmd, const struct pr_source *src, char msg[256]
 		    src->name);
 	}
 	if (!pr_token_matches(cmd->access_token, strlen(cmd->access_token), src->token_digest)) {
-		return fail(msg, PR_EUNAUTH,
-		    "access_token is not the owner token of source '%s'", src->name);
+		return fail(msg, PR_EUNAUTH, "access_token is not the owner token of source '%s'",
+		    src->name);
 	}
 	return 0;
 }
 
 /* A partition write: the source owner's token or the provider's own. */
 static int
-check_writer(const struct pr_cmd *cmd, const struct pr_source *src,
-    const struct pr_provider *prov, char msg[256])
+check_writer(const struct pr_cmd *cmd, const struct pr_source *src, const struct pr_provider *prov,
+    char msg[256])
 {
 	size_t tlen = strlen(cmd->access_token);
 
@@ -253,8 +254,8 @@ event_for(struct pr_event *ev, const char *type, const struct pr_partition *p)
 
 /* Save p with the source's next seq, log the event, note the change. */
 static int
-save_partition(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p,
-    const char *type, int64_t now, struct pr_changes *ch)
+save_partition(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p, const char *type,
+    int64_t now, struct pr_changes *ch)
 {
 	struct pr_event ev;
 	int rc;
@@ -311,8 +312,8 @@ check_fence(const struct pr_cmd *cmd, const struct pr_partition *p, char msg[256
 /* ---- commands ---- */
 
 static int
-h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
-    struct pr_changes *ch, struct pr_json **result, char msg[256])
+h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
+    struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
 	struct pr_event ev;
@@ -348,8 +349,7 @@ h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 }
 
 static int
-h_source_get(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_json **result,
-    char msg[256])
+h_source_get(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
 	int rc = load_source(txn, cmd->source, &src, msg);
@@ -433,8 +433,8 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 }
 
 static int
-h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
-    struct pr_changes *ch, struct pr_json **result, char msg[256])
+h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
+    struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
 	struct pr_provider prov;
@@ -546,7 +546,8 @@ h_partition_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_h
     struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
-	struct list_ctx lc = {pr_json_array(), cmd->provider[0] != '\0' ? cmd->provider : NULL, 0};
+	struct list_ctx lc
+	    = { pr_json_array(), cmd->provider[0] != '\0' ? cmd->provider : NULL, 0 };
 	size_t limit = page_limit(cmd, opts);
 	char cursor[PR_CURSOR_MAX];
 	char next[PR_CURSOR_MAX];
@@ -556,8 +557,8 @@ h_partition_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_h
 	/* With a provider filter a store page may hold fewer matches: read on
 	 * until the page is full or the partitions end. */
 	while (rc == 0) {
-		rc = pr_store_partition_list(txn, &src, cursor, limit - lc.n, list_part_cb, &lc,
-		    next);
+		rc = pr_store_partition_list(
+		    txn, &src, cursor, limit - lc.n, list_part_cb, &lc, next);
 		if (rc != 0 || next[0] == '\0' || lc.n >= limit) {
 			break;
 		}
@@ -619,9 +620,9 @@ h_readiness_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_
     struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
-	struct collect c = {.listed_max = opts->blockers_max};
+	struct collect c = { .listed_max = opts->blockers_max };
 	struct pr_range gaps[64];
-	struct pr_readiness r = {.gaps = gaps, .gaps_cap = sizeof gaps / sizeof gaps[0]};
+	struct pr_readiness r = { .gaps = gaps, .gaps_cap = sizeof gaps / sizeof gaps[0] };
 	int rc = load_source(txn, cmd->source, &src, msg);
 
 	if (rc == 0) {
@@ -632,8 +633,8 @@ h_readiness_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_
 	}
 	if (rc == 0) {
 		pr_readiness_eval(cmd->range, c.ranges, c.nranges, c.blocked, c.nblocked, &r);
-		*result = pr_json_readiness(src.name, cmd->range, &r, c.blockers, c.nlisted,
-		    src.seq);
+		*result
+		    = pr_json_readiness(src.name, cmd->range, &r, c.blockers, c.nlisted, src.seq);
 	}
 	free(c.ranges);
 	free(c.blocked);

@@ -29,8 +29,8 @@ struct pr_changes {
 	size_t nparts, cap_parts;
 	char (*sources)[PR_NAME_MAX + 1]; /* sources whose summary changed, unique */
 	size_t nsources, cap_sources;
-	int resync_all;                     /* agent/resync without a source */
-	char (*resync)[PR_NAME_MAX + 1];    /* agent/resync of one source */
+	int resync_all;                  /* agent/resync without a source */
+	char (*resync)[PR_NAME_MAX + 1]; /* agent/resync of one source */
 	size_t nresync, cap_resync;
 };
 

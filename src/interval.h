@@ -33,12 +33,12 @@ size_t pr_ranges_coalesce(struct pr_range *r, size_t n);
  * sees truncation as ngaps > gaps_cap).
  */
 struct pr_readiness {
-	int ready;                /* 1 when [a, b) is ready */
-	struct pr_range *gaps;    /* sub-intervals of [a, b) not covered by a ready range */
+	int ready;             /* 1 when [a, b) is ready */
+	struct pr_range *gaps; /* sub-intervals of [a, b) not covered by a ready range */
 	size_t gaps_cap;
 	size_t ngaps;
-	size_t nblockers;         /* blockers that overlap [a, b) */
-	int64_t ready_through;    /* largest t in (a, b] with [a, t) ready; == a when none */
+	size_t nblockers;      /* blockers that overlap [a, b) */
+	int64_t ready_through; /* largest t in (a, b] with [a, t) ready; == a when none */
 };
 
 /*

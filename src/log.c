@@ -18,7 +18,7 @@
 
 static atomic_int log_level = PR_LOG_INFO;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
 pr_log_set_level(enum pr_log_level level)
@@ -55,8 +55,8 @@ pr_log(enum pr_log_level level, const char *fmt, ...)
 	if (!pr_log_enabled(level)) {
 		return;
 	}
-	n = snprintf(line, sizeof line, "%s %-5s ", pr_time_format(pr_time_now(), now),
-	    level_names[level]);
+	n = snprintf(
+	    line, sizeof line, "%s %-5s ", pr_time_format(pr_time_now(), now), level_names[level]);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
 	va_end(ap);

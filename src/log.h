@@ -22,8 +22,8 @@ int pr_log_enabled(enum pr_log_level level);
 void pr_log(enum pr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_error(...) pr_log(PR_LOG_ERROR, __VA_ARGS__)
-#define pr_warn(...) pr_log(PR_LOG_WARN, __VA_ARGS__)
-#define pr_info(...) pr_log(PR_LOG_INFO, __VA_ARGS__)
+#define pr_warn(...)  pr_log(PR_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  pr_log(PR_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) pr_log(PR_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -15,9 +15,9 @@
 #include "interval.h"
 #include "token.h"
 
-#define PR_REASON_MAX 256    /* bytes of a failure reason */
+#define PR_REASON_MAX   256  /* bytes of a failure reason */
 #define PR_METADATA_MAX 1024 /* bytes of unlock metadata JSON text */
-#define PR_CURSOR_MAX 1100   /* bytes of an opaque list cursor, NUL included */
+#define PR_CURSOR_MAX   1100 /* bytes of an opaque list cursor, NUL included */
 
 struct pr_source {
 	uint64_t id; /* internal key, assigned by the store; 0 = new */
@@ -41,12 +41,12 @@ struct pr_partition {
 	char provider[PR_NAME_MAX + 1];
 	struct pr_range range;
 	enum pr_pstate state;
-	uint64_t version;    /* raised by every unlock */
-	uint64_t fence;      /* fence of the latest lock; 0 = never locked */
-	int64_t since;       /* when the current state began */
-	int64_t expires_at;  /* lease deadline while locked; 0 = none */
+	uint64_t version;   /* raised by every unlock */
+	uint64_t fence;     /* fence of the latest lock; 0 = never locked */
+	int64_t since;      /* when the current state began */
+	int64_t expires_at; /* lease deadline while locked; 0 = none */
 	int64_t updated_at;
-	uint64_t seq;        /* the source's seq at this partition's last change */
+	uint64_t seq;                       /* the source's seq at this partition's last change */
 	char session[PR_ID_MAX + 1];        /* "" = none */
 	char reason[PR_REASON_MAX + 1];     /* "" = none */
 	char metadata[PR_METADATA_MAX + 1]; /* JSON object text; "" = none */

@@ -69,26 +69,26 @@ int pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_source *s), void *arg, char next[PR_CURSOR_MAX]);
 
 /* Providers of a source. get: PR_ENOPROVIDER if absent. */
-int pr_store_provider_get(struct pr_txn *txn, const struct pr_source *src, const char *name,
-    struct pr_provider *out);
-int pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src,
-    const struct pr_provider *p);
+int pr_store_provider_get(
+    struct pr_txn *txn, const struct pr_source *src, const char *name, struct pr_provider *out);
+int pr_store_provider_put(
+    struct pr_txn *txn, const struct pr_source *src, const struct pr_provider *p);
 
 /* Partitions, keyed by (source, start, end, provider). get: PR_ENOPARTITION.
  * put creates or replaces and maintains every index; del removes it.
  * put: PR_EINTERVAL when start >= end, PR_ENAME for a bad provider name; a
  * partition in state PR_DELETED is kept but is neither ready nor a blocker. */
-int pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src,
-    const char *provider, struct pr_range r, struct pr_partition *out);
-int pr_store_partition_put(struct pr_txn *txn, const struct pr_source *src,
-    const struct pr_partition *p);
-int pr_store_partition_del(struct pr_txn *txn, const struct pr_source *src,
-    const char *provider, struct pr_range r);
+int pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src, const char *provider,
+    struct pr_range r, struct pr_partition *out);
+int pr_store_partition_put(
+    struct pr_txn *txn, const struct pr_source *src, const struct pr_partition *p);
+int pr_store_partition_del(
+    struct pr_txn *txn, const struct pr_source *src, const char *provider, struct pr_range r);
 /* Partitions of a source in (start, end, provider) order after cursor, at
  * most limit (0 = no limit); cb/next as for pr_store_source_list. */
-int pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src,
-    const char *cursor, size_t limit, int (*cb)(void *arg, const struct pr_partition *p),
-    void *arg, char next[PR_CURSOR_MAX]);
+int pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const char *cursor,
+    size_t limit, int (*cb)(void *arg, const struct pr_partition *p), void *arg,
+    char next[PR_CURSOR_MAX]);
 
 /* The coalesced ready ranges of the source that overlap want, in order, each
  * whole (not clipped to want). O(log n + k). cb as above. Both queries:
@@ -97,22 +97,22 @@ int pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct 
     int (*cb)(void *arg, struct pr_range r), void *arg);
 /* The non-ready (pending, locked, failed) partitions that overlap want, in
  * no promised order. O(classes * log n + k). */
-int pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src,
-    struct pr_range want, int (*cb)(void *arg, const struct pr_partition *p), void *arg);
+int pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+    int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
 /* The event log of a source: append (ev->seq set by the caller, strictly
  * increasing; a seq already logged is PR_EINTERNAL) and read in seq order
  * after after_seq. */
-int pr_store_event_append(struct pr_txn *txn, const struct pr_source *src,
-    const struct pr_event *ev);
+int pr_store_event_append(
+    struct pr_txn *txn, const struct pr_source *src, const struct pr_event *ev);
 int pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
     int (*cb)(void *arg, const struct pr_event *ev), void *arg);
 
 /* Idempotency records: the first reply to a request_id.
  * get: PR_ENOTFOUND if absent; on success *reply is a NUL-terminated heap
  * copy the caller frees with free(), command the name it was for. */
-int pr_store_idem_get(struct pr_txn *txn, const char *request_id,
-    char command[64], char **reply, size_t *reply_len);
+int pr_store_idem_get(
+    struct pr_txn *txn, const char *request_id, char command[64], char **reply, size_t *reply_len);
 /* put: PR_EREQID when request_id is already recorded (the first record is
  * kept); PR_EFIELD for a request_id not of 1..PR_ID_MAX bytes or a command
  * of more than 63. */

@@ -48,7 +48,7 @@ struct pr_transport {
 	int connected; /* connected: publishing works */
 	int ready;     /* connected and subscribed */
 	int closing;
-	int ever_up;   /* a connect succeeded once: Paho reconnects from now on */
+	int ever_up; /* a connect succeeded once: Paho reconnects from now on */
 	int inflight;
 	int window;
 	uintptr_t gen;
@@ -122,18 +122,18 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 		m->payload_len = plen;
 	}
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
-		MQTTProperty *rt = MQTTProperties_getProperty(&pm->properties,
-		    MQTTPROPERTY_CODE_RESPONSE_TOPIC);
-		MQTTProperty *cd = MQTTProperties_getProperty(&pm->properties,
-		    MQTTPROPERTY_CODE_CORRELATION_DATA);
+		MQTTProperty *rt
+		    = MQTTProperties_getProperty(&pm->properties, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+		MQTTProperty *cd = MQTTProperties_getProperty(
+		    &pm->properties, MQTTPROPERTY_CODE_CORRELATION_DATA);
 
 		if (rt != NULL) {
-			m->response_topic = copy_bytes(rt->value.data.data,
-			    (size_t)rt->value.data.len);
+			m->response_topic
+			    = copy_bytes(rt->value.data.data, (size_t)rt->value.data.len);
 		}
 		if (cd != NULL) {
-			m->correlation = copy_bytes(cd->value.data.data,
-			    (size_t)cd->value.data.len);
+			m->correlation
+			    = copy_bytes(cd->value.data.data, (size_t)cd->value.data.len);
 			m->correlation_len = (size_t)cd->value.data.len;
 		}
 	}
@@ -193,8 +193,8 @@ on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
 		                                       : (int)r->alt.sub.reasonCodes[i];
 
 		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			pr_error("transport: subscription to %s refused (reason %d)", t->subs[i],
-			    code);
+			pr_error(
+			    "transport: subscription to %s refused (reason %d)", t->subs[i], code);
 		}
 	}
 	subscribed(t);
@@ -296,8 +296,7 @@ static void
 on_connect_ok5(void *ctx, MQTTAsync_successData5 *r)
 {
 	struct pr_transport *t = ctx;
-	int rm = MQTTProperties_getNumericValue(&r->properties,
-	    MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+	int rm = MQTTProperties_getNumericValue(&r->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
 
 	update_window(t, rm > 0 ? rm : 65535);
 }
@@ -356,7 +355,7 @@ start_connect(struct pr_transport *t)
 	c->username = t->opts.username;
 	c->password = t->opts.password;
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
-		MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+		MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL };
 
 		c->cleanstart = t->opts.clean_start;
 		c->onSuccess5 = on_connect_ok5;
@@ -376,7 +375,7 @@ start_connect(struct pr_transport *t)
 		will.qos = 1;
 		c->will = &will;
 		if (t->opts.mqtt_version == MQTTVERSION_5 && t->opts.will_delay_s > 0) {
-			MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_WILL_DELAY_INTERVAL};
+			MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_WILL_DELAY_INTERVAL };
 
 			p.value.integer4 = t->opts.will_delay_s;
 			MQTTProperties_add(&wprops, &p);
@@ -414,7 +413,8 @@ connector_main(void *arg)
 			pthread_mutex_lock(&t->mu);
 			if (rc != MQTTASYNC_SUCCESS) {
 				t->state = CONN_IDLE;
-				pr_warn("transport: connect to %s failed to start (%d)", t->uri, rc);
+				pr_warn(
+				    "transport: connect to %s failed to start (%d)", t->uri, rc);
 			}
 		}
 		struct timespec ts;
@@ -534,20 +534,22 @@ pr_transport_publish(struct pr_transport *t, const char *topic, const void *payl
 			MQTTProperty p;
 
 			if (props->correlation != NULL) {
-				p = (MQTTProperty){.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+				p = (MQTTProperty) { .identifier
+					= MQTTPROPERTY_CODE_CORRELATION_DATA };
 				p.value.data.data = (char *)props->correlation;
 				p.value.data.len = (int)props->correlation_len;
 				MQTTProperties_add(&m.properties, &p);
 			}
 			if (props->response_topic != NULL) {
-				p = (MQTTProperty){.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC};
+				p = (MQTTProperty) { .identifier
+					= MQTTPROPERTY_CODE_RESPONSE_TOPIC };
 				p.value.data.data = (char *)props->response_topic;
 				p.value.data.len = (int)strlen(props->response_topic);
 				MQTTProperties_add(&m.properties, &p);
 			}
 			if (props->message_expiry_s != 0) {
-				p = (MQTTProperty){
-				    .identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL};
+				p = (MQTTProperty) { .identifier
+					= MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL };
 				p.value.integer4 = props->message_expiry_s;
 				MQTTProperties_add(&m.properties, &p);
 			}
@@ -591,8 +593,8 @@ paho_uri(const char *uri)
 {
 	static const struct {
 		const char *from, *to;
-	} schemes[] = {{"mqtt://", "tcp://"}, {"mqtts://", "ssl://"}, {"tcp://", "tcp://"},
-	    {"ssl://", "ssl://"}};
+	} schemes[] = { { "mqtt://", "tcp://" }, { "mqtts://", "ssl://" }, { "tcp://", "tcp://" },
+		{ "ssl://", "ssl://" } };
 
 	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		size_t n = strlen(schemes[i].from);
@@ -700,8 +702,8 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 	cr.MQTTVersion = t->opts.mqtt_version;
 	cr.sendWhileDisconnected = 0;
 	cr.maxBufferedMessages = 100000;
-	rc = MQTTAsync_createWithOptions(&t->client, t->uri, t->opts.client_id,
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
+	rc = MQTTAsync_createWithOptions(
+	    &t->client, t->uri, t->opts.client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
 	if (rc != MQTTASYNC_SUCCESS) {
 		pr_error("transport: cannot create MQTT client for %s (%d)", t->uri, rc);
 		pr_transport_close(t);
@@ -763,15 +765,15 @@ pr_transport_close(struct pr_transport *t)
 		if (MQTTAsync_isConnected(t->client)) {
 			MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
 			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
-			MQTTAsync_disconnectOptions *dp =
-			    t->opts.mqtt_version == MQTTVERSION_5 ? &d5 : &d;
+			MQTTAsync_disconnectOptions *dp
+			    = t->opts.mqtt_version == MQTTVERSION_5 ? &d5 : &d;
 
 			dp->timeout = 2000;
 			MQTTAsync_disconnect(t->client, dp);
 			/* Paho completes a disconnect on its own threads; give it the
 			 * time it was allowed before the client is destroyed. */
 			for (int i = 0; i < 200 && MQTTAsync_isConnected(t->client); i++) {
-				struct timespec ts = {0, 10000000L};
+				struct timespec ts = { 0, 10000000L };
 
 				nanosleep(&ts, NULL);
 			}

@@ -34,30 +34,30 @@ struct pr_msg {
 	char *topic;         /* NUL-terminated */
 	char *payload;       /* payload_len bytes plus a NUL (not part of the payload) */
 	size_t payload_len;
-	int too_big;            /* payload exceeded max_payload: payload is NULL */
-	size_t original_len;    /* the payload's length on the wire */
-	char *response_topic;   /* MQTT 5 Response Topic, NUL-terminated, or NULL */
-	char *correlation;      /* MQTT 5 Correlation Data, or NULL */
+	int too_big;          /* payload exceeded max_payload: payload is NULL */
+	size_t original_len;  /* the payload's length on the wire */
+	char *response_topic; /* MQTT 5 Response Topic, NUL-terminated, or NULL */
+	char *correlation;    /* MQTT 5 Correlation Data, or NULL */
 	size_t correlation_len;
-	int64_t received_at;    /* pr_time_now() at arrival */
+	int64_t received_at; /* pr_time_now() at arrival */
 };
 
 void pr_msg_free(struct pr_msg *m);
 
 struct pr_transport_opts {
-	const char *uri;       /* mqtt://host:port, mqtts://host:port, tcp://, ssl:// */
+	const char *uri; /* mqtt://host:port, mqtts://host:port, tcp://, ssl:// */
 	const char *client_id;
-	const char *username;  /* NULL = none */
-	const char *password;  /* NULL = none */
-	const char *cafile;    /* TLS: CA bundle; NULL = system default */
-	const char *certfile;  /* TLS client certificate; NULL = none */
+	const char *username; /* NULL = none */
+	const char *password; /* NULL = none */
+	const char *cafile;   /* TLS: CA bundle; NULL = system default */
+	const char *certfile; /* TLS client certificate; NULL = none */
 	const char *keyfile;
-	int mqtt_version;      /* 5 (default when 0) or 4 (MQTT 3.1.1) */
-	int keepalive_s;       /* 0 = 30 */
-	int clean_start;       /* 1 = new session each connect */
+	int mqtt_version;          /* 5 (default when 0) or 4 (MQTT 3.1.1) */
+	int keepalive_s;           /* 0 = 30 */
+	int clean_start;           /* 1 = new session each connect */
 	uint32_t session_expiry_s; /* MQTT 5, when clean_start == 0 */
-	size_t max_payload;    /* larger inbound payloads arrive with too_big set */
-	int max_inflight;      /* our own cap on unfinished publishes; 0 = 256 */
+	size_t max_payload;        /* larger inbound payloads arrive with too_big set */
+	int max_inflight;          /* our own cap on unfinished publishes; 0 = 256 */
 
 	/* Last Will: retained when will_retained; NULL topic = none. */
 	const char *will_topic;
@@ -101,8 +101,8 @@ int pr_transport_is_connected(struct pr_transport *t);
  * then -ETIMEDOUT). -ENOTCONN when not connected: the message is dropped.
  * Safe from any thread. props may be NULL.
  */
-int pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload,
-    size_t len, int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
+int pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
+    int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
 
 /* Wait until every publish so far has completed, up to timeout_ms. */
 int pr_transport_flush(struct pr_transport *t, int timeout_ms);

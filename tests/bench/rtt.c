@@ -55,12 +55,12 @@ on_message(void *arg, struct pr_msg *m)
 
 	if (b->echo) {
 		if (m->response_topic != NULL) {
-			struct pr_pubprops p = {.correlation = m->correlation,
-			    .correlation_len = m->correlation_len};
+			struct pr_pubprops p = { .correlation = m->correlation,
+				.correlation_len = m->correlation_len };
 
 			/* Paho's receive thread: never wait here for the window. */
-			pr_transport_publish(b->tr, m->response_topic, m->payload, m->payload_len, 1, 0,
-			    &p, 0);
+			pr_transport_publish(
+			    b->tr, m->response_topic, m->payload, m->payload_len, 1, 0, &p, 0);
 		}
 	} else {
 		uint64_t c = 0;
@@ -91,16 +91,17 @@ cmp_i64(const void *a, const void *b)
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: pr_bench_rtt echo|query --broker URL --topic T "
-	                "[--payload JSON] [-n N]\n");
+	fprintf(stderr,
+	    "usage: pr_bench_rtt echo|query --broker URL --topic T "
+	    "[--payload JSON] [-n N]\n");
 	return 2;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	struct pr_transport_opts o = {0};
+	struct bench b = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct pr_transport_opts o = { 0 };
 	const char *broker = NULL, *topic = NULL, *payload = "{}";
 	char reply_topic[128], client_id[64];
 	const char *subs[1];
@@ -169,8 +170,9 @@ main(int argc, char **argv)
 	}
 	for (long i = 0; i < n; i++) {
 		uint64_t corr = (uint64_t)i + 1;
-		struct pr_pubprops p = {.correlation = (const char *)&corr,
-		    .correlation_len = sizeof corr, .response_topic = reply_topic};
+		struct pr_pubprops p = { .correlation = (const char *)&corr,
+			.correlation_len = sizeof corr,
+			.response_topic = reply_topic };
 		struct timespec ts;
 		int64_t t0;
 		int rc = 0;
@@ -180,7 +182,8 @@ main(int argc, char **argv)
 		b.got = 0;
 		pthread_mutex_unlock(&b.mu);
 		t0 = pr_time_now();
-		if (pr_transport_publish(b.tr, topic, payload, strlen(payload), 1, 0, &p, 5000) != 0) {
+		if (pr_transport_publish(b.tr, topic, payload, strlen(payload), 1, 0, &p, 5000)
+		    != 0) {
 			fprintf(stderr, "pr_bench_rtt: publish failed\n");
 			return 1;
 		}
@@ -198,10 +201,10 @@ main(int argc, char **argv)
 		samples[i] = pr_time_now() - t0;
 	}
 	qsort(samples, (size_t)n, sizeof *samples, cmp_i64);
-	printf("n=%ld min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64
-	       " max=%" PRId64 " stray=%ld\n",
-	    n, samples[0], samples[n / 2], samples[n * 9 / 10], samples[n * 99 / 100], samples[n - 1],
-	    b.stray);
+	printf("n=%ld min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " max=%" PRId64
+	       " stray=%ld\n",
+	    n, samples[0], samples[n / 2], samples[n * 9 / 10], samples[n * 99 / 100],
+	    samples[n - 1], b.stray);
 	free(samples);
 	pr_transport_close(b.tr);
 	return 0;

@@ -30,7 +30,7 @@ struct fx {
 	int64_t now;
 };
 
-static const struct pr_handler_opts hopts = {.list_default = 100, .blockers_max = 100};
+static const struct pr_handler_opts hopts = { .list_default = 100, .blockers_max = 100 };
 
 static int
 rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -126,8 +126,8 @@ setup(void **state)
 	f->now = INT64_C(1700000000000000);
 	assert_int_equal(run(f, "source/register", "{\"source\":\"s\",\"owner\":\"o\"}"), 0);
 	field(f, "access_token", f->token, sizeof f->token);
-	snprintf(buf, sizeof buf,
-	    "{\"source\":\"s\",\"provider\":\"p\",\"access_token\":\"%s\"}", f->token);
+	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"provider\":\"p\",\"access_token\":\"%s\"}",
+	    f->token);
 	assert_int_equal(run(f, "provider/register", buf), 0);
 	field(f, "provider_token", f->ptoken, sizeof f->ptoken);
 	*state = f;
@@ -170,8 +170,8 @@ test_source_register_once(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(strlen(f->token), 36);
-	assert_int_equal(run(f, "source/register", "{\"source\":\"s\",\"owner\":\"x\"}"),
-	    PR_ESOURCE_EXISTS);
+	assert_int_equal(
+	    run(f, "source/register", "{\"source\":\"s\",\"owner\":\"x\"}"), PR_ESOURCE_EXISTS);
 	assert_int_equal(run(f, "source/get", "{\"source\":\"s\"}"), 0);
 	has(f, "\"owner\":\"o\"");
 	assert_null(strstr(f->out, "access_token"));
@@ -184,8 +184,8 @@ test_provider_needs_owner_token(void **state)
 	struct fx *f = *state;
 	char buf[512];
 
-	assert_int_equal(run(f, "provider/register", "{\"source\":\"s\",\"provider\":\"q\"}"),
-	    PR_EUNAUTH);
+	assert_int_equal(
+	    run(f, "provider/register", "{\"source\":\"s\",\"provider\":\"q\"}"), PR_EUNAUTH);
 	assert_int_equal(run(f, "provider/register",
 	                     "{\"source\":\"s\",\"provider\":\"q\",\"access_token\":\"nope\"}"),
 	    PR_EUNAUTH);
@@ -225,14 +225,14 @@ test_lifecycle(void **state)
 	/* Reprocessing: a ready partition locked again is not ready until unlocked. */
 	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), 0);
 	has(f, "\"fence\":2");
-	assert_int_equal(run(f, "readiness/query",
-	                     "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
+	assert_int_equal(
+	    run(f, "readiness/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
 	    0);
 	has(f, "\"ready\":false");
 	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, NULL), 0);
 	has(f, "\"version\":2");
-	assert_int_equal(run(f, "readiness/query",
-	                     "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
+	assert_int_equal(
+	    run(f, "readiness/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
 	    0);
 	has(f, "\"ready\":true");
 	has(f, "\"ready_through\":\"2023-01-02T00:00:00Z\"");
@@ -262,12 +262,12 @@ test_fail_and_readiness_gaps(void **state)
 	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), 0);
 	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, NULL), 0);
 	assert_int_equal(part(f, "partition/register", f->token, D2, D3, NULL), 0);
-	assert_int_equal(part(f, "partition/fail", f->token, D2, D3, ",\"reason\":\"disk full\""),
-	    0);
+	assert_int_equal(
+	    part(f, "partition/fail", f->token, D2, D3, ",\"reason\":\"disk full\""), 0);
 	has(f, "\"state\":\"failed\"");
 	has(f, "\"reason\":\"disk full\"");
-	assert_int_equal(run(f, "readiness/query",
-	                     "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D3 "\"}"),
+	assert_int_equal(
+	    run(f, "readiness/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D3 "\"}"),
 	    0);
 	has(f, "\"ready\":false");
 	has(f, "\"gaps\":[[\"2023-01-02T00:00:00Z\",\"2023-01-03T00:00:00Z\"]]");
@@ -276,8 +276,8 @@ test_fail_and_readiness_gaps(void **state)
 	/* A failed partition can be locked again (a retry). */
 	assert_int_equal(part(f, "partition/lock", f->token, D2, D3, NULL), 0);
 	assert_int_equal(part(f, "partition/unlock", f->token, D2, D3, NULL), 0);
-	assert_int_equal(run(f, "readiness/query",
-	                     "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D3 "\"}"),
+	assert_int_equal(
+	    run(f, "readiness/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D3 "\"}"),
 	    0);
 	has(f, "\"ready\":true");
 	assert_int_equal(run(f, "partition/list", "{\"source\":\"s\",\"limit\":1}"), 0);
@@ -322,12 +322,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_source_register_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_provider_needs_owner_token, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_partition_auth_and_lookup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fail_and_readiness_gaps, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_changes_record_and_rewind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_source_register_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_provider_needs_owner_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partition_auth_and_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_and_readiness_gaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_record_and_rewind, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
