@@ -216,6 +216,15 @@ check_writer(const struct pr_cmd *cmd, const struct pr_source *src, const struct
 	    src->name, prov->name);
 }
 
+/* A new token into token, its digest into digest. */
+static int
+new_token(char token[PR_TOKEN_LEN + 1], uint8_t digest[PR_DIGEST_LEN])
+{
+	int rc = pr_token_new(token);
+
+	return rc != 0 ? rc : pr_token_digest(token, strlen(token), digest);
+}
+
 /* Load source and provider and check the writer's token. */
 static int
 partition_prelude(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_source *src,
@@ -300,11 +309,10 @@ static int
 check_fence(const struct pr_cmd *cmd, const struct pr_partition *p, char msg[256])
 {
 	if (cmd->has_fence && cmd->fence != p->fence) {
-		snprintf(msg, 256,
+		return fail(msg, PR_ESTALE,
 		    "fence %llu is not the partition's current lock (fence %llu); another run "
 		    "locked it since",
 		    (unsigned long long)cmd->fence, (unsigned long long)p->fence);
-		return PR_ESTALE;
 	}
 	return 0;
 }
@@ -333,8 +341,7 @@ h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 	snprintf(src.name, sizeof src.name, "%s", cmd->source);
 	snprintf(src.owner, sizeof src.owner, "%s", cmd->owner);
 	src.created_at = now;
-	if ((rc = pr_token_new(token)) != 0
-	    || (rc = pr_token_digest(token, strlen(token), src.token_digest)) != 0) {
+	if ((rc = new_token(token, src.token_digest)) != 0) {
 		return rc;
 	}
 	memset(&ev, 0, sizeof ev);
@@ -415,8 +422,7 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	memset(&prov, 0, sizeof prov);
 	snprintf(prov.name, sizeof prov.name, "%s", cmd->provider);
 	prov.created_at = now;
-	if ((rc = pr_token_new(token)) != 0
-	    || (rc = pr_token_digest(token, strlen(token), prov.token_digest)) != 0
+	if ((rc = new_token(token, prov.token_digest)) != 0
 	    || (rc = pr_store_provider_put(txn, &src, &prov)) != 0) {
 		return rc;
 	}

@@ -148,3 +148,34 @@ expect() {
   fi
   ok "$3"
 }
+
+# new_source SOURCE: register SOURCE (owner "o") and its provider "p"; sets TOKEN.
+new_source() {
+  TOKEN=$(rr source/register "{\"source\":\"$1\",\"owner\":\"o\"}" | jq -r .result.access_token)
+  [ ${#TOKEN} -eq 36 ] || fail "could not register source $1"
+  rr provider/register "{\"source\":\"$1\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" |
+    jq -e .ok >/dev/null || fail "could not register provider p of $1"
+}
+
+# partition_lines SOURCE FROM UNIT N: N command bodies, one per line, for
+# consecutive UNIT-long (hour, day) partitions of provider p from date FROM.
+partition_lines() {
+  local times="$T/times.$$"
+  # `date -f` converts all the times in one run.
+  seq 0 "$4" | sed "s/.*/$2 UTC +& $3/" | date -u -f - +%Y-%m-%dT%H:%M:%SZ >"$times"
+  paste -d' ' <(head -n "$4" "$times") <(tail -n "$4" "$times") |
+    while read -r s e; do
+      echo "{\"source\":\"$1\",\"provider\":\"p\",\"start\":\"$s\",\"end\":\"$e\",\"access_token\":\"$TOKEN\"}"
+    done
+}
+
+# wait_seq SOURCE SEQ SECONDS: poll source/get until its seq is SEQ; prints the last seq seen.
+wait_seq() {
+  local seq=""
+  for _ in $(seq $(($3 * 10))); do
+    seq=$(rr source/get "{\"source\":\"$1\"}" | jq -r .result.seq)
+    [ "$seq" = "$2" ] && break
+    sleep 0.1
+  done
+  echo "$seq"
+}

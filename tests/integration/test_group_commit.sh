@@ -7,22 +7,12 @@ N=2000
 start_broker
 start_agent
 
-TOKEN=$(rr source/register '{"source":"burst","owner":"o"}' | jq -r .result.access_token)
-rr provider/register "{\"source\":\"burst\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" >/dev/null
-# One hour-long partition per line; `date -f` converts all the times in one run.
-seq 0 $N | sed 's/.*/2023-01-01 UTC +& hour/' | date -u -f - +%Y-%m-%dT%H:%M:%SZ >"$T/times"
-paste -d' ' <(head -n $N "$T/times") <(tail -n $N "$T/times") |
-  while read -r s e; do
-    echo "{\"source\":\"burst\",\"provider\":\"p\",\"start\":\"$s\",\"end\":\"$e\",\"access_token\":\"$TOKEN\"}"
-  done >"$T/locks.jsonl"
+new_source burst
+partition_lines burst 2023-01-01 hour $N >"$T/locks.jsonl"
 t0=$(date +%s.%N)
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/partition/lock" -l <"$T/locks.jsonl"
 want=$((2 + N))
-for _ in $(seq 300); do
-  seq=$(rr source/get '{"source":"burst"}' | jq -r .result.seq)
-  [ "$seq" = "$want" ] && break
-  sleep 0.1
-done
+seq=$(wait_seq burst $want 30)
 t1=$(date +%s.%N)
 [ "$seq" = "$want" ] || fail "seq $seq, expected $want: not every lock was applied"
 ok "all $N locks applied (seq $seq) in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"

@@ -9,13 +9,12 @@ N=${PARTREG_LATENCY_N:-500}
 start_broker
 start_agent --log-level info
 
-TOKEN=$(rr source/register '{"source":"lat","owner":"o"}' | jq -r .result.access_token)
-rr provider/register "{\"source\":\"lat\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" >/dev/null
-for d in 1 2 3; do
-  body=$(printf '{"source":"lat","provider":"p","start":"2023-01-%02dT00:00:00Z","end":"2023-01-%02dT00:00:00Z","access_token":"%s"}' $d $((d + 1)) "$TOKEN")
-  expect "$(rr partition/lock "$body")" '.ok' "lock day $d"
-  expect "$(rr partition/unlock "$body")" '.ok' "unlock day $d"
-done
+new_source lat
+partition_lines lat 2023-01-01 day 3 >"$T/days.jsonl"
+while read -r body; do
+  expect "$(rr partition/lock "$body")" '.ok' "lock a day"
+  expect "$(rr partition/unlock "$body")" '.ok' "unlock it"
+done <"$T/days.jsonl"
 
 "$PR_BENCH_RTT" echo --broker "mqtt://127.0.0.1:$PORT" --topic bench/cmd/echo >"$T/echo.log" 2>&1 &
 echo_pid=$!

@@ -12,20 +12,10 @@ N=5000
 start_broker
 start_agent
 
-TOKEN=$(rr source/register '{"source":"many","owner":"o"}' | jq -r .result.access_token)
-rr provider/register "{\"source\":\"many\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" >/dev/null
-# One day-long partition per line; `date -f` converts all the times in one run.
-seq 0 $N | sed 's/.*/2020-01-01 UTC +& day/' | date -u -f - +%Y-%m-%dT%H:%M:%SZ >"$T/times"
-paste -d' ' <(head -n $N "$T/times") <(tail -n $N "$T/times") |
-  while read -r s e; do
-    echo "{\"source\":\"many\",\"provider\":\"p\",\"start\":\"$s\",\"end\":\"$e\",\"access_token\":\"$TOKEN\"}"
-  done >"$T/register.jsonl"
+new_source many
+partition_lines many 2020-01-01 day $N >"$T/register.jsonl"
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/partition/register" -l <"$T/register.jsonl"
-for _ in $(seq 600); do
-  seq=$(rr source/get '{"source":"many"}' | jq -r .result.seq)
-  [ "$seq" = $((N + 2)) ] && break
-  sleep 0.1
-done
+seq=$(wait_seq many $((N + 2)) 60)
 [ "$seq" = $((N + 2)) ] || fail "only seq $seq of $((N + 2)) after 60 s"
 ok "$N partitions registered"
 
