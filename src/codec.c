@@ -22,9 +22,10 @@
  *     escape decoder, quadratic in keys) or patching json-c.
  *
  * Then each command's fields are read from a table: the fields it requires,
- * the ones it allows, their types and ranges. Errors name the field and say
- * what is expected. Echoed input in messages is reduced to printable ASCII
- * so a message is always valid UTF-8 and a single line.
+ * the ones it allows, their types and ranges; then the rules across fields
+ * (start < end, start and end together, from < to). Errors name the field
+ * and say what is expected. Echoed input in messages is reduced to printable
+ * ASCII so a message is always valid UTF-8 and a single line.
  *
  * Encoding builds json-c objects; every time goes through pr_time_format so
  * equal instants have equal text. Integers above 2^53 never occur in
@@ -82,6 +83,9 @@ enum field {
 	F_METADATA,
 	F_LIMIT,
 	F_CURSOR,
+	F_SINCE_SEQ,
+	F_FROM,
+	F_TO,
 	F_COUNT
 };
 
@@ -106,6 +110,9 @@ static const char *const field_names[F_COUNT] = {
 	[F_METADATA] = "metadata",
 	[F_LIMIT] = "limit",
 	[F_CURSOR] = "cursor",
+	[F_SINCE_SEQ] = "since_seq",
+	[F_FROM] = "from",
+	[F_TO] = "to",
 };
 
 struct cmddef {
@@ -128,6 +135,14 @@ static const struct cmddef cmddefs[PR_CMD_COUNT] = {
 	= { "partition/list", 0, B(F_SOURCE), B(F_PROVIDER) | B(F_LIMIT) | B(F_CURSOR) },
 	[PR_CMD_READINESS_QUERY] = { "readiness/query", 0, B(F_SOURCE) | B(F_START) | B(F_END), 0 },
 	[PR_CMD_AGENT_RESYNC] = { "agent/resync", 0, 0, B(F_SOURCE) },
+	[PR_CMD_PARTITION_RENEW] = { "partition/renew", 1, PART | B(F_FENCE), B(F_TTL_S) },
+	[PR_CMD_PARTITION_DELETE] = { "partition/delete", 1, PART, 0 },
+	[PR_CMD_SOURCE_ROTATE_TOKEN] = { "source/rotate-token", 1, B(F_SOURCE), 0 },
+	[PR_CMD_SESSION_ABORT] = { "session/abort", 1, B(F_SESSION), B(F_REASON) },
+	/* start/end optional here, but only together: see pr_cmd_decode. */
+	[PR_CMD_HISTORY_QUERY] = { "history/query", 0, B(F_SOURCE),
+	    B(F_PROVIDER) | B(F_START) | B(F_END) | B(F_SINCE_SEQ) | B(F_FROM) | B(F_TO)
+	        | B(F_LIMIT) | B(F_CURSOR) },
 };
 
 const char *
@@ -717,6 +732,22 @@ decode_field(enum field f, struct json_object *v, struct pr_cmd *cmd, struct pr_
 			cmd->has_fence = 1;
 		}
 		return rc;
+	case F_SINCE_SEQ:
+		if ((rc = get_int(v, name, 0, PR_SEQ_MAX, &x, e)) == 0) {
+			cmd->since_seq = (uint64_t)x;
+			cmd->has_since_seq = 1;
+		}
+		return rc;
+	case F_FROM:
+		if ((rc = get_time(v, name, &cmd->from, e)) == 0) {
+			cmd->has_from = 1;
+		}
+		return rc;
+	case F_TO:
+		if ((rc = get_time(v, name, &cmd->to, e)) == 0) {
+			cmd->has_to = 1;
+		}
+		return rc;
 	case F_LIMIT:
 		if ((rc = get_int(v, name, 1, PR_LIST_LIMIT_MAX, &x, e)) == 0) {
 			cmd->limit = (size_t)x;
@@ -816,7 +847,7 @@ pr_cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_
 {
 	const struct cmddef *def;
 	struct json_object *root, *v;
-	uint32_t allowed;
+	uint32_t allowed, given = 0;
 	int rc;
 
 	memset(cmd, 0, sizeof *cmd);
@@ -882,13 +913,36 @@ pr_cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_
 		if ((rc = decode_field((enum field)f, v, cmd, err)) != 0) {
 			goto out;
 		}
+		given |= B(f);
 	}
 
-	if ((def->required & B(F_START)) && cmd->range.start >= cmd->range.end) {
+	/*
+	 * Rules across fields, after every field is valid on its own. Where
+	 * start and end are optional (history/query) they still go together:
+	 * half a range is almost always a forgotten field, not "unbounded".
+	 */
+	if (!(given & B(F_START)) != !(given & B(F_END))) {
+		rc = fail(err, PR_EFIELD,
+		    "fields 'start' and 'end' go together for %s: give both (a partition "
+		    "[start, end)) or neither; got only '%s'",
+		    def->name, (given & B(F_START)) ? "start" : "end");
+		goto out;
+	}
+	if (given & B(F_START)) {
+		char a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
+		if (cmd->range.start >= cmd->range.end) {
+			rc = fail(err, PR_EINTERVAL,
+			    "start (%s) must be before end (%s); intervals are [start, end)",
+			    pr_time_format(cmd->range.start, a), pr_time_format(cmd->range.end, b));
+			goto out;
+		}
+		cmd->has_range = 1;
+	}
+	if (cmd->has_from && cmd->has_to && cmd->from >= cmd->to) {
 		char a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
 		rc = fail(err, PR_EINTERVAL,
-		    "start (%s) must be before end (%s); intervals are [start, end)",
-		    pr_time_format(cmd->range.start, a), pr_time_format(cmd->range.end, b));
+		    "from (%s) must be before to (%s); the time window is [from, to)",
+		    pr_time_format(cmd->from, a), pr_time_format(cmd->to, b));
 		goto out;
 	}
 	rc = 0;
@@ -1099,8 +1153,10 @@ pr_json_append(struct pr_json *array, struct pr_json *item)
 	}
 }
 
-struct pr_json *
-pr_json_page(struct pr_json *items, const char *next)
+/* {key: items (or [] when NULL), next_cursor: next, or null when NULL or ""};
+ * takes ownership of items, also on failure. */
+static struct pr_json *
+items_and_cursor(const char *key, struct pr_json *items, const char *next)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1108,12 +1164,39 @@ pr_json_page(struct pr_json *items, const char *next)
 		json_object_put(J(items));
 		return NULL;
 	}
-	json_object_object_add(o, "items", items != NULL ? J(items) : json_object_new_array());
+	json_object_object_add(o, key, items != NULL ? J(items) : json_object_new_array());
 	if (next == NULL || next[0] == '\0') {
 		json_object_object_add(o, "next_cursor", NULL);
 	} else {
 		set_str(o, "next_cursor", next);
 	}
+	return PJ(o);
+}
+
+struct pr_json *
+pr_json_page(struct pr_json *items, const char *next)
+{
+	return items_and_cursor("items", items, next);
+}
+
+struct pr_json *
+pr_json_history(struct pr_json *events, const char *next)
+{
+	return items_and_cursor("events", events, next);
+}
+
+struct pr_json *
+pr_json_session_abort(const char *session, struct pr_json *partitions)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL) {
+		json_object_put(J(partitions));
+		return NULL;
+	}
+	set_str(o, "session", session);
+	json_object_object_add(
+	    o, "failed", partitions != NULL ? J(partitions) : json_object_new_array());
 	return PJ(o);
 }
 

@@ -27,6 +27,7 @@
 #define PR_CMD_PAYLOAD_MAX 65536   /* bytes of a command payload; more: payload_too_large */
 #define PR_TTL_S_MAX       2592000 /* ttl_s: 1 s .. 30 days */
 #define PR_FENCE_MAX       INT64_C(9007199254740991) /* 2^53 - 1: exact in every JSON client */
+#define PR_SEQ_MAX         PR_FENCE_MAX /* since_seq: 0 .. 2^53 - 1, for the same reason */
 
 enum pr_cmd_kind {
 	PR_CMD_SOURCE_REGISTER,
@@ -40,6 +41,12 @@ enum pr_cmd_kind {
 	PR_CMD_PARTITION_LIST,
 	PR_CMD_READINESS_QUERY,
 	PR_CMD_AGENT_RESYNC,
+	PR_CMD_PARTITION_RENEW,     /* {source, provider, start, end, fence, ttl_s?} */
+	PR_CMD_PARTITION_DELETE,    /* {source, provider, start, end} */
+	PR_CMD_SOURCE_ROTATE_TOKEN, /* {source} */
+	PR_CMD_SESSION_ABORT,       /* {session, reason?} */
+	PR_CMD_HISTORY_QUERY,       /* {source, provider?, start?, end?, since_seq?, from?, to?,
+	                                limit?, cursor?} */
 	PR_CMD_COUNT
 };
 
@@ -83,6 +90,13 @@ struct pr_cmd {
 	size_t limit;
 	int has_cursor;
 	char cursor[PR_CURSOR_MAX];
+	/* history/query */
+	int has_range; /* start and end were given (they go together); set for every
+	                  command that carries a range, and then start < end */
+	int has_since_seq;
+	uint64_t since_seq;
+	int has_from, has_to;
+	int64_t from, to; /* event time window [from, to) */
 };
 
 /* Why a payload was refused: the error (enum pr_err) and a message naming
@@ -97,7 +111,9 @@ struct pr_decode_error {
  * the protocol requires for that command (names with pr_name_check, times
  * with pr_time_parse, start < end, ids with pr_id_check, metadata a JSON
  * object of at most PR_METADATA_MAX bytes once compacted, limit 1..
- * PR_LIST_LIMIT_MAX).
+ * PR_LIST_LIMIT_MAX, since_seq 0..PR_SEQ_MAX). Where start and end are
+ * optional (history/query) they must come together (else PR_EFIELD naming
+ * both); from < to when both are given (else PR_EINTERVAL).
  * The common fields (request_id, reply_to, correlation_id) are filled in as
  * soon as they are read and valid, also when decoding then fails, so the
  * caller can still address an error reply.
@@ -144,6 +160,14 @@ struct pr_json *pr_json_array(void);
 void pr_json_append(struct pr_json *array, struct pr_json *item);
 /* {items: array, next_cursor: next or null when ""}; takes ownership of items. */
 struct pr_json *pr_json_page(struct pr_json *items, const char *next);
+
+/* history/query's result: {events: array, next_cursor: next or null}; takes
+ * ownership of events (an array of pr_json_event items; NULL for []). next
+ * NULL or "" means the last page (null). */
+struct pr_json *pr_json_history(struct pr_json *events, const char *next);
+/* session/abort's result: {session, failed: partitions}; takes ownership of
+ * partitions (an array of pr_json_partition items; NULL for []). */
+struct pr_json *pr_json_session_abort(const char *session, struct pr_json *partitions);
 
 /* The result of agent/resync: {republishing: "all"} for source NULL, else
  * {republishing: "source", source}. */

@@ -338,7 +338,18 @@ test_command_table(void **state)
 		assert_int_equal(k, i);
 	}
 	assert_null(pr_cmd_name(PR_CMD_COUNT));
-	assert_int_equal(pr_cmd_lookup("partition/renew", 15, &k), PR_ECOMMAND);
+	assert_int_equal(pr_cmd_lookup("partition/extend", 16, &k), PR_ECOMMAND);
+	assert_int_equal(pr_cmd_lookup("partition/renew", 15, &k), 0);
+	assert_int_equal(k, PR_CMD_PARTITION_RENEW);
+	assert_int_equal(pr_cmd_lookup("source/rotate-token", 19, &k), 0);
+	assert_int_equal(k, PR_CMD_SOURCE_ROTATE_TOKEN);
+	assert_int_equal(pr_cmd_lookup("source/rotate_token", 19, &k), PR_ECOMMAND);
+	assert_int_equal(pr_cmd_lookup("session/abort", 13, &k), 0);
+	assert_int_equal(k, PR_CMD_SESSION_ABORT);
+	assert_int_equal(pr_cmd_lookup("history/query", 13, &k), 0);
+	assert_int_equal(k, PR_CMD_HISTORY_QUERY);
+	assert_int_equal(pr_cmd_lookup("partition/delete", 16, &k), 0);
+	assert_int_equal(k, PR_CMD_PARTITION_DELETE);
 	assert_int_equal(pr_cmd_lookup("source/registerX", 15, &k), 0);
 	assert_int_equal(k, PR_CMD_SOURCE_REGISTER);
 	assert_int_equal(pr_cmd_lookup("source/register", 14, &k), PR_ECOMMAND);
@@ -347,6 +358,11 @@ test_command_table(void **state)
 	assert_true(pr_cmd_is_write(PR_CMD_PROVIDER_REGISTER));
 	assert_false(pr_cmd_is_write(PR_CMD_READINESS_QUERY));
 	assert_false(pr_cmd_is_write(PR_CMD_AGENT_RESYNC));
+	assert_true(pr_cmd_is_write(PR_CMD_PARTITION_RENEW));
+	assert_true(pr_cmd_is_write(PR_CMD_PARTITION_DELETE));
+	assert_true(pr_cmd_is_write(PR_CMD_SOURCE_ROTATE_TOKEN));
+	assert_true(pr_cmd_is_write(PR_CMD_SESSION_ABORT));
+	assert_false(pr_cmd_is_write(PR_CMD_HISTORY_QUERY));
 	assert_false(pr_cmd_is_write(PR_CMD_COUNT));
 	assert_int_equal(decode(PR_CMD_COUNT, "{}", &cmd, &derr), PR_ECOMMAND);
 }
@@ -423,6 +439,175 @@ test_decode_list_and_unlock(void **state)
 	assert_string_equal(cmd.owner, "data team");
 	assert_accepted(PR_CMD_AGENT_RESYNC, "{}");
 	assert_int_equal(cmd.source[0], '\0');
+}
+
+static void
+test_decode_lease_and_owner_commands(void **state)
+{
+	(void)state;
+	assert_accepted(PR_CMD_PARTITION_RENEW,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"fence\":7,\"ttl_s\":900}");
+	assert_int_equal(cmd.kind, PR_CMD_PARTITION_RENEW);
+	assert_true(cmd.has_fence && cmd.fence == 7);
+	assert_true(cmd.has_ttl_s && cmd.ttl_s == 900);
+	assert_true(cmd.has_range);
+	assert_true(cmd.range.start == T0 && cmd.range.end == T1);
+	assert_accepted(PR_CMD_PARTITION_RENEW,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"fence\":1}");
+	assert_false(cmd.has_ttl_s);
+	assert_refused(PR_CMD_PARTITION_RENEW,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"ttl_s\":900}",
+	    "missing_field");
+	assert_non_null(strstr(derr.message, "'fence'"));
+	assert_non_null(strstr(derr.message, "partition/renew"));
+
+	assert_accepted(PR_CMD_PARTITION_DELETE,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"access_token\":\"t\"}");
+	assert_true(cmd.has_range && cmd.has_provider && cmd.has_access_token);
+	assert_false(cmd.has_fence);
+	assert_refused(PR_CMD_PARTITION_DELETE,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"fence\":7}",
+	    "invalid_field");
+	assert_non_null(strstr(derr.message, "unknown field 'fence' for partition/delete"));
+
+	assert_accepted(
+	    PR_CMD_SOURCE_ROTATE_TOKEN, "{\"source\":\"orders\",\"access_token\":\"t\"}");
+	assert_string_equal(cmd.source, "orders");
+	assert_false(cmd.has_provider || cmd.has_range);
+
+	/* session/abort: the session is an id (pr_id_check), reason optional. */
+	assert_accepted(PR_CMD_SESSION_ABORT, "{\"session\":\"airflow-worker-3:4711\"}");
+	assert_true(cmd.has_session);
+	assert_string_equal(cmd.session, "airflow-worker-3:4711");
+	assert_false(cmd.has_reason);
+	assert_int_equal(cmd.source[0], '\0');
+	assert_accepted(PR_CMD_SESSION_ABORT, "{\"session\":\"w\",\"reason\":\"killed\"}");
+	assert_true(cmd.has_reason);
+	assert_string_equal(cmd.reason, "killed");
+	assert_refused(PR_CMD_SESSION_ABORT, "{\"reason\":\"killed\"}", "missing_field");
+	assert_non_null(strstr(derr.message, "'session'"));
+	assert_refused(PR_CMD_SESSION_ABORT, "{\"session\":\"w\\u00e9\"}", "invalid_field");
+	assert_non_null(strstr(derr.message, "'session'"));
+	assert_refused(
+	    PR_CMD_SESSION_ABORT, "{\"session\":\"w\",\"source\":\"s\"}", "invalid_field");
+	assert_non_null(strstr(derr.message, "unknown field 'source' for session/abort"));
+
+	/* partition/lock keeps ttl_s and session, and now reports its range too. */
+	assert_accepted(PR_CMD_PARTITION_LOCK,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"2023-01-02T00:00:00Z\",\"ttl_s\":60,\"session\":\"w\"}");
+	assert_true(cmd.has_range && cmd.has_ttl_s && cmd.has_session);
+	assert_false(cmd.has_since_seq || cmd.has_from || cmd.has_to);
+	/* Commands without a range leave it unset. */
+	assert_accepted(PR_CMD_SOURCE_GET, "{\"source\":\"s\"}");
+	assert_false(cmd.has_range);
+}
+
+static void
+test_decode_history_query(void **state)
+{
+	(void)state;
+	assert_accepted(PR_CMD_HISTORY_QUERY, "{\"source\":\"orders\"}");
+	assert_int_equal(cmd.kind, PR_CMD_HISTORY_QUERY);
+	assert_false(cmd.has_provider || cmd.has_range || cmd.has_since_seq || cmd.has_from
+	    || cmd.has_to || cmd.has_limit || cmd.has_cursor);
+
+	assert_accepted(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"orders\",\"provider\":\"p\",\"start\":\"2023-01-01 00:00:00\","
+	    "\"end\":\"2023-01-02T01:00:00+01:00\",\"since_seq\":0,"
+	    "\"from\":\"2023-01-02T03:04:05.123456Z\",\"to\":\"2023-01-03T00:00:00Z\","
+	    "\"limit\":50,\"cursor\":\"c1\"}");
+	assert_true(cmd.has_provider);
+	assert_string_equal(cmd.provider, "p");
+	assert_true(cmd.has_range);
+	assert_true(cmd.range.start == T0 && cmd.range.end == T1);
+	assert_true(cmd.has_since_seq && cmd.since_seq == 0);
+	assert_true(cmd.has_from && cmd.from == NOW);
+	assert_true(cmd.has_to && cmd.to == T2);
+	assert_true(cmd.has_limit && cmd.limit == 50);
+	assert_true(cmd.has_cursor);
+	assert_string_equal(cmd.cursor, "c1");
+
+	/* One end of the time window alone is fine. */
+	assert_accepted(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"from\":\"2023-01-02T00:00:00Z\"}");
+	assert_true(cmd.has_from && cmd.from == T1);
+	assert_false(cmd.has_to);
+	assert_accepted(PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"to\":\"2023-01-02T00:00:00Z\"}");
+	assert_true(cmd.has_to && cmd.to == T1);
+	assert_false(cmd.has_from);
+	/* One microsecond is a window. */
+	assert_accepted(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"from\":\"2023-01-02T00:00:00Z\",\"to\":\"2023-01-02T00:00:00."
+	    "000001Z\"}");
+	assert_true(cmd.to - cmd.from == 1);
+
+	/* since_seq: 0 .. 2^53-1, a JSON integer. */
+	assert_accepted(PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"since_seq\":9007199254740991}");
+	assert_true(cmd.since_seq == UINT64_C(9007199254740991));
+	assert_refused(PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"since_seq\":9007199254740992}",
+	    "invalid_field");
+	assert_refused(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"since_seq\":-1}", "invalid_field");
+	assert_non_null(strstr(derr.message, "'since_seq'"));
+	assert_refused(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"since_seq\":4.0}", "invalid_field");
+	assert_refused(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"since_seq\":\"4\"}", "invalid_field");
+
+	/* start and end go together; the message names both. */
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-01T00:00:00Z\"}", "invalid_field");
+	assert_non_null(strstr(derr.message, "'start' and 'end'"));
+	assert_non_null(strstr(derr.message, "only 'start'"));
+	assert_false(cmd.has_range);
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"end\":\"2023-01-01T00:00:00Z\"}",
+	    "invalid_field");
+	assert_non_null(strstr(derr.message, "'start' and 'end'"));
+	assert_non_null(strstr(derr.message, "only 'end'"));
+	/* A malformed time is reported as such, not as a missing partner. */
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-13-01T00:00:00Z\"}", "invalid_time");
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-02T00:00:00Z\",\"end\":\"2023-01-02T00:00:"
+	    "00Z\"}",
+	    "invalid_interval");
+	assert_non_null(strstr(derr.message, "start (2023-01-02T00:00:00Z)"));
+
+	/* from < to, as instants (offsets count). */
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"from\":\"2023-01-02T01:00:00+01:00\",\"to\":\"2023-01-02T00:00:"
+	    "00Z\"}",
+	    "invalid_interval");
+	assert_non_null(strstr(derr.message, "from (2023-01-02T00:00:00Z)"));
+	assert_non_null(strstr(derr.message, "to (2023-01-02T00:00:00Z)"));
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"from\":\"2023-01-03T00:00:00Z\",\"to\":\"2023-01-02T00:00:00Z\"}",
+	    "invalid_interval");
+	assert_refused(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"to\":\"yesterday\"}", "invalid_time");
+	assert_non_null(strstr(derr.message, "'to'"));
+	assert_refused(
+	    PR_CMD_HISTORY_QUERY, "{\"source\":\"s\",\"type\":\"locked\"}", "invalid_field");
+	assert_non_null(strstr(derr.message, "since_seq"));
+	assert_non_null(strstr(derr.message, "cursor"));
+
+	/* The new fields belong to history/query only. */
+	assert_refused(
+	    PR_CMD_PARTITION_LIST, "{\"source\":\"s\",\"since_seq\":1}", "invalid_field");
+	assert_refused(PR_CMD_READINESS_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\","
+	    "\"from\":\"2023-01-01T00:00:00Z\"}",
+	    "invalid_field");
+	/* Where start and end are required, a missing one stays missing_field. */
+	assert_refused(PR_CMD_READINESS_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-01T00:00:00Z\"}", "missing_field");
 }
 
 /* request_id, correlation_id and reply_to survive a refusal elsewhere. */
@@ -1046,6 +1231,85 @@ test_encode_results(void **state)
 	assert_matches_example(pr_json_page(items, NULL), "reply/page/valid/last-page.json");
 }
 
+/* What a session/abort leaves: the lock failed, its lease gone. */
+static struct pr_partition
+aborted_partition(struct pr_range r, uint64_t fence, uint64_t version, uint64_t seq)
+{
+	struct pr_partition p = locked_partition();
+
+	p.range = r;
+	p.state = PR_FAILED;
+	p.fence = fence;
+	p.version = version;
+	p.since = T1 + 3 * HOUR + HOUR / 2;
+	p.updated_at = p.since;
+	p.expires_at = 0;
+	p.seq = seq;
+	strcpy(p.reason, "session_aborted");
+	return p;
+}
+
+static void
+test_encode_lease_and_history_results(void **state)
+{
+	struct pr_partition a = aborted_partition((struct pr_range) { T1, T2 }, 7, 1, 43);
+	struct pr_partition b = aborted_partition((struct pr_range) { T2, T3 }, 8, 0, 44);
+	struct pr_partition tomb = ready_partition();
+	struct pr_event ev;
+	struct pr_json *arr;
+	char *out;
+
+	(void)state;
+	arr = pr_json_array();
+	pr_json_append(arr, pr_json_partition(&a));
+	pr_json_append(arr, pr_json_partition(&b));
+	assert_matches_example(pr_json_session_abort("airflow-worker-3", arr),
+	    "reply/session-abort/valid/two-failed.json");
+	assert_matches_example(pr_json_session_abort("airflow-worker-9", pr_json_array()),
+	    "reply/session-abort/valid/nothing-held.json");
+	/* NULL partitions: an empty array, not a missing member. */
+	struct pr_json *j = pr_json_session_abort("w", NULL);
+	out = pr_json_dump(j, NULL);
+	assert_string_equal(out, "{\"session\":\"w\",\"failed\":[]}");
+	free(out);
+	pr_json_free(j);
+
+	/* history/query: events as on P/events/<source>, then the cursor. */
+	arr = pr_json_array();
+	memset(&ev, 0, sizeof ev);
+	ev.seq = 42;
+	ev.at = NOW;
+	strcpy(ev.type, "locked");
+	strcpy(ev.source, "orders");
+	strcpy(ev.provider, "airflow-etl");
+	ev.range = (struct pr_range) { T1, T2 };
+	ev.state = PR_LOCKED;
+	ev.fence = 7;
+	ev.version = 1;
+	pr_json_append(arr, pr_json_event(&ev, 3));
+	ev.seq = 43;
+	ev.at = a.since;
+	strcpy(ev.type, "failed");
+	ev.state = PR_FAILED;
+	strcpy(ev.reason, "session_aborted");
+	pr_json_append(arr, pr_json_event(&ev, 3));
+	assert_matches_example(
+	    pr_json_history(arr, "eyJzIjo0M30"), "reply/history/valid/page.json");
+	assert_matches_example(
+	    pr_json_history(pr_json_array(), ""), "reply/history/valid/last-page.json");
+	assert_matches_example(pr_json_history(NULL, NULL), "reply/history/valid/last-page.json");
+
+	/* partition/delete's tombstone: the partition with state "deleted". */
+	tomb.state = PR_DELETED;
+	tomb.since = NOW;
+	tomb.updated_at = NOW;
+	tomb.seq = 43;
+	tomb.metadata[0] = '\0';
+	assert_matches_example(pr_json_partition(&tomb), "reply/partition/valid/deleted.json");
+	assert_matches_example(
+	    pr_json_partition_state(&tomb, 3), "state/partition/valid/deleted-tombstone.json");
+}
+
 static void
 test_reply_envelopes(void **state)
 {
@@ -1108,6 +1372,8 @@ main(void)
 		cmocka_unit_test(test_command_table),
 		cmocka_unit_test(test_decode_lock_all_fields),
 		cmocka_unit_test(test_decode_list_and_unlock),
+		cmocka_unit_test(test_decode_lease_and_owner_commands),
+		cmocka_unit_test(test_decode_history_query),
 		cmocka_unit_test(test_addressing_kept_on_error),
 		cmocka_unit_test(test_messages_name_the_field),
 		cmocka_unit_test(test_integer_types_and_ranges),
@@ -1119,6 +1385,7 @@ main(void)
 		cmocka_unit_test(test_encode_exact_text),
 		cmocka_unit_test(test_encode_state),
 		cmocka_unit_test(test_encode_results),
+		cmocka_unit_test(test_encode_lease_and_history_results),
 		cmocka_unit_test(test_reply_envelopes),
 	};
 
