@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The store's environment, transactions and plain records (sources,
- * providers, events, idempotency records, the epoch). Partitions and their
- * indexes live in store_index.c; the shared encoding rules in store_int.h.
+ * providers, events, idempotency records, token owners, the epoch).
+ * Partitions and their per-source indexes live in store_index.c, the
+ * cross-source lease, session and tombstone indexes in store_xindex.c; the
+ * shared encoding rules in store_int.h.
  *
  * One LMDB environment with named DBIs, opened with MDB_NOTLS (a read
  * transaction is not tied to its thread's reader slot) and LMDB's default
@@ -13,14 +15,26 @@
  *
  * Key layout (src = the source's id, big-endian 64 bits):
  *   meta        "epoch" -> u64; "next_source_id" -> u64;
- *               'M' | src | half -> u64 mask of length classes ever indexed
+ *               'M' | src | half -> u64 mask of length classes ever indexed;
+ *               'E' | src -> u64 number of events the source has logged
+ *               (missing: not counted yet, counted once by a scan);
+ *               "xindex_version" -> u64, set once store_xindex.c's indexes
+ *               have been built
  *   sources     name -> id, owner, digest, created_at, updated_at, seq, fence
  *   providers   src | name -> digest, created_at
  *   events      src | seq -> event record
  *   idem        request_id -> created_at | command | reply
  *   idem_time   created_at | request_id -> "" (oldest first, for pruning)
+ *   tokens      digest -> source name, provider name ("" = the owner)
  * and, in store_index.c, partitions, overlap and runion, with the note on
- * how the ready union is kept.
+ * how the ready union is kept; in store_xindex.c leases, sessions and
+ * tombstones.
+ *
+ * Event retention counts per source in meta rather than by scanning: seqs
+ * are not contiguous (a source's seq also rises for changes that log no
+ * event, and pruning leaves gaps), so last - first is no count, and a scan
+ * would make every count-limited prune O(events). The count costs one meta
+ * read and write per append.
  *
  * Source ids instead of names in the per-source keys keep those keys short
  * and fixed-width, so a provider or partition key never nears LMDB's 511
@@ -42,6 +56,9 @@
 
 static const char key_epoch[] = "epoch";
 static const char key_next_source[] = "next_source_id";
+static const char key_xindex_version[] = "xindex_version";
+
+#define XINDEX_VERSION 1
 
 int
 pr_store_lmdb_err(int rc, const char *what, int notfound)
@@ -132,6 +149,10 @@ open_dbis(struct pr_store *st)
 		{ "events", offsetof(struct pr_store, events) },
 		{ "idem", offsetof(struct pr_store, idem) },
 		{ "idem_time", offsetof(struct pr_store, idem_time) },
+		{ "leases", offsetof(struct pr_store, leases) },
+		{ "sessions", offsetof(struct pr_store, sessions) },
+		{ "tombstones", offsetof(struct pr_store, tombstones) },
+		{ "tokens", offsetof(struct pr_store, tokens) },
 	};
 	MDB_txn *txn;
 	int rc;
@@ -152,6 +173,34 @@ open_dbis(struct pr_store *st)
 	}
 	rc = mdb_txn_commit(txn);
 	return pr_store_lmdb_err(rc, "open: commit", PR_ESTORE);
+}
+
+static int meta_get_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t *v);
+static int meta_put_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t v);
+
+/* Build the cross-source indexes once, for a store written before they existed. */
+static int
+xindex_check(struct pr_store *st)
+{
+	struct pr_txn *txn;
+	uint64_t v;
+	int rc;
+
+	if ((rc = pr_txn_begin(st, 1, &txn)) != 0) {
+		return rc;
+	}
+	rc = meta_get_u64(txn, key_xindex_version, sizeof key_xindex_version - 1, &v);
+	if (rc == 0 && v < XINDEX_VERSION) {
+		if ((rc = pr_store_xindex_rebuild(txn)) == 0) {
+			rc = meta_put_u64(
+			    txn, key_xindex_version, sizeof key_xindex_version - 1, XINDEX_VERSION);
+		}
+	}
+	if (rc != 0) {
+		pr_txn_abort(txn);
+		return rc;
+	}
+	return pr_txn_commit(txn);
 }
 
 int
@@ -201,6 +250,9 @@ pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store
 		pr_info("store: cleared %d stale reader slot(s)", dead);
 	}
 	rc = open_dbis(st);
+	if (rc == 0) {
+		rc = xindex_check(st);
+	}
 	if (rc != 0) {
 		goto fail;
 	}
@@ -629,6 +681,59 @@ pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src, const str
 
 /* ---- events ---- */
 
+/* The number of events src has logged: meta 'E' | src, or a scan when missing. */
+static int
+event_count_get(struct pr_txn *txn, uint64_t src_id, uint64_t *count)
+{
+	uint8_t key[9] = { 'E' }, pfx[8];
+	MDB_val k = { sizeof key, key }, d;
+	MDB_cursor *cur;
+	uint64_t n = 0;
+	int rc;
+
+	be64_put(key + 1, src_id);
+	rc = mdb_get(txn->txn, txn->st->meta, &k, &d);
+	if (rc == 0 && d.mv_size == 8) {
+		*count = be64_get(d.mv_data);
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND) {
+		if (rc == 0) {
+			pr_error("store: event count of %zu bytes, want 8", d.mv_size);
+			return PR_ESTORE;
+		}
+		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+	}
+	/* A source from before counts were kept: count it once. */
+	be64_put(pfx, src_id);
+	k = (MDB_val) { sizeof pfx, pfx };
+	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
+		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != 16 || be64_get(k.mv_data) != src_id) {
+			break;
+		}
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+	}
+	*count = n;
+	return 0;
+}
+
+static int
+event_count_put(struct pr_txn *txn, uint64_t src_id, uint64_t count)
+{
+	uint8_t key[9] = { 'E' };
+
+	be64_put(key + 1, src_id);
+	return meta_put_u64(txn, key, sizeof key, count);
+}
+
 int
 pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const struct pr_event *ev)
 {
@@ -636,11 +741,16 @@ pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const str
 	uint8_t buf[1024];
 	struct wbuf w = { buf, 0, sizeof buf };
 	MDB_val k = { sizeof key, key }, d;
+	uint64_t count;
 	int rc;
 
 	assert(txn->child == NULL);
 	if (src->id == 0) {
 		return PR_ENOSOURCE;
+	}
+	/* Counted before the put, so a count from a scan does not include it. */
+	if ((rc = event_count_get(txn, src->id, &count)) != 0) {
+		return rc;
 	}
 	be64_put(key, src->id);
 	be64_put(key + 8, ev->seq);
@@ -663,7 +773,10 @@ pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const str
 		    "store: event seq %" PRIu64 " of source %s already exists", ev->seq, src->name);
 		return PR_EINTERNAL;
 	}
-	return pr_store_lmdb_err(rc, "event append", PR_ESTORE);
+	if (rc != 0) {
+		return pr_store_lmdb_err(rc, "event append", PR_ESTORE);
+	}
+	return event_count_put(txn, src->id, count + 1);
 }
 
 static int
@@ -728,6 +841,226 @@ pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t af
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		return pr_store_lmdb_err(rc, "event list", PR_ESTORE);
+	}
+	return 0;
+}
+
+static int
+event_match(const struct pr_event_filter *f, const struct pr_event *ev)
+{
+	if (f == NULL) {
+		return 1;
+	}
+	if ((f->has_from && ev->at < f->from) || (f->has_to && ev->at >= f->to)) {
+		return 0;
+	}
+	if (f->provider != NULL && f->provider[0] != '\0'
+	    && strcmp(f->provider, ev->provider) != 0) {
+		return 0;
+	}
+	if ((f->range.start != 0 || f->range.end != 0)
+	    && (ev->range.start != f->range.start || ev->range.end != f->range.end)) {
+		return 0;
+	}
+	return 1;
+}
+
+int
+pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_event_filter *f, const char *cursor, size_t limit,
+    int (*cb)(void *arg, const struct pr_event *ev), void *arg, char next[PR_CURSOR_MAX])
+{
+	uint8_t key[16], last[8];
+	size_t clen, n = 0;
+	uint64_t after = f != NULL ? f->since_seq : 0;
+	MDB_cursor *cur;
+	MDB_val k = { sizeof key, key }, d;
+	int rc, r = 0;
+
+	assert(txn->child == NULL);
+	/* The cursor is the hex of the last seq returned. Decoded before next is
+	 * cleared, so the caller may pass one buffer as both. */
+	rc = pr_store_cursor_decode('e', cursor, 8, 8, last, &clen);
+	if (next != NULL) {
+		next[0] = '\0';
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	if (clen == 8 && be64_get(last) > after) {
+		after = be64_get(last);
+	}
+	if (src->id == 0 || after == UINT64_MAX) {
+		return 0;
+	}
+	be64_put(key, src->id);
+	be64_put(key + 8, after + 1);
+	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
+		return pr_store_lmdb_err(rc, "event query", PR_ESTORE);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		struct pr_event ev;
+
+		if (k.mv_size != 16 || be64_get(k.mv_data) != src->id) {
+			break;
+		}
+		if ((r = event_decode(src, &k, &d, &ev)) != 0) {
+			break;
+		}
+		if (!event_match(f, &ev)) {
+			continue;
+		}
+		/* A page ends only when another match follows, so the last page
+		 * never comes back empty. */
+		if (limit != 0 && n == limit) {
+			if (next != NULL) {
+				pr_store_cursor_encode('e', last, sizeof last, next);
+			}
+			break;
+		}
+		be64_put(last, ev.seq);
+		n++;
+		if ((r = cb(arg, &ev)) != 0) {
+			if (next != NULL) {
+				pr_store_cursor_encode('e', last, sizeof last, next);
+			}
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (r != 0) {
+		return r;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		return pr_store_lmdb_err(rc, "event query", PR_ESTORE);
+	}
+	return 0;
+}
+
+int
+pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
+    size_t keep_max, size_t max, size_t *removed)
+{
+	uint8_t key[8];
+	MDB_cursor *cur;
+	MDB_val k = { sizeof key, key }, d;
+	uint64_t count;
+	size_t n = 0;
+	int rc;
+
+	assert(txn->child == NULL);
+	if (removed != NULL) {
+		*removed = 0;
+	}
+	if (src->id == 0) {
+		return 0;
+	}
+	if ((rc = event_count_get(txn, src->id, &count)) != 0) {
+		return rc;
+	}
+	be64_put(key, src->id);
+	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
+		return pr_store_lmdb_err(rc, "event prune", PR_ESTORE);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && (max == 0 || n < max);
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		int64_t at;
+
+		if (k.mv_size != 16 || be64_get(k.mv_data) != src->id) {
+			break;
+		}
+		/* A record opens with its version byte and `at`. */
+		if (d.mv_size < 9 || ((const uint8_t *)d.mv_data)[0] != PR_REC_V1) {
+			pr_error("store: corrupt event record");
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		at = (int64_t)be64_get((const uint8_t *)d.mv_data + 1);
+		if (at >= before && (keep_max == 0 || count - n <= keep_max)) {
+			break;
+		}
+		/* After a cursor delete, MDB_NEXT yields the entry that followed it. */
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			break;
+		}
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		return pr_store_lmdb_err(rc, "event prune", PR_ESTORE);
+	}
+	if (n > 0) {
+		/* A count that was wrong (it never should be) must not wrap. */
+		if ((rc = event_count_put(txn, src->id, count > n ? count - n : 0)) != 0) {
+			return rc;
+		}
+	}
+	if (removed != NULL) {
+		*removed = n;
+	}
+	return 0;
+}
+
+/* ---- token owners ---- */
+
+int
+pr_store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
+    const char *provider)
+{
+	uint8_t buf[1 + 2 * (2 + PR_NAME_MAX)];
+	struct wbuf w = { buf, 0, sizeof buf };
+	MDB_val k = { PR_DIGEST_LEN, (void *)digest }, d;
+
+	assert(txn->child == NULL);
+	if (!name_ok(source) || strnlen(provider, PR_NAME_MAX + 1) > PR_NAME_MAX) {
+		return PR_ENAME;
+	}
+	wb_u8(&w, PR_REC_V1);
+	wb_str(&w, source, PR_NAME_MAX);
+	wb_str(&w, provider, PR_NAME_MAX);
+	d.mv_size = w.len;
+	d.mv_data = buf;
+	return pr_store_lmdb_err(
+	    mdb_put(txn->txn, txn->st->tokens, &k, &d, 0), "token put", PR_ESTORE);
+}
+
+int
+pr_store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN])
+{
+	MDB_val k = { PR_DIGEST_LEN, (void *)digest };
+
+	assert(txn->child == NULL);
+	return pr_store_lmdb_err(
+	    mdb_del(txn->txn, txn->st->tokens, &k, NULL), "token del", PR_ENOTFOUND);
+}
+
+int
+pr_store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
+    char source[PR_NAME_MAX + 1], char provider[PR_NAME_MAX + 1])
+{
+	MDB_val k = { PR_DIGEST_LEN, (void *)digest }, d;
+	struct rbuf r;
+	int rc;
+
+	assert(txn->child == NULL);
+	source[0] = '\0';
+	provider[0] = '\0';
+	rc = mdb_get(txn->txn, txn->st->tokens, &k, &d);
+	if (rc != 0) {
+		return pr_store_lmdb_err(rc, "token get", PR_ENOTFOUND);
+	}
+	r = (struct rbuf) { d.mv_data, d.mv_size, 0, 0 };
+	if (rb_u8(&r) != PR_REC_V1) {
+		r.bad = 1;
+	}
+	rb_str(&r, source, PR_NAME_MAX + 1);
+	rb_str(&r, provider, PR_NAME_MAX + 1);
+	if (r.bad) {
+		source[0] = '\0';
+		provider[0] = '\0';
+		pr_error("store: corrupt token record");
+		return PR_ESTORE;
 	}
 	return 0;
 }

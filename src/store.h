@@ -12,7 +12,8 @@
  * loss. Many commands share one transaction (group commit); each command runs
  * in a nested transaction so a refused command leaves no trace.
  *
- * Indexes kept per source (all maintained by pr_store_partition_put/_del):
+ * Indexes kept per source (all maintained by pr_store_partition_put/_del,
+ * like the cross-source lease, session and tombstone indexes at the end):
  * - partitions by (start, end, provider), for lists and retained topics;
  * - an overlap index bucketed by length class (floor(log2(end - start))),
  *   so "partitions overlapping [a, b)" costs O(classes * log n + k);
@@ -121,5 +122,84 @@ int pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *co
 /* Remove records created before `before`, oldest first, at most max of them
  * (0 = no limit); *removed (may be NULL) gets the count. */
 int pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
+
+/* ---- leases, sessions, tokens, history (issue 3) ---- */
+
+/*
+ * Leases. partition_put/_del keep an index of every partition that is
+ * locked with expires_at != 0, ordered by deadline, across all sources.
+ * lease_next: the earliest deadline, PR_ENOTFOUND when no lease runs.
+ * leases_due: the partitions whose deadline is <= now, earliest first, at
+ * most max (0 = no limit). cb must not write to the store (collect, then
+ * write after the call returns); returning non-zero stops and is returned.
+ * The partition passed to cb is a copy, valid during the call.
+ * Costs: lease_next O(log n); leases_due O(log n + k), n the leases of all
+ * sources, k those returned.
+ */
+int pr_store_lease_next(struct pr_txn *txn, int64_t *deadline);
+int pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
+    int (*cb)(void *arg, const struct pr_partition *p), void *arg);
+
+/*
+ * Sessions. partition_put/_del keep an index of every locked partition with
+ * a non-empty session, across all sources. session_each: those of session,
+ * in no promised order; cb as for leases_due (must not write). An empty or
+ * too long session matches nothing. O(log n + k).
+ */
+int pr_store_session_each(struct pr_txn *txn, const char *session,
+    int (*cb)(void *arg, const struct pr_partition *p), void *arg);
+
+/*
+ * Token digests: whose token a digest is, so a refusal can tell a token of
+ * another source or provider (403) from no valid token at all (401).
+ * provider "" is the source owner's token. put replaces the digest's owner;
+ * PR_ENAME for a source not of 1..PR_NAME_MAX bytes or a longer provider.
+ * get and del: PR_ENOTFOUND if unknown. Each O(log n).
+ */
+int pr_store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
+    const char *provider);
+int pr_store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN]);
+int pr_store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
+    char source[PR_NAME_MAX + 1], char provider[PR_NAME_MAX + 1]);
+
+/* Which events history/query wants; a zero field means "any". */
+struct pr_event_filter {
+	uint64_t since_seq; /* events with seq > since_seq */
+	int64_t from, to;   /* events with from <= at (if has_from), at < to (if has_to) */
+	int has_from, has_to;
+	const char *provider;  /* NULL or "": any provider */
+	struct pr_range range; /* {0, 0}: any; else exactly this partition's range */
+};
+/*
+ * Events of src matching f, in seq order, after cursor ("" or NULL = from
+ * the first), at most limit matches (0 = no limit); cb/next as for
+ * pr_store_source_list, except that next is set only when another match
+ * follows (the scan looks ahead for it), so a last page is never empty.
+ * f NULL matches every event. PR_ECURSOR for a malformed cursor.
+ * Cost: one seek, then the events after since_seq/cursor are scanned until
+ * limit + 1 matches or the source's end: O(log n + scanned).
+ */
+int pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_event_filter *f, const char *cursor, size_t limit,
+    int (*cb)(void *arg, const struct pr_event *ev), void *arg, char next[PR_CURSOR_MAX]);
+/*
+ * Retention: remove src's oldest events while they are older than `before`
+ * or more than keep_max remain (keep_max 0 = no count limit), at most max
+ * removals (0 = no limit); before INT64_MIN sets no age limit. "Oldest" is
+ * lowest seq: the walk stops at the first event kept. *removed (may be
+ * NULL) gets the count. The count of a source's events is kept in the store
+ * (one extra write per append), so this is O(log n + removed).
+ */
+int pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
+    size_t keep_max, size_t max, size_t *removed);
+
+/*
+ * Deleted partitions (tombstones) are kept with state PR_DELETED so that
+ * republishing re-sends their tombstones; remove those deleted before
+ * `before` (their `since`), oldest first, at most max (0 = no limit), across
+ * all sources: the record and every index entry. *removed (may be NULL)
+ * gets the count. O((removed + 1) * log n).
+ */
+int pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
 
 #endif

@@ -8,7 +8,8 @@
  *   overlap     src | half | class | start | end | provider -> ""
  *   runion      src | start                                -> end
  * half is 1 for ready partitions and 0 for pending, locked and failed ones;
- * a partition in state "deleted" is in neither half.
+ * a partition in state "deleted" is in neither half. put and del also keep
+ * the cross-source lease, session and tombstone indexes (store_xindex.c).
  *
  * Overlap index. Within one class every length lies in [2^c, 2^(c+1)), so a
  * partition of class c that overlaps [a, b) starts in (a - 2^(c+1), b): one
@@ -42,7 +43,7 @@
 
 #include "log.h"
 
-#define PART_KEY_MAX (24 + PR_NAME_MAX)
+#define PART_KEY_MAX PR_PART_KEY_MAX
 #define OV_KEY_MAX   (26 + PR_NAME_MAX)
 #define PART_REC_MAX 1536
 
@@ -78,18 +79,6 @@ state_half(enum pr_pstate s)
 		break;
 	}
 	return -1;
-}
-
-static size_t
-part_key(uint8_t key[PART_KEY_MAX], uint64_t src_id, struct pr_range r, const char *provider)
-{
-	size_t n = strlen(provider);
-
-	be64_put(key, src_id);
-	be64_put(key + 8, time_enc(r.start));
-	be64_put(key + 16, time_enc(r.end));
-	memcpy(key + 24, provider, n);
-	return 24 + n;
 }
 
 static size_t
@@ -423,8 +412,9 @@ union_remove(struct pr_txn *txn, uint64_t src_id, uint64_t s, uint64_t e)
 
 /* ---- partitions ---- */
 
-static int
-part_read(struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out)
+int
+pr_store_part_read(
+    struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out)
 {
 	MDB_val d;
 	int rc = mdb_get(txn->txn, txn->st->partitions, k, &d);
@@ -448,7 +438,7 @@ pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src, const ch
 	}
 	k.mv_size = part_key(key, src->id, r, provider);
 	k.mv_data = key;
-	return part_read(txn, src, &k, out);
+	return pr_store_part_read(txn, src, &k, out);
 }
 
 /* Move the partition's overlap entry from half old_h to new_h (-1 = none). */
@@ -491,7 +481,7 @@ pr_store_partition_put(
 	struct wbuf w = { buf, 0, sizeof buf };
 	struct pr_partition old;
 	MDB_val k, d;
-	int old_h, new_h;
+	int have_old, old_h, new_h;
 	int rc;
 
 	assert(txn->child == NULL);
@@ -509,17 +499,21 @@ pr_store_partition_put(
 	}
 	k.mv_size = part_key(key, src->id, p->range, p->provider);
 	k.mv_data = key;
-	rc = part_read(txn, src, &k, &old);
+	rc = pr_store_part_read(txn, src, &k, &old);
 	if (rc != 0 && rc != PR_ENOPARTITION) {
 		return rc;
 	}
-	old_h = rc == 0 ? state_half(old.state) : -1;
+	have_old = rc == 0;
+	old_h = have_old ? state_half(old.state) : -1;
 	new_h = state_half(p->state);
 	part_encode(p, &w);
 	d.mv_size = w.len;
 	d.mv_data = buf;
 	if ((rc = mdb_put(txn->txn, txn->st->partitions, &k, &d, 0)) != 0) {
 		return pr_store_lmdb_err(rc, "partition put", PR_ESTORE);
+	}
+	if ((rc = pr_store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0) {
+		return rc;
 	}
 	/* The overlap entry first: union_remove finds still-ready partitions there. */
 	if ((rc = overlap_move(txn, src->id, p->range, p->provider, old_h, new_h)) != 0) {
@@ -550,11 +544,14 @@ pr_store_partition_del(
 	}
 	k.mv_size = part_key(key, src->id, r, provider);
 	k.mv_data = key;
-	if ((rc = part_read(txn, src, &k, &old)) != 0) {
+	if ((rc = pr_store_part_read(txn, src, &k, &old)) != 0) {
 		return rc;
 	}
 	if ((rc = mdb_del(txn->txn, txn->st->partitions, &k, NULL)) != 0) {
 		return pr_store_lmdb_err(rc, "partition del", PR_ESTORE);
+	}
+	if ((rc = pr_store_xindex_update(txn, src, &old, NULL)) != 0) {
+		return rc;
 	}
 	old_h = state_half(old.state);
 	if ((rc = overlap_move(txn, src->id, r, provider, old_h, -1)) != 0) {
@@ -713,7 +710,7 @@ blocker_one(struct pr_txn *txn, const uint8_t *okey, size_t len, void *arg)
 	/* overlap key src | half | class | rest  ->  partitions key src | rest */
 	memcpy(key, okey, 8);
 	memcpy(key + 8, okey + 10, len - 10);
-	if ((rc = part_read(txn, b->src, &k, &p)) != 0) {
+	if ((rc = pr_store_part_read(txn, b->src, &k, &p)) != 0) {
 		if (rc == PR_ENOPARTITION) {
 			pr_error("store: overlap entry without its partition");
 			rc = PR_ESTORE;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the store (store.c, store_index.c): the structs behind the
+ * Private to the store (store.c, store_index.c, store_xindex.c): the structs behind the
  * opaque handles, key and record encoding helpers, and the one place LMDB
  * return codes are translated. Nothing outside the store includes this.
  *
@@ -42,7 +42,14 @@ struct pr_store {
 	MDB_dbi events;     /* src | seq -> event record */
 	MDB_dbi idem;       /* request_id -> created_at | command | reply */
 	MDB_dbi idem_time;  /* created_at | request_id -> "" */
+	MDB_dbi leases;     /* expires_at | partkey -> source name (store_xindex.c) */
+	MDB_dbi sessions;   /* len | session | partkey -> source name */
+	MDB_dbi tombstones; /* since | partkey -> source name */
+	MDB_dbi tokens;     /* digest -> source | provider */
 };
+
+/* A partitions key: src | start | end | provider (store_index.c). */
+#define PR_PART_KEY_MAX (24 + PR_NAME_MAX)
 
 struct pr_txn {
 	struct pr_store *st;
@@ -75,6 +82,24 @@ int pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cl
  * or "" as "from the first" (*len = 0) and returns PR_ECURSOR for anything
  * that is not tag + even-length hex of minlen..maxlen bytes.
  */
+/*
+ * Read the partition stored under partitions key k (src | start | end |
+ * provider) of src (only src->name is used, for out->source).
+ * PR_ENOPARTITION when absent, PR_ESTORE when corrupt.
+ */
+int pr_store_part_read(
+    struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out);
+
+/*
+ * The cross-source indexes of store_xindex.c (leases, sessions, tombstones)
+ * after a partition of src changed from old to new (either NULL: absent).
+ * Called by pr_store_partition_put/_del after the record itself is written.
+ */
+int pr_store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_partition *old, const struct pr_partition *new_p);
+/* Rebuild those indexes from the partitions (a store from before they existed). */
+int pr_store_xindex_rebuild(struct pr_txn *txn);
+
 void pr_store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX]);
 int pr_store_cursor_decode(
     char tag, const char *cursor, size_t minlen, size_t maxlen, uint8_t *key, size_t *len);
@@ -112,6 +137,18 @@ time_dec(uint64_t u)
 	u ^= UINT64_C(0x8000000000000000);
 	/* Two's complement reinterpretation without implementation-defined casts. */
 	return u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+}
+
+static inline size_t
+part_key(uint8_t key[PR_PART_KEY_MAX], uint64_t src_id, struct pr_range r, const char *provider)
+{
+	size_t n = strnlen(provider, PR_NAME_MAX);
+
+	be64_put(key, src_id);
+	be64_put(key + 8, time_enc(r.start));
+	be64_put(key + 16, time_enc(r.end));
+	memcpy(key + 24, provider, n);
+	return 24 + n;
 }
 
 /* A record being written into caller storage; overflow is a programmer error. */

@@ -3,8 +3,9 @@
  * Store tests on a real LMDB environment in a fresh temporary directory
  * ($TMPDIR or /tmp), removed afterwards. The indexes are checked against
  * brute force: a model of the partitions kept in plain arrays, whose ready
- * union and blockers are computed naively after every step of a random
- * (fixed seed) sequence of puts, state changes and deletes.
+ * union, blockers, leases, sessions and tombstones are computed naively
+ * after every step of a random (fixed seed) sequence of puts, state
+ * changes, deletes, lease expiries and tombstone prunes.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "err.h"
 #include "store.h"
@@ -720,6 +722,9 @@ struct mpart {
 	int prov;
 	struct pr_range r;
 	enum pr_pstate state;
+	int64_t exp;   /* expires_at; set whatever the state, indexed only when locked */
+	int64_t since; /* indexed as a tombstone only when deleted */
+	int sess;      /* 0: none, else session "s<sess>" */
 };
 
 #define MODEL_MAX 4096
@@ -730,6 +735,27 @@ struct model {
 };
 
 static const char *const model_provs[] = { "p0", "p1", "p2" };
+static const char *const model_sess[] = { "", "s1", "s2", "s3" };
+
+static struct pr_partition
+mpart_get(const struct mpart *mp)
+{
+	struct pr_partition p = mkpart(model_provs[mp->prov], mp->r.start, mp->r.end, mp->state);
+
+	p.expires_at = mp->exp;
+	p.since = mp->since;
+	snprintf(p.session, sizeof p.session, "%s", model_sess[mp->sess]);
+	return p;
+}
+
+/* Small ranges, so that deadlines and deletion times often tie. */
+static void
+mpart_fields(struct mpart *mp)
+{
+	mp->exp = rnd() % 4 == 0 ? 0 : rnd_in(-10, 30);
+	mp->since = rnd_in(-10, 30);
+	mp->sess = (int)(rnd() % 4);
+}
 
 static int
 range_cmp(const void *a, const void *b)
@@ -819,10 +845,134 @@ check_model(
 	free(wb.p);
 }
 
-static void
-check_all(
-    struct pr_txn *t, const struct pr_source *s, const struct model *m, int64_t lo, int64_t hi)
+static int
+lease_cmp(const void *a, const void *b)
 {
+	const struct pr_partition *x = a, *y = b;
+
+	if (x->expires_at != y->expires_at) {
+		return x->expires_at < y->expires_at ? -1 : 1;
+	}
+	return part_cmp(x, y);
+}
+
+static void
+assert_same_part(
+    const struct pr_partition *got, const struct pr_partition *want, const struct pr_source *s)
+{
+	assert_string_equal(got->source, s->name);
+	assert_string_equal(got->provider, want->provider);
+	assert_int_equal(got->range.start, want->range.start);
+	assert_int_equal(got->range.end, want->range.end);
+	assert_int_equal(got->state, want->state);
+	assert_int_equal(got->expires_at, want->expires_at);
+	assert_int_equal(got->since, want->since);
+	assert_string_equal(got->session, want->session);
+}
+
+/*
+ * The cross-source indexes against the model. They span sources, so the
+ * store must hold no other source's leases, sessions or tombstones (each
+ * run_model removes its partitions at the end). With write != 0 the
+ * tombstones are checked by pruning in a nested transaction thrown away.
+ */
+static void
+check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m, int write)
+{
+	struct parts want = { 0 }, got = { 0 };
+	int64_t next, now = rnd_in(-12, 32);
+	size_t max = rnd() % 4, due = 0;
+
+	/* Leases: every one in deadline order, then a random due prefix. */
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->p[i].state == PR_LOCKED && m->p[i].exp != 0) {
+			struct pr_partition p = mpart_get(&m->p[i]);
+			collect_part(&want, &p);
+		}
+	}
+	if (want.n > 0) {
+		qsort(want.p, want.n, sizeof *want.p, lease_cmp);
+	}
+	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(got.n, want.n);
+	for (size_t i = 0; i < got.n; i++) {
+		assert_same_part(&got.p[i], &want.p[i], s);
+	}
+	if (want.n == 0) {
+		assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+	} else {
+		assert_int_equal(pr_store_lease_next(t, &next), 0);
+		assert_int_equal(next, want.p[0].expires_at);
+	}
+	while (due < want.n && want.p[due].expires_at <= now) {
+		due++;
+	}
+	if (max != 0 && due > max) {
+		due = max;
+	}
+	got.n = 0;
+	assert_int_equal(pr_store_leases_due(t, now, max, collect_part, &got), 0);
+	assert_int_equal(got.n, due);
+	for (size_t i = 0; i < got.n; i++) {
+		assert_same_part(&got.p[i], &want.p[i], s);
+	}
+
+	/* Sessions. */
+	for (int se = 1; se < 4; se++) {
+		want.n = got.n = 0;
+		for (size_t i = 0; i < m->n; i++) {
+			if (m->p[i].state == PR_LOCKED && m->p[i].sess == se) {
+				struct pr_partition p = mpart_get(&m->p[i]);
+				collect_part(&want, &p);
+			}
+		}
+		assert_int_equal(pr_store_session_each(t, model_sess[se], collect_part, &got), 0);
+		assert_int_equal(got.n, want.n);
+		if (got.n > 0) {
+			qsort(got.p, got.n, sizeof *got.p, blocker_cmp);
+			qsort(want.p, want.n, sizeof *want.p, blocker_cmp);
+		}
+		for (size_t i = 0; i < got.n; i++) {
+			assert_same_part(&got.p[i], &want.p[i], s);
+		}
+	}
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "", collect_part, &got), 0);
+	assert_int_equal(pr_store_session_each(t, "s", collect_part, &got), 0);
+	assert_int_equal(got.n, 0);
+
+	/* Tombstones: a prune removes exactly the deleted ones older than now. */
+	if (write) {
+		struct pr_txn *c;
+		size_t removed, old = 0;
+
+		assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+		assert_int_equal(pr_store_tombstone_prune(c, now, 0, &removed), 0);
+		for (size_t i = 0; i < m->n; i++) {
+			const struct mpart *mp = &m->p[i];
+			struct pr_partition q;
+			int gone = mp->state == PR_DELETED && mp->since < now;
+
+			old += (size_t)gone;
+			assert_int_equal(
+			    pr_store_partition_get(c, s, model_provs[mp->prov], mp->r, &q),
+			    gone ? PR_ENOPARTITION : 0);
+		}
+		assert_int_equal(removed, old);
+		assert_int_equal(pr_store_tombstone_prune(c, now, 0, &removed), 0);
+		assert_int_equal(removed, 0);
+		pr_txn_abort(c);
+	}
+	free(want.p);
+	free(got.p);
+}
+
+/* write: t is a write transaction (tombstones are checked by a nested prune). */
+static void
+check_all(struct pr_txn *t, const struct pr_source *s, const struct model *m, int64_t lo,
+    int64_t hi, int write)
+{
+	check_xindex(t, s, m, write);
 	check_model(t, s, m, (struct pr_range) { INT64_MIN, INT64_MAX });
 	for (int i = 0; i < 4; i++) {
 		int64_t a = rnd_in(lo, hi), b = a + 1 + rnd_in(0, (hi - lo) / 4);
@@ -851,13 +1001,21 @@ rnd_state(void)
 	return states[rnd() % (sizeof states / sizeof states[0])];
 }
 
-/* One random step applied to the store and (when apply_model) the model. */
+static size_t
+model_find_part(const struct model *m, const struct pr_partition *p)
+{
+	int prov = p->provider[1] - '0';
+
+	return model_find(m, prov, p->range);
+}
+
+/* One random step applied to the store and the model. */
 static void
 random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_t unit)
 {
-	uint64_t op = rnd() % 10;
+	uint64_t op = rnd() % 20;
 
-	if (op < 5 || m->n == 0) {
+	if (op < 10 || m->n == 0) {
 		int prov = (int)(rnd() % 3);
 		int64_t len, st = rnd_in(-60, 140);
 		size_t i;
@@ -876,8 +1034,10 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 			len = rnd_in(1, 101);
 			break;
 		}
-		mp = (struct mpart) { prov, { st * unit, (st + len) * unit }, rnd_state() };
-		p = mkpart(model_provs[prov], mp.r.start, mp.r.end, mp.state);
+		mp = (struct mpart) { prov, { st * unit, (st + len) * unit }, rnd_state(), 0, 0,
+			0 };
+		mpart_fields(&mp);
+		p = mpart_get(&mp);
 		assert_int_equal(pr_store_partition_put(t, s, &p), 0);
 		i = model_find(m, prov, mp.r);
 		if (i == m->n) {
@@ -885,20 +1045,67 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 			m->n++;
 		}
 		m->p[i] = mp;
-	} else if (op < 8) {
+	} else if (op < 16) {
 		size_t i = rnd() % m->n;
 		struct pr_partition p;
 
+		/* A new state; half the time new deadline, session and since too,
+		 * so entries move within an index as well as in and out. */
 		m->p[i].state = rnd_state();
-		p = mkpart(
-		    model_provs[m->p[i].prov], m->p[i].r.start, m->p[i].r.end, m->p[i].state);
+		if (rnd() % 2 == 0) {
+			mpart_fields(&m->p[i]);
+		}
+		p = mpart_get(&m->p[i]);
 		assert_int_equal(pr_store_partition_put(t, s, &p), 0);
-	} else {
+	} else if (op < 18) {
 		size_t i = rnd() % m->n;
 
 		assert_int_equal(
 		    pr_store_partition_del(t, s, model_provs[m->p[i].prov], m->p[i].r), 0);
 		m->p[i] = m->p[--m->n];
+	} else if (op == 18) {
+		/* Expiry as the agent does it: collect the due leases, then fail them. */
+		struct parts due = { 0 };
+
+		assert_int_equal(
+		    pr_store_leases_due(t, rnd_in(-10, 30), rnd() % 4, collect_part, &due), 0);
+		for (size_t k = 0; k < due.n; k++) {
+			size_t i = model_find_part(m, &due.p[k]);
+
+			assert_true(i < m->n);
+			assert_int_equal(m->p[i].state, PR_LOCKED);
+			m->p[i].state = PR_FAILED;
+			m->p[i].exp = 0;
+			due.p[k] = mpart_get(&m->p[i]);
+			assert_int_equal(pr_store_partition_put(t, s, &due.p[k]), 0);
+		}
+		free(due.p);
+	} else {
+		/* A tombstone prune, possibly cut short by max. */
+		int64_t before = rnd_in(-10, 30);
+		size_t max = rnd() % 3, removed, cand = 0, gone = 0;
+
+		for (size_t i = 0; i < m->n; i++) {
+			cand += m->p[i].state == PR_DELETED && m->p[i].since < before;
+		}
+		assert_int_equal(pr_store_tombstone_prune(t, before, max, &removed), 0);
+		assert_int_equal(removed, max != 0 && cand > max ? max : cand);
+		for (size_t i = 0; i < m->n;) {
+			struct pr_partition q;
+			int rc = pr_store_partition_get(
+			    t, s, model_provs[m->p[i].prov], m->p[i].r, &q);
+
+			if (rc == PR_ENOPARTITION) {
+				assert_int_equal(m->p[i].state, PR_DELETED);
+				assert_true(m->p[i].since < before);
+				m->p[i] = m->p[--m->n];
+				gone++;
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			i++;
+		}
+		assert_int_equal(gone, removed);
 	}
 }
 
@@ -913,7 +1120,7 @@ run_model(struct fx *f, const char *name, int64_t unit, int steps)
 	m.n = 0;
 	for (int step = 1; step <= steps; step++) {
 		random_step(t, &s, &m, unit);
-		check_all(t, &s, &m, lo, hi);
+		check_all(t, &s, &m, lo, hi, 1);
 		if (step % 97 == 0) {
 			/* Random work in a nested transaction that is thrown away. */
 			saved = m;
@@ -923,12 +1130,12 @@ run_model(struct fx *f, const char *name, int64_t unit, int steps)
 			}
 			pr_txn_abort(c);
 			m = saved;
-			check_all(t, &s, &m, lo, hi);
+			check_all(t, &s, &m, lo, hi, 1);
 		}
 		if (step % 250 == 0) {
 			assert_int_equal(pr_txn_commit(t), 0);
 			t = rtxn(f);
-			check_all(t, &s, &m, lo, hi);
+			check_all(t, &s, &m, lo, hi, 0);
 			pr_txn_abort(t);
 			t = wtxn(f);
 		}
@@ -936,8 +1143,21 @@ run_model(struct fx *f, const char *name, int64_t unit, int steps)
 	assert_int_equal(pr_txn_commit(t), 0);
 	reopen(f);
 	t = rtxn(f);
-	check_all(t, &s, &m, lo, hi);
+	check_all(t, &s, &m, lo, hi, 0);
 	pr_txn_abort(t);
+
+	/* Delete everything: each index is left empty, and the next run's
+	 * cross-source checks see only its own source. */
+	t = wtxn(f);
+	while (m.n > 0) {
+		size_t i = rnd() % m.n;
+
+		assert_int_equal(
+		    pr_store_partition_del(t, &s, model_provs[m.p[i].prov], m.p[i].r), 0);
+		m.p[i] = m.p[--m.n];
+	}
+	check_all(t, &s, &m, lo, hi, 1);
+	assert_int_equal(pr_txn_commit(t), 0);
 }
 
 static void
@@ -949,7 +1169,7 @@ test_indexes_match_brute_force(void **state)
 	run_model(f, "small", 1, 3000);
 	/* Hours, so lengths spread over higher classes, and negative times. */
 	run_model(f, "hours", INT64_C(3600000000), 1500);
-	/* A second source interleaved with nothing: the first is untouched. */
+	/* A third source after two emptied ones. */
 	run_model(f, "third", 7, 500);
 }
 
@@ -1016,6 +1236,548 @@ test_events_in_order(void **state)
 	assert_int_equal(got[0].fence, 1);
 	assert_int_equal(got[1].seq, 10);
 	assert_int_equal(pr_txn_commit(t), 0);
+}
+
+/* ---- leases, sessions, tokens, history (issue 3) ---- */
+
+static struct pr_partition
+locked(const char *provider, int64_t start, int64_t end, int64_t exp, const char *session)
+{
+	struct pr_partition p = mkpart(provider, start, end, PR_LOCKED);
+
+	p.expires_at = exp;
+	snprintf(p.session, sizeof p.session, "%s", session);
+	return p;
+}
+
+static int
+stop_at_first(void *arg, const struct pr_partition *p)
+{
+	(void)p;
+	++*(size_t *)arg;
+	return 55;
+}
+
+static void
+test_leases_and_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f), *c;
+	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
+	struct pr_partition p;
+	struct parts got = { 0 };
+	int64_t next;
+	size_t n = 0;
+
+	assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+	p = locked("x", 0, 10, 300, "job-1");
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	p = locked("x", 10, 20, -50, "job-2");
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	p = locked("y", 0, 10, 200, "job-1");
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	/* No deadline: not a lease, but still in its session. */
+	p = locked("z", 0, 10, 0, "job-1");
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	/* Not locked: neither, whatever its fields say. */
+	p = locked("w", 0, 10, 1, "job-1");
+	p.state = PR_READY;
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+
+	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(next, -50);
+	assert_int_equal(pr_store_leases_due(t, 200, 0, collect_part, &got), 0);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(got.p[0].source, "b");
+	assert_int_equal(got.p[0].expires_at, -50);
+	assert_string_equal(got.p[0].session, "job-2");
+	assert_string_equal(got.p[1].provider, "y");
+	got.n = 0;
+	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 1, collect_part, &got), 0);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, stop_at_first, &n), 55);
+	assert_int_equal(n, 1);
+
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(got.n, 3);
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job-", collect_part, &got), 0);
+	assert_int_equal(pr_store_session_each(t, "job-10", collect_part, &got), 0);
+	assert_int_equal(got.n, 0);
+
+	/* A renew re-keys the lease; an unlock drops it and the session entry. */
+	p = locked("x", 0, 10, -100, "job-1");
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(next, -100);
+	p.state = PR_READY;
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(next, -50);
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(got.n, 2);
+
+	/* A nested transaction's changes go with its abort. */
+	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+	p = locked("x", 0, 10, -1000, "job-9");
+	assert_int_equal(pr_store_partition_put(c, &a, &p), 0);
+	assert_int_equal(pr_store_partition_del(c, &b, "y", (struct pr_range) { 0, 10 }), 0);
+	assert_int_equal(pr_store_lease_next(c, &next), 0);
+	assert_int_equal(next, -1000);
+	pr_txn_abort(c);
+	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(next, -50);
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job-9", collect_part, &got), 0);
+	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(got.n, 2);
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	/* Everything survives a reopen; a delete removes the entries. */
+	reopen(f);
+	t = wtxn(f);
+	got.n = 0;
+	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(got.n, 2);
+	assert_int_equal(pr_store_partition_del(t, &b, "x", (struct pr_range) { 10, 20 }), 0);
+	assert_int_equal(pr_store_partition_del(t, &b, "y", (struct pr_range) { 0, 10 }), 0);
+	assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.p[0].provider, "z");
+	assert_int_equal(pr_txn_commit(t), 0);
+	free(got.p);
+}
+
+static void
+test_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f), *c;
+	uint8_t d1[PR_DIGEST_LEN], d2[PR_DIGEST_LEN], d3[PR_DIGEST_LEN];
+	char src[PR_NAME_MAX + 1], prov[PR_NAME_MAX + 1], longname[PR_NAME_MAX + 2];
+
+	memset(d1, 1, sizeof d1);
+	memset(d2, 2, sizeof d2);
+	memset(d3, 3, sizeof d3);
+	memset(longname, 'n', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	assert_int_equal(pr_store_token_put(t, d1, "orders", ""), 0);
+	assert_int_equal(pr_store_token_put(t, d2, "orders", "dag-1"), 0);
+	assert_int_equal(pr_store_token_get(t, d1, src, prov), 0);
+	assert_string_equal(src, "orders");
+	assert_string_equal(prov, "");
+	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_string_equal(prov, "dag-1");
+	assert_int_equal(pr_store_token_get(t, d3, src, prov), PR_ENOTFOUND);
+	assert_string_equal(src, "");
+	assert_int_equal(pr_store_token_put(t, d3, "", "p"), PR_ENAME);
+	assert_int_equal(pr_store_token_put(t, d3, longname, ""), PR_ENAME);
+	assert_int_equal(pr_store_token_put(t, d3, "s", longname), PR_ENAME);
+	longname[PR_NAME_MAX] = '\0';
+	assert_int_equal(pr_store_token_put(t, d3, longname, longname), 0);
+	assert_int_equal(pr_store_token_get(t, d3, src, prov), 0);
+	assert_string_equal(src, longname);
+	assert_string_equal(prov, longname);
+	/* Put replaces. */
+	assert_int_equal(pr_store_token_put(t, d2, "other", "dag-2"), 0);
+	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_string_equal(src, "other");
+	assert_string_equal(prov, "dag-2");
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	reopen(f);
+	t = wtxn(f);
+	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_string_equal(src, "other");
+	/* A rotated token: del, and an aborted del leaves it. */
+	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr_store_token_del(c, d1), 0);
+	assert_int_equal(pr_store_token_get(c, d1, src, prov), PR_ENOTFOUND);
+	pr_txn_abort(c);
+	assert_int_equal(pr_store_token_get(t, d1, src, prov), 0);
+	assert_int_equal(pr_store_token_del(t, d1), 0);
+	assert_int_equal(pr_store_token_del(t, d1), PR_ENOTFOUND);
+	assert_int_equal(pr_store_token_get(t, d1, src, prov), PR_ENOTFOUND);
+	assert_int_equal(pr_txn_commit(t), 0);
+}
+
+#define NEV 60
+
+static const char *const ev_provs[] = { "", "p1", "p2" };
+static const struct pr_range ev_ranges[] = { { 0, 0 }, { 0, 10 }, { 10, 20 }, { 0, 20 } };
+
+/* Event i of the test log: seq with gaps, times not monotonic in seq. */
+static struct pr_event
+test_event(int i)
+{
+	struct pr_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.seq = (uint64_t)(i * 3 + i % 2 + 1);
+	ev.at = (int64_t)i * 10 - 200 + (i % 5 == 0 ? 35 : 0);
+	snprintf(ev.type, sizeof ev.type, "%s", i % 2 ? "locked" : "unlocked");
+	snprintf(ev.provider, sizeof ev.provider, "%s", ev_provs[i % 3]);
+	ev.range = ev_ranges[i % 4];
+	ev.state = (enum pr_pstate)(i % 5);
+	ev.fence = (uint64_t)i;
+	ev.version = (uint64_t)i / 2;
+	return ev;
+}
+
+struct evs {
+	uint64_t seq[4 * NEV];
+	size_t n;
+	int stop_at;
+};
+
+static int
+collect_ev(void *arg, const struct pr_event *ev)
+{
+	struct evs *e = arg;
+
+	assert_true(e->n < 4 * NEV);
+	e->seq[e->n++] = ev->seq;
+	return e->stop_at > 0 && (int)e->n == e->stop_at ? 66 : 0;
+}
+
+static int
+naive_match(const struct pr_event_filter *f, const struct pr_event *ev)
+{
+	return ev->seq > f->since_seq && (!f->has_from || ev->at >= f->from)
+	    && (!f->has_to || ev->at < f->to)
+	    && (f->provider == NULL || f->provider[0] == '\0'
+	        || strcmp(f->provider, ev->provider) == 0)
+	    && ((f->range.start == 0 && f->range.end == 0)
+	        || (f->range.start == ev->range.start && f->range.end == ev->range.end));
+}
+
+static void
+test_event_query(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f);
+	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
+	static struct evs all, paged;
+	char cursor[PR_CURSOR_MAX], next[PR_CURSOR_MAX];
+	int nfilters = 0;
+
+	for (int i = 0; i < NEV; i++) {
+		struct pr_event ev = test_event(i);
+
+		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		ev.provider[0] = '\0';
+		assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+	}
+	/* Every combination of the filter fields against the naive filter. */
+	for (int since = 0; since < 3; since++) {
+		for (int win = 0; win < 4; win++) {
+			for (int pv = 0; pv < 4; pv++) {
+				for (int rg = 0; rg < 4; rg++) {
+					struct pr_event_filter flt = {
+						.since_seq = (uint64_t)since * 50,
+						.from = win & 1 ? -100 : 0,
+						.to = win & 2 ? 150 : 0,
+						.has_from = win & 1,
+						.has_to = win & 2,
+						.provider = pv == 3 ? NULL : ev_provs[pv],
+						.range = ev_ranges[rg],
+					};
+					size_t want = 0;
+					int pages = 0;
+
+					all.n = 0;
+					assert_int_equal(pr_store_event_query(t, &a, &flt, NULL, 0,
+					                     collect_ev, &all, next),
+					    0);
+					assert_string_equal(next, "");
+					for (int i = 0; i < NEV; i++) {
+						struct pr_event ev = test_event(i);
+
+						if (naive_match(&flt, &ev)) {
+							assert_true(want < all.n);
+							assert_int_equal(all.seq[want], ev.seq);
+							want++;
+						}
+					}
+					assert_int_equal(all.n, want);
+
+					/* Pages of 3 cover the same events, each once. */
+					paged.n = 0;
+					cursor[0] = '\0';
+					do {
+						size_t before = paged.n;
+
+						assert_int_equal(
+						    pr_store_event_query(t, &a, &flt, cursor, 3,
+						        collect_ev, &paged, cursor),
+						    0);
+						assert_true(paged.n - before <= 3);
+						assert_true(paged.n > before || all.n == 0);
+						pages++;
+					} while (cursor[0] != '\0');
+					assert_int_equal(
+					    pages, all.n == 0 ? 1 : (int)(all.n + 2) / 3);
+					assert_int_equal(paged.n, all.n);
+					assert_memory_equal(
+					    paged.seq, all.seq, all.n * sizeof all.seq[0]);
+					nfilters++;
+				}
+			}
+		}
+	}
+	assert_int_equal(nfilters, 192);
+
+	/* NULL filter; other source; stop by cb and resume. */
+	all.n = 0;
+	assert_int_equal(pr_store_event_query(t, &a, NULL, "", 0, collect_ev, &all, NULL), 0);
+	assert_int_equal(all.n, NEV);
+	struct pr_event_filter p1 = { .provider = "p1" };
+	all.n = 0;
+	assert_int_equal(pr_store_event_query(t, &b, &p1, NULL, 0, collect_ev, &all, next), 0);
+	assert_int_equal(all.n, 0);
+	all.n = 0;
+	all.stop_at = 2;
+	assert_int_equal(pr_store_event_query(t, &a, &p1, NULL, 10, collect_ev, &all, next), 66);
+	all.stop_at = 0;
+	assert_int_equal(pr_store_event_query(t, &a, &p1, next, 1, collect_ev, &all, next), 0);
+	assert_int_equal(all.n, 3);
+	assert_true(all.seq[0] < all.seq[1] && all.seq[1] < all.seq[2]);
+	assert_int_equal(test_event(1).seq, all.seq[0]);
+	assert_int_equal(test_event(7).seq, all.seq[2]);
+
+	const char *bad[] = { "x", "e", "e00", "p0000000000000001", "e000000000000000g",
+		"e00000000000000001", "E0000000000000001" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    pr_store_event_query(t, &a, NULL, bad[i], 3, collect_ev, &all, next),
+		    PR_ECURSOR);
+		assert_string_equal(next, "");
+	}
+	pr_txn_abort(t);
+}
+
+static void
+test_event_prune(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f), *c;
+	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
+	static struct evs got;
+	size_t removed;
+
+	for (int i = 0; i < NEV; i++) {
+		struct pr_event ev = test_event(i);
+
+		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+	}
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	/* By age: test_event(0) is at -165, 1..4 at -190..-160: the walk stops
+	 * at the first event kept, oldest (lowest seq) first. */
+	t = wtxn(f);
+	assert_int_equal(pr_store_event_prune(t, &a, -170, 0, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(pr_store_event_prune(t, &a, -150, 0, 0, &removed), 0);
+	assert_int_equal(removed, 5); /* events 0..4; 5 is at -115 */
+	/* At most max at a time. */
+	assert_int_equal(pr_store_event_prune(t, &a, -50, 0, 2, &removed), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(pr_store_event_prune(t, &a, -50, 0, 0, &removed), 0);
+	assert_int_equal(removed, 8); /* 7..14; 15 is at -15 + 35 */
+	got.n = 0;
+	assert_int_equal(pr_store_event_each(t, &a, 0, collect_ev, &got), 0);
+	assert_int_equal(got.n, NEV - 15);
+	assert_int_equal(got.seq[0], test_event(15).seq);
+	/* By count: NEV - 15 = 45 remain; keep 40. */
+	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 40, 0, &removed), 0);
+	assert_int_equal(removed, 5);
+	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 40, 0, NULL), 0);
+	got.n = 0;
+	assert_int_equal(pr_store_event_each(t, &a, 0, collect_ev, &got), 0);
+	assert_int_equal(got.n, 40);
+	assert_int_equal(got.seq[0], test_event(20).seq);
+	/* The other source is untouched. */
+	got.n = 0;
+	assert_int_equal(pr_store_event_each(t, &b, 0, collect_ev, &got), 0);
+	assert_int_equal(got.n, NEV);
+	/* An aborted prune leaves events and count as they were. */
+	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr_store_event_prune(c, &a, INT64_MIN, 1, 0, &removed), 0);
+	assert_int_equal(removed, 39);
+	pr_txn_abort(c);
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	/* The count survives a reopen and follows later appends. */
+	reopen(f);
+	t = wtxn(f);
+	for (int i = NEV; i < NEV + 10; i++) {
+		struct pr_event ev = test_event(i);
+
+		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+	}
+	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 45, 0, &removed), 0);
+	assert_int_equal(removed, 5);
+	/* Age and count together: whichever removes more. */
+	assert_int_equal(pr_store_event_prune(t, &a, 200, 40, 0, &removed), 0);
+	assert_int_equal(removed, 15); /* 25..39 are older than 200 (5 by count alone) */
+	assert_int_equal(pr_store_event_prune(t, &b, INT64_MAX, 0, 0, &removed), 0);
+	assert_int_equal(removed, NEV);
+	got.n = 0;
+	assert_int_equal(pr_store_event_each(t, &b, 0, collect_ev, &got), 0);
+	assert_int_equal(got.n, 0);
+	struct pr_event ev = test_event(NEV + 20);
+	assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+	assert_int_equal(pr_store_event_prune(t, &b, INT64_MIN, 1, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(pr_txn_commit(t), 0);
+}
+
+static struct pr_partition
+tomb(const char *provider, int64_t start, int64_t end, int64_t since)
+{
+	struct pr_partition p = mkpart(provider, start, end, PR_DELETED);
+
+	p.since = since;
+	return p;
+}
+
+static void
+test_tombstone_prune(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f);
+	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
+	struct pr_partition p, q;
+	struct ranges rs = { .n = 0 };
+	size_t removed;
+
+	p = tomb("x", 0, 10, 100);
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	p = tomb("x", 10, 20, -100);
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	p = tomb("y", 10, 20, 50);
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	p = tomb("z", 10, 20, 500);
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	/* Deleted, then undeleted: no longer a tombstone. */
+	p = tomb("w", 0, 5, 1);
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	p.state = PR_READY;
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	/* A tombstone re-deleted later moves to its new time. */
+	p = tomb("v", 0, 5, 2);
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	p.since = 1000;
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr_txn_commit(t), 0);
+
+	reopen(f);
+	t = wtxn(f);
+	assert_int_equal(pr_store_tombstone_prune(t, -100, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(pr_store_tombstone_prune(t, 101, 2, &removed), 0);
+	assert_int_equal(removed, 2); /* the oldest: b/x at -100, a/y at 50 */
+	assert_int_equal(
+	    pr_store_partition_get(t, &b, "x", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
+	assert_int_equal(
+	    pr_store_partition_get(t, &a, "y", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
+	assert_int_equal(pr_store_partition_get(t, &a, "x", (struct pr_range) { 0, 10 }, &q), 0);
+	assert_int_equal(pr_store_tombstone_prune(t, 999, 0, &removed), 0);
+	assert_int_equal(removed, 2); /* a/x at 100, a/z at 500 */
+	assert_int_equal(pr_store_partition_get(t, &a, "w", (struct pr_range) { 0, 5 }, &q), 0);
+	assert_int_equal(pr_store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), 0);
+	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, NULL), 0);
+	assert_int_equal(
+	    pr_store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), PR_ENOPARTITION);
+	/* The ready partition and its union are untouched; a pruned key is free. */
+	assert_int_equal(
+	    pr_store_ready_each(t, &a, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].end, 5);
+	p = mkpart("x", 0, 10, PR_PENDING);
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(pr_txn_commit(t), 0);
+}
+
+/*
+ * A store written before the cross-source indexes and event counts existed:
+ * simulated by emptying the indexes and removing the version mark and a
+ * count through LMDB itself. Opening builds the indexes from the partitions;
+ * the count is taken by a scan when first needed.
+ */
+static void
+test_xindex_rebuilt_on_open(void **state)
+{
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f);
+	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
+	struct pr_partition p;
+	struct parts got = { 0 };
+	const char *names[] = { "leases", "sessions", "tombstones" };
+	MDB_env *env;
+	MDB_txn *mt;
+	MDB_dbi dbi;
+	MDB_val k = { 14, (void *)"xindex_version" };
+	uint8_t ckey[9] = { 'E' };
+	MDB_val ck = { sizeof ckey, ckey };
+	int64_t next;
+	size_t removed;
+
+	p = locked("x", 0, 10, 70, "job");
+	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	p = locked("x", 0, 10, 60, "");
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	p = tomb("y", 0, 10, 5);
+	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	for (int i = 0; i < 10; i++) {
+		struct pr_event ev = test_event(i);
+
+		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+	}
+	assert_int_equal(pr_txn_commit(t), 0);
+	for (int i = 0; i < 8; i++) {
+		ckey[1 + i] = (uint8_t)(a.id >> (56 - 8 * i));
+	}
+	pr_store_close(f->st);
+	f->st = NULL;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &mt), 0);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(mdb_dbi_open(mt, names[i], 0, &dbi), 0);
+		assert_int_equal(mdb_drop(mt, dbi, 1), 0);
+	}
+	assert_int_equal(mdb_dbi_open(mt, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_del(mt, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_del(mt, dbi, &ck, NULL), 0);
+	assert_int_equal(mdb_txn_commit(mt), 0);
+	mdb_env_close(env);
+
+	open_store(f);
+	t = wtxn(f);
+	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(next, 60);
+	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(got.p[1].source, "a");
+	got.n = 0;
+	assert_int_equal(pr_store_session_each(t, "job", collect_part, &got), 0);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 7, 0, &removed), 0);
+	assert_int_equal(removed, 3);
+	assert_int_equal(pr_txn_commit(t), 0);
+	free(got.p);
 }
 
 /* ---- idempotency records ---- */
@@ -1187,6 +1949,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nested_abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indexes_match_brute_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leases_and_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tombstone_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xindex_rebuilt_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idem_put_get_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scale_daily, setup, teardown),
 	};
