@@ -26,6 +26,7 @@
 #include "codec.h"
 #include "err.h"
 #include "handlers.h"
+#include "lease.h"
 #include "log.h"
 #include "names.h"
 #include "ptime.h"
@@ -76,6 +77,7 @@ struct pr_agent {
 
 	struct republish rp;
 	int64_t last_prune;
+	int64_t next_deadline; /* earliest lease deadline, 0 = none */
 };
 
 /* ---- callbacks (Paho's receive thread) ---- */
@@ -124,8 +126,10 @@ concat(const char *a, const char *b, const char *c)
 /* Publish j (consumed) on topic; failures are logged, not returned: every
  * state message is published again on the next connect. */
 static int
-publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retained)
+publish_json_expiring(
+    struct pr_agent *a, const char *topic, struct pr_json *j, int retained, uint32_t expiry_s)
 {
+	struct pr_pubprops props = { .message_expiry_s = expiry_s };
 	size_t len;
 	char *text = j != NULL ? pr_json_dump(j, &len) : NULL;
 	int rc;
@@ -135,7 +139,7 @@ publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retai
 		pr_error("agent: out of memory encoding a message for %s", topic);
 		return -ENOMEM;
 	}
-	rc = pr_transport_publish(a->tr, topic, text, len, 1, retained, NULL, PUBLISH_TIMEOUT_MS);
+	rc = pr_transport_publish(a->tr, topic, text, len, 1, retained, &props, PUBLISH_TIMEOUT_MS);
 	if (rc != 0 && rc != -ENOTCONN) {
 		pr_warn("agent: publish to %s failed: %s", topic, pr_strerror(rc));
 	}
@@ -144,14 +148,37 @@ publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retai
 }
 
 static int
+publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retained)
+{
+	return publish_json_expiring(a, topic, j, retained, 0);
+}
+
+/*
+ * A partition's retained state. A deleted partition is published as a
+ * tombstone (state "deleted") that the broker drops after the rest of
+ * --tombstone-expiry, not as an empty retained message: a bridge that is
+ * down while an empty message passes never learns of the deletion.
+ */
+static int
 publish_partition(struct pr_agent *a, const struct pr_partition *p)
 {
 	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
 	char topic[1024];
+	uint32_t expiry = 0;
+
+	if (p->state == PR_DELETED) {
+		int64_t left = (int64_t)a->cfg->tombstone_expiry_s
+		    - (pr_time_now() - p->since) / INT64_C(1000000);
+
+		if (left <= 0) {
+			return 0; /* expired: the broker has dropped it already */
+		}
+		expiry = (uint32_t)left;
+	}
 
 	snprintf(topic, sizeof topic, "%s/state/%s/partitions/%s/%s/%s", a->cfg->prefix, p->source,
 	    pr_time_format(p->range.start, s), pr_time_format(p->range.end, e), p->provider);
-	return publish_json(a, topic, pr_json_partition_state(p, a->epoch), 1);
+	return publish_json_expiring(a, topic, pr_json_partition_state(p, a->epoch), 1, expiry);
 }
 
 struct summary_ctx {
@@ -427,73 +454,112 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 
 /* ---- batches ---- */
 
+/*
+ * Finish a write transaction: build the summaries of the sources ch
+ * changed (inside txn, so they show exactly what commits), commit, and only
+ * then publish the changed partitions, summaries and events. Consumes txn.
+ * Returns the commit's result; nothing is published when it failed.
+ */
+static int
+commit_and_publish(
+    struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, size_t ncommands)
+{
+	struct pr_json **summaries = calloc(ch->nsources + 1, sizeof *summaries);
+	int64_t t0;
+	size_t i;
+	int rc;
+
+	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
+		struct pr_source src;
+
+		if (pr_store_source_get(txn, ch->sources[i], &src) == 0) {
+			summaries[i] = build_summary(a, txn, &src);
+		}
+	}
+	t0 = pr_time_now();
+	/* The durability point: nothing below is published before this. */
+	rc = pr_txn_commit(txn);
+	pr_debug("agent: batch of %zu command%s committed in %.3f ms", ncommands,
+	    ncommands == 1 ? "" : "s", (double)(pr_time_now() - t0) / 1000.0);
+	if (rc == 0) {
+		for (i = 0; i < ch->nparts; i++) {
+			publish_partition(a, &ch->parts[i]);
+		}
+		for (i = 0; summaries != NULL && i < ch->nsources; i++) {
+			char *topic = concat(a->cfg->prefix, "/state/", ch->sources[i]);
+
+			if (topic != NULL && summaries[i] != NULL) {
+				publish_json(a, topic, summaries[i], 1);
+				summaries[i] = NULL;
+			}
+			free(topic);
+		}
+		for (i = 0; i < ch->nevents; i++) {
+			char *topic = concat(a->cfg->prefix, "/events/", ch->events[i].source);
+
+			if (topic != NULL) {
+				publish_json(a, topic, pr_json_event(&ch->events[i], a->epoch), 0);
+			}
+			free(topic);
+		}
+	}
+	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
+		pr_json_free(summaries[i]);
+	}
+	free(summaries);
+	return rc;
+}
+
+static void
+queue_resyncs(struct pr_agent *a, const struct pr_changes *ch)
+{
+	if (ch->resync_all) {
+		a->rp.all = 1;
+		a->rp.source_cursor[0] = '\0';
+	}
+	for (size_t i = 0; i < ch->nresync; i++) {
+		if (a->rp.npending == a->rp.cap_pending) {
+			size_t cap = a->rp.cap_pending ? a->rp.cap_pending * 2 : 8;
+			void *p = realloc(a->rp.pending, cap * sizeof *a->rp.pending);
+
+			if (p == NULL) {
+				pr_error("agent: out of memory; agent/resync of %s dropped",
+				    ch->resync[i]);
+				break;
+			}
+			a->rp.pending = p;
+			a->rp.cap_pending = cap;
+		}
+		memcpy(a->rp.pending[a->rp.npending++], ch->resync[i], PR_NAME_MAX + 1);
+	}
+}
+
 static void
 process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 {
 	struct reply *replies = calloc(n, sizeof *replies);
-	struct pr_json **summaries = NULL;
 	struct pr_changes ch;
 	struct pr_txn *batch = NULL;
 	int64_t now = pr_time_now();
 	size_t i = 0;
 	int rc;
 
-	pr_changes_init(&ch);
 	if (replies == NULL) {
 		pr_error("agent: out of memory; %zu commands dropped", n);
 		return;
 	}
+	pr_changes_init(&ch);
 	rc = pr_txn_begin(a->store, 1, &batch);
-	for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
-		if (rc == 0) {
+	if (rc == 0) {
+		for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
 			handle_one(a, batch, m, now, &ch, &replies[i]);
 		}
-	}
-	if (rc == 0 && ch.nsources > 0) {
-		summaries = calloc(ch.nsources, sizeof *summaries);
-		for (i = 0; summaries != NULL && i < ch.nsources; i++) {
-			struct pr_source src;
-
-			if (pr_store_source_get(batch, ch.sources[i], &src) == 0) {
-				summaries[i] = build_summary(a, batch, &src);
-			}
-		}
-	}
-	if (rc == 0) {
-		int64_t t0 = pr_time_now();
-
-		/* The durability point: nothing below is published before this. */
-		rc = pr_txn_commit(batch);
-		pr_debug("agent: batch of %zu command%s committed in %.3f ms", n, n == 1 ? "" : "s",
-		    (double)(pr_time_now() - t0) / 1000.0);
-	} else {
-		pr_txn_abort(batch);
+		rc = commit_and_publish(a, batch, &ch, n);
 	}
 	if (rc != 0) {
 		pr_error("agent: commit of %zu commands failed: %s", n, pr_strerror(rc));
 		for (i = 0; i < n; i++) {
 			reply_error(&replies[i], rc, NULL);
-		}
-	} else {
-		for (i = 0; i < ch.nparts; i++) {
-			publish_partition(a, &ch.parts[i]);
-		}
-		for (i = 0; i < ch.nsources; i++) {
-			char *topic = concat(a->cfg->prefix, "/state/", ch.sources[i]);
-
-			if (topic != NULL && summaries != NULL && summaries[i] != NULL) {
-				publish_json(a, topic, summaries[i], 1);
-				summaries[i] = NULL;
-			}
-			free(topic);
-		}
-		for (i = 0; i < ch.nevents; i++) {
-			char *topic = concat(a->cfg->prefix, "/events/", ch.events[i].source);
-
-			if (topic != NULL) {
-				publish_json(a, topic, pr_json_event(&ch.events[i], a->epoch), 0);
-			}
-			free(topic);
 		}
 	}
 	for (i = 0; i < n; i++) {
@@ -501,32 +567,92 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		reply_release(&replies[i]);
 	}
 	if (rc == 0) {
-		if (ch.resync_all) {
-			a->rp.all = 1;
-			a->rp.source_cursor[0] = '\0';
-		}
-		for (i = 0; i < ch.nresync; i++) {
-			if (a->rp.npending == a->rp.cap_pending) {
-				size_t cap = a->rp.cap_pending ? a->rp.cap_pending * 2 : 8;
-				void *p = realloc(a->rp.pending, cap * sizeof *a->rp.pending);
+		queue_resyncs(a, &ch);
+		/* A new lease may run out before the one the worker waits for. */
+		for (i = 0; i < ch.nparts; i++) {
+			int64_t d = ch.parts[i].state == PR_LOCKED ? ch.parts[i].expires_at : 0;
 
-				if (p == NULL) {
-					break;
-				}
-				a->rp.pending = p;
-				a->rp.cap_pending = cap;
+			if (d != 0 && (a->next_deadline == 0 || d < a->next_deadline)) {
+				a->next_deadline = d;
 			}
-			memcpy(a->rp.pending[a->rp.npending++], ch.resync[i], PR_NAME_MAX + 1);
 		}
 	}
-	if (summaries != NULL) {
-		for (i = 0; i < ch.nsources; i++) {
-			pr_json_free(summaries[i]);
-		}
-	}
-	free(summaries);
 	free(replies);
 	pr_changes_release(&ch);
+}
+
+/* ---- leases ---- */
+
+#define EXPIRE_BATCH 256
+
+struct due {
+	struct pr_partition *items;
+	size_t n;
+};
+
+static int
+collect_due(void *arg, const struct pr_partition *p)
+{
+	struct due *d = arg;
+
+	d->items[d->n++] = *p;
+	return 0;
+}
+
+/*
+ * Fail the locks whose lease ran out, in batches sharing one commit, and
+ * set a->next_deadline to the next lease's deadline (0 = none). Also the
+ * first thing after start: a lease that ran out while the agent was down
+ * expires here.
+ */
+static void
+expire_due(struct pr_agent *a, int64_t now)
+{
+	struct due d = { .items = NULL, .n = 0 };
+	struct pr_txn *txn = NULL;
+	struct pr_changes ch;
+	int64_t next = 0;
+	int rc;
+
+	if (a->next_deadline == 0 || a->next_deadline > now) {
+		return;
+	}
+	pr_changes_init(&ch);
+	d.items = malloc(EXPIRE_BATCH * sizeof *d.items);
+	rc = d.items != NULL ? pr_txn_begin(a->store, 1, &txn) : -ENOMEM;
+	if (rc == 0) {
+		rc = pr_store_leases_due(txn, now, EXPIRE_BATCH, collect_due, &d);
+	}
+	for (size_t i = 0; rc == 0 && i < d.n; i++) {
+		char s[PR_TIME_BUFSZ];
+
+		rc = pr_handle_expiry(txn, &d.items[i], now, &ch);
+		if (rc == 0) {
+			pr_info("agent: lease of %s/%s/%s expired (fence %llu)", d.items[i].source,
+			    d.items[i].provider, pr_time_format(d.items[i].range.start, s),
+			    (unsigned long long)d.items[i].fence);
+		} else if (rc == PR_ENOTLOCKED) {
+			rc = 0;
+		}
+	}
+	if (rc == 0) {
+		rc = commit_and_publish(a, txn, &ch, d.n);
+	} else {
+		pr_txn_abort(txn);
+	}
+	if (rc != 0) {
+		pr_error("agent: expiring leases failed: %s", pr_strerror(rc));
+	}
+	pr_changes_release(&ch);
+	free(d.items);
+	/* The next deadline; one still due (more than a batch) comes round at once. */
+	if (pr_txn_begin(a->store, 0, &txn) == 0) {
+		if (pr_store_lease_next(txn, &next) != 0) {
+			next = 0;
+		}
+		pr_txn_abort(txn);
+	}
+	a->next_deadline = rc == 0 ? next : now + 1000000;
 }
 
 /* ---- republishing ---- */
@@ -629,27 +755,61 @@ fail:
 	rp->in_source = 0;
 }
 
+struct prune_ctx {
+	struct pr_txn *txn;
+	int64_t before;
+	size_t keep, removed;
+};
+
+static int
+prune_source_cb(void *arg, const struct pr_source *src)
+{
+	struct prune_ctx *c = arg;
+	size_t n = 0;
+	int rc = pr_store_event_prune(c->txn, src, c->before, c->keep, 10000, &n);
+
+	c->removed += n;
+	return rc;
+}
+
+/*
+ * Once a minute, in one transaction: forget request ids older than
+ * --idempotency-ttl, events past --history-max-age or --history-max-events,
+ * and deleted partitions whose tombstones have expired.
+ */
 static void
 maintenance(struct pr_agent *a, int64_t now)
 {
-	struct pr_txn *txn;
-	size_t removed = 0;
+	const int64_t us = INT64_C(1000000);
+	struct prune_ctx c = { .keep = a->cfg->history_max_events };
+	size_t ids = 0, tombs = 0;
+	char next[PR_CURSOR_MAX];
 	int rc;
 
 	if (now - a->last_prune < PRUNE_INTERVAL_US) {
 		return;
 	}
 	a->last_prune = now;
-	rc = pr_txn_begin(a->store, 1, &txn);
-	if (rc == 0) {
-		rc = pr_store_idem_prune(txn,
-		    now - (int64_t)a->cfg->idempotency_ttl_s * INT64_C(1000000), 10000, &removed);
-		rc = rc == 0 ? pr_txn_commit(txn) : (pr_txn_abort(txn), rc);
-	}
+	c.before = now - (int64_t)a->cfg->history_max_age_s * us;
+	rc = pr_txn_begin(a->store, 1, &c.txn);
 	if (rc != 0) {
-		pr_warn("agent: pruning request ids failed: %s", pr_strerror(rc));
-	} else if (removed > 0) {
-		pr_debug("agent: pruned %zu request ids", removed);
+		pr_warn("agent: maintenance skipped: %s", pr_strerror(rc));
+		return;
+	}
+	rc = pr_store_idem_prune(c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
+	if (rc == 0) {
+		rc = pr_store_source_list(c.txn, NULL, 0, prune_source_cb, &c, next);
+	}
+	if (rc == 0) {
+		rc = pr_store_tombstone_prune(
+		    c.txn, now - (int64_t)a->cfg->tombstone_expiry_s * us, 10000, &tombs);
+	}
+	rc = rc == 0 ? pr_txn_commit(c.txn) : (pr_txn_abort(c.txn), rc);
+	if (rc != 0) {
+		pr_warn("agent: maintenance failed: %s", pr_strerror(rc));
+	} else if (ids + c.removed + tombs > 0) {
+		pr_debug("agent: pruned %zu request ids, %zu events, %zu tombstones", ids,
+		    c.removed, tombs);
 	}
 }
 
@@ -662,14 +822,20 @@ pr_agent_run(struct pr_agent *a)
 		int connected_event, stopping;
 
 		pthread_mutex_lock(&a->mu);
-		/* Idle: sleep until work arrives, at most a second (maintenance). */
+		/* Idle: sleep until work arrives, the next lease deadline, or at
+		 * most a second (maintenance). Deadlines are wall-clock times, as
+		 * CLOCK_REALTIME, the condition variable's clock. */
 		if (a->qhead == NULL && !a->connected_event && !a->stopping
 		    && !republish_pending(&a->rp)) {
-			struct timespec ts;
+			int64_t wait = pr_lease_wait_us(a->next_deadline, pr_time_now(), 1000000);
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+			if (wait > 0) {
+				int64_t until = pr_time_now() + wait;
+				struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
+					.tv_nsec = (long)(until % 1000000) * 1000 };
+
+				pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+			}
 		}
 		while (a->qhead != NULL && n < a->cfg->batch_max) {
 			*tail = a->qhead;
@@ -708,6 +874,7 @@ pr_agent_run(struct pr_agent *a)
 		} else if (republish_pending(&a->rp) && pr_transport_is_connected(a->tr)) {
 			republish_step(a);
 		}
+		expire_due(a, pr_time_now());
 		maintenance(a, pr_time_now());
 	}
 	if (pr_transport_is_connected(a->tr)) {
@@ -744,6 +911,10 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	a->cfg = cfg;
 	a->hopts.list_default = 100;
 	a->hopts.blockers_max = cfg->summary_max;
+	a->hopts.lease.default_s = cfg->lease_default_s;
+	a->hopts.lease.max_s = cfg->lease_max_s;
+	/* Look for leases that ran out while the agent was down at once. */
+	a->next_deadline = 1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	a->cmd_filter = concat(cfg->prefix, "/cmd/+/+", "");
@@ -763,6 +934,7 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
 		goto fail;
 	}
+	a->hopts.epoch = a->epoch;
 	{
 		struct pr_json *w
 		    = pr_json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());

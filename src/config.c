@@ -16,6 +16,8 @@
 
 #include <partreg/protocol.h>
 
+#include "names.h"
+
 enum kind { K_STR, K_SIZE, K_U32, K_U64, K_VERSION, K_FLAG };
 
 struct optdef {
@@ -47,6 +49,13 @@ static const struct optdef opts[] = {
 	{ "batch-max", K_SIZE, O(batch_max), "most commands committed in one transaction" },
 	{ "idempotency-ttl", K_U32, O(idempotency_ttl_s), "seconds a request_id is remembered" },
 	{ "summary-max", K_SIZE, O(summary_max), "most ranges and blockers in a source summary" },
+	{ "lease-default", K_U32, O(lease_default_s), "lease of a lock without ttl_s, seconds" },
+	{ "lease-max", K_U32, O(lease_max_s), "largest ttl_s a lock or renew may ask, seconds" },
+	{ "history-max-age", K_U32, O(history_max_age_s),
+	    "events older than this are pruned, seconds" },
+	{ "history-max-events", K_SIZE, O(history_max_events), "events kept per source" },
+	{ "tombstone-expiry", K_U32, O(tombstone_expiry_s),
+	    "seconds a deleted partition's retained tombstone lives" },
 	{ "help", K_FLAG, O(help), "print this help and exit" },
 	{ "version", K_FLAG, O(version), "print the version and exit" },
 };
@@ -224,6 +233,11 @@ set_defaults(struct pr_config *cfg)
 	cfg->batch_max = 256;
 	cfg->idempotency_ttl_s = 86400;
 	cfg->summary_max = 1000;
+	cfg->lease_default_s = 3600;
+	cfg->lease_max_s = 604800;
+	cfg->history_max_age_s = 2592000;
+	cfg->history_max_events = 100000;
+	cfg->tombstone_expiry_s = 604800;
 	if (cfg->broker == NULL || cfg->data_dir == NULL || cfg->prefix == NULL
 	    || cfg->log_level == NULL) {
 		return -ENOMEM;
@@ -240,6 +254,17 @@ pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 	rc = set_defaults(cfg);
 	if (rc != 0) {
 		return rc;
+	}
+	/* --help and --version answer whatever else is wrong. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			cfg->help = 1;
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			cfg->version = 1;
+			return 0;
+		}
 	}
 	/* The config file comes first, so look for --config before the rest. */
 	config_path = getenv("PARTREG_CONFIG");
@@ -300,10 +325,54 @@ pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 			return rc;
 		}
 	}
+	if (pr_prefix_check(cfg->prefix) != 0) {
+		fprintf(err,
+		    "partregd: --prefix '%s' must be topic levels separated by '/', without '+', "
+		    "'#', empty levels, or a leading '$'\n",
+		    cfg->prefix);
+		return PR_EFIELD;
+	}
+	if (strncmp(cfg->broker, "mqtts://", 8) != 0 && strncmp(cfg->broker, "ssl://", 6) != 0
+	    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
+		fprintf(err,
+		    "partregd: --cafile/--cert/--key need an mqtts:// --broker (got %s): refusing "
+		    "to connect without TLS\n",
+		    cfg->broker);
+		return PR_EFIELD;
+	}
+	if (cfg->lease_default_s < 1 || cfg->lease_default_s > cfg->lease_max_s) {
+		fprintf(err, "partregd: --lease-default must be 1 to --lease-max (%u) seconds\n",
+		    (unsigned)cfg->lease_max_s);
+		return PR_EFIELD;
+	}
 	if (cfg->client_id == NULL) {
 		size_t n = strlen(cfg->prefix) + sizeof "partregd:";
 
 		cfg->client_id = malloc(n);
+		if (pr_prefix_check(cfg->prefix) != 0) {
+			fprintf(err,
+			    "partregd: --prefix '%s' must be topic levels separated by '/', "
+			    "without '+', "
+			    "'#', empty levels, or a leading '$'\n",
+			    cfg->prefix);
+			return PR_EFIELD;
+		}
+		if (strncmp(cfg->broker, "mqtts://", 8) != 0
+		    && strncmp(cfg->broker, "ssl://", 6) != 0
+		    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
+			fprintf(err,
+			    "partregd: --cafile/--cert/--key need an mqtts:// --broker (got %s): "
+			    "refusing "
+			    "to connect without TLS\n",
+			    cfg->broker);
+			return PR_EFIELD;
+		}
+		if (cfg->lease_default_s < 1 || cfg->lease_default_s > cfg->lease_max_s) {
+			fprintf(err,
+			    "partregd: --lease-default must be 1 to --lease-max (%u) seconds\n",
+			    (unsigned)cfg->lease_max_s);
+			return PR_EFIELD;
+		}
 		if (cfg->client_id == NULL) {
 			return -ENOMEM;
 		}
@@ -340,7 +409,7 @@ pr_config_usage(FILE *out)
 		char env[64];
 
 		env_name(&opts[i], env, sizeof env);
-		fprintf(out, "  --%-16s %s%s%s%s\n", opts[i].name, opts[i].help,
+		fprintf(out, "  --%-19s %s%s%s%s\n", opts[i].name, opts[i].help,
 		    opts[i].kind == K_FLAG ? "" : " [", opts[i].kind == K_FLAG ? "" : env,
 		    opts[i].kind == K_FLAG ? "" : "]");
 	}
@@ -348,7 +417,9 @@ pr_config_usage(FILE *out)
 	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --data-dir /var/lib/partreg\n"
 	    "  --prefix %s --client-id partregd:<prefix> --max-payload 65536\n"
 	    "  --session-expiry 86400 --map-size 16384 --batch-max 256\n"
-	    "  --idempotency-ttl 86400 --summary-max 1000 --log-level info\n",
+	    "  --idempotency-ttl 86400 --summary-max 1000 --log-level info\n"
+	    "  --lease-default 3600 --lease-max 604800 --history-max-age 2592000\n"
+	    "  --history-max-events 100000 --tombstone-expiry 604800\n",
 	    PR_DEFAULT_PREFIX);
 }
 

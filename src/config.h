@@ -26,13 +26,18 @@ struct pr_config {
 	char *client_id; /* partregd:<prefix> */
 	char *log_level; /* info */
 	char *config_file;
-	int mqtt_version;           /* 5 or 4 (given as "5" or "3.1.1") */
-	size_t max_payload;         /* bytes, 65536 */
-	uint32_t session_expiry_s;  /* 86400 */
-	uint64_t map_size_mb;       /* 16384 */
-	size_t batch_max;           /* commands per transaction, 256 */
-	uint32_t idempotency_ttl_s; /* 86400 */
-	size_t summary_max;         /* ranges / blockers in a summary, 1000 */
+	int mqtt_version;            /* 5 or 4 (given as "5" or "3.1.1") */
+	size_t max_payload;          /* bytes, 65536 */
+	uint32_t session_expiry_s;   /* 86400 */
+	uint64_t map_size_mb;        /* 16384 */
+	size_t batch_max;            /* commands per transaction, 256 */
+	uint32_t idempotency_ttl_s;  /* 86400 */
+	size_t summary_max;          /* ranges / blockers in a summary, 1000 */
+	uint32_t lease_default_s;    /* lease of a lock without ttl_s, 3600 */
+	uint32_t lease_max_s;        /* largest ttl_s, 604800 */
+	uint32_t history_max_age_s;  /* events older are pruned, 2592000 */
+	size_t history_max_events;   /* events kept per source, 100000 */
+	uint32_t tombstone_expiry_s; /* deleted partitions' retained tombstones, 604800 */
 	int help;
 	int version;
 };

@@ -45,6 +45,8 @@ static const struct errdef errdefs[] = {
 	{ "store_full", 503, "the store is full; raise --map-size" },
 	{ "store_unavailable", 503, "the store failed; see the agent's log" },
 	{ "internal", 500, "internal error; see the agent's log" },
+	{ "lease_expired", 409,
+	    "the lock's lease ran out; the partition is failed: lock it again to retry" },
 };
 
 _Static_assert(sizeof errdefs / sizeof errdefs[0] == PR_ERRLAST - PR_ERRBASE + 1,

@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "interval.h"
+#include "lease.h"
 #include "ptime.h"
 #include "token.h"
 
@@ -180,40 +181,59 @@ load_source(struct pr_txn *txn, const char *name, struct pr_source *src, char ms
 	return rc;
 }
 
+/*
+ * The token matched neither the owner's nor (for partition writes) the
+ * provider's digest: 403 when it is a valid token of another source or
+ * provider, 401 otherwise.
+ */
 static int
-check_owner(const struct pr_cmd *cmd, const struct pr_source *src, char msg[256])
+refuse_token(struct pr_txn *txn, const struct pr_cmd *cmd, const char *wanted, char msg[256])
 {
+	char source[PR_NAME_MAX + 1], provider[PR_NAME_MAX + 1];
+	uint8_t digest[PR_DIGEST_LEN];
+
+	if (pr_token_digest(cmd->access_token, strlen(cmd->access_token), digest) == 0
+	    && pr_store_token_get(txn, digest, source, provider) == 0) {
+		return fail(msg, PR_EFORBIDDEN,
+		    "access_token belongs to another source or provider; this needs %s", wanted);
+	}
+	return fail(msg, PR_EUNAUTH, "access_token is not valid; this needs %s", wanted);
+}
+
+static int
+check_owner(
+    struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_source *src, char msg[256])
+{
+	char wanted[PR_NAME_MAX + 64];
+
+	snprintf(wanted, sizeof wanted, "the owner token of source '%s'", src->name);
 	if (!cmd->has_access_token) {
-		return fail(msg, PR_EUNAUTH, "this command needs the access_token of source '%s'",
-		    src->name);
+		return fail(msg, PR_EUNAUTH, "no access_token: this command needs %s", wanted);
 	}
 	if (!pr_token_matches(cmd->access_token, strlen(cmd->access_token), src->token_digest)) {
-		return fail(msg, PR_EUNAUTH, "access_token is not the owner token of source '%s'",
-		    src->name);
+		return refuse_token(txn, cmd, wanted, msg);
 	}
 	return 0;
 }
 
 /* A partition write: the source owner's token or the provider's own. */
 static int
-check_writer(const struct pr_cmd *cmd, const struct pr_source *src, const struct pr_provider *prov,
-    char msg[256])
+check_writer(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_source *src,
+    const struct pr_provider *prov, char msg[256])
 {
 	size_t tlen = strlen(cmd->access_token);
+	char wanted[2 * PR_NAME_MAX + 80];
 
+	snprintf(wanted, sizeof wanted, "the token of source '%s' or of its provider '%s'",
+	    src->name, prov->name);
 	if (!cmd->has_access_token) {
-		return fail(msg, PR_EUNAUTH,
-		    "this command needs the access_token of source '%s' or of provider '%s'",
-		    src->name, prov->name);
+		return fail(msg, PR_EUNAUTH, "no access_token: this command needs %s", wanted);
 	}
 	if (pr_token_matches(cmd->access_token, tlen, src->token_digest)
 	    || pr_token_matches(cmd->access_token, tlen, prov->token_digest)) {
 		return 0;
 	}
-	return fail(msg, PR_EUNAUTH,
-	    "access_token is neither the owner token of source '%s' nor the token of "
-	    "provider '%s'",
-	    src->name, prov->name);
+	return refuse_token(txn, cmd, wanted, msg);
 }
 
 /* A new token into token, its digest into digest. */
@@ -245,7 +265,7 @@ partition_prelude(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_source
 	if (rc != 0) {
 		return rc;
 	}
-	return check_writer(cmd, src, prov, msg);
+	return check_writer(txn, cmd, src, prov, msg);
 }
 
 static void
@@ -341,7 +361,8 @@ h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 	snprintf(src.name, sizeof src.name, "%s", cmd->source);
 	snprintf(src.owner, sizeof src.owner, "%s", cmd->owner);
 	src.created_at = now;
-	if ((rc = new_token(token, src.token_digest)) != 0) {
+	if ((rc = new_token(token, src.token_digest)) != 0
+	    || (rc = pr_store_token_put(txn, src.token_digest, src.name, "")) != 0) {
 		return rc;
 	}
 	memset(&ev, 0, sizeof ev);
@@ -407,7 +428,7 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	char token[PR_TOKEN_LEN + 1];
 	int rc = load_source(txn, cmd->source, &src, msg);
 
-	if (rc != 0 || (rc = check_owner(cmd, &src, msg)) != 0) {
+	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
 		return rc;
 	}
 	rc = pr_store_provider_get(txn, &src, cmd->provider, &prov);
@@ -423,6 +444,7 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	snprintf(prov.name, sizeof prov.name, "%s", cmd->provider);
 	prov.created_at = now;
 	if ((rc = new_token(token, prov.token_digest)) != 0
+	    || (rc = pr_store_token_put(txn, prov.token_digest, src.name, prov.name)) != 0
 	    || (rc = pr_store_provider_put(txn, &src, &prov)) != 0) {
 		return rc;
 	}
@@ -438,9 +460,42 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	return 0;
 }
 
+/* Turn an expired lock into a failed partition (reason lease_expired). */
 static int
-h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
-    struct pr_json **result, char msg[256])
+expire(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p, int64_t now,
+    struct pr_changes *ch)
+{
+	p->state = PR_FAILED;
+	p->since = now;
+	p->expires_at = 0;
+	p->session[0] = '\0';
+	snprintf(p->reason, sizeof p->reason, "%s", PR_LEASE_REASON);
+	return save_partition(txn, src, p, "failed", now, ch);
+}
+
+/* Did p's lease run out: still locked past the deadline, or failed by it? */
+static int
+lease_ran_out(const struct pr_partition *p, int64_t now)
+{
+	return pr_lease_expired(p, now)
+	    || (p->state == PR_FAILED && strcmp(p->reason, PR_LEASE_REASON) == 0);
+}
+
+static int
+lease_over(char msg[256], const struct pr_partition *p)
+{
+	char at[PR_TIME_BUFSZ];
+
+	/* Still locked: the deadline; already failed by it: when that happened. */
+	return fail(msg, PR_ELEASE,
+	    "the lease ran out at %s; the partition is failed (lease_expired): lock it again",
+	    pr_time_format(p->state == PR_LOCKED ? p->expires_at : p->since, at));
+}
+
+static int
+h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
+    const struct pr_handler_opts *opts, struct pr_changes *ch, struct pr_json **result,
+    char msg[256])
 {
 	struct pr_source src;
 	struct pr_provider prov;
@@ -456,7 +511,21 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 	if (rc != 0 && rc != PR_ENOPARTITION) {
 		return rc;
 	}
-	exists = rc == 0;
+	/* A deleted partition is gone for every command; register and lock
+	 * declare it anew (its version goes on rising). */
+	exists = rc == 0 && p.state != PR_DELETED;
+	if (!exists && cmd->kind != PR_CMD_PARTITION_REGISTER
+	    && cmd->kind != PR_CMD_PARTITION_LOCK) {
+		return fail(msg, PR_ENOPARTITION,
+		    "provider '%s' has no such partition of source '%s'; lock it first",
+		    cmd->provider, cmd->source);
+	}
+	if (!exists) {
+		uint64_t version = rc == 0 ? p.version : 0;
+
+		new_partition(&p, cmd, now);
+		p.version = version;
+	}
 
 	switch (cmd->kind) {
 	case PR_CMD_PARTITION_REGISTER:
@@ -465,14 +534,22 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 			*result = pr_json_partition(&p);
 			return 0;
 		}
-		new_partition(&p, cmd, now);
 		type = "registered";
 		break;
 	case PR_CMD_PARTITION_LOCK:
-		if (!exists) {
-			new_partition(&p, cmd, now);
-		} else if (p.state == PR_LOCKED) {
+		if (exists && pr_lease_expired(&p, now)) {
+			/* The holder's lease ran out before the agent noticed: record
+			 * its failure first, then take the lock. */
+			if ((rc = expire(txn, &src, &p, now, ch)) != 0) {
+				return rc;
+			}
+		} else if (exists && p.state == PR_LOCKED) {
 			return describe_holder(msg, &p);
+		}
+		rc = pr_lease_deadline(
+		    &opts->lease, cmd->has_ttl_s, cmd->ttl_s, now, &p.expires_at, msg);
+		if (rc != 0) {
+			return rc;
 		}
 		p.state = PR_LOCKED;
 		p.fence = ++src.fence;
@@ -481,45 +558,74 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 		snprintf(p.session, sizeof p.session, "%s", cmd->has_session ? cmd->session : "");
 		type = "locked";
 		break;
-	case PR_CMD_PARTITION_UNLOCK:
-	case PR_CMD_PARTITION_FAIL:
-		if (!exists) {
-			return fail(msg, PR_ENOPARTITION,
-			    "provider '%s' has no such partition of source '%s'; lock it first",
-			    cmd->provider, cmd->source);
-		}
+	case PR_CMD_PARTITION_RENEW:
 		if ((rc = check_fence(cmd, &p, msg)) != 0) {
 			return rc;
 		}
-		if (cmd->kind == PR_CMD_PARTITION_UNLOCK) {
-			if (p.state != PR_LOCKED) {
-				return fail(msg, PR_ENOTLOCKED,
-				    "the partition is %s, not locked; lock it before unlocking",
-				    pr_pstate_name(p.state));
-			}
-			p.state = PR_READY;
-			p.version++;
-			snprintf(p.metadata, sizeof p.metadata, "%s",
-			    cmd->has_metadata ? cmd->metadata : "");
-			type = "unlocked";
-		} else {
-			if (p.state != PR_LOCKED && p.state != PR_PENDING) {
-				return fail(msg, PR_ENOTLOCKED,
-				    "the partition is %s; only a pending or locked partition can "
-				    "fail",
-				    pr_pstate_name(p.state));
-			}
-			p.state = PR_FAILED;
-			snprintf(p.reason, sizeof p.reason, "%s",
-			    cmd->has_reason ? cmd->reason : "failed");
-			type = "failed";
+		if (lease_ran_out(&p, now)) {
+			return lease_over(msg, &p);
 		}
-		p.since = now;
-		p.expires_at = 0;
-		p.session[0] = '\0';
+		if (p.state != PR_LOCKED) {
+			return fail(msg, PR_ENOTLOCKED,
+			    "the partition is %s, not locked; nothing to renew",
+			    pr_pstate_name(p.state));
+		}
+		rc = pr_lease_deadline(
+		    &opts->lease, cmd->has_ttl_s, cmd->ttl_s, now, &p.expires_at, msg);
+		if (rc != 0) {
+			return rc;
+		}
+		type = "renewed";
+		break;
+	case PR_CMD_PARTITION_UNLOCK:
+		if ((rc = check_fence(cmd, &p, msg)) != 0) {
+			return rc;
+		}
+		if (lease_ran_out(&p, now)) {
+			return lease_over(msg, &p);
+		}
+		if (p.state != PR_LOCKED) {
+			return fail(msg, PR_ENOTLOCKED,
+			    "the partition is %s, not locked; lock it before unlocking",
+			    pr_pstate_name(p.state));
+		}
+		p.state = PR_READY;
+		p.version++;
+		snprintf(
+		    p.metadata, sizeof p.metadata, "%s", cmd->has_metadata ? cmd->metadata : "");
+		type = "unlocked";
+		break;
+	case PR_CMD_PARTITION_FAIL:
+		if ((rc = check_fence(cmd, &p, msg)) != 0) {
+			return rc;
+		}
+		if (p.state != PR_LOCKED && p.state != PR_PENDING) {
+			return fail(msg, PR_ENOTLOCKED,
+			    "the partition is %s; only a pending or locked partition can fail",
+			    pr_pstate_name(p.state));
+		}
+		p.state = PR_FAILED;
+		snprintf(p.reason, sizeof p.reason, "%s", cmd->has_reason ? cmd->reason : "failed");
+		type = "failed";
+		break;
+	case PR_CMD_PARTITION_DELETE:
+		/* Withdrawing an expectation is the owner's call, not a provider's. */
+		if ((rc = check_owner(txn, cmd, &src, msg)) != 0) {
+			return rc;
+		}
+		p.state = PR_DELETED;
+		p.reason[0] = '\0';
+		type = "deleted";
 		break;
 	default:
 		return PR_EINTERNAL;
+	}
+	if (p.state != PR_LOCKED) {
+		p.expires_at = 0;
+		p.session[0] = '\0';
+	}
+	if (cmd->kind != PR_CMD_PARTITION_RENEW) {
+		p.since = now;
 	}
 	rc = save_partition(txn, &src, &p, type, now, ch);
 	if (rc != 0) {
@@ -527,6 +633,170 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 	}
 	*result = pr_json_partition(&p);
 	return 0;
+}
+
+static int
+h_rotate_token(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
+    struct pr_json **result, char msg[256])
+{
+	struct pr_source src;
+	struct pr_event ev;
+	char token[PR_TOKEN_LEN + 1];
+	int rc = load_source(txn, cmd->source, &src, msg);
+
+	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
+		return rc;
+	}
+	if ((rc = pr_store_token_del(txn, src.token_digest)) != 0 && rc != PR_ENOTFOUND) {
+		return rc;
+	}
+	if ((rc = new_token(token, src.token_digest)) != 0
+	    || (rc = pr_store_token_put(txn, src.token_digest, src.name, "")) != 0) {
+		return rc;
+	}
+	memset(&ev, 0, sizeof ev);
+	snprintf(ev.type, sizeof ev.type, "token_rotated");
+	rc = record(txn, &src, &ev, now, ch);
+	if (rc != 0) {
+		return rc;
+	}
+	*result = pr_json_source(&src, token);
+	memset(token, 0, sizeof token);
+	return 0;
+}
+
+/* Partitions collected from an index walk, written after it. */
+struct part_list {
+	struct pr_partition *items;
+	size_t n, cap;
+};
+
+static int
+collect_partition(void *arg, const struct pr_partition *p)
+{
+	struct part_list *l = arg;
+
+	if (grow(&l->items, l->n, &l->cap, sizeof *l->items) != 0) {
+		return -ENOMEM;
+	}
+	l->items[l->n++] = *p;
+	return 0;
+}
+
+/* Fail one collected lock, if it is still what the walk saw. */
+static int
+fail_collected(struct pr_txn *txn, const struct pr_partition *seen, const char *reason, int64_t now,
+    struct pr_changes *ch, struct pr_partition *out)
+{
+	struct pr_source src;
+	int rc = pr_store_source_get(txn, seen->source, &src);
+
+	if (rc == 0) {
+		rc = pr_store_partition_get(txn, &src, seen->provider, seen->range, out);
+	}
+	if (rc != 0 || out->state != PR_LOCKED || out->fence != seen->fence) {
+		return rc != 0 ? rc : PR_ENOTLOCKED;
+	}
+	if (strcmp(reason, PR_LEASE_REASON) == 0) {
+		return pr_lease_expired(out, now) ? expire(txn, &src, out, now, ch) : PR_ENOTLOCKED;
+	}
+	out->state = PR_FAILED;
+	out->since = now;
+	out->expires_at = 0;
+	out->session[0] = '\0';
+	snprintf(out->reason, sizeof out->reason, "%s", reason);
+	return save_partition(txn, &src, out, "failed", now, ch);
+}
+
+static int
+h_session_abort(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
+    struct pr_json **result)
+{
+	struct part_list l = { 0 };
+	struct pr_json *failed = pr_json_array();
+	int rc = pr_store_session_each(txn, cmd->session, collect_partition, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct pr_partition p;
+
+		rc = fail_collected(txn, &l.items[i],
+		    cmd->has_reason ? cmd->reason : "session_aborted", now, ch, &p);
+		if (rc == 0) {
+			pr_json_append(failed, pr_json_partition(&p));
+		} else if (rc == PR_ENOTLOCKED) {
+			rc = 0;
+		}
+	}
+	free(l.items);
+	if (rc != 0) {
+		pr_json_free(failed);
+		return rc;
+	}
+	*result = pr_json_session_abort(cmd->session, failed);
+	return 0;
+}
+
+struct history_ctx {
+	struct pr_json *events;
+	uint64_t epoch;
+};
+
+static int
+history_cb(void *arg, const struct pr_event *ev)
+{
+	struct history_ctx *hc = arg;
+
+	pr_json_append(hc->events, pr_json_event(ev, hc->epoch));
+	return 0;
+}
+
+static int
+h_history_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_handler_opts *opts,
+    struct pr_json **result, char msg[256])
+{
+	struct pr_source src;
+	struct pr_event_filter f = { 0 };
+	struct history_ctx hc = { pr_json_array(), opts->epoch };
+	char next[PR_CURSOR_MAX];
+	int rc = load_source(txn, cmd->source, &src, msg);
+
+	f.since_seq = cmd->has_since_seq ? cmd->since_seq : 0;
+	f.has_from = cmd->has_from;
+	f.from = cmd->from;
+	f.has_to = cmd->has_to;
+	f.to = cmd->to;
+	f.provider = cmd->has_provider ? cmd->provider : NULL;
+	if (cmd->has_range) {
+		f.range = cmd->range;
+	}
+	if (rc == 0) {
+		rc = pr_store_event_query(txn, &src, &f, cmd->has_cursor ? cmd->cursor : NULL,
+		    page_limit(cmd, opts), history_cb, &hc, next);
+	}
+	if (rc != 0) {
+		pr_json_free(hc.events);
+		return rc;
+	}
+	*result = pr_json_history(hc.events, next);
+	return 0;
+}
+
+int
+pr_handle_expiry(
+    struct pr_txn *txn, const struct pr_partition *p, int64_t now, struct pr_changes *changes)
+{
+	struct pr_changes_mark mark = pr_changes_mark(changes);
+	struct pr_partition cur;
+	int rc;
+
+	if (!pr_lease_expired(p, now)) {
+		return PR_ENOTLOCKED;
+	}
+	rc = fail_collected(txn, p, PR_LEASE_REASON, now, changes, &cur);
+	if (rc != 0) {
+		pr_changes_rewind(changes, mark);
+	}
+	return rc;
 }
 
 struct list_ctx {
@@ -540,7 +810,8 @@ list_part_cb(void *arg, const struct pr_partition *p)
 {
 	struct list_ctx *lc = arg;
 
-	if (lc->provider == NULL || strcmp(lc->provider, p->provider) == 0) {
+	if (p->state != PR_DELETED
+	    && (lc->provider == NULL || strcmp(lc->provider, p->provider) == 0)) {
 		pr_json_append(lc->items, pr_json_partition(p));
 		lc->n++;
 	}
@@ -694,9 +965,20 @@ pr_handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		break;
 	case PR_CMD_PARTITION_REGISTER:
 	case PR_CMD_PARTITION_LOCK:
+	case PR_CMD_PARTITION_RENEW:
 	case PR_CMD_PARTITION_UNLOCK:
 	case PR_CMD_PARTITION_FAIL:
-		rc = h_partition_write(txn, cmd, now, changes, result, msg);
+	case PR_CMD_PARTITION_DELETE:
+		rc = h_partition_write(txn, cmd, now, opts, changes, result, msg);
+		break;
+	case PR_CMD_SOURCE_ROTATE_TOKEN:
+		rc = h_rotate_token(txn, cmd, now, changes, result, msg);
+		break;
+	case PR_CMD_SESSION_ABORT:
+		rc = h_session_abort(txn, cmd, now, changes, result);
+		break;
+	case PR_CMD_HISTORY_QUERY:
+		rc = h_history_query(txn, cmd, opts, result, msg);
 		break;
 	case PR_CMD_PARTITION_LIST:
 		rc = h_partition_list(txn, cmd, opts, result, msg);

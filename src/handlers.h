@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "lease.h"
 #include "model.h"
 #include "store.h"
 
@@ -45,8 +46,10 @@ struct pr_changes_mark pr_changes_mark(const struct pr_changes *c);
 void pr_changes_rewind(struct pr_changes *c, struct pr_changes_mark m);
 
 struct pr_handler_opts {
-	size_t list_default; /* page size when a list command has no limit; 100 */
-	size_t blockers_max; /* most blockers listed in a readiness reply; 1000 */
+	size_t list_default;          /* page size when a list command has no limit; 100 */
+	size_t blockers_max;          /* most blockers listed in a readiness reply; 1000 */
+	struct pr_lease_policy lease; /* ttl_s default and maximum */
+	uint64_t epoch;               /* the agent's, for events in history replies */
 };
 
 /*
@@ -57,5 +60,13 @@ struct pr_handler_opts {
 int pr_handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
     const struct pr_handler_opts *opts, struct pr_changes *changes, struct pr_json **result,
     char msg[256]);
+
+/*
+ * Expire the lease of p (as found by pr_store_leases_due) at now: the
+ * partition becomes failed with reason lease_expired. Returns 0, or
+ * PR_ENOTLOCKED when p is no longer that expired lock (nothing changed).
+ */
+int pr_handle_expiry(
+    struct pr_txn *txn, const struct pr_partition *p, int64_t now, struct pr_changes *changes);
 
 #endif

@@ -151,3 +151,15 @@ pr_reply_topic_check(const char *topic, size_t len, const char *prefix)
 	 */
 	return topic_text_ok(topic, len, "+#") ? 0 : PR_EREPLYTOPIC;
 }
+
+int
+pr_prefix_check(const char *prefix)
+{
+	size_t len = prefix != NULL ? strlen(prefix) : 0;
+
+	if (len == 0 || len > 256 || prefix[0] == '$' || prefix[0] == '/' || prefix[len - 1] == '/'
+	    || strstr(prefix, "//") != NULL) {
+		return PR_EFIELD;
+	}
+	return topic_text_ok(prefix, len, "+#") ? 0 : PR_EFIELD;
+}

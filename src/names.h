@@ -33,4 +33,11 @@ int pr_id_check(const char *s, size_t len);
  */
 int pr_reply_topic_check(const char *topic, size_t len, const char *prefix);
 
+/*
+ * The topic prefix ("partreg/v1"): 1..256 bytes of topic text (as for reply
+ * topics) without '+' or '#', no empty level (no leading, trailing or
+ * doubled '/'), not starting with '$'. Returns 0 or PR_EFIELD.
+ */
+int pr_prefix_check(const char *prefix);
+
 #endif

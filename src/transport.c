@@ -9,9 +9,11 @@
  * lost connection bumps gen and zeroes inflight, so completions that Paho
  * reports late (or never) for a dead connection cannot skew the count.
  *
- * Paho does not retry a first connect that fails, so a small connector
- * thread calls MQTTAsync_connect again every second until one succeeds;
- * after that Paho's automatic reconnect takes over.
+ * Connecting is the connector thread's job, first connect and every
+ * reconnect alike, with a backoff from 0.5 s to 5 s: Paho does not retry a
+ * first connect that fails, and its automatic reconnect fails silently, so
+ * an operator would never learn why the agent is offline (a refused
+ * password, a bad certificate). Every failed attempt is logged here.
  */
 #include "transport.h"
 
@@ -31,7 +33,7 @@
 enum conn_state {
 	CONN_IDLE,       /* not connected, no attempt in progress */
 	CONN_CONNECTING, /* MQTTAsync_connect called, waiting */
-	CONN_UP,         /* connected (Paho reconnects by itself from here) */
+	CONN_UP,         /* connected */
 };
 
 struct pr_transport {
@@ -48,7 +50,8 @@ struct pr_transport {
 	int connected; /* connected: publishing works */
 	int ready;     /* connected and subscribed */
 	int closing;
-	int ever_up; /* a connect succeeded once: Paho reconnects from now on */
+	int resubscribe; /* the last subscribe failed: the connector retries it */
+	int retry_ms;    /* the connector's current backoff */
 	int inflight;
 	int window;
 	uintptr_t gen;
@@ -210,12 +213,21 @@ on_sub_ok(void *ctx, MQTTAsync_successData *r)
 }
 
 static void
+retry_subscribe(struct pr_transport *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->resubscribe = 1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void
 on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
 	struct pr_transport *t = ctx;
 
-	pr_error("transport: subscribe failed (code %d); reconnecting", r->code);
-	MQTTAsync_reconnect(t->client);
+	pr_error("transport: subscribe failed (code %d); retrying", r->code);
+	retry_subscribe(t);
 }
 
 static void
@@ -223,22 +235,43 @@ on_sub_fail(void *ctx, MQTTAsync_failureData *r)
 {
 	struct pr_transport *t = ctx;
 
-	pr_error("transport: subscribe failed (code %d); reconnecting", r->code);
-	MQTTAsync_reconnect(t->client);
+	pr_error("transport: subscribe failed (code %d); retrying", r->code);
+	retry_subscribe(t);
 }
 
-/* Runs after every connect, first or automatic: Nagle off, subscribe. */
+/* Subscribe to every filter; on_sub_ok* then marks the transport ready. */
+static void
+subscribe(struct pr_transport *t)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	ro.context = t;
+	if (t->opts.mqtt_version == MQTTVERSION_5) {
+		ro.onSuccess5 = on_sub_ok5;
+		ro.onFailure5 = on_sub_fail5;
+	} else {
+		ro.onSuccess = on_sub_ok;
+		ro.onFailure = on_sub_fail;
+	}
+	rc = MQTTAsync_subscribeMany(t->client, t->opts.nsubscriptions, t->subs, t->sub_qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pr_error("transport: subscribe failed to start (%d); retrying", rc);
+		retry_subscribe(t);
+	}
+}
+
+/* Runs after every connect: Nagle off, subscribe. */
 static void
 on_connected_cb(void *ctx, char *cause)
 {
 	struct pr_transport *t = ctx;
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc, n;
+	int n;
 
 	(void)cause;
 	pthread_mutex_lock(&t->mu);
 	t->state = CONN_UP;
-	t->ever_up = 1;
+	t->retry_ms = 0;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 
@@ -250,18 +283,7 @@ on_connected_cb(void *ctx, char *cause)
 		return;
 	}
 	set_connected(t, 1, 0);
-	ro.context = t;
-	if (t->opts.mqtt_version == MQTTVERSION_5) {
-		ro.onSuccess5 = on_sub_ok5;
-		ro.onFailure5 = on_sub_fail5;
-	} else {
-		ro.onSuccess = on_sub_ok;
-		ro.onFailure = on_sub_fail;
-	}
-	rc = MQTTAsync_subscribeMany(t->client, t->opts.nsubscriptions, t->subs, t->sub_qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		pr_error("transport: subscribe failed to start (%d)", rc);
-	}
+	subscribe(t);
 }
 
 static void
@@ -272,6 +294,10 @@ on_lost(void *ctx, char *cause)
 	pr_warn("transport: connection to %s lost%s%s; reconnecting", t->uri,
 	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	set_connected(t, 0, 0);
+	pthread_mutex_lock(&t->mu);
+	t->state = CONN_IDLE;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
 	if (t->opts.on_lost != NULL) {
 		t->opts.on_lost(t->opts.arg);
 	}
@@ -309,17 +335,28 @@ on_connect_ok(void *ctx, MQTTAsync_successData *r)
 	update_window(ctx, 20);
 }
 
+/* The next attempt's backoff: 0.5 s, doubling to 5 s. Under t->mu. */
+static void
+backoff(struct pr_transport *t)
+{
+	t->retry_ms = t->retry_ms == 0 ? 500 : (t->retry_ms * 2 > 5000 ? 5000 : t->retry_ms * 2);
+}
+
 static void
 connect_failed(struct pr_transport *t, int code, const char *msg)
 {
+	int retry;
+
 	pthread_mutex_lock(&t->mu);
 	if (t->state == CONN_CONNECTING) {
 		t->state = CONN_IDLE;
 	}
+	backoff(t);
+	retry = t->retry_ms;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
-	pr_warn("transport: cannot connect to %s (code %d%s%s); retrying", t->uri, code,
-	    msg != NULL ? ": " : "", msg != NULL ? msg : "");
+	pr_warn("transport: cannot connect to %s (code %d%s%s); retrying in %.1f s", t->uri, code,
+	    msg != NULL ? ": " : "", msg != NULL ? msg : "", retry / 1000.0);
 }
 
 static void
@@ -348,9 +385,7 @@ start_connect(struct pr_transport *t)
 
 	c->keepAliveInterval = t->opts.keepalive_s > 0 ? t->opts.keepalive_s : 30;
 	c->connectTimeout = 5;
-	c->automaticReconnect = 1;
-	c->minRetryInterval = 1;
-	c->maxRetryInterval = 4;
+	c->automaticReconnect = 0; /* the connector thread reconnects, and logs */
 	c->context = t;
 	c->username = t->opts.username;
 	c->password = t->opts.password;
@@ -396,31 +431,49 @@ start_connect(struct pr_transport *t)
 	return rc;
 }
 
-/* Retries the first connect until one succeeds (Paho does not). */
+/*
+ * The connector thread: (re)connects whenever the connection is down, with
+ * a backoff that doubles from 0.5 s to 5 s while attempts fail, and retries
+ * a failed subscribe.
+ */
 static void *
 connector_main(void *arg)
 {
 	struct pr_transport *t = arg;
 
 	pthread_mutex_lock(&t->mu);
-	while (!t->closing && !t->ever_up) {
+	while (!t->closing) {
 		if (t->state == CONN_IDLE) {
+			struct timespec ts;
 			int rc;
 
+			if (t->retry_ms > 0) {
+				/* The last attempt failed: back off first. */
+				abstime_in(&ts, t->retry_ms);
+				while (!t->closing && t->state == CONN_IDLE
+				    && pthread_cond_timedwait(&t->cv, &t->mu, &ts) != ETIMEDOUT) { }
+				if (t->closing || t->state != CONN_IDLE) {
+					continue;
+				}
+			}
 			t->state = CONN_CONNECTING;
 			pthread_mutex_unlock(&t->mu);
 			rc = start_connect(t);
 			pthread_mutex_lock(&t->mu);
 			if (rc != MQTTASYNC_SUCCESS) {
 				t->state = CONN_IDLE;
+				backoff(t);
 				pr_warn(
 				    "transport: connect to %s failed to start (%d)", t->uri, rc);
 			}
+		} else if (t->state == CONN_UP && t->resubscribe) {
+			t->resubscribe = 0;
+			pthread_mutex_unlock(&t->mu);
+			subscribe(t);
+			pthread_mutex_lock(&t->mu);
+		} else {
+			pthread_cond_wait(&t->cv, &t->mu);
 		}
-		struct timespec ts;
-
-		abstime_in(&ts, 1000);
-		pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 	}
 	pthread_mutex_unlock(&t->mu);
 	return NULL;
@@ -645,6 +698,10 @@ free_opts_copies(struct pr_transport *t)
 {
 	free((char *)t->opts.client_id);
 	free((char *)t->opts.username);
+	if (t->opts.password != NULL) {
+		/* Not left behind in freed memory. */
+		memset((char *)t->opts.password, 0, strlen(t->opts.password));
+	}
 	free((char *)t->opts.password);
 	free((char *)t->opts.cafile);
 	free((char *)t->opts.certfile);

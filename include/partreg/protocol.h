@@ -70,7 +70,8 @@ enum pr_err {
 	PR_EMAPFULL,           /* 503 store_full */
 	PR_ESTORE,             /* 503 store_unavailable */
 	PR_EINTERNAL,          /* 500 internal */
-	PR_ERRLAST = PR_EINTERNAL,
+	PR_ELEASE,             /* 409 lease_expired: the lock's lease ran out */
+	PR_ERRLAST = PR_ELEASE,
 };
 
 #endif

@@ -30,7 +30,8 @@ struct fx {
 	int64_t now;
 };
 
-static const struct pr_handler_opts hopts = { .list_default = 100, .blockers_max = 100 };
+static const struct pr_handler_opts hopts
+    = { .list_default = 100, .blockers_max = 100, .lease = { .default_s = 60, .max_s = 3600 } };
 
 static int
 rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -160,6 +161,40 @@ part(struct fx *f, const char *cmd, const char *tok, const char *start, const ch
 	return run(f, cmd, buf);
 }
 
+struct due {
+	struct pr_partition items[16];
+	size_t n;
+};
+
+static int
+collect_due(void *arg, const struct pr_partition *p)
+{
+	struct due *d = arg;
+
+	d->items[d->n++] = *p;
+	return 0;
+}
+
+/* Run the agent's lease expiry at f->now, as its worker loop does; returns
+ * how many locks it failed. */
+static size_t
+expire_at_now(struct fx *f)
+{
+	struct due d = { .n = 0 };
+	struct pr_txn *txn;
+	size_t expired = 0;
+
+	assert_int_equal(pr_txn_begin(f->st, 1, &txn), 0);
+	assert_int_equal(pr_store_leases_due(txn, f->now, 16, collect_due, &d), 0);
+	for (size_t i = 0; i < d.n; i++) {
+		if (pr_handle_expiry(txn, &d.items[i], f->now, &f->ch) == 0) {
+			expired++;
+		}
+	}
+	assert_int_equal(pr_txn_commit(txn), 0);
+	return expired;
+}
+
 #define D1 "2023-01-01 00:00:00"
 #define D2 "2023-01-02 00:00:00"
 #define D3 "2023-01-03 00:00:00"
@@ -189,10 +224,10 @@ test_provider_needs_owner_token(void **state)
 	assert_int_equal(run(f, "provider/register",
 	                     "{\"source\":\"s\",\"provider\":\"q\",\"access_token\":\"nope\"}"),
 	    PR_EUNAUTH);
-	/* A provider token is not an owner token. */
+	/* A provider token is not an owner token: a valid token, wrong rights. */
 	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"provider\":\"q\",\"access_token\":\"%s\"}",
 	    f->ptoken);
-	assert_int_equal(run(f, "provider/register", buf), PR_EUNAUTH);
+	assert_int_equal(run(f, "provider/register", buf), PR_EFORBIDDEN);
 	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"provider\":\"p\",\"access_token\":\"%s\"}",
 	    f->token);
 	assert_int_equal(run(f, "provider/register", buf), PR_EPROVIDER_EXISTS);
@@ -318,6 +353,170 @@ test_changes_record_and_rewind(void **state)
 	assert_int_equal(run(f, "agent/resync", "{\"source\":\"nope\"}"), PR_ENOSOURCE);
 }
 
+static void
+test_lease_expiry_and_fencing(void **state)
+{
+	struct fx *f = *state;
+
+	/* ttl 10 s; run() advances the clock 1 s per command. */
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, ",\"ttl_s\":10"), 0);
+	has(f, "\"fence\":1");
+	has(f, "\"expires_at\":\"");
+	assert_int_equal(
+	    part(f, "partition/lock", f->token, D1, D2, ",\"ttl_s\":7200"), PR_ELOCKED);
+	assert_int_equal(
+	    part(f, "partition/renew", f->token, D1, D2, ",\"fence\":1,\"ttl_s\":7200"),
+	    PR_EFIELD); /* over --lease-max */
+	assert_int_equal(part(f, "partition/renew", f->token, D1, D2, ",\"fence\":9"), PR_ESTALE);
+	assert_int_equal(
+	    part(f, "partition/renew", f->token, D1, D2, ",\"fence\":1,\"ttl_s\":5"), 0);
+	has(f, "\"state\":\"locked\"");
+	assert_int_equal(expire_at_now(f), 0); /* not yet */
+	f->now += 5 * INT64_C(1000000);
+	/* Past the deadline but before the agent's expiry ran: never ready. */
+	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, ",\"fence\":1"), PR_ELEASE);
+	assert_int_equal(part(f, "partition/renew", f->token, D1, D2, ",\"fence\":1"), PR_ELEASE);
+	assert_int_equal(expire_at_now(f), 1);
+	assert_int_equal(run(f, "partition/list", "{\"source\":\"s\"}"), 0);
+	has(f, "\"state\":\"failed\"");
+	has(f, "\"reason\":\"lease_expired\"");
+	assert_int_equal(expire_at_now(f), 0); /* once only */
+	/* Run 2 takes the lock; run 1's fence is stale for every write. */
+	assert_int_equal(part(f, "partition/lock", f->ptoken, D1, D2, NULL), 0);
+	has(f, "\"fence\":2");
+	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, ",\"fence\":1"), PR_ESTALE);
+	assert_int_equal(part(f, "partition/fail", f->token, D1, D2, ",\"fence\":1"), PR_ESTALE);
+	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, ",\"fence\":2"), 0);
+	has(f, "\"state\":\"ready\"");
+	assert_int_equal(
+	    part(f, "partition/renew", f->token, D1, D2, ",\"fence\":2"), PR_ENOTLOCKED);
+}
+
+static void
+test_lock_takes_over_an_expired_lease(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, ",\"ttl_s\":1"), 0);
+	f->now += 2 * INT64_C(1000000);
+	/* The agent has not expired it yet: the new lock records the failure first. */
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), 0);
+	has(f, "\"fence\":2");
+	assert_string_equal(f->ch.events[f->ch.nevents - 2].type, "failed");
+	assert_string_equal(f->ch.events[f->ch.nevents - 2].reason, "lease_expired");
+	assert_string_equal(f->ch.events[f->ch.nevents - 1].type, "locked");
+}
+
+static void
+test_tokens_403_and_rotation(void **state)
+{
+	struct fx *f = *state;
+	char buf[512], other[64], newtok[64];
+
+	/* A second source: its owner token is valid, but not for source s. */
+	assert_int_equal(run(f, "source/register", "{\"source\":\"t\",\"owner\":\"o\"}"), 0);
+	field(f, "access_token", other, sizeof other);
+	assert_int_equal(part(f, "partition/lock", other, D1, D2, NULL), PR_EFORBIDDEN);
+	assert_int_equal(part(f, "partition/lock", "made-up", D1, D2, NULL), PR_EUNAUTH);
+	/* A provider token cannot delete, nor register providers. */
+	assert_int_equal(part(f, "partition/register", f->ptoken, D1, D2, NULL), 0);
+	assert_int_equal(part(f, "partition/delete", f->ptoken, D1, D2, NULL), PR_EFORBIDDEN);
+	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"provider\":\"q\",\"access_token\":\"%s\"}",
+	    f->ptoken);
+	assert_int_equal(run(f, "provider/register", buf), PR_EFORBIDDEN);
+	/* Rotation: the old owner token stops working, the new one works. */
+	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"access_token\":\"%s\"}", f->ptoken);
+	assert_int_equal(run(f, "source/rotate-token", buf), PR_EFORBIDDEN);
+	snprintf(buf, sizeof buf, "{\"source\":\"s\",\"access_token\":\"%s\"}", f->token);
+	assert_int_equal(run(f, "source/rotate-token", buf), 0);
+	field(f, "access_token", newtok, sizeof newtok);
+	assert_string_not_equal(newtok, f->token);
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), PR_EUNAUTH);
+	assert_int_equal(part(f, "partition/lock", newtok, D1, D2, NULL), 0);
+	/* The provider's own token is untouched by the owner's rotation. */
+	assert_int_equal(part(f, "partition/unlock", f->ptoken, D1, D2, NULL), 0);
+}
+
+static void
+test_delete_and_recreate(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), 0);
+	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, NULL), 0);
+	assert_int_equal(part(f, "partition/register", f->token, D2, D3, NULL), 0);
+	assert_int_equal(part(f, "partition/delete", f->token, D2, D3, NULL), 0);
+	has(f, "\"state\":\"deleted\"");
+	assert_int_equal(f->ch.parts[f->ch.nparts - 1].state, PR_DELETED);
+	assert_int_equal(part(f, "partition/delete", f->token, D2, D3, NULL), PR_ENOPARTITION);
+	assert_int_equal(part(f, "partition/unlock", f->token, D2, D3, NULL), PR_ENOPARTITION);
+	/* Deleted: not listed, and it blocks nothing any more. */
+	assert_int_equal(run(f, "partition/list", "{\"source\":\"s\"}"), 0);
+	assert_null(strstr(f->out, "2023-01-03"));
+	assert_int_equal(
+	    run(f, "readiness/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
+	    0);
+	has(f, "\"ready\":true");
+	/* Locking it again declares it anew. */
+	assert_int_equal(part(f, "partition/lock", f->token, D2, D3, NULL), 0);
+	has(f, "\"state\":\"locked\"");
+}
+
+static void
+test_session_abort(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, ",\"session\":\"job-42\""), 0);
+	assert_int_equal(part(f, "partition/lock", f->token, D2, D3, ",\"session\":\"job-42\""), 0);
+	assert_int_equal(part(f, "partition/lock", f->token, D3, "2023-01-04 00:00:00",
+	                     ",\"session\":\"other\""),
+	    0);
+	assert_int_equal(run(f, "session/abort", "{\"session\":\"job-42\"}"), 0);
+	has(f, "\"session\":\"job-42\"");
+	has(f, "\"reason\":\"session_aborted\"");
+	assert_int_equal(run(f, "partition/list", "{\"source\":\"s\"}"), 0);
+	assert_non_null(strstr(f->out, "\"state\":\"locked\"")); /* the other session's */
+	assert_int_equal(run(f, "session/abort", "{\"session\":\"job-42\"}"), 0);
+	has(f, "\"failed\":[]");
+}
+
+static void
+test_history(void **state)
+{
+	struct fx *f = *state;
+	char cursor[256] = "";
+	int pages = 0;
+
+	assert_int_equal(part(f, "partition/lock", f->token, D1, D2, NULL), 0);
+	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, NULL), 0);
+	/* source_registered, provider_registered, locked, unlocked: pages of 3. */
+	for (;;) {
+		char buf[512];
+
+		snprintf(buf, sizeof buf, "{\"source\":\"s\",\"limit\":3%s%s%s}",
+		    cursor[0] != '\0' ? ",\"cursor\":\"" : "", cursor,
+		    cursor[0] != '\0' ? "\"" : "");
+		assert_int_equal(run(f, "history/query", buf), 0);
+		pages++;
+		if (strstr(f->out, "\"next_cursor\":null") != NULL) {
+			break;
+		}
+		field(f, "next_cursor", cursor, sizeof cursor);
+	}
+	assert_int_equal(pages, 2);
+	has(f, "\"type\":\"unlocked\"");
+	assert_int_equal(run(f, "history/query", "{\"source\":\"s\",\"since_seq\":3}"), 0);
+	assert_null(strstr(f->out, "\"type\":\"locked\""));
+	has(f, "\"type\":\"unlocked\"");
+	assert_int_equal(
+	    run(f, "history/query", "{\"source\":\"s\",\"start\":\"" D1 "\",\"end\":\"" D2 "\"}"),
+	    0);
+	assert_null(strstr(f->out, "provider_registered"));
+	has(f, "\"type\":\"locked\"");
+	assert_int_equal(run(f, "history/query", "{\"source\":\"nope\"}"), PR_ENOSOURCE);
+}
+
 int
 main(void)
 {
@@ -328,6 +527,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_partition_auth_and_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_and_readiness_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changes_record_and_rewind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expiry_and_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_lock_takes_over_an_expired_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens_403_and_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_and_recreate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -383,6 +383,35 @@ test_reply_topic(void **state)
 	free(big);
 }
 
+static void
+test_prefix(void **state)
+{
+	static const struct {
+		const char *prefix;
+		int ok;
+	} rows[] = {
+		{ "partreg/v1", 1 },
+		{ "a", 1 },
+		{ "site-a/partreg/v1", 1 },
+		{ "", 0 },
+		{ "a/+", 0 },
+		{ "a/#", 0 },
+		{ "/a", 0 },
+		{ "a/", 0 },
+		{ "a//b", 0 },
+		{ "$SYS", 0 },
+		{ "a\tb", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		if ((pr_prefix_check(rows[i].prefix) == 0) != rows[i].ok) {
+			fail_msg("prefix '%s': expected %s", rows[i].prefix,
+			    rows[i].ok ? "ok" : "refused");
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -393,6 +422,7 @@ main(void)
 		cmocka_unit_test(test_every_code_point),
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_reply_topic),
+		cmocka_unit_test(test_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
