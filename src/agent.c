@@ -31,6 +31,7 @@
 #include "names.h"
 #include "ptime.h"
 #include "store.h"
+#include "token.h"
 #include "transport.h"
 
 #define REPUBLISH_STEP     512
@@ -332,17 +333,27 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
 	return 0;
 }
 
-/* Answer a repeated request_id from its stored reply. 1 if answered. */
+/*
+ * Answer a repeated request_id from its stored reply. 1 if answered. The
+ * store holds the reply encrypted under a key made from the request_id
+ * (see pr_idem_crypt): a reply may hold a token.
+ */
 static int
 try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 {
-	char command[64];
+	char command[64], key[2 * PR_DIGEST_LEN + 1];
 	char *stored = NULL;
 	size_t len;
-	int rc = pr_store_idem_get(txn, cmd->request_id, command, &stored, &len);
+	int rc = pr_idem_key(cmd->request_id, key);
 
+	if (rc == 0) {
+		rc = pr_store_idem_get(txn, key, command, &stored, &len);
+	}
 	if (rc == PR_ENOTFOUND) {
 		return 0;
+	}
+	if (rc == 0) {
+		rc = pr_idem_crypt(cmd->request_id, stored, len);
 	}
 	if (rc != 0) {
 		reply_error(r, rc, NULL);
@@ -363,6 +374,27 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 	}
 	free(stored);
 	return 1;
+}
+
+/* Keep the first reply of a write for its request_id, encrypted. */
+static void
+remember_reply(struct pr_txn *batch, const struct pr_cmd *cmd, const struct reply *r, int64_t now)
+{
+	char key[2 * PR_DIGEST_LEN + 1];
+	char *sealed = malloc(r->len + 1);
+	int rc = sealed != NULL ? pr_idem_key(cmd->request_id, key) : -ENOMEM;
+
+	if (rc == 0) {
+		memcpy(sealed, r->payload, r->len);
+		rc = pr_idem_crypt(cmd->request_id, sealed, r->len);
+	}
+	if (rc == 0) {
+		rc = pr_store_idem_put(batch, key, pr_cmd_name(cmd->kind), sealed, r->len, now);
+	}
+	if (rc != 0) {
+		pr_error("agent: cannot record request_id: %s", pr_strerror(rc));
+	}
+	free(sealed);
 }
 
 static void
@@ -442,12 +474,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	 * agent's own (5xx): then a retry should really be retried. */
 	if (pr_cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
 	    && pr_err_status(rc) < 500) {
-		int irc = pr_store_idem_put(
-		    batch, cmd->request_id, pr_cmd_name(kind), r->payload, r->len, now);
-
-		if (irc != 0) {
-			pr_error("agent: cannot record request_id: %s", pr_strerror(irc));
-		}
+		remember_reply(batch, cmd, r, now);
 	}
 	free(cmd);
 }

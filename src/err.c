@@ -88,5 +88,8 @@ pr_err_status(int err)
 {
 	const struct errdef *d = lookup(err);
 
+	if (err == 0) {
+		return 200;
+	}
 	return d != NULL ? d->status : 500;
 }

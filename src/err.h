@@ -14,7 +14,7 @@
 const char *pr_strerror(int err);
 /* The stable protocol code ("unknown_source"); "internal" for -errno. */
 const char *pr_err_code(int err);
-/* The status carried in replies (400, 401, ...); 500 for -errno. */
+/* The status carried in replies: 200 for 0, 400, 401, ...; 500 for -errno. */
 int pr_err_status(int err);
 
 #endif
