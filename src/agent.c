@@ -961,7 +961,6 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
 		goto fail;
 	}
-	a->hopts.epoch = a->epoch;
 	{
 		struct pr_json *w
 		    = pr_json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());

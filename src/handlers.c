@@ -736,17 +736,11 @@ h_session_abort(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struc
 	return 0;
 }
 
-struct history_ctx {
-	struct pr_json *events;
-	uint64_t epoch;
-};
-
 static int
 history_cb(void *arg, const struct pr_event *ev)
 {
-	struct history_ctx *hc = arg;
-
-	pr_json_append(hc->events, pr_json_event(ev, hc->epoch));
+	/* Each event with the epoch of the agent run that made it. */
+	pr_json_append(arg, pr_json_event(ev, ev->epoch));
 	return 0;
 }
 
@@ -756,7 +750,7 @@ h_history_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_ha
 {
 	struct pr_source src;
 	struct pr_event_filter f = { 0 };
-	struct history_ctx hc = { pr_json_array(), opts->epoch };
+	struct pr_json *events = pr_json_array();
 	char next[PR_CURSOR_MAX];
 	int rc = load_source(txn, cmd->source, &src, msg);
 
@@ -771,13 +765,13 @@ h_history_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_ha
 	}
 	if (rc == 0) {
 		rc = pr_store_event_query(txn, &src, &f, cmd->has_cursor ? cmd->cursor : NULL,
-		    page_limit(cmd, opts), history_cb, &hc, next);
+		    page_limit(cmd, opts), history_cb, events, next);
 	}
 	if (rc != 0) {
-		pr_json_free(hc.events);
+		pr_json_free(events);
 		return rc;
 	}
-	*result = pr_json_history(hc.events, next);
+	*result = pr_json_history(events, next);
 	return 0;
 }
 

@@ -49,7 +49,6 @@ struct pr_handler_opts {
 	size_t list_default;          /* page size when a list command has no limit; 100 */
 	size_t blockers_max;          /* most blockers listed in a readiness reply; 1000 */
 	struct pr_lease_policy lease; /* ttl_s default and maximum */
-	uint64_t epoch;               /* the agent's, for events in history replies */
 };
 
 /*

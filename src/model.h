@@ -54,7 +54,9 @@ struct pr_partition {
 
 /* One entry of a source's append-only event log. */
 struct pr_event {
-	uint64_t seq; /* the source's seq this change took */
+	uint64_t seq;   /* the source's seq this change took */
+	uint64_t epoch; /* the agent's epoch when it happened; 0 on append = the
+	                   store's current epoch (pr_store_next_epoch) */
 	int64_t at;
 	char type[24]; /* "source_registered", "provider_registered", "registered",
 	                  "locked", "unlocked", "failed", ... */

@@ -431,6 +431,7 @@ pr_store_next_epoch(struct pr_store *st, uint64_t *epoch)
 		return rc;
 	}
 	*epoch = e + 1;
+	st->epoch = e + 1;
 	return 0;
 }
 
@@ -764,6 +765,7 @@ pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const str
 	wb_u64(&w, ev->fence);
 	wb_u64(&w, ev->version);
 	wb_str(&w, ev->reason, sizeof ev->reason);
+	wb_u64(&w, ev->epoch != 0 ? ev->epoch : txn->st->epoch);
 	d.mv_size = w.len;
 	d.mv_data = buf;
 	/* seq is strictly increasing, so an existing key is a caller's bug. */
@@ -799,6 +801,7 @@ event_decode(const struct pr_source *src, const MDB_val *k, const MDB_val *d, st
 	ev->fence = rb_u64(&r);
 	ev->version = rb_u64(&r);
 	rb_str(&r, ev->reason, sizeof ev->reason);
+	ev->epoch = rb_u64(&r);
 	if (r.bad) {
 		pr_error("store: corrupt event record");
 		return PR_ESTORE;

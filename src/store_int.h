@@ -33,6 +33,7 @@
 
 struct pr_store {
 	MDB_env *env;
+	uint64_t epoch;     /* the last pr_store_next_epoch: stamped on events */
 	MDB_dbi meta;       /* "epoch", "next_source_id", 'M'|src|half -> class mask */
 	MDB_dbi sources;    /* name -> source record */
 	MDB_dbi providers;  /* src | name -> provider record */
