@@ -445,6 +445,11 @@ parse_strict(const char *payload, size_t len, struct json_object **out, struct p
 		return fail(e, PR_ETOOBIG, "payload is %zu bytes; commands are at most %d bytes",
 		    len, PR_CMD_PAYLOAD_MAX);
 	}
+	/* json-c's VALIDATE_UTF8 lets overlong forms, surrogates and code
+	 * points above U+10FFFF through: check the bytes ourselves. */
+	if (pr_utf8_check(payload, len, &end) != 0) {
+		return fail(e, PR_EJSON, "invalid JSON: not valid UTF-8 at byte %zu", end);
+	}
 	if ((tok = json_tokener_new_ex(JSON_DEPTH)) == NULL) {
 		return fail(e, PR_EINTERNAL, "out of memory");
 	}

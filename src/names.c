@@ -163,3 +163,24 @@ pr_prefix_check(const char *prefix)
 	}
 	return topic_text_ok(prefix, len, "+#") ? 0 : PR_EFIELD;
 }
+
+int
+pr_utf8_check(const char *s, size_t len, size_t *bad_at)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n = utf8_decode(u + i, len - i, &cp);
+
+		if (n == 0) {
+			if (bad_at != NULL) {
+				*bad_at = i;
+			}
+			return PR_EFIELD;
+		}
+		i += n;
+	}
+	return 0;
+}

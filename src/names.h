@@ -40,4 +40,11 @@ int pr_reply_topic_check(const char *topic, size_t len, const char *prefix);
  */
 int pr_prefix_check(const char *prefix);
 
+/*
+ * Is s[0..len) well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF)? Returns 0, or PR_EFIELD with *bad_at (may be NULL) the
+ * offset of the first ill-formed sequence.
+ */
+int pr_utf8_check(const char *s, size_t len, size_t *bad_at);
+
 #endif

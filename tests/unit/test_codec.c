@@ -757,6 +757,13 @@ test_strict_json(void **state)
 {
 	(void)state;
 	assert_refused(PR_CMD_SOURCE_GET, "{'source':'s'}", "invalid_json");
+	/* Ill-formed UTF-8 that json-c's own validation lets through. */
+	assert_refused(PR_CMD_PARTITION_FAIL,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01\",\"end\":\"2023-01-02\","
+	    "\"reason\":\"\xc0\xaf\"}",
+	    "invalid_json"); /* overlong '/' */
+	assert_refused(PR_CMD_SOURCE_GET, "{\"source\":\"\xed\xa0\x80\"}", "invalid_json");
+	assert_refused(PR_CMD_SOURCE_GET, "{\"source\":\"\xf4\x90\x80\x80\"}", "invalid_json");
 	assert_refused(PR_CMD_SOURCE_GET, "{\"source\":'s'}", "invalid_json");
 	assert_refused(PR_CMD_SOURCE_LIST, "{\"limit\":NaN}", "invalid_json");
 	assert_refused(PR_CMD_SOURCE_LIST, "{\"limit\":nan}", "invalid_json");
