@@ -854,7 +854,9 @@ pr_agent_run(struct pr_agent *a)
 		 * CLOCK_REALTIME, the condition variable's clock. */
 		if (a->qhead == NULL && !a->connected_event && !a->stopping
 		    && !republish_pending(&a->rp)) {
-			int64_t wait = pr_lease_wait_us(a->next_deadline, pr_time_now(), 1000000);
+			/* Offline, expiry waits for the connect (which wakes us). */
+			int64_t next = pr_transport_is_connected(a->tr) ? a->next_deadline : 0;
+			int64_t wait = pr_lease_wait_us(next, pr_time_now(), 1000000);
 
 			if (wait > 0) {
 				int64_t until = pr_time_now() + wait;
@@ -901,7 +903,11 @@ pr_agent_run(struct pr_agent *a)
 		} else if (republish_pending(&a->rp) && pr_transport_is_connected(a->tr)) {
 			republish_step(a);
 		}
-		expire_due(a, pr_time_now());
+		/* Expiry waits for the broker, so that its events reach subscribers
+		 * (a lease past its deadline is refused meanwhile: never ready). */
+		if (pr_transport_is_connected(a->tr)) {
+			expire_due(a, pr_time_now());
+		}
 		maintenance(a, pr_time_now());
 	}
 	if (pr_transport_is_connected(a->tr)) {
