@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "interval.h"
+#include <partreg/interval.h>
 #include "model.h"
 
 #define PR_TOKEN_MAX       128 /* bytes of an access_token field */

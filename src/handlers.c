@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "interval.h"
+#include <partreg/interval.h>
 #include "lease.h"
 #include "ptime.h"
 #include "token.h"

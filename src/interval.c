@@ -18,7 +18,7 @@
  *
  * Ranges with start >= end hold no instant: they are ignored everywhere.
  */
-#include "interval.h"
+#include <partreg/interval.h>
 
 #include <stdlib.h>
 #include <string.h>

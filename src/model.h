@@ -12,7 +12,7 @@
 
 #include <partreg/protocol.h>
 
-#include "interval.h"
+#include <partreg/interval.h>
 #include "token.h"
 
 #define PR_REASON_MAX   256  /* bytes of a failure reason */

@@ -7,8 +7,8 @@
  * Readiness of [a, b): every instant of [a, b) lies in some ready range, and
  * no blocker (a pending, locked or failed partition) overlaps [a, b).
  */
-#ifndef PR_INTERVAL_H
-#define PR_INTERVAL_H
+#ifndef PARTREG_INTERVAL_H
+#define PARTREG_INTERVAL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpartreg: the C client of a partreg agent.
+ *
+ * A client holds one MQTT connection (the same URL, TLS and credential
+ * options as partregd). It sends commands and waits for their replies,
+ * resending with the same request_id until one comes (the agent answers a
+ * repeated request_id with its first reply, so a resend never applies a
+ * command twice), and it follows retained summaries, from which
+ * pr_summary_readiness decides readiness locally with the agent's own
+ * interval code (<partreg/interval.h>).
+ *
+ * Threads: the client's callbacks run on the MQTT library's receive thread;
+ * they must return quickly and must not call pr_client_request. Every
+ * function may be called from any other thread.
+ *
+ * Errors: 0 or a negative value, as in <partreg/protocol.h>: -ETIMEDOUT,
+ * -ENOTCONN (broker unreachable), -ENOMEM, PR_EFIELD (bad option or
+ * argument), PR_EJSON (a body or message that is not a JSON object),
+ * PR_EINTERNAL.
+ */
+#ifndef PARTREG_CLIENT_H
+#define PARTREG_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <partreg/interval.h>
+#include <partreg/protocol.h>
+
+struct pr_client;
+
+struct pr_client_opts {
+	const char *broker;    /* mqtt://host:port or mqtts://host:port */
+	const char *prefix;    /* NULL = PR_DEFAULT_PREFIX */
+	const char *client_id; /* NULL = "partreg-<random>" */
+	const char *username;  /* NULL = none */
+	const char *password;  /* NULL = none; copied, wiped at close */
+	const char *cafile;    /* TLS, as for partregd */
+	const char *certfile;
+	const char *keyfile;
+	int mqtt_version; /* 5 (0 = 5) or 4 (MQTT 3.1.1: replies via reply_to) */
+	/* Last Will, QoS 1, not retained; NULL = none. partreg run sets a
+	 * session/abort command here so a killed job releases its locks. */
+	const char *will_topic;
+	const char *will_payload;
+};
+
+/*
+ * Create a client and start connecting; opts and its strings are copied.
+ * Returns 0 (connecting may still be in progress: see
+ * pr_client_wait_connected) or PR_EFIELD for a bad option.
+ */
+int pr_client_open(const struct pr_client_opts *opts, struct pr_client **out);
+
+/* Wait until connected and subscribed to the client's reply topic. 0 or
+ * -ETIMEDOUT (the broker is unreachable or refuses the client). */
+int pr_client_wait_connected(struct pr_client *c, int timeout_ms);
+
+/* Disconnect (no Last Will is sent) and free; NULL is fine. */
+void pr_client_close(struct pr_client *c);
+
+/* The topic prefix in use ("partreg/v1"); valid until pr_client_close. */
+const char *pr_client_prefix(const struct pr_client *c);
+
+/*
+ * Send command (e.g. "partition/lock") with body, a JSON object as text
+ * (NULL = {}), and wait up to timeout_ms for its reply. A request_id is
+ * added when the body has none (a random UUID); the command is sent again
+ * with the same request_id every resend_ms (0 = 2000) until a reply comes.
+ * On success *reply is the reply envelope as NUL-terminated JSON text,
+ * heap, caller frees with free(); whether the command succeeded is in it
+ * ("ok", "status", "error"). Returns 0 when a reply arrived, -ETIMEDOUT when
+ * none did, PR_EJSON when body is not a JSON object.
+ */
+int pr_client_request(struct pr_client *c, const char *command, const char *body, int timeout_ms,
+    int resend_ms, char **reply);
+
+/*
+ * Follow the retained messages of a topic filter under the prefix
+ * (e.g. "state/orders", "events/orders"), delivered to cb with the topic and
+ * payload (borrowed: valid during the call). cb runs on the receive
+ * thread. Several subscriptions may be active; they last until close.
+ * Returns 0 once the broker confirmed the subscription.
+ */
+int pr_client_subscribe(struct pr_client *c, const char *filter,
+    void (*cb)(void *arg, const char *topic, const char *payload, size_t len), void *arg,
+    int timeout_ms);
+
+/* ---- summaries: readiness decided locally ---- */
+
+/* A blocking partition, as the retained summary lists it. */
+struct pr_blocker {
+	struct pr_range range;
+	char provider[PR_NAME_MAX + 1];
+	char state[16];     /* "pending", "locked", "failed" */
+	int64_t since;      /* 0 = not given */
+	int64_t expires_at; /* 0 = none */
+	char reason[257];
+};
+
+/* A parsed P/state/<source> message. */
+struct pr_summary {
+	char source[PR_NAME_MAX + 1];
+	uint64_t seq;
+	uint64_t epoch;
+	int truncated; /* the agent listed only part: ask it (readiness/query) */
+	struct pr_range *ready;
+	size_t nready;
+	struct pr_blocker *blocked;
+	size_t nblocked;
+};
+
+/* Parse a summary message. Returns 0 or PR_EJSON/PR_ETIME/-ENOMEM; on
+ * success release *out with pr_summary_release. */
+int pr_summary_parse(const char *json, size_t len, struct pr_summary *out);
+void pr_summary_release(struct pr_summary *s);
+
+/*
+ * Readiness of want from a summary, by the agent's rule
+ * (pr_readiness_eval). out->gaps/gaps_cap are the caller's, as for
+ * pr_readiness_eval. When s->truncated the answer may be wrong: ask the
+ * agent instead.
+ */
+void pr_summary_readiness(
+    const struct pr_summary *s, struct pr_range want, struct pr_readiness *out);
+
+/* Parse an RFC 3339 time (as the agent does) into microseconds since the
+ * epoch. 0 or PR_ETIME. */
+int pr_client_parse_time(const char *text, int64_t *out);
+
+#endif
