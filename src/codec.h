@@ -208,4 +208,18 @@ char *pr_reply_encode(int err, const char *message, const char *request_id,
 char *pr_reply_replayed(
     const char *stored, size_t stored_len, const char *correlation_id, size_t *len);
 
+/* ---- client side ---- */
+
+/*
+ * A command body ready to send: body (JSON object text, NULL = {}) with
+ * request_id added when it has none (request_id_if_missing), and, for MQTT
+ * 3.1.1, reply_to and correlation_id set (NULL = leave out). On success *out
+ * is heap text (free()) and request_id gets the body's request_id. Returns
+ * 0 or PR_EJSON (body not a JSON object, or its request_id not a string).
+ */
+int pr_body_prepare(const char *body, const char *request_id_if_missing, const char *reply_to,
+    const char *correlation_id, char **out, char request_id[PR_ID_MAX + 1]);
+/* The correlation_id field of a reply (MQTT 3.1.1); 0 or PR_ENOTFOUND. */
+int pr_reply_correlation(const char *reply, size_t len, char out[PR_ID_MAX + 1]);
+
 #endif

@@ -40,9 +40,8 @@ struct pr_transport {
 	MQTTAsync client;
 	struct pr_transport_opts opts;
 	char *uri;
-	char *sub_buf; /* owns copies of the subscription strings */
-	char **subs;
-	int *sub_qos;
+	char **subs; /* copies of every filter subscribed; freed at close only */
+	int nsubs, cap_subs;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -185,34 +184,6 @@ subscribed(struct pr_transport *t)
 }
 
 static void
-on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
-{
-	struct pr_transport *t = ctx;
-
-	/* Paho fills alt.sub only for several subscriptions; one subscription's
-	 * code is r->reasonCode (alt.sub is then not initialised). */
-	for (int i = 0; i < t->opts.nsubscriptions; i++) {
-		int code = t->opts.nsubscriptions == 1 ? (int)r->reasonCode
-		                                       : (int)r->alt.sub.reasonCodes[i];
-
-		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			pr_error(
-			    "transport: subscription to %s refused (reason %d)", t->subs[i], code);
-		}
-	}
-	subscribed(t);
-}
-
-static void
-on_sub_ok(void *ctx, MQTTAsync_successData *r)
-{
-	struct pr_transport *t = ctx;
-
-	(void)r;
-	subscribed(t);
-}
-
-static void
 retry_subscribe(struct pr_transport *t)
 {
 	pthread_mutex_lock(&t->mu);
@@ -221,32 +192,111 @@ retry_subscribe(struct pr_transport *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
+/*
+ * One subscribe request in flight: all filters after a connect (all = 1),
+ * or one filter added by pr_transport_subscribe, whose caller waits for
+ * done. Freed by whichever of callback and waiter comes last (refs).
+ */
+struct subctx {
+	struct pr_transport *t;
+	char **filters; /* borrowed strings, owned array */
+	int n;
+	int all;
+	int refs;
+	int done; /* 1 granted, -1 refused or failed */
+};
+
+static void
+subctx_put(struct subctx *sc)
+{
+	struct pr_transport *t = sc->t;
+	int last;
+
+	pthread_mutex_lock(&t->mu);
+	last = --sc->refs == 0;
+	pthread_mutex_unlock(&t->mu);
+	if (last) {
+		free(sc->filters);
+		free(sc);
+	}
+}
+
+static void
+subscribe_done(struct subctx *sc, int ok)
+{
+	struct pr_transport *t = sc->t;
+
+	if (sc->all) {
+		if (ok) {
+			subscribed(t);
+		} else {
+			retry_subscribe(t);
+		}
+	} else {
+		pthread_mutex_lock(&t->mu);
+		sc->done = ok ? 1 : -1;
+		pthread_cond_broadcast(&t->cv);
+		pthread_mutex_unlock(&t->mu);
+	}
+	subctx_put(sc);
+}
+
+static void
+on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct subctx *sc = ctx;
+	int ok = 1;
+
+	/* Paho fills alt.sub only for several subscriptions; one subscription's
+	 * code is r->reasonCode (alt.sub is then not initialised). */
+	for (int i = 0; i < sc->n; i++) {
+		int code = sc->n == 1 ? (int)r->reasonCode : (int)r->alt.sub.reasonCodes[i];
+
+		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+			pr_error("transport: subscription to %s refused (reason %d)",
+			    sc->filters[i], code);
+			ok = sc->all; /* after a connect, go on with the others */
+		}
+	}
+	subscribe_done(sc, ok);
+}
+
+static void
+on_sub_ok(void *ctx, MQTTAsync_successData *r)
+{
+	(void)r;
+	subscribe_done(ctx, 1);
+}
+
 static void
 on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	struct pr_transport *t = ctx;
-
-	pr_error("transport: subscribe failed (code %d); retrying", r->code);
-	retry_subscribe(t);
+	pr_error("transport: subscribe failed (code %d)", r->code);
+	subscribe_done(ctx, 0);
 }
 
 static void
 on_sub_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	struct pr_transport *t = ctx;
-
-	pr_error("transport: subscribe failed (code %d); retrying", r->code);
-	retry_subscribe(t);
+	pr_error("transport: subscribe failed (code %d)", r->code);
+	subscribe_done(ctx, 0);
 }
 
-/* Subscribe to every filter; on_sub_ok* then marks the transport ready. */
-static void
-subscribe(struct pr_transport *t)
+/* Start subscribing to filters[0..n) (QoS 1); sc takes filters. */
+static int
+start_subscribe(struct pr_transport *t, struct subctx *sc)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int *qos = calloc((size_t)sc->n, sizeof *qos);
 	int rc;
 
-	ro.context = t;
+	if (qos == NULL) {
+		return -ENOMEM;
+	}
+	for (int i = 0; i < sc->n; i++) {
+		qos[i] = 1;
+	}
+	ro.context = sc;
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
 		ro.onSuccess5 = on_sub_ok5;
 		ro.onFailure5 = on_sub_fail5;
@@ -254,9 +304,48 @@ subscribe(struct pr_transport *t)
 		ro.onSuccess = on_sub_ok;
 		ro.onFailure = on_sub_fail;
 	}
-	rc = MQTTAsync_subscribeMany(t->client, t->opts.nsubscriptions, t->subs, t->sub_qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		pr_error("transport: subscribe failed to start (%d); retrying", rc);
+	rc = MQTTAsync_subscribeMany(t->client, sc->n, sc->filters, qos, &ro);
+	free(qos);
+	return rc == MQTTASYNC_SUCCESS ? 0 : PR_EINTERNAL;
+}
+
+static struct subctx *
+subctx_new(struct pr_transport *t, int all, int refs)
+{
+	struct subctx *sc = calloc(1, sizeof *sc);
+
+	if (sc == NULL) {
+		return NULL;
+	}
+	sc->t = t;
+	sc->all = all;
+	sc->refs = refs;
+	pthread_mutex_lock(&t->mu);
+	sc->n = all ? t->nsubs : 1;
+	sc->filters = calloc((size_t)sc->n + 1, sizeof *sc->filters);
+	if (sc->filters != NULL) {
+		memcpy(sc->filters, all ? t->subs : t->subs + t->nsubs - 1,
+		    (size_t)sc->n * sizeof *sc->filters);
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (sc->filters == NULL) {
+		free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+/* Subscribe to every filter; on_sub_ok* then marks the transport ready. */
+static void
+subscribe(struct pr_transport *t)
+{
+	struct subctx *sc = subctx_new(t, 1, 1);
+
+	if (sc == NULL || start_subscribe(t, sc) != 0) {
+		pr_error("transport: subscribe failed to start; retrying");
+		if (sc != NULL) {
+			subctx_put(sc);
+		}
 		retry_subscribe(t);
 	}
 }
@@ -278,7 +367,10 @@ on_connected_cb(void *ctx, char *cause)
 	n = pr_nodelay_all();
 	pr_info("transport: connected to %s (TCP_NODELAY on %d socket%s)", t->uri, n,
 	    n == 1 ? "" : "s");
-	if (t->opts.nsubscriptions == 0) {
+	pthread_mutex_lock(&t->mu);
+	n = t->nsubs;
+	pthread_mutex_unlock(&t->mu);
+	if (n == 0) {
 		subscribed(t);
 		return;
 	}
@@ -666,31 +758,73 @@ paho_uri(const char *uri)
 	return NULL;
 }
 
+/* Remember filter for every (re)connect. Under no lock; t->mu taken here. */
 static int
-copy_subscriptions(struct pr_transport *t)
+add_subscription(struct pr_transport *t, const char *filter)
 {
-	int n = t->opts.nsubscriptions;
-	size_t total = 0;
-	char *p;
+	char *copy = strdup(filter);
+	int rc = 0;
 
-	for (int i = 0; i < n; i++) {
-		total += strlen(t->opts.subscriptions[i]) + 1;
-	}
-	t->sub_buf = malloc(total + 1);
-	t->subs = calloc((size_t)n + 1, sizeof *t->subs);
-	t->sub_qos = calloc((size_t)n + 1, sizeof *t->sub_qos);
-	if (t->sub_buf == NULL || t->subs == NULL || t->sub_qos == NULL) {
+	if (copy == NULL) {
 		return -ENOMEM;
 	}
-	p = t->sub_buf;
-	for (int i = 0; i < n; i++) {
-		strcpy(p, t->opts.subscriptions[i]);
-		t->subs[i] = p;
-		t->sub_qos[i] = 1;
-		p += strlen(p) + 1;
+	pthread_mutex_lock(&t->mu);
+	if (t->nsubs == t->cap_subs) {
+		int cap = t->cap_subs != 0 ? t->cap_subs * 2 : 4;
+		char **p = realloc(t->subs, (size_t)cap * sizeof *p);
+
+		if (p == NULL) {
+			rc = -ENOMEM;
+		} else {
+			t->subs = p;
+			t->cap_subs = cap;
+		}
 	}
-	t->opts.subscriptions = NULL; /* the caller's array is not kept */
-	return 0;
+	if (rc == 0) {
+		t->subs[t->nsubs++] = copy;
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (rc != 0) {
+		free(copy);
+	}
+	return rc;
+}
+
+int
+pr_transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms)
+{
+	struct subctx *sc;
+	struct timespec ts;
+	int rc = add_subscription(t, filter);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (!pr_transport_is_connected(t)) {
+		return -ENOTCONN; /* remembered: subscribed on the next connect */
+	}
+	sc = subctx_new(t, 0, 2);
+	if (sc == NULL) {
+		return -ENOMEM;
+	}
+	if (start_subscribe(t, sc) != 0) {
+		sc->refs = 1;
+		subctx_put(sc);
+		return PR_EINTERNAL;
+	}
+	abstime_in(&ts, timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	while (sc->done == 0 && rc == 0) {
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+		}
+	}
+	if (rc == 0 && sc->done < 0) {
+		rc = PR_EFORBIDDEN;
+	}
+	pthread_mutex_unlock(&t->mu);
+	subctx_put(sc);
+	return rc;
 }
 
 static void
@@ -752,10 +886,13 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 		pr_transport_close(t);
 		return PR_EFIELD;
 	}
-	if (copy_subscriptions(t) != 0) {
-		pr_transport_close(t);
-		return -ENOMEM;
+	for (int i = 0; i < opts->nsubscriptions; i++) {
+		if (add_subscription(t, opts->subscriptions[i]) != 0) {
+			pr_transport_close(t);
+			return -ENOMEM;
+		}
 	}
+	t->opts.subscriptions = NULL; /* the caller's array is not kept */
 	cr.MQTTVersion = t->opts.mqtt_version;
 	cr.sendWhileDisconnected = 0;
 	cr.maxBufferedMessages = 100000;
@@ -842,8 +979,9 @@ pr_transport_close(struct pr_transport *t)
 	pthread_cond_destroy(&t->cv);
 	free_opts_copies(t);
 	free(t->uri);
-	free(t->sub_buf);
+	for (int i = 0; i < t->nsubs; i++) {
+		free(t->subs[i]);
+	}
 	free(t->subs);
-	free(t->sub_qos);
 	free(t);
 }

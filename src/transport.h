@@ -104,6 +104,14 @@ int pr_transport_is_connected(struct pr_transport *t);
 int pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
     int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
 
+/*
+ * Subscribe to filter at QoS 1 now and on every reconnect; wait up to
+ * timeout_ms for the broker's answer. Returns 0, -ENOTCONN (not connected:
+ * the filter is still remembered for the next connect), -ETIMEDOUT,
+ * PR_EFORBIDDEN (the broker refused it). Not from a callback.
+ */
+int pr_transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms);
+
 /* Wait until every publish so far has completed, up to timeout_ms. */
 int pr_transport_flush(struct pr_transport *t, int timeout_ms);
 
