@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client-side readiness: a retained summary, parsed and evaluated locally,
+ * must give the agent's answer. The summaries here are what the agent
+ * publishes (see schemas/examples/state/summary/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <partreg/client.h>
+
+#include "err.h"
+#include "ptime.h"
+
+static const char summary[]
+    = "{\"source\":\"orders\",\"owner\":\"team\",\"seq\":42,\"epoch\":3,"
+      "\"updated_at\":\"2023-01-05T10:00:00Z\","
+      "\"ready\":[[\"2023-01-01T00:00:00Z\",\"2023-01-03T00:00:00Z\"],"
+      "[\"2023-01-04T00:00:00Z\",\"2023-01-05T00:00:00Z\"]],"
+      "\"blocked\":[{\"start\":\"2023-01-02T00:00:00Z\",\"end\":\"2023-01-02T12:00:00Z\","
+      "\"provider\":\"late\",\"state\":\"locked\",\"since\":\"2023-01-05T09:00:00Z\","
+      "\"expires_at\":\"2023-01-05T10:00:00Z\"}],"
+      "\"truncated\":false}";
+
+static int64_t
+t(const char *s)
+{
+	int64_t v;
+
+	assert_int_equal(pr_client_parse_time(s, &v), 0);
+	return v;
+}
+
+static void
+test_parse(void **state)
+{
+	struct pr_summary s;
+
+	(void)state;
+	assert_int_equal(pr_summary_parse(summary, strlen(summary), &s), 0);
+	assert_string_equal(s.source, "orders");
+	assert_int_equal(s.seq, 42);
+	assert_int_equal(s.epoch, 3);
+	assert_false(s.truncated);
+	assert_int_equal(s.nready, 2);
+	assert_true(s.ready[1].start == t("2023-01-04T00:00:00Z"));
+	assert_int_equal(s.nblocked, 1);
+	assert_string_equal(s.blocked[0].provider, "late");
+	assert_string_equal(s.blocked[0].state, "locked");
+	assert_true(s.blocked[0].expires_at == t("2023-01-05T10:00:00Z"));
+	pr_summary_release(&s);
+}
+
+static void
+test_readiness(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		int ready;
+		const char *through; /* NULL: == a */
+		size_t ngaps, nblockers;
+	} rows[] = {
+		{ "2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", 1, "2023-01-02T00:00:00Z", 0, 0 },
+		/* the locked half-day blocks, though covered */
+		{ "2023-01-01T00:00:00Z", "2023-01-03T00:00:00Z", 0, "2023-01-02T00:00:00Z", 0, 1 },
+		{ "2023-01-02T12:00:00Z", "2023-01-03T00:00:00Z", 1, "2023-01-03T00:00:00Z", 0, 0 },
+		/* a gap on the 3rd */
+		{ "2023-01-02T12:00:00Z", "2023-01-05T00:00:00Z", 0, "2023-01-03T00:00:00Z", 1, 0 },
+		{ "2023-01-06T00:00:00Z", "2023-01-07T00:00:00Z", 0, NULL, 1, 0 },
+	};
+	struct pr_summary s;
+
+	(void)state;
+	assert_int_equal(pr_summary_parse(summary, strlen(summary), &s), 0);
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct pr_range gaps[8];
+		struct pr_readiness r = { .gaps = gaps, .gaps_cap = 8 };
+		struct pr_range want = { t(rows[i].a), t(rows[i].b) };
+
+		pr_summary_readiness(&s, want, &r);
+		assert_int_equal(r.ready, rows[i].ready);
+		assert_int_equal(r.ngaps, rows[i].ngaps);
+		assert_int_equal(r.nblockers, rows[i].nblockers);
+		assert_true(
+		    r.ready_through == (rows[i].through != NULL ? t(rows[i].through) : want.start));
+	}
+	pr_summary_release(&s);
+}
+
+static void
+test_refused(void **state)
+{
+	static const char *bad[] = {
+		"",
+		"[]",
+		"{\"ready\":[]}",
+		"{\"ready\":[[\"2023-01-01T00:00:00Z\"]],\"blocked\":[]}",
+		"{\"ready\":[[\"2023-13-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]],\"blocked\":[]}",
+		"{\"ready\":[],\"blocked\":[7]}",
+	};
+	struct pr_summary s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_not_equal(pr_summary_parse(bad[i], strlen(bad[i]), &s), 0);
+		assert_null(s.ready);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_readiness),
+		cmocka_unit_test(test_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
