@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "interval.h"
+#include <partreg/interval.h>
 
 #define D(n) (INT64_C(86400000000) * (n))
 #define MAXR 8
