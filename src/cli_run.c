@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * partreg run: run a job holding the lock on its partition.
+ *
+ * Order matters throughout:
+ *  1. The signals partreg forwards (and SIGCHLD) are blocked before the
+ *     MQTT client starts, so the library's threads inherit the mask and the
+ *     main thread alone takes them, synchronously, with sigwaitinfo: no
+ *     handler, no race with the child's exit.
+ *  2. The client connects with a Last Will, session/abort for a fresh
+ *     random session id, before the lock is taken under that session: if
+ *     partreg dies (kill -9), the broker publishes the Will and the agent
+ *     fails the partition within seconds, instead of when the lease runs out.
+ *  3. The job is started only once the lock is held, and a renew thread
+ *     extends the lease every ttl/3 seconds with the fence. A renew the
+ *     agent refuses (lease_expired, stale_fence, not_locked, ...) means
+ *     someone else may now write the partition: the job gets SIGTERM and
+ *     partreg exits 75, without a fail (the partition is no longer ours to
+ *     fail). A renew that gets no answer (broker away) is retried: the job
+ *     keeps running, and the lease keeps consumers safe meanwhile.
+ *  4. The renew thread is stopped and joined before the final unlock or
+ *     fail, so no renew can race it and turn a finished lock into "lost".
+ * Rejected: running the job through /bin/sh -c (quoting surprises, and the
+ * shell, not the job, would receive the forwarded signals).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TTL 60
+
+struct renewer {
+	struct pr_cli *cli;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int lost;      /* the agent refused a renew: the lock is gone */
+	char why[512]; /* why it was lost */
+	pid_t child;
+	const char *fence; /* decimal text */
+	long ttl_s;
+};
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A random UUIDv4 for the session id. 0 or -errno. */
+static int
+new_session(char out[37])
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+		return -errno;
+	}
+	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+	    r[14], r[15]);
+	return 0;
+}
+
+static void
+body_token(const struct pr_cli *cli, struct pr_cb *b)
+{
+	if (cli->token[0] != '\0') {
+		pr_cb_str(b, "access_token", cli->token);
+	}
+}
+
+/* The "status" of a reply, 0 when absent. */
+static int
+reply_status(const struct pr_cj *env)
+{
+	const struct pr_cj *s = pr_cj_get(env, "status");
+
+	return s != NULL && s->type == PR_CJ_NUM ? atoi(s->text) : 0;
+}
+
+static int
+reply_ok(const struct pr_cj *env)
+{
+	const struct pr_cj *ok = pr_cj_get(env, "ok");
+
+	return ok != NULL && ok->type == PR_CJ_BOOL && ok->boolean;
+}
+
+static void
+describe_error(const struct pr_cj *env, char *buf, size_t cap)
+{
+	const struct pr_cj *err = pr_cj_get(env, "error");
+	const char *code = pr_cj_str(err, "code");
+	const char *msg = pr_cj_str(err, "message");
+
+	snprintf(buf, cap, "%s: %s", code ? code : "unknown", msg ? msg : "(no message)");
+}
+
+/*
+ * One renew. Returns 0 (renewed, or no answer: try again) or 1 when the
+ * agent refused it for good.
+ */
+static int
+renew_once(struct renewer *rn, int timeout_ms)
+{
+	struct pr_cli *cli = rn->cli;
+	struct pr_cb b;
+	const char *body;
+	char *reply = NULL, ttl[24];
+	struct pr_cj *env;
+	int rc;
+
+	pr_cb_init(&b);
+	pr_cli_body_interval(cli, &b, cli->args[0]);
+	pr_cb_raw(&b, "fence", rn->fence);
+	snprintf(ttl, sizeof ttl, "%ld", rn->ttl_s);
+	pr_cb_raw(&b, "ttl_s", ttl);
+	body_token(cli, &b);
+	if ((body = pr_cb_finish(&b)) == NULL) {
+		pr_cb_release(&b);
+		return 0;
+	}
+	rc = pr_client_request(cli->client, "partition/renew", body, timeout_ms, 0, &reply);
+	pr_cb_release(&b);
+	if (rc != 0) {
+		fprintf(stderr,
+		    "partreg run: renew got no reply (%s); the job keeps running, retrying\n",
+		    rc == -ETIMEDOUT ? "timed out" : strerror(rc < 0 && rc > -4096 ? -rc : EIO));
+		return 0;
+	}
+	rc = pr_cj_parse(reply, strlen(reply), &env);
+	free(reply);
+	if (rc != 0) {
+		return 0;
+	}
+	if (reply_ok(env)) {
+		rc = 0;
+	} else if (reply_status(env) >= 500) {
+		/* The agent's store is in trouble, not our lock: try again. */
+		char why[512];
+		describe_error(env, why, sizeof why);
+		fprintf(stderr, "partreg run: renew refused for now (%s); retrying\n", why);
+		rc = 0;
+	} else {
+		describe_error(env, rn->why, sizeof rn->why);
+		rc = 1;
+	}
+	pr_cj_free(env);
+	return rc;
+}
+
+static void *
+renew_main(void *arg)
+{
+	struct renewer *rn = arg;
+	int64_t period_us = rn->ttl_s * 1000000 / 3;
+
+	pthread_mutex_lock(&rn->mu);
+	for (;;) {
+		int64_t due = mono_us() + period_us;
+		struct timespec ts;
+
+		while (!rn->stop && mono_us() < due) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t left = due - mono_us();
+			if (left <= 0) {
+				break;
+			}
+			ts.tv_sec += left / 1000000;
+			ts.tv_nsec += (left % 1000000) * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&rn->cv, &rn->mu, &ts);
+		}
+		if (rn->stop) {
+			break;
+		}
+		pthread_mutex_unlock(&rn->mu);
+		/* Each attempt may take up to a period: the next starts right after a timeout. */
+		int refused = renew_once(
+		    rn, (int)(period_us / 1000) > 1000 ? (int)(period_us / 1000) : 1000);
+		pthread_mutex_lock(&rn->mu);
+		if (refused && !rn->stop) {
+			rn->lost = 1;
+			/* Someone else may write the partition now: stop ours. */
+			kill(rn->child, SIGTERM);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rn->mu);
+	return NULL;
+}
+
+/*
+ * unlock or fail, after the job. Returns PR_EXIT_OK, or the exit code of
+ * the failure (printed).
+ */
+static int
+finish(struct pr_cli *cli, const char *command, const char *fence, const char *extra_key,
+    const char *extra_raw, const char *reason)
+{
+	struct pr_cb b;
+	struct pr_cj *env;
+	const char *body;
+	int rc;
+
+	pr_cb_init(&b);
+	pr_cli_body_interval(cli, &b, cli->args[0]);
+	pr_cb_raw(&b, "fence", fence);
+	if (extra_key != NULL) {
+		pr_cb_raw(&b, extra_key, extra_raw);
+	}
+	if (reason != NULL) {
+		pr_cb_str(&b, "reason", reason);
+	}
+	body_token(cli, &b);
+	if ((body = pr_cb_finish(&b)) == NULL) {
+		pr_cb_release(&b);
+		return PR_EXIT_REFUSED;
+	}
+	rc = pr_cli_request(cli, command, body, cli->timeout_ms, &env);
+	pr_cb_release(&b);
+	if (rc != PR_EXIT_OK) {
+		return rc;
+	}
+	if (!reply_ok(env)) {
+		const char *code = pr_cj_str(pr_cj_get(env, "error"), "code");
+		pr_cli_print_error(cli, env);
+		rc = PR_EXIT_REFUSED;
+		if (code != NULL
+		    && (strcmp(code, "lease_expired") == 0 || strcmp(code, "stale_fence") == 0
+		        || strcmp(code, "not_locked") == 0)) {
+			rc = PR_EXIT_LOST;
+		}
+	} else if (cli->json) {
+		pr_cj_write(stdout, pr_cj_get(env, "result"));
+		putc('\n', stdout);
+	}
+	pr_cj_free(env);
+	return rc;
+}
+
+/* The JSON text of a string, for metadata. */
+static void
+json_string(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < cap; p++) {
+		if (*p == '"' || *p == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7F) {
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+static int
+lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fence_cap)
+{
+	struct pr_cb b;
+	struct pr_cj *env;
+	const struct pr_cj *res, *f;
+	const char *body, *exp;
+	char ttl[24];
+	int rc;
+
+	pr_cb_init(&b);
+	pr_cli_body_interval(cli, &b, cli->args[0]);
+	snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+	pr_cb_raw(&b, "ttl_s", ttl);
+	pr_cb_str(&b, "session", session);
+	body_token(cli, &b);
+	if ((body = pr_cb_finish(&b)) == NULL) {
+		pr_cb_release(&b);
+		return PR_EXIT_REFUSED;
+	}
+	rc = pr_cli_request(cli, "partition/lock", body, cli->timeout_ms, &env);
+	pr_cb_release(&b);
+	if (rc != PR_EXIT_OK) {
+		return rc;
+	}
+	if (!reply_ok(env)) {
+		pr_cli_print_error(cli, env);
+		pr_cj_free(env);
+		return PR_EXIT_REFUSED;
+	}
+	res = pr_cj_get(env, "result");
+	f = pr_cj_get(res, "fence");
+	if (f == NULL || f->type != PR_CJ_NUM || strlen(f->text) >= fence_cap) {
+		pr_cli_fail(cli, "invalid_reply", "the lock reply has no fence");
+		pr_cj_free(env);
+		return PR_EXIT_REFUSED;
+	}
+	snprintf(fence, fence_cap, "%s", f->text);
+	exp = pr_cj_str(res, "expires_at");
+	if (!cli->json) {
+		fprintf(stderr, "partreg run: locked %s %s [%s, %s) fence %s, lease until %s\n",
+		    cli->args[0], cli->opt[PR_O_PROVIDER], cli->opt[PR_O_START], cli->opt[PR_O_END],
+		    fence, exp ? exp : "?");
+	}
+	pr_cj_free(env);
+	return PR_EXIT_OK;
+}
+
+int
+pr_cli_run(struct pr_cli *cli)
+{
+	const char *prefix = cli->opt[PR_O_PREFIX] ? cli->opt[PR_O_PREFIX] : PR_DEFAULT_PREFIX;
+	long ttl_s = cli->opt[PR_O_TTL] ? atol(cli->opt[PR_O_TTL]) : DEFAULT_TTL;
+	char session[37], will_topic[1024], will[128], fence[32];
+	struct renewer rn;
+	pthread_t renew_thread;
+	sigset_t set, old;
+	pid_t pid;
+	int64_t t0;
+	int rc, wstatus = 0, code, have_thread;
+
+	if (new_session(session) != 0) {
+		pr_cli_fail(cli, "internal", "no random numbers: %s", strerror(errno));
+		return PR_EXIT_REFUSED;
+	}
+	snprintf(will_topic, sizeof will_topic, "%s/cmd/session/abort", prefix);
+	snprintf(will, sizeof will, "{\"session\":\"%s\"}", session);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if ((rc = pr_cli_connect(cli, will_topic, will)) != PR_EXIT_OK) {
+		return rc;
+	}
+	if ((rc = lock(cli, session, ttl_s, fence, sizeof fence)) != PR_EXIT_OK) {
+		return rc;
+	}
+	fflush(NULL);
+	t0 = mono_us();
+	pid = fork();
+	if (pid < 0) {
+		pr_cli_fail(cli, "internal", "fork: %s", strerror(errno));
+		finish(cli, "partition/fail", fence, NULL, NULL, "partreg run could not fork");
+		return PR_EXIT_REFUSED;
+	}
+	if (pid == 0) {
+		/* The job gets the signal mask partreg itself was started with. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		execvp(cli->exec_argv[0], cli->exec_argv);
+		fprintf(
+		    stderr, "partreg run: cannot run %s: %s\n", cli->exec_argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	memset(&rn, 0, sizeof rn);
+	rn.cli = cli;
+	rn.child = pid;
+	rn.fence = fence;
+	rn.ttl_s = ttl_s;
+	pthread_mutex_init(&rn.mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&rn.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	have_thread = pthread_create(&renew_thread, NULL, renew_main, &rn) == 0;
+	if (!have_thread) {
+		/* Without renewals the lease would run out under the job. */
+		pr_cli_fail(cli, "internal", "cannot start the renew thread");
+		kill(pid, SIGTERM);
+	}
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0) {
+			continue;
+		}
+		if (sig == SIGCHLD) {
+			pid_t w = waitpid(pid, &wstatus, WNOHANG);
+			if (w == pid) {
+				break;
+			}
+			continue;
+		}
+		kill(pid, sig);
+	}
+	double duration = (double)(mono_us() - t0) / 1e6;
+
+	pthread_mutex_lock(&rn.mu);
+	rn.stop = 1;
+	pthread_cond_signal(&rn.cv);
+	pthread_mutex_unlock(&rn.mu);
+	if (have_thread) {
+		pthread_join(renew_thread, NULL);
+	}
+
+	code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	if (rn.lost) {
+		pr_cli_fail(cli, "lock_lost",
+		    "the lock was lost while the job ran (%s); job stopped", rn.why);
+		return PR_EXIT_LOST;
+	}
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+		char host[256] = "", hostjson[600], meta[800];
+		gethostname(host, sizeof host - 1);
+		json_string(host, hostjson, sizeof hostjson);
+		snprintf(meta, sizeof meta, "{\"exit_status\":0,\"duration_s\":%.3f,\"host\":%s}",
+		    duration, hostjson);
+		rc = finish(cli, "partition/unlock", fence, "metadata", meta, NULL);
+		if (rc == PR_EXIT_LOST) {
+			pr_cli_fail(cli, "lock_lost",
+			    "the job succeeded but the lock was lost before the unlock");
+		}
+		return rc;
+	} else {
+		char reason[64];
+		if (WIFEXITED(wstatus)) {
+			snprintf(reason, sizeof reason, "exit status %d", WEXITSTATUS(wstatus));
+		} else {
+			snprintf(reason, sizeof reason, "killed by signal %d", WTERMSIG(wstatus));
+		}
+		if (finish(cli, "partition/fail", fence, NULL, NULL, reason) != PR_EXIT_OK) {
+			fprintf(stderr,
+			    "partreg run: the job failed (%s) and so did marking it failed;"
+			    " the lease will expire\n",
+			    reason);
+		}
+	}
+	return code;
+}
