@@ -508,6 +508,7 @@ pr_cli_wait(struct pr_cli *cli)
 	uint64_t last_seq = 0;
 	int tty = isatty(STDERR_FILENO), shown = 0, sfd, rc;
 	int64_t deadline = cli->timeout_given ? mono_ms() + cli->timeout_ms : -1;
+	int64_t grace = mono_ms() + 1000, until;
 	struct status st;
 
 	if (pr_client_parse_time(cli->opt[PR_O_START], &want.start) != 0
@@ -607,11 +608,22 @@ pr_cli_wait(struct pr_cli *cli)
 			}
 			return PR_EXIT_OK;
 		}
-		if (!cli->json || tty) {
+		/*
+		 * The retained summary normally follows the SUBACK at once: say
+		 * "no summary yet" only when it has not come within a second.
+		 */
+		if ((!cli->json || tty) && (last_seq > 0 || mono_ms() >= grace)) {
 			show(tty, st.text, last, sizeof last);
 			shown = 1;
 		}
-		rc = wait_event(&in, sfd, deadline);
+		until = deadline;
+		if (last_seq == 0 && mono_ms() < grace && (deadline < 0 || grace < deadline)) {
+			until = grace;
+		}
+		rc = wait_event(&in, sfd, until);
+		if (rc == -ETIMEDOUT && until != deadline) {
+			continue; /* the grace second is over: show "no summary yet" */
+		}
 		if (rc != 0) {
 			if (tty && shown) {
 				fputs("\r\033[K", stderr);

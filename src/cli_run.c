@@ -25,6 +25,7 @@
  */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,7 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_TTL 60
+#define DEFAULT_TTL   60
+#define INHERITED_MAX 64
 
 struct renewer {
 	struct pr_cli *cli;
@@ -56,6 +58,75 @@ mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The descriptors partreg was started with (beyond 0-2), sorted: the job
+ * gets these and no others. Read before the client opens its socket.
+ */
+static size_t
+inherited_fds(int *fds, size_t cap)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t n = 0;
+
+	if (d == NULL) {
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL && n < cap) {
+		int fd = atoi(e->d_name);
+		if (fd > 2 && fd != dirfd(d)) {
+			size_t i = n++;
+			/* Insertion keeps them sorted: there are few. */
+			for (; i > 0 && fds[i - 1] > fd; i--) {
+				fds[i] = fds[i - 1];
+			}
+			fds[i] = fd;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * In the child, before exec: close every descriptor but 0-2 and the
+ * inherited ones. The MQTT socket above all: a job holding it open would
+ * keep the connection alive after partreg is killed, and the broker would
+ * never send the Last Will. Only async-signal-safe calls (close_range).
+ */
+static void
+close_others(const int *keep, size_t nkeep)
+{
+	unsigned from = 3;
+
+	for (size_t i = 0; i <= nkeep; i++) {
+		unsigned to = i < nkeep ? (unsigned)keep[i] - 1 : ~0U;
+		if (to >= from && close_range(from, to, 0) != 0) {
+			/* No close_range (old kernel): the first 65536 one by one. */
+			for (unsigned fd = from; fd <= to && fd < 65536; fd++) {
+				close((int)fd);
+			}
+		}
+		if (i < nkeep) {
+			from = (unsigned)keep[i] + 1;
+		}
+	}
+}
+
+/* After a failed exec in the child: write(2) only, the parent's threads may hold stdio locks. */
+static void
+child_exec_failed(const char *cmd, int err)
+{
+	const char *parts[] = { "partreg run: cannot run ", cmd, ": ", strerror(err), "\n" };
+
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		if (write(STDERR_FILENO, parts[i], strlen(parts[i])) < 0) {
+			break;
+		}
+	}
+	/* As a shell does: 127 not found, 126 found but not runnable. */
+	_exit(err == ENOENT ? 127 : 126);
 }
 
 /* A random UUIDv4 for the session id. 0 or -errno. */
@@ -337,6 +408,8 @@ pr_cli_run(struct pr_cli *cli)
 	pid_t pid;
 	int64_t t0;
 	int rc, wstatus = 0, code, have_thread;
+	int keep[INHERITED_MAX];
+	size_t nkeep = inherited_fds(keep, INHERITED_MAX);
 
 	if (new_session(session) != 0) {
 		pr_cli_fail(cli, "internal", "no random numbers: %s", strerror(errno));
@@ -368,10 +441,9 @@ pr_cli_run(struct pr_cli *cli)
 	if (pid == 0) {
 		/* The job gets the signal mask partreg itself was started with. */
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		close_others(keep, nkeep);
 		execvp(cli->exec_argv[0], cli->exec_argv);
-		fprintf(
-		    stderr, "partreg run: cannot run %s: %s\n", cli->exec_argv[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
+		child_exec_failed(cli->exec_argv[0], errno);
 	}
 	memset(&rn, 0, sizeof rn);
 	rn.cli = cli;

@@ -21,6 +21,7 @@
  */
 #include "cli.h"
 #include "err.h"
+#include "log.h"
 #include "ptime.h"
 
 #include <errno.h>
@@ -1109,6 +1110,12 @@ main(int argc, char **argv)
 	}
 	read_environment(&cli);
 	cli.json = cli.opt[PR_O_JSON] != NULL;
+	/*
+	 * The library logs to stderr. Its warnings say why a connection is
+	 * refused (TLS, credentials), which a person wants to see; with --json
+	 * stderr carries only JSON errors, for scripts.
+	 */
+	pr_log_set_level(cli.json ? PR_LOG_ERROR : PR_LOG_WARN);
 	if ((rc = check_options(&cli)) != 0) {
 		return rc;
 	}
