@@ -181,9 +181,11 @@ describe_error(const struct pr_cj *env, char *buf, size_t cap)
 	snprintf(buf, cap, "%s: %s", code ? code : "unknown", msg ? msg : "(no message)");
 }
 
+enum { RENEW_OK, RENEW_RETRY, RENEW_REFUSED };
+
 /*
- * One renew. Returns 0 (renewed, or no answer: try again) or 1 when the
- * agent refused it for good.
+ * One renew: RENEW_OK, RENEW_RETRY (no answer, or the agent's store is in
+ * trouble) or RENEW_REFUSED (the agent refused it for good).
  */
 static int
 renew_once(struct renewer *rn, int timeout_ms)
@@ -203,32 +205,36 @@ renew_once(struct renewer *rn, int timeout_ms)
 	body_token(cli, &b);
 	if ((body = pr_cb_finish(&b)) == NULL) {
 		pr_cb_release(&b);
-		return 0;
+		return RENEW_RETRY;
 	}
-	rc = pr_client_request(cli->client, "partition/renew", body, timeout_ms, 0, &reply);
+	/*
+	 * Resend often: after an outage the agent may come back with little
+	 * of the lease left, and a resend (same request_id) is free.
+	 */
+	rc = pr_client_request(cli->client, "partition/renew", body, timeout_ms, 500, &reply);
 	pr_cb_release(&b);
 	if (rc != 0) {
 		fprintf(stderr,
 		    "partreg run: renew got no reply (%s); the job keeps running, retrying\n",
 		    rc == -ETIMEDOUT ? "timed out" : strerror(rc < 0 && rc > -4096 ? -rc : EIO));
-		return 0;
+		return RENEW_RETRY;
 	}
 	rc = pr_cj_parse(reply, strlen(reply), &env);
 	free(reply);
 	if (rc != 0) {
-		return 0;
+		return RENEW_RETRY;
 	}
 	if (reply_ok(env)) {
-		rc = 0;
+		rc = RENEW_OK;
 	} else if (reply_status(env) >= 500) {
 		/* The agent's store is in trouble, not our lock: try again. */
 		char why[512];
 		describe_error(env, why, sizeof why);
 		fprintf(stderr, "partreg run: renew refused for now (%s); retrying\n", why);
-		rc = 0;
+		rc = RENEW_RETRY;
 	} else {
 		describe_error(env, rn->why, sizeof rn->why);
-		rc = 1;
+		rc = RENEW_REFUSED;
 	}
 	pr_cj_free(env);
 	return rc;
@@ -239,18 +245,17 @@ renew_main(void *arg)
 {
 	struct renewer *rn = arg;
 	int64_t period_us = rn->ttl_s * 1000000 / 3;
+	int timeout_ms = period_us / 1000 > 1000 ? (int)(period_us / 1000) : 1000;
+	int64_t due = mono_us() + period_us;
 
 	pthread_mutex_lock(&rn->mu);
 	for (;;) {
-		int64_t due = mono_us() + period_us;
-		struct timespec ts;
+		int64_t began, left;
+		int r;
 
-		while (!rn->stop && mono_us() < due) {
+		while (!rn->stop && (left = due - mono_us()) > 0) {
+			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t left = due - mono_us();
-			if (left <= 0) {
-				break;
-			}
 			ts.tv_sec += left / 1000000;
 			ts.tv_nsec += (left % 1000000) * 1000;
 			if (ts.tv_nsec >= 1000000000) {
@@ -263,15 +268,26 @@ renew_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&rn->mu);
-		/* Each attempt may take up to a period: the next starts right after a timeout. */
-		int refused = renew_once(
-		    rn, (int)(period_us / 1000) > 1000 ? (int)(period_us / 1000) : 1000);
+		began = mono_us();
+		r = renew_once(rn, timeout_ms);
 		pthread_mutex_lock(&rn->mu);
-		if (refused && !rn->stop) {
+		if (r == RENEW_REFUSED && !rn->stop) {
 			rn->lost = 1;
 			/* Someone else may write the partition now: stop ours. */
 			kill(rn->child, SIGTERM);
 			break;
+		}
+		/*
+		 * Renewed: the next in a period. No answer: that attempt already
+		 * spent up to a period resending, so the next follows it at
+		 * once (after a short pause, should it have failed fast).
+		 */
+		due = mono_us() + period_us;
+		if (r == RENEW_RETRY) {
+			due = began + period_us;
+			if (due < mono_us() + 200000) {
+				due = mono_us() + 200000;
+			}
 		}
 	}
 	pthread_mutex_unlock(&rn->mu);

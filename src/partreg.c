@@ -792,8 +792,8 @@ help_main(void)
 	printf("\nOptions (before or after the command; each also as PARTREG_<NAME>, e.g.\n"
 	       "PARTREG_BROKER, PARTREG_TOKEN_FILE; a flag wins over the environment):\n");
 	print_options(stdout, GLOBALS);
-	printf("  --help               this text; partreg COMMAND --help for one command\n"
-	       "  --version            print the version\n"
+	printf("  --help            this text; partreg COMMAND --help for one command\n"
+	       "  --version         print the version\n"
 	       "\n"
 	       "Writes need the source's access token, or for partition commands that\n"
 	       "provider's token: PARTREG_TOKEN, or the first line of --token-file /\n"
