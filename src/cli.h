@@ -3,11 +3,9 @@
  * The partreg CLI's shared parts: a small JSON reader and writer, the
  * parsed command line, and the calls each subcommand file makes.
  *
- * The CLI reads replies and events with its own small JSON reader rather
- * than json-c, because the house rule keeps json-c inside the codec and the
- * codec's decoders are for commands, not for replies. The reader is lenient
- * where that cannot hurt (it only reads what the agent wrote) and keeps
- * numbers as their literal text, so an integer is printed back unchanged.
+ * Replies and events are read into struct pr_cj trees (codec.h: json-c
+ * stays inside the codec); numbers keep their literal text, so an integer
+ * is printed back unchanged.
  */
 #ifndef PR_CLI_H
 #define PR_CLI_H
@@ -18,6 +16,8 @@
 
 #include <partreg/client.h>
 
+#include "codec.h"
+
 /* Exit codes of partreg (documented in partreg --help). */
 #define PR_EXIT_OK          0
 #define PR_EXIT_REFUSED     1 /* not ready, or the agent refused the command */
@@ -26,35 +26,8 @@
 #define PR_EXIT_TIMEOUT     4  /* wait timed out, or no reply came */
 #define PR_EXIT_LOST        75 /* run: the lock was lost (EX_TEMPFAIL) */
 
-/* ---- JSON values ---- */
+/* ---- JSON output (the reader, struct pr_cj, is in codec.h) ---- */
 
-enum pr_cj_type {
-	PR_CJ_NULL,
-	PR_CJ_BOOL,
-	PR_CJ_NUM,
-	PR_CJ_STR,
-	PR_CJ_ARR,
-	PR_CJ_OBJ,
-};
-
-/* One JSON value; the members of an object or array are a child list. */
-struct pr_cj {
-	enum pr_cj_type type;
-	char *key;  /* member name when inside an object, else NULL */
-	char *text; /* STR: the decoded string; NUM: the literal */
-	int boolean;
-	struct pr_cj *child; /* first member (ARR, OBJ) */
-	struct pr_cj *next;  /* next sibling */
-};
-
-/* Parse text[0..len) into *out (caller frees with pr_cj_free). 0 or PR_EJSON / -ENOMEM. */
-int pr_cj_parse(const char *text, size_t len, struct pr_cj **out);
-/* Free a value and its members; NULL is fine. */
-void pr_cj_free(struct pr_cj *v);
-/* Member key of obj, or NULL (also when obj is not an object). Borrowed from obj. */
-const struct pr_cj *pr_cj_get(const struct pr_cj *obj, const char *key);
-/* The string member key of obj, or NULL when absent or not a string. */
-const char *pr_cj_str(const struct pr_cj *obj, const char *key);
 /* Write v as compact JSON. */
 void pr_cj_write(FILE *f, const struct pr_cj *v);
 /* Write s as a JSON string literal, quotes included. */

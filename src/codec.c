@@ -1583,3 +1583,137 @@ pr_summary_release(struct pr_summary *s)
 	free(s->blocked);
 	memset(s, 0, sizeof *s);
 }
+
+/*
+ * struct pr_cj from json-c: the agent's replies and events as a plain tree
+ * that clients walk without json-c. Numbers keep their literal text (an
+ * int64 printed back exactly, never through a double).
+ */
+static struct pr_cj *
+cj_from(struct json_object *o, const char *key, int *oom)
+{
+	struct pr_cj *v = calloc(1, sizeof *v);
+	char num[32];
+
+	if (v == NULL || (key != NULL && (v->key = strdup(key)) == NULL)) {
+		free(v);
+		*oom = 1;
+		return NULL;
+	}
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		v->type = PR_CJ_NULL;
+		break;
+	case json_type_boolean:
+		v->type = PR_CJ_BOOL;
+		v->boolean = json_object_get_boolean(o);
+		break;
+	case json_type_int:
+		v->type = PR_CJ_NUM;
+		snprintf(num, sizeof num, "%" PRId64, json_object_get_int64(o));
+		v->text = strdup(num);
+		break;
+	case json_type_double:
+		v->type = PR_CJ_NUM;
+		v->text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		break;
+	case json_type_string:
+		v->type = PR_CJ_STR;
+		v->text = strdup(json_object_get_string(o));
+		break;
+	case json_type_array: {
+		struct pr_cj **tail = &v->child;
+
+		v->type = PR_CJ_ARR;
+		for (size_t i = 0; i < json_object_array_length(o) && !*oom; i++) {
+			*tail = cj_from(json_object_array_get_idx(o, i), NULL, oom);
+			tail = *tail != NULL ? &(*tail)->next : tail;
+		}
+		break;
+	}
+	case json_type_object: {
+		struct pr_cj **tail = &v->child;
+
+		v->type = PR_CJ_OBJ;
+		json_object_object_foreach(o, k, m)
+		{
+			if (*oom) {
+				break;
+			}
+			*tail = cj_from(m, k, oom);
+			tail = *tail != NULL ? &(*tail)->next : tail;
+		}
+		break;
+	}
+	}
+	if ((v->type == PR_CJ_NUM || v->type == PR_CJ_STR) && v->text == NULL) {
+		*oom = 1;
+	}
+	return v;
+}
+
+int
+pr_cj_parse(const char *text, size_t len, struct pr_cj **out)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	int oom = 0;
+
+	*out = NULL;
+	if (len > INT_MAX || (tok = json_tokener_new_ex(JSON_DEPTH + 48)) == NULL) {
+		return len > INT_MAX ? PR_EJSON : -ENOMEM;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success
+	    || json_tokener_get_parse_end(tok) != len) {
+		json_tokener_free(tok);
+		json_object_put(o);
+		return PR_EJSON;
+	}
+	json_tokener_free(tok);
+	*out = cj_from(o, NULL, &oom);
+	json_object_put(o);
+	if (oom) {
+		pr_cj_free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+pr_cj_free(struct pr_cj *v)
+{
+	while (v != NULL) {
+		struct pr_cj *next = v->next;
+
+		pr_cj_free(v->child);
+		free(v->key);
+		free(v->text);
+		free(v);
+		v = next;
+	}
+}
+
+const struct pr_cj *
+pr_cj_get(const struct pr_cj *obj, const char *key)
+{
+	if (obj == NULL || obj->type != PR_CJ_OBJ) {
+		return NULL;
+	}
+	for (const struct pr_cj *m = obj->child; m != NULL; m = m->next) {
+		if (strcmp(m->key, key) == 0) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+const char *
+pr_cj_str(const struct pr_cj *obj, const char *key)
+{
+	const struct pr_cj *m = pr_cj_get(obj, key);
+
+	return m != NULL && m->type == PR_CJ_STR ? m->text : NULL;
+}

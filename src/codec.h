@@ -210,6 +210,36 @@ char *pr_reply_replayed(
 
 /* ---- client side ---- */
 
+/* ---- JSON trees, for clients reading replies and events ---- */
+
+enum pr_cj_type {
+	PR_CJ_NULL,
+	PR_CJ_BOOL,
+	PR_CJ_NUM,
+	PR_CJ_STR,
+	PR_CJ_ARR,
+	PR_CJ_OBJ,
+};
+
+/* One JSON value; the members of an object or array are a child list. */
+struct pr_cj {
+	enum pr_cj_type type;
+	char *key;  /* member name when inside an object, else NULL */
+	char *text; /* STR: the decoded string; NUM: the literal */
+	int boolean;
+	struct pr_cj *child; /* first member (ARR, OBJ) */
+	struct pr_cj *next;  /* next sibling */
+};
+
+/* Parse text[0..len) into *out (caller frees with pr_cj_free). 0 or PR_EJSON / -ENOMEM. */
+int pr_cj_parse(const char *text, size_t len, struct pr_cj **out);
+/* Free a value and its members; NULL is fine. */
+void pr_cj_free(struct pr_cj *v);
+/* Member key of obj, or NULL (also when obj is not an object). Borrowed from obj. */
+const struct pr_cj *pr_cj_get(const struct pr_cj *obj, const char *key);
+/* The string member key of obj, or NULL when absent or not a string. */
+const char *pr_cj_str(const struct pr_cj *obj, const char *key);
+
 /*
  * A command body ready to send: body (JSON object text, NULL = {}) with
  * request_id added when it has none (request_id_if_missing), and, for MQTT

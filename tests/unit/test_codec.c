@@ -1369,6 +1369,39 @@ test_reply_envelopes(void **state)
 	free(out);
 }
 
+static void
+test_cj_tree(void **state)
+{
+	const char reply[] = "{\"ok\":true,\"status\":200,\"result\":{\"seq\":9007199254740993,"
+	                     "\"ratio\":0.5,\"name\":\"caf\\u00e9\",\"gaps\":[[\"a\",\"b\"]],"
+	                     "\"next\":null}}";
+	const struct pr_cj *result, *seq, *gaps;
+	struct pr_cj *v;
+
+	(void)state;
+	assert_int_equal(pr_cj_parse(reply, strlen(reply), &v), 0);
+	result = pr_cj_get(v, "result");
+	assert_non_null(result);
+	assert_int_equal(pr_cj_get(v, "ok")->type, PR_CJ_BOOL);
+	assert_true(pr_cj_get(v, "ok")->boolean);
+	seq = pr_cj_get(result, "seq");
+	/* Beyond 2^53: kept exactly, never through a double. */
+	assert_string_equal(seq->text, "9007199254740993");
+	assert_string_equal(pr_cj_str(result, "name"), "caf\xc3\xa9");
+	assert_null(pr_cj_str(result, "seq"));
+	assert_null(pr_cj_get(result, "missing"));
+	assert_int_equal(pr_cj_get(result, "next")->type, PR_CJ_NULL);
+	gaps = pr_cj_get(result, "gaps");
+	assert_int_equal(gaps->type, PR_CJ_ARR);
+	assert_string_equal(gaps->child->child->next->text, "b");
+	pr_cj_free(v);
+	/* Only whole documents. */
+	assert_int_equal(pr_cj_parse(reply, strlen(reply) - 1, &v), PR_EJSON);
+	assert_null(v);
+	assert_int_equal(pr_cj_parse("{} x", 4, &v), PR_EJSON);
+	assert_int_equal(pr_cj_parse("", 0, &v), PR_EJSON);
+}
+
 int
 main(void)
 {
@@ -1394,6 +1427,7 @@ main(void)
 		cmocka_unit_test(test_encode_results),
 		cmocka_unit_test(test_encode_lease_and_history_results),
 		cmocka_unit_test(test_reply_envelopes),
+		cmocka_unit_test(test_cj_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
