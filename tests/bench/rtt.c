@@ -1,20 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Request/response round trips through a broker, measured one at a time.
+ * Request/response through a broker: round trips, throughput with N
+ * requests in flight, and the delay from an unlock to the retained summary
+ * that shows it.
  *
  *   pr_bench_rtt echo  --broker URL --topic T
  *       a trivial responder: answers every message on T, at QoS 1, on its
  *       Response Topic with its Correlation Data, doing no work. The
  *       baseline that partregd's figures are divided by.
- *   pr_bench_rtt query --broker URL --topic T --payload JSON [-n N]
- *       sends N requests to T (QoS 1, MQTT 5 request/response), one in
- *       flight, and prints the round trip percentiles in microseconds:
- *       "n=N min=… p50=… p90=… p99=… max=…"
+ *   pr_bench_rtt query --broker URL --topic T --payload JSON [-n N] [-c C]
+ *       sends N requests to T (QoS 1, MQTT 5 request/response), C in flight
+ *       (default 1; N rounded up so that each of the C slots sends as many,
+ *       an even number for lockunlock), and prints the rate and the round
+ *       trip percentiles in
+ *       microseconds:
+ *       "n=N c=C secs=… rate=… min=… p50=… p90=… p99=… max=… stray=… errors=…"
+ *   pr_bench_rtt lockunlock --broker URL --topic PREFIX/cmd --source S
+ *                --token TOK [-n N] [-c C]
+ *       the same with partition/lock and partition/unlock: request slot i
+ *       works on its own day of provider "p" of S, alternating lock and
+ *       unlock on PREFIX/cmd/partition/lock and …/unlock (without --source
+ *       and --token, on an echo: --topic is then the echo's topic and the
+ *       bodies are the same). errors counts replies with "ok":false.
+ *   pr_bench_rtt unlockwait --broker URL [--sub-broker URL2] --topic PREFIX/cmd
+ *                --source S --token TOK [-n N]
+ *       N times: lock a day (waiting for the reply and its seq), then time
+ *       from sending its unlock to the arrival of PREFIX/state/S with a seq
+ *       past the lock's, as a subscriber (on URL2, e.g. a bridged broker)
+ *       that waits for readiness sees it. Prints the percentiles as query.
  *
- * Both use the project's transport module, so both sides have TCP_NODELAY
+ * All use the project's transport module, so every client has TCP_NODELAY
  * and the same Paho client as the agent: the ratio isolates partregd's own
- * cost. A reply whose correlation does not match the request in flight is
- * counted as stray and ignored.
+ * cost. A reply whose correlation matches no request in flight is counted
+ * as stray and ignored. Every loop is bounded: no progress for 10 s fails.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,13 +47,29 @@
 #include "ptime.h"
 #include "transport.h"
 
+#define SLOTS_MAX  1024
+#define STALL_SECS 10
+
+struct slot {
+	uint64_t want; /* correlation of the request in flight; 0 = none */
+	int64_t t0;
+	int unlock; /* lockunlock: the request in flight is an unlock */
+};
+
 struct bench {
-	struct pr_transport *tr;
+	struct pr_transport *tr, *sub;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t want; /* correlation of the request in flight */
-	int got;
-	long stray;
+	struct slot slots[SLOTS_MAX];
+	int nslots;
+	int done[SLOTS_MAX]; /* slots whose reply arrived, in order */
+	int ndone;
+	int64_t *samples;
+	long nsamples;
+	long stray, errors;
+	uint64_t last_seq; /* seq of the last reply */
+	uint64_t want_seq; /* unlockwait: summary seq awaited; 0 = none */
+	int64_t seen_at;   /* unlockwait: when it arrived */
 	int echo;
 };
 
@@ -48,10 +82,22 @@ on_signal(int sig)
 	stop = 1;
 }
 
+/* The first "seq": number in a JSON text (the top-level one in replies'
+ * results and in summaries, whose nested objects carry none); 0 if none. */
+static uint64_t
+find_seq(const char *s)
+{
+	const char *p = s != NULL ? strstr(s, "\"seq\":") : NULL;
+
+	return p != NULL ? strtoull(p + 6, NULL, 10) : 0;
+}
+
 static void
 on_message(void *arg, struct pr_msg *m)
 {
 	struct bench *b = arg;
+	uint64_t c = 0;
+	int slot;
 
 	if (b->echo) {
 		if (m->response_topic != NULL) {
@@ -62,21 +108,46 @@ on_message(void *arg, struct pr_msg *m)
 			pr_transport_publish(
 			    b->tr, m->response_topic, m->payload, m->payload_len, 1, 0, &p, 0);
 		}
-	} else {
-		uint64_t c = 0;
-
-		if (m->correlation != NULL && m->correlation_len == sizeof c) {
-			memcpy(&c, m->correlation, sizeof c);
-		}
-		pthread_mutex_lock(&b->mu);
-		if (c == b->want && !b->got) {
-			b->got = 1;
-			pthread_cond_signal(&b->cv);
-		} else {
-			b->stray++;
-		}
-		pthread_mutex_unlock(&b->mu);
+		pr_msg_free(m);
+		return;
 	}
+	if (m->correlation != NULL && m->correlation_len == sizeof c) {
+		memcpy(&c, m->correlation, sizeof c);
+	}
+	slot = (int)(c >> 40);
+	pthread_mutex_lock(&b->mu);
+	if (c != 0 && slot < b->nslots && b->slots[slot].want == c) {
+		if (b->nsamples >= 0) {
+			b->samples[b->nsamples++] = pr_time_now() - b->slots[slot].t0;
+		}
+		if (m->payload != NULL && strstr(m->payload, "\"ok\":false") != NULL) {
+			b->errors++;
+		}
+		b->last_seq = find_seq(m->payload);
+		b->slots[slot].want = 0;
+		b->done[b->ndone++] = slot;
+		pthread_cond_broadcast(&b->cv);
+	} else {
+		b->stray++;
+	}
+	pthread_mutex_unlock(&b->mu);
+	pr_msg_free(m);
+}
+
+/* The subscriber of the retained summary (unlockwait). */
+static void
+on_summary(void *arg, struct pr_msg *m)
+{
+	struct bench *b = arg;
+	uint64_t seq = find_seq(m->payload);
+	int64_t now = pr_time_now();
+
+	pthread_mutex_lock(&b->mu);
+	if (b->want_seq != 0 && seq >= b->want_seq && b->seen_at == 0) {
+		b->seen_at = now;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
 	pr_msg_free(m);
 }
 
@@ -92,71 +163,320 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: pr_bench_rtt echo|query --broker URL --topic T "
-	    "[--payload JSON] [-n N]\n");
+	    "usage: pr_bench_rtt echo|query|lockunlock|unlockwait --broker URL --topic T\n"
+	    "       [--payload JSON] [--source S --token TOK] [--sub-broker URL] [-n N] [-c C]\n");
 	return 2;
+}
+
+/* Wait on b->cv (b->mu held) until the deadline; ETIMEDOUT or 0. */
+static int
+wait_until(struct bench *b, const struct timespec *ts)
+{
+	return pthread_cond_timedwait(&b->cv, &b->mu, ts);
+}
+
+static void
+deadline_in(struct timespec *ts, int secs)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += secs;
+}
+
+struct job {
+	const char *topic; /* query; echo lockunlock */
+	const char *payload;
+	const char *cmd_prefix; /* lockunlock on the agent: PREFIX/cmd */
+	const char *source, *token;
+	char reply_topic[256];
+};
+
+/* The body for slot's day: a lock/unlock of provider p, or on an echo the same text. */
+static void
+day_body(const struct job *j, int slot, char *buf, size_t size)
+{
+	/* Slot i works on day i from 2001-01-01 (978307200 s since the epoch). */
+	int64_t start = (INT64_C(978307200) + (int64_t)slot * 86400) * 1000000;
+	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
+
+	snprintf(buf, size,
+	    "{\"source\":\"%s\",\"provider\":\"p\",\"start\":\"%s\",\"end\":\"%s\","
+	    "\"access_token\":\"%s\"}",
+	    j->source != NULL ? j->source : "bench", pr_time_format(start, s),
+	    pr_time_format(start + INT64_C(86400000000), e), j->token != NULL ? j->token : "-");
+}
+
+/* Send the next request of slot; returns 0 or -1 (logged). */
+static int
+send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, int lockunlock)
+{
+	uint64_t corr = ((uint64_t)slot << 40) | (iteration + 1);
+	struct pr_pubprops p = { .correlation = (const char *)&corr,
+		.correlation_len = sizeof corr,
+		.response_topic = j->reply_topic };
+	char body[512], topic[256];
+	const char *payload = j->payload, *to = j->topic;
+	int unlock = 0;
+
+	if (lockunlock) {
+		unlock = (int)(iteration & 1);
+		day_body(j, slot, body, sizeof body);
+		payload = body;
+		if (j->cmd_prefix != NULL) {
+			snprintf(topic, sizeof topic, "%s/partition/%s", j->cmd_prefix,
+			    unlock ? "unlock" : "lock");
+			to = topic;
+		}
+	}
+	pthread_mutex_lock(&b->mu);
+	b->slots[slot].want = corr;
+	b->slots[slot].unlock = unlock;
+	b->slots[slot].t0 = pr_time_now();
+	pthread_mutex_unlock(&b->mu);
+	if (pr_transport_publish(b->tr, to, payload, strlen(payload), 1, 0, &p, 5000) != 0) {
+		fprintf(stderr, "pr_bench_rtt: publish failed\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+print_samples(int64_t *s, long n, int c, double secs, long stray, long errors)
+{
+	qsort(s, (size_t)n, sizeof *s, cmp_i64);
+	printf("n=%ld c=%d secs=%.3f rate=%.1f min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64
+	       " p99=%" PRId64 " max=%" PRId64 " stray=%ld errors=%ld\n",
+	    n, c, secs, secs > 0 ? (double)n / secs : 0.0, s[0], s[n / 2], s[n * 9 / 10],
+	    s[n * 99 / 100], s[n - 1], stray, errors);
+}
+
+/* n requests, c in flight (query or lockunlock). */
+static int
+run_pipelined(struct bench *b, const struct job *j, long n, int c, int lockunlock)
+{
+	uint64_t *iter = calloc((size_t)c, sizeof *iter);
+	long completed = 0, per_slot;
+	int64_t t_start;
+
+	if (iter == NULL) {
+		return 1;
+	}
+	/* Every slot makes the same number of requests, even for lockunlock
+	 * so that each ends unlocked and the next run can lock again. */
+	per_slot = (n + c - 1) / c;
+	if (lockunlock) {
+		per_slot += per_slot & 1;
+	}
+	n = per_slot * c;
+	b->nslots = c;
+	t_start = pr_time_now();
+	for (int i = 0; i < c; i++) {
+		if (send_next(b, j, i, iter[i]++, lockunlock) != 0) {
+			return 1;
+		}
+	}
+	while (completed < n) {
+		int ready[SLOTS_MAX], nready, rc = 0;
+		struct timespec ts;
+
+		deadline_in(&ts, STALL_SECS);
+		pthread_mutex_lock(&b->mu);
+		while (b->ndone == 0 && rc == 0) {
+			rc = wait_until(b, &ts);
+		}
+		nready = b->ndone;
+		memcpy(ready, b->done, (size_t)nready * sizeof *ready);
+		b->ndone = 0;
+		pthread_mutex_unlock(&b->mu);
+		if (nready == 0) {
+			fprintf(stderr, "pr_bench_rtt: no reply within %d s (%ld of %ld done)\n",
+			    STALL_SECS, completed, n);
+			return 1;
+		}
+		completed += nready;
+		for (int i = 0; i < nready; i++) {
+			if (iter[ready[i]] < (uint64_t)per_slot
+			    && send_next(b, j, ready[i], iter[ready[i]]++, lockunlock) != 0) {
+				return 1;
+			}
+		}
+	}
+	print_samples(b->samples, b->nsamples, c, (double)(pr_time_now() - t_start) / 1e6, b->stray,
+	    b->errors);
+	free(iter);
+	return 0;
+}
+
+/* Send one request on slot 0 and wait for its reply; 0 or -1. */
+static int
+one_request(struct bench *b, const struct job *j, uint64_t iteration)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	if (send_next(b, j, 0, iteration, 1) != 0) {
+		return -1;
+	}
+	deadline_in(&ts, STALL_SECS);
+	pthread_mutex_lock(&b->mu);
+	while (b->ndone == 0 && rc == 0) {
+		rc = wait_until(b, &ts);
+	}
+	b->ndone = 0;
+	pthread_mutex_unlock(&b->mu);
+	if (rc != 0) {
+		fprintf(stderr, "pr_bench_rtt: no reply within %d s\n", STALL_SECS);
+		return -1;
+	}
+	return 0;
+}
+
+/* n times: lock, then time unlock → summary with a later seq. */
+static int
+run_unlockwait(struct bench *b, const struct job *j, long n)
+{
+	int64_t *lat = calloc((size_t)n, sizeof *lat);
+	int64_t t_start = pr_time_now();
+
+	if (lat == NULL) {
+		return 1;
+	}
+	b->nslots = 1;
+	b->nsamples = -1; /* the reply latencies are not the figure */
+	for (long i = 0; i < n; i++) {
+		struct timespec ts;
+		uint64_t seq;
+		int64_t t0;
+		int rc = 0;
+
+		if (one_request(b, j, (uint64_t)i * 2) != 0) {
+			return 1;
+		}
+		pthread_mutex_lock(&b->mu);
+		seq = b->last_seq;
+		b->want_seq = seq + 1;
+		b->seen_at = 0;
+		pthread_mutex_unlock(&b->mu);
+		if (seq == 0) {
+			fprintf(stderr, "pr_bench_rtt: the lock's reply has no seq\n");
+			return 1;
+		}
+		t0 = pr_time_now();
+		if (one_request(b, j, (uint64_t)i * 2 + 1) != 0) {
+			return 1;
+		}
+		deadline_in(&ts, STALL_SECS);
+		pthread_mutex_lock(&b->mu);
+		while (b->seen_at == 0 && rc == 0) {
+			rc = wait_until(b, &ts);
+		}
+		lat[i] = b->seen_at - t0;
+		b->want_seq = 0;
+		pthread_mutex_unlock(&b->mu);
+		if (rc != 0) {
+			fprintf(stderr,
+			    "pr_bench_rtt: no summary with seq %" PRIu64 " within %d s\n", seq + 1,
+			    STALL_SECS);
+			return 1;
+		}
+	}
+	print_samples(lat, n, 1, (double)(pr_time_now() - t_start) / 1e6, b->stray, b->errors);
+	free(lat);
+	return 0;
+}
+
+static struct pr_transport *
+connect_client(const char *uri, const char *role, const char *sub,
+    void (*cb)(void *, struct pr_msg *), struct bench *b)
+{
+	struct pr_transport_opts o = { 0 };
+	struct pr_transport *t = NULL;
+	char client_id[64];
+	const char *subs[1] = { sub };
+
+	snprintf(client_id, sizeof client_id, "pr_bench_%s_%ld", role, (long)getpid());
+	o.uri = uri;
+	o.client_id = client_id;
+	o.clean_start = 1;
+	o.subscriptions = subs;
+	o.nsubscriptions = 1;
+	o.on_message = cb;
+	o.arg = b;
+	if (pr_transport_open(&o, &t) != 0 || pr_transport_wait_connected(t, 10000) != 0) {
+		fprintf(stderr, "pr_bench_rtt: cannot connect to %s\n", uri);
+		pr_transport_close(t);
+		return NULL;
+	}
+	return t;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct bench b = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-	struct pr_transport_opts o = { 0 };
-	const char *broker = NULL, *topic = NULL, *payload = "{}";
-	char reply_topic[128], client_id[64];
-	const char *subs[1];
-	int64_t *samples;
+	static struct bench b = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct job j = { .payload = "{}" };
+	const char *broker = NULL, *sub_broker = NULL, *mode;
+	char summary_topic[256];
 	long n = 1000;
+	int c = 1, rc;
 
 	if (argc < 2) {
 		return usage();
 	}
-	b.echo = strcmp(argv[1], "echo") == 0;
-	if (!b.echo && strcmp(argv[1], "query") != 0) {
+	mode = argv[1];
+	b.echo = strcmp(mode, "echo") == 0;
+	if (!b.echo && strcmp(mode, "query") != 0 && strcmp(mode, "lockunlock") != 0
+	    && strcmp(mode, "unlockwait") != 0) {
 		return usage();
 	}
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--broker") == 0) {
 			broker = argv[i + 1];
+		} else if (strcmp(argv[i], "--sub-broker") == 0) {
+			sub_broker = argv[i + 1];
 		} else if (strcmp(argv[i], "--topic") == 0) {
-			topic = argv[i + 1];
+			j.topic = argv[i + 1];
 		} else if (strcmp(argv[i], "--payload") == 0) {
-			payload = argv[i + 1];
+			j.payload = argv[i + 1];
+		} else if (strcmp(argv[i], "--source") == 0) {
+			j.source = argv[i + 1];
+		} else if (strcmp(argv[i], "--token") == 0) {
+			j.token = argv[i + 1];
 		} else if (strcmp(argv[i], "-n") == 0) {
 			n = strtol(argv[i + 1], NULL, 10);
+		} else if (strcmp(argv[i], "-c") == 0) {
+			c = (int)strtol(argv[i + 1], NULL, 10);
 		} else {
 			return usage();
 		}
 	}
-	if (broker == NULL || topic == NULL || n <= 0) {
+	if (broker == NULL || j.topic == NULL || n <= 0 || c <= 0 || c > SLOTS_MAX) {
 		return usage();
 	}
-	snprintf(client_id, sizeof client_id, "pr_bench_%s_%ld", argv[1], (long)getpid());
+	if (strcmp(mode, "unlockwait") == 0 && (j.source == NULL || j.token == NULL)) {
+		return usage();
+	}
+	/* On the agent, --topic is PREFIX/cmd and commands go below it. */
+	if (j.source != NULL) {
+		j.cmd_prefix = j.topic;
+	}
 	/* Replies go under the agent's reply prefix: P/cmd/... answers on P/reply/. */
 	{
-		const char *cmd = strstr(topic, "/cmd/");
-		int plen = cmd != NULL ? (int)(cmd - topic) : (int)strlen(topic);
+		const char *cmd = strstr(j.topic, "/cmd");
+		int plen = cmd != NULL ? (int)(cmd - j.topic) : (int)strlen(j.topic);
 
-		snprintf(reply_topic, sizeof reply_topic, "%.*s/reply/bench-%ld", plen, topic,
+		snprintf(j.reply_topic, sizeof j.reply_topic, "%.*s/reply/bench-%ld", plen, j.topic,
 		    (long)getpid());
+		snprintf(summary_topic, sizeof summary_topic, "%.*s/state/%s", plen, j.topic,
+		    j.source != NULL ? j.source : "");
 	}
-	subs[0] = b.echo ? topic : reply_topic;
-	o.uri = broker;
-	o.client_id = client_id;
-	o.clean_start = 1;
-	o.subscriptions = subs;
-	o.nsubscriptions = 1;
-	o.on_message = on_message;
-	o.arg = &b;
-	if (pr_transport_open(&o, &b.tr) != 0 || pr_transport_wait_connected(b.tr, 10000) != 0) {
-		fprintf(stderr, "pr_bench_rtt: cannot connect to %s\n", broker);
-		pr_transport_close(b.tr);
+	b.tr = connect_client(broker, mode, b.echo ? j.topic : j.reply_topic, on_message, &b);
+	if (b.tr == NULL) {
 		return 1;
 	}
 	if (b.echo) {
 		signal(SIGTERM, on_signal);
 		signal(SIGINT, on_signal);
-		printf("echo responder on %s\n", topic);
+		printf("echo responder on %s\n", j.topic);
 		fflush(stdout);
 		while (!stop) {
 			pause();
@@ -164,48 +484,24 @@ main(int argc, char **argv)
 		pr_transport_close(b.tr);
 		return 0;
 	}
-	samples = calloc((size_t)n, sizeof *samples);
-	if (samples == NULL) {
+	if (strcmp(mode, "unlockwait") == 0) {
+		b.sub = connect_client(
+		    sub_broker != NULL ? sub_broker : broker, "sub", summary_topic, on_summary, &b);
+		if (b.sub == NULL) {
+			pr_transport_close(b.tr);
+			return 1;
+		}
+		rc = run_unlockwait(&b, &j, n);
+		pr_transport_close(b.sub);
+		pr_transport_close(b.tr);
+		return rc;
+	}
+	b.samples = calloc((size_t)n + 2 * (size_t)c, sizeof *b.samples); /* n is rounded up */
+	if (b.samples == NULL) {
 		return 1;
 	}
-	for (long i = 0; i < n; i++) {
-		uint64_t corr = (uint64_t)i + 1;
-		struct pr_pubprops p = { .correlation = (const char *)&corr,
-			.correlation_len = sizeof corr,
-			.response_topic = reply_topic };
-		struct timespec ts;
-		int64_t t0;
-		int rc = 0;
-
-		pthread_mutex_lock(&b.mu);
-		b.want = corr;
-		b.got = 0;
-		pthread_mutex_unlock(&b.mu);
-		t0 = pr_time_now();
-		if (pr_transport_publish(b.tr, topic, payload, strlen(payload), 1, 0, &p, 5000)
-		    != 0) {
-			fprintf(stderr, "pr_bench_rtt: publish failed\n");
-			return 1;
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 10;
-		pthread_mutex_lock(&b.mu);
-		while (!b.got && rc == 0) {
-			rc = pthread_cond_timedwait(&b.cv, &b.mu, &ts);
-		}
-		pthread_mutex_unlock(&b.mu);
-		if (rc != 0) {
-			fprintf(stderr, "pr_bench_rtt: no reply within 10 s (request %ld)\n", i);
-			return 1;
-		}
-		samples[i] = pr_time_now() - t0;
-	}
-	qsort(samples, (size_t)n, sizeof *samples, cmp_i64);
-	printf("n=%ld min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " max=%" PRId64
-	       " stray=%ld\n",
-	    n, samples[0], samples[n / 2], samples[n * 9 / 10], samples[n * 99 / 100],
-	    samples[n - 1], b.stray);
-	free(samples);
+	rc = run_pipelined(&b, &j, n, c, strcmp(mode, "lockunlock") == 0);
+	free(b.samples);
 	pr_transport_close(b.tr);
-	return 0;
+	return rc;
 }

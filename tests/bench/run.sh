@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# One command for every benchmark of partregd (issue 6): builds Release into
+# build-bench/, runs each figure next to its baseline in the same run (on
+# loopback, repeated), and writes tests/bench/results.md (the table) and
+# tests/bench/results.png (gnuplot), printing the machine first.
+#
+#   tests/bench/run.sh
+#
+# Sizes and switches (environment):
+#   BENCH_REPEATS        repeats of every figure and its baseline (3)
+#   BENCH_ONLY           groups to run, of: query lock durable store republish wait (all)
+#   BENCH_INFLIGHT       requests in flight for query and lock ("1 16 64")
+#   BENCH_RTT_N          requests per throughput run (5000)
+#   BENCH_DURABLE_N      commands in the durable-rate run (20000), BENCH_DURABLE_C in flight (256)
+#   BENCH_LMDB_N         commits of the raw LMDB loop (2000)
+#   BENCH_STORE_SIZES    partitions per store for the query-time figure ("1000 100000 1000000")
+#   BENCH_STORE_SAMPLES  queries timed per size (20000)
+#   BENCH_REPUBLISH_N    partitions republished on start (1000000); memory is read then
+#   BENCH_WAIT_N         unlock → summary samples (1000); BENCH_BRIDGE_N across the bridge (200:
+#                        the bridge's echo round trip takes ~44 ms, Nagle on its sockets)
+#   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
+#   BENCH_OUT            where results.md/.png go (tests/bench)
+#   BENCH_BUILD_DIR      build directory (build-bench); BENCH_SKIP_BUILD=1 uses it as is
+#
+# Every process is started here and stopped by its PID on exit. Benchmarks
+# never fail on a slow machine: the exit status is 0 whenever every figure
+# produced a number, whatever the goals say.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+OUT=${BENCH_OUT:-$ROOT/tests/bench}
+REPEATS=${BENCH_REPEATS:-3}
+ONLY=${BENCH_ONLY:-query lock durable store republish wait}
+INFLIGHT=${BENCH_INFLIGHT:-1 16 64}
+RTT_N=${BENCH_RTT_N:-5000}
+DURABLE_N=${BENCH_DURABLE_N:-20000}
+DURABLE_C=${BENCH_DURABLE_C:-256}
+LMDB_N=${BENCH_LMDB_N:-2000}
+STORE_SIZES=${BENCH_STORE_SIZES:-1000 100000 1000000}
+STORE_SAMPLES=${BENCH_STORE_SAMPLES:-20000}
+REPUBLISH_N=${BENCH_REPUBLISH_N:-1000000}
+WAIT_N=${BENCH_WAIT_N:-1000}
+BRIDGE_N=${BENCH_BRIDGE_N:-200}
+P=partreg/v1
+W=$(mktemp -d "${TMPDIR:-/tmp}/partreg-bench.XXXXXX")
+DATA=${BENCH_DATA_DIR:-$W/data}
+mkdir -p "$DATA" "$OUT"
+PIDS=()
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ $rc -ne 0 ]; then
+    echo "---- bench failed (rc $rc); logs in $W ----" >&2
+    for f in "$W"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 30 "$f" >&2; }; done
+  else
+    rm -rf "$W"
+    [ -n "${BENCH_DATA_DIR:-}" ] || rm -rf "$DATA"
+  fi
+}
+trap cleanup EXIT
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# ---- build ----
+# -Wno-error=maybe-uninitialized: GCC 12 at -O3 reports false positives in
+# src/codec.c (get_str's out-parameters) that -O2 builds do not; every other
+# warning stays an error.
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >/dev/null
+  ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb >/dev/null
+fi
+PARTREGD=${PARTREGD:-$BUILD/partregd}
+RTT=$BUILD/tests/bench/pr_bench_rtt
+STORE=$BUILD/tests/bench/pr_bench_store
+LMDB=$BUILD/tests/bench/pr_bench_lmdb
+for b in "$PARTREGD" "$RTT" "$STORE" "$LMDB"; do [ -x "$b" ] || die "missing $b"; done
+
+# ---- the machine ----
+fs=$(df -PT "$DATA" | awk 'NR == 2 { print $2 " on " $1 }')
+broker_version=$( (mosquitto -h 2>&1 || true) | head -n 1)
+MACHINE="$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -sr), \
+data dir $DATA: $fs, $broker_version"
+echo "machine: $MACHINE"
+
+# ---- results: one line per measurement: id, repeat, value, baseline ----
+RAW=$W/raw.tsv
+: >"$RAW"
+record() {
+  [[ "$3" =~ ^[0-9.]+$ && "$4" =~ ^[0-9.]+$ ]] || die "$1 #$2: no number (got '$3', baseline '$4')"
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; echo "  $1 #$2: $3 (baseline $4)"; }
+# field LINE KEY: the value of KEY=… in a result line.
+field() { sed -nE "s/.*(^| )$2=([^ ]+).*/\\2/p" <<<"$1"; }
+
+# ---- broker and agent ----
+# broker_start NAME [extra config lines]: the shipped config on a free port,
+# persistence off; sets PORT_<NAME>.
+broker_start() {
+  local name=$1 extra=${2:-} port conf pid
+  for _ in $(seq 30); do
+    port=$((20000 + RANDOM % 40000))
+    conf=$W/$name.conf
+    sed -e "s/^listener 1883 127.0.0.1/listener $port 127.0.0.1/" \
+        -e "s|^persistence true|persistence false|" \
+        -e "s|^persistence_location .*||" "$ROOT/compose/mosquitto/mosquitto.conf" >"$conf"
+    [ -z "$extra" ] || printf '%s\n' "$extra" >>"$conf"
+    mosquitto -c "$conf" >>"$W/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 50); do
+      if mosquitto_sub -h 127.0.0.1 -p "$port" -t '$SYS/broker/version' -C 1 -W 1 >/dev/null 2>&1; then
+        printf -v "PORT_$name" '%s' "$port"
+        printf -v "PID_$name" '%s' "$pid"
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  die "could not start mosquitto $name"
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# agent_start PORT DATADIR: partregd at log level info; sets AGENT.
+agent_start() {
+  : >"$W/agent.log"
+  "$PARTREGD" --broker "mqtt://127.0.0.1:$1" --data-dir "$2" --log-level info >>"$W/agent.log" 2>&1 &
+  AGENT=$!
+  PIDS+=("$AGENT")
+  for _ in $(seq 600); do
+    grep -q "agent: online" "$W/agent.log" && return 0
+    kill -0 "$AGENT" 2>/dev/null || die "partregd exited"
+    sleep 0.05
+  done
+  die "partregd did not come online"
+}
+rr() { mosquitto_rr -h 127.0.0.1 -p "$1" -q 1 -t "$P/cmd/$2" -e "$P/reply/bench-$$" -m "$3" -W 10; }
+
+# A broker, an agent with a source "bench" (token in TOKEN) and an echo responder.
+setup_agent() {
+  broker_start A
+  agent_start "$PORT_A" "$DATA/agent"
+  TOKEN=$(rr "$PORT_A" source/register '{"source":"bench","owner":"o"}' | jq -r .result.access_token)
+  [ ${#TOKEN} -eq 36 ] || die "could not register source bench"
+  rr "$PORT_A" provider/register "{\"source\":\"bench\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" |
+    jq -e .ok >/dev/null || die "could not register provider p"
+  "$RTT" echo --broker "mqtt://127.0.0.1:$PORT_A" --topic bench/cmd/echo >"$W/echo.log" 2>&1 &
+  ECHO=$!
+  PIDS+=("$ECHO")
+  for _ in $(seq 50); do grep -q "echo responder" "$W/echo.log" && break; sleep 0.1; done
+  # 64 days locked and unlocked: the query below covers 31 of them (ready).
+  "$RTT" lockunlock --broker "mqtt://127.0.0.1:$PORT_A" --topic "$P/cmd" --source bench \
+    --token "$TOKEN" -n 128 -c 64 >/dev/null || die "warm-up lock/unlock failed"
+}
+teardown_agent() { stop_pid "$ECHO"; stop_pid "$AGENT"; stop_pid "$PID_A"; }
+
+QUERY='{"source":"bench","start":"2001-01-01T00:00:00Z","end":"2001-02-01T00:00:00Z"}'
+# rate_of OUTPUT: the rate, after checking the run saw no error reply.
+rate_of() {
+  if [ "$(field "$1" errors)" = 0 ]; then field "$1" rate; else echo "error-replies:$1"; fi
+}
+# rtt ARGS: pr_bench_rtt, its log lines (the transport's) kept aside.
+rtt() { "$RTT" "$@" 2>>"$W/clients.log"; }
+declare -A CMD BASE GOAL LABEL
+
+# ---- readiness/query and lock+unlock throughput vs the echo ----
+if wants query || wants lock || wants durable || wants wait; then
+  setup_agent
+  U="mqtt://127.0.0.1:$PORT_A"
+  for r in $(seq "$REPEATS"); do
+    for c in $INFLIGHT; do
+      if wants query; then
+        e=$(rtt query --broker "$U" --topic bench/cmd/echo --payload "$QUERY" -n "$RTT_N" -c "$c")
+        a=$(rtt query --broker "$U" --topic "$P/cmd/readiness/query" --payload "$QUERY" -n "$RTT_N" -c "$c")
+        record "query_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+      fi
+      if wants lock; then
+        e=$(rtt lockunlock --broker "$U" --topic bench/cmd/echo -n "$RTT_N" -c "$c")
+        a=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$RTT_N" -c "$c")
+        record "lock_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+      fi
+    done
+    if wants durable; then
+      rm -rf "$DATA/lmdb"
+      l=$("$LMDB" "$DATA/lmdb" -n "$LMDB_N")
+      a=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$DURABLE_N" -c "$DURABLE_C")
+      record durable "$r" "$(rate_of "$a")" "$(field "$l" rate)"
+    fi
+    if wants wait; then
+      e=$(rtt query --broker "$U" --topic bench/cmd/echo --payload "$QUERY" -n "$WAIT_N")
+      a=$(rtt unlockwait --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$WAIT_N")
+      record wait_local_p50 "$r" "$(field "$a" p50)" "$(field "$e" p50)"
+      record wait_local_p99 "$r" "$(field "$a" p99)" "$(field "$e" p99)"
+    fi
+  done
+  if wants wait; then
+    # A second broker bridged to the first (MQTT 5, so properties cross):
+    # commands and the echo's requests go out to A, state and replies come in.
+    broker_start B "connection bench-bridge
+address 127.0.0.1:$PORT_A
+bridge_protocol_version mqttv50
+cleansession true
+topic $P/state/# in 1
+topic bench/cmd/# out 1
+topic bench/reply/# in 1"
+    UB="mqtt://127.0.0.1:$PORT_B"
+    # Up once A's retained summary has crossed to B (the bridge subscribes on connect).
+    for _ in $(seq 100); do
+      [ -n "$(mosquitto_sub -h 127.0.0.1 -p "$PORT_B" -t "$P/state/bench" -C 1 -W 1 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+    for r in $(seq "$REPEATS"); do
+      e=$(rtt query --broker "$UB" --topic bench/cmd/echo --payload "$QUERY" -n "$BRIDGE_N")
+      a=$(rtt unlockwait --broker "$U" --sub-broker "$UB" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$BRIDGE_N")
+      record wait_bridge_p50 "$r" "$(field "$a" p50)" "$(field "$e" p50)"
+      record wait_bridge_p99 "$r" "$(field "$a" p99)" "$(field "$e" p99)"
+    done
+    stop_pid "$PID_B"
+  fi
+  teardown_agent
+fi
+for c in $INFLIGHT; do
+  LABEL[query_c$c]="readiness/query replies/s, $c in flight"
+  BASE[query_c$c]="echo replies/s, $c in flight"
+  GOAL[query_c$c]=">= 0.8"
+  CMD[query_c$c]="pr_bench_rtt query --topic $P/cmd/readiness/query --payload '$QUERY' -n $RTT_N -c $c (echo: --topic bench/cmd/echo)"
+  LABEL[lock_c$c]="lock+unlock replies/s, $c in flight"
+  BASE[lock_c$c]="echo replies/s, same bodies, $c in flight"
+  GOAL[lock_c$c]=">= 0.5"
+  CMD[lock_c$c]="pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -n $RTT_N -c $c (echo: --topic bench/cmd/echo)"
+done
+LABEL[durable]="durable commands/s (lock/unlock, $DURABLE_C in flight)"
+BASE[durable]="raw LMDB, 1 put per txn, default sync"
+GOAL[durable]=">= 2"
+CMD[durable]="pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -n $DURABLE_N -c $DURABLE_C; pr_bench_lmdb DIR -n $LMDB_N"
+for q in p50 p99; do
+  LABEL[wait_local_$q]="unlock → summary subscriber sees it, $q µs, local"
+  BASE[wait_local_$q]="echo round trip $q µs"
+  GOAL[wait_local_$q]="<= 3"
+  CMD[wait_local_$q]="pr_bench_rtt unlockwait --topic $P/cmd --source bench --token T -n $WAIT_N; pr_bench_rtt query (echo) -n $WAIT_N"
+  LABEL[wait_bridge_$q]="unlock → summary subscriber sees it, $q µs, across a bridge"
+  BASE[wait_bridge_$q]="echo round trip across the bridge $q µs"
+  GOAL[wait_bridge_$q]="<= 3"
+  CMD[wait_bridge_$q]="pr_bench_rtt unlockwait --broker A --sub-broker B … -n $BRIDGE_N; pr_bench_rtt query --broker B (echo on A)"
+done
+
+# ---- agent-side readiness/query time vs store size ----
+if wants store; then
+  first=${STORE_SIZES%% *}
+  for n in $STORE_SIZES; do
+    rm -rf "$DATA/store-$n"
+    "$STORE" fill "$DATA/store-$n" -n "$n" >/dev/null
+  done
+  for r in $(seq "$REPEATS"); do
+    b=$(field "$("$STORE" query "$DATA/store-$first" -s "$STORE_SAMPLES")" p50_ns)
+    for n in $STORE_SIZES; do
+      a=$(field "$("$STORE" query "$DATA/store-$n" -s "$STORE_SAMPLES")" p50_ns)
+      record "store_$n" "$r" "$a" "$b"
+    done
+  done
+  for n in $STORE_SIZES; do
+    [ "$n" = "$first" ] || rm -rf "$DATA/store-$n"
+    LABEL[store_$n]="readiness/query in process, p50 ns, $n partitions"
+    BASE[store_$n]="the same at $first partitions"
+    GOAL[store_$n]="<= 2"
+    CMD[store_$n]="pr_bench_store fill DIR -n $n; pr_bench_store query DIR -s $STORE_SAMPLES"
+  done
+  rm -rf "$DATA/store-$first"
+fi
+
+# ---- republishing retained state on start, and the agent's memory ----
+# wait_lines FILE N SECS: until FILE has N lines or SECS pass; prints the count.
+wait_lines() {
+  local n=0
+  for _ in $(seq $(($3 * 20))); do
+    n=$(wc -l <"$1")
+    [ "$n" -ge "$2" ] && break
+    sleep 0.05
+  done
+  echo "$n"
+}
+now_ms() { date +%s%3N; }
+# log_us TEXT: the time of the agent's first log line containing TEXT, in µs.
+log_us() { date -u -d "$(grep -m1 "$1" "$W/agent.log" | cut -d' ' -f1)" +%s%6N; }
+if wants republish; then
+  rm -rf "$DATA/republish"
+  "$STORE" fill "$DATA/republish" -n "$REPUBLISH_N" >/dev/null
+  for r in $(seq "$REPEATS"); do
+    # The agent: from "online" to "retained state republished" (every
+    # partition's retained message published at QoS 1 and acknowledged),
+    # counting what a subscriber receives.
+    broker_start R
+    mosquitto_sub -h 127.0.0.1 -p "$PORT_R" -t "$P/state/bench/partitions/#" >"$W/agent-sub.txt" 2>/dev/null &
+    sub=$!
+    PIDS+=("$sub")
+    sleep 0.3
+    agent_start "$PORT_R" "$DATA/republish"
+    for _ in $(seq 60000); do
+      grep -q "retained state republished" "$W/agent.log" && break
+      kill -0 "$AGENT" 2>/dev/null || die "partregd exited while republishing"
+      sleep 0.02
+    done
+    grep -q "retained state republished" "$W/agent.log" || die "republishing did not finish in 20 min"
+    # The agent's own log times (µs) of both lines.
+    t0=$(log_us "agent: online")
+    t1=$(log_us "retained state republished")
+    anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$AGENT/smaps_rollup")
+    rssanon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$AGENT/status")
+    got=$(wait_lines "$W/agent-sub.txt" "$REPUBLISH_N" 60)
+    stop_pid "$AGENT"
+    stop_pid "$sub"
+    stop_pid "$PID_R"
+    [ "$got" -ge "$REPUBLISH_N" ] || note "republish #$r: the subscriber got $got of $REPUBLISH_N"
+    agent_rate=$(awk -v n="$REPUBLISH_N" -v us=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1e6 / (us > 0 ? us : 1) }')
+    [ -s "$W/payloads.txt" ] || head -n "$REPUBLISH_N" "$W/agent-sub.txt" >"$W/payloads.txt"
+
+    # The baseline: the same payloads with mosquitto_pub -l, QoS 0 retained
+    # (QoS 1 would stop at 65,535 lines), into a fresh broker with a
+    # subscriber that checks they all arrived.
+    broker_start R
+    mosquitto_sub -h 127.0.0.1 -p "$PORT_R" -t bench/republish >"$W/raw-sub.txt" 2>/dev/null &
+    sub=$!
+    PIDS+=("$sub")
+    sleep 0.3
+    t0=$(now_ms)
+    mosquitto_pub -h 127.0.0.1 -p "$PORT_R" -q 0 -r -t bench/republish -l <"$W/payloads.txt"
+    t1=$(now_ms)
+    sent=$(wc -l <"$W/payloads.txt")
+    got=$(wait_lines "$W/raw-sub.txt" "$sent" 30)
+    stop_pid "$sub"
+    stop_pid "$PID_R"
+    [ "$got" -ge "$sent" ] || note "mosquitto_pub #$r: the subscriber got $got of $sent (QoS 0 drops)"
+    raw_rate=$(awk -v n="$sent" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1000 / (ms > 0 ? ms : 1) }')
+    record republish "$r" "$agent_rate" "$raw_rate"
+    echo "$r $got $sent" >>"$W/raw-arrivals.txt"
+    record memory "$r" "$(awk -v k="${anon:-$rssanon}" 'BEGIN { printf "%.1f", k / 1024 }')" 64
+    echo "  memory #$r: smaps_rollup Anonymous ${anon:-?} kB, status RssAnon ${rssanon:-?} kB"
+  done
+  rm -rf "$DATA/republish"
+  LABEL[republish]="republish $REPUBLISH_N partitions on start, msg/s (QoS 1)"
+  BASE[republish]="mosquitto_pub -l, QoS 0, retained, msg/s"
+  GOAL[republish]=">= 0.5"
+  CMD[republish]="pr_bench_store fill DIR -n $REPUBLISH_N; partregd --data-dir DIR (online → 'retained state republished'); mosquitto_pub -q 0 -r -l"
+  LABEL[memory]="agent anonymous memory after republishing $REPUBLISH_N, MiB"
+  BASE[memory]="goal 64 MiB"
+  GOAL[memory]="<= 1"
+  CMD[memory]="Anonymous: in /proc/PID/smaps_rollup of that partregd"
+fi
+
+# ---- the table and the plot ----
+META=$W/meta.tsv
+: >"$META"
+for id in $(cut -f1 "$RAW" | awk '!seen[$0]++'); do
+  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "${LABEL[$id]}" "${BASE[$id]}" "${GOAL[$id]}" "${CMD[$id]}" >>"$META"
+done
+note="Repeats: $REPEATS. Ratios are figure / baseline of the same repeat (latencies and
+memory: lower is better). Reproduce all: \`tests/bench/run.sh\`; one group:
+\`BENCH_ONLY=<query|lock|durable|store|republish|wait> tests/bench/run.sh\`."
+if [ -f "$W/raw-arrivals.txt" ]; then
+  note="$note
+mosquitto_pub QoS 0 arrivals at the subscriber (repeat, got, sent): $(paste -sd';' "$W/raw-arrivals.txt")."
+fi
+bash "$ROOT/tests/bench/table.sh" "$RAW" "$META" "$MACHINE" "$note" "$OUT/results.md" "$OUT/results.png"
+cat "$OUT/results.md"

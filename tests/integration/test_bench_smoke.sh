@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Smoke run of every benchmark (tests/bench/run.sh) at tiny sizes, so that
+# none of them rots: each figure must produce a number and the table must be
+# written. Never checks a timing: benchmarks do not fail on a slow machine.
+. "$(dirname "$0")/lib.sh"
+: "${PARTREG_BUILD_DIR:?set by ctest}"
+out="$T/out"
+BENCH_SKIP_BUILD=1 BENCH_BUILD_DIR="$PARTREG_BUILD_DIR" BENCH_OUT="$out" BENCH_REPEATS=1 \
+  BENCH_INFLIGHT="1 4" BENCH_RTT_N=40 BENCH_DURABLE_N=64 BENCH_DURABLE_C=16 BENCH_LMDB_N=20 \
+  BENCH_STORE_SIZES="100 1000" BENCH_STORE_SAMPLES=100 BENCH_REPUBLISH_N=300 \
+  BENCH_WAIT_N=5 BENCH_BRIDGE_N=2 \
+  bash "$PARTREG_SOURCE_DIR/tests/bench/run.sh" >"$T/bench.log" 2>&1 || {
+  tail -n 40 "$T/bench.log"
+  fail "tests/bench/run.sh failed"
+}
+ok "run.sh finished"
+[ -s "$out/results.md" ] || fail "no results.md"
+# One row per figure: query and lock at 1 and 4 in flight, durable, unlock →
+# summary p50/p99 local and bridged, query time at 100 and 1000, republish,
+# memory; each with a number as its value (second column).
+rows=$(grep -c '^| [a-z]' "$out/results.md" || true)
+[ "$rows" -eq 13 ] || fail "expected 13 figures in results.md, found $rows"
+ok "13 figures"
+while IFS= read -r row; do
+  val=$(awk -F'|' '{ gsub(/ /, "", $3); print $3 }' <<<"$row")
+  [[ "$val" =~ ^[0-9.e+-]+$ ]] || fail "no number in: $row"
+  ok "$(cut -d'|' -f2 <<<"$row" | sed 's/^ *//; s/ *$//'): $val"
+done < <(grep '^| [a-z]' "$out/results.md")
+grep -q "^Machine: [0-9]* cores" "$out/results.md" || fail "no machine line"
+ok "machine printed"
+if command -v gnuplot >/dev/null 2>&1; then
+  [ -s "$out/results.png" ] || fail "gnuplot is installed but no results.png"
+  ok "results.png written"
+fi
+FAILED=0
+echo PASS
