@@ -8,6 +8,8 @@
 
 CONF_DIR="$PARTREG_SOURCE_DIR/compose/mosquitto"
 declare -A SITE_PID=() SITE_PORT=() SITE_CONF=()
+# SITE_EXTRA[name]: lines appended to that site's config (e.g. "log_type all").
+declare -A SITE_EXTRA=()
 
 # The shipped brokers refuse anonymous clients, so lib.sh's helpers that
 # read the broker at $PORT (start_agent's wait_online, stop_agent's sub1 and
@@ -29,7 +31,7 @@ wait_online() {
 }
 
 # make_users: a password file with the agent (partregd), the bridge of site
-# B (site-b) and a client (client), each with a random password.
+# B (site-b) and two clients (client, client2), each with a random password.
 make_users() {
   PW_AGENT=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
   PW_BRIDGE=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -38,6 +40,8 @@ make_users() {
   mosquitto_passwd -b "$T/passwd" partregd "$PW_AGENT"
   mosquitto_passwd -b "$T/passwd" site-b "$PW_BRIDGE"
   mosquitto_passwd -b "$T/passwd" client "$PW_CLIENT"
+  PW_CLIENT2=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  mosquitto_passwd -b "$T/passwd" client2 "$PW_CLIENT2"
   printf '%s\n' "$PW_AGENT" >"$T/agent.pw"
   chmod 600 "$T/agent.pw"
 }
@@ -76,6 +80,7 @@ site_conf() {
   # mosquitto started as root drops to the user "mosquitto", which cannot
   # read the test's private directory: keep root here.
   [ "$(id -u)" != 0 ] || echo "user root" >>"$c"
+  [ -z "${SITE_EXTRA[$name]:-}" ] || echo "${SITE_EXTRA[$name]}" >>"$c"
   SITE_CONF[$name]=$c
 }
 
