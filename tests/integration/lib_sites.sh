@@ -150,3 +150,175 @@ wait_bridge() {
   done
   fail "bridge $2 at port $1 did not come up"
 }
+
+# ---- broker interop (MQTT 3.1.1 brokers without logins) ----
+# interop_mode: lib.sh's helpers (start_agent's wait_online, stop_agent's
+# sub1, broker_up) speak MQTT 3.1.1 to the broker at $PORT, anonymously.
+interop_mode() {
+  M311=(-V mqttv311 -h 127.0.0.1 -p "$PORT")
+  sub1() { mosquitto_sub "${M311[@]}" -t "$1" -C 1 -W 2 2>/dev/null || true; }
+  broker_up() { port_open "$PORT"; }
+  wait_online() {
+    for _ in $(seq 150); do
+      local s
+      s=$(sub1 "$P/agent/status")
+      if [ "$(jq -r .status <<<"$s" 2>/dev/null)" = online ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+        grep -q "epoch $(jq -r .epoch <<<"$s")" "$T/agent.log" && return 0
+      fi
+      kill -0 "$AGENT_PID" 2>/dev/null || fail "partregd exited"
+      sleep 0.1
+    done
+    fail "partregd did not come online"
+  }
+}
+
+# free_port: a loopback TCP port nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    port_open "$p" || { echo "$p"; return 0; }
+  done
+  fail "no free port"
+}
+
+# wait_port PORT SECONDS PID: until PORT accepts TCP (fails if PID exits).
+wait_port() {
+  for _ in $(seq $(($2 * 10))); do
+    port_open "$1" && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# bg_sub311 NAME TOPIC...: a 3.1.1 QoS 1 subscriber, "topic payload" a line
+# into $T/sub.NAME; returns once the broker has acknowledged the subscription.
+bg_sub311() {
+  local name=$1 out="$T/sub.$1"
+  shift
+  local args=()
+  for t in "$@"; do args+=(-t "$t"); done
+  stdbuf -oL mosquitto_sub "${M311[@]}" -q 1 -d -v "${args[@]}" >"$out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q SUBACK "$out" && return 0; sleep 0.05; done
+  fail "subscriber $name did not subscribe"
+}
+# got NAME TOPIC: the payloads received on exactly TOPIC, one a line.
+got() { grep -F "$2 {" "$T/sub.$1" | sed "s|^$2 ||" || true; }
+
+# rr311 VERB JSON: the command with reply_to and a fresh correlation_id in
+# the body, published at QoS 1; prints the reply (empty after 10 s).
+rr311() {
+  local cid=c$RANDOM$RANDOM
+  mosquitto_pub "${M311[@]}" -q 1 -t "$P/cmd/$1" \
+    -m "$(jq -c --arg rt "$P/reply/interop" --arg c "$cid" '. + {reply_to: $rt, correlation_id: $c}' <<<"$2")"
+  for _ in $(seq 100); do
+    local line
+    line=$(grep -F "\"correlation_id\":\"$cid\"" "$T/sub.replies" | head -n 1 || true)
+    if [ -n "$line" ]; then
+      echo "${line#"$P/reply/interop "}"
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# row FEATURE RESULT: a line of the broker's interop table (printed at the end).
+ROWS=()
+row() { ROWS+=("| $BROKER | $1 | $2 |"); echo "# $BROKER: $1: $2"; }
+
+# interop_walkthrough: the core walk-through as an MQTT 3.1.1 client against
+# the broker at $PORT with partregd --mqtt-version 3.1.1, checking every
+# step and recording what the broker does with retained messages, wildcards,
+# QoS 1, the agent's Last Will and MQTT 5.
+interop_walkthrough() {
+  interop_mode
+  local S=interop D1="2023-01-01 00:00:00" D2="2023-01-02 00:00:00"
+  local Z1=2023-01-01T00:00:00Z Z2=2023-01-02T00:00:00Z
+  local t0 r
+  t0=$(date +%s%N)
+  start_agent --mqtt-version 3.1.1
+  row "agent online (--mqtt-version 3.1.1)" "yes, $((($(date +%s%N) - t0) / 1000000)) ms after start"
+  bg_sub311 replies "$P/reply/interop"
+  bg_sub311 events "$P/events/$S"
+
+  r=$(rr311 source/register "{\"source\":\"$S\",\"owner\":\"o\"}")
+  expect "$r" '.ok and (.result.access_token | length) == 36' "$BROKER: source registered (reply on reply_to)"
+  TOKEN=$(jq -r .result.access_token <<<"$r")
+  r=$(rr311 provider/register "{\"source\":\"$S\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}")
+  expect "$r" '.ok and .result.provider == "p"' "$BROKER: provider registered"
+  local PART="\"source\":\"$S\",\"provider\":\"p\",\"start\":\"$D1\",\"end\":\"$D2\",\"access_token\":\"$TOKEN\""
+  r=$(rr311 partition/register "{$PART}")
+  expect "$r" '.ok and .result.state == "pending" and .result.seq == 3' "$BROKER: partition registered"
+  expect "$(sub1 "$P/state/$S")" ".seq == 3 and .blocked[0].state == \"pending\" and .ready == []" "$BROKER: the retained summary (exact topic) shows it pending"
+  r=$(rr311 partition/lock "{$PART}")
+  expect "$r" '.ok and .result.state == "locked" and .result.fence == 1' "$BROKER: locked"
+  r=$(rr311 readiness/query "{\"source\":\"$S\",\"start\":\"$D1\",\"end\":\"$D2\"}")
+  expect "$r" '.ok and .result.ready == false and .result.blockers[0].state == "locked"' "$BROKER: not ready while locked"
+  r=$(rr311 partition/unlock "{$PART,\"fence\":1}")
+  expect "$r" '.ok and .result.state == "ready" and .result.version == 1' "$BROKER: unlocked"
+  r=$(rr311 readiness/query "{\"source\":\"$S\",\"start\":\"$D1\",\"end\":\"$D2\"}")
+  expect "$r" ".ok and .result.ready == true and .result.ready_through == \"$Z2\"" "$BROKER: ready"
+  expect "$(sub1 "$P/state/$S")" ".seq == 5 and .ready == [[\"$Z1\",\"$Z2\"]] and .blocked == []" "$BROKER: the retained summary shows the day ready"
+  expect "$(sub1 "$P/state/$S/partitions/$Z1/$Z2/p")" '.state == "ready" and .version == 1 and .fence == 1' "$BROKER: the retained partition topic"
+  row "walk-through: register, provider, partition, lock, readiness, unlock, retained summary and partition (exact topics)" "passes"
+  sleep 0.3
+  expect "$(got events "$P/events/$S" | jq -s -c '[.[].type]')" '. == ["source_registered","provider_registered","registered","locked","unlocked"]' "$BROKER: a QoS 1 subscriber saw the five events in order"
+  grep -q "received PUBLISH (d0, q1" "$T/sub.events" || fail "$BROKER: events were not delivered at QoS 1"
+  row "QoS 1 commands, replies and events, in order" "yes"
+
+  # Round trip: 20 readiness queries one after the other.
+  t0=$(date +%s%N)
+  for _ in $(seq 20); do
+    rr311 readiness/query "{\"source\":\"$S\",\"start\":\"$D1\",\"end\":\"$D2\"}" | jq -e .ok >/dev/null || fail "$BROKER: readiness/query"
+  done
+  row "readiness/query round trip (mosquitto_pub + reply subscriber, mean of 20)" "$((($(date +%s%N) - t0) / 20000000)) ms"
+
+  # Retained messages on wildcard subscriptions.
+  local w
+  w=$(mosquitto_sub "${M311[@]}" -t "$P/state/+" -v -C 1 -W 2 2>/dev/null || true)
+  if [ "${w%% *}" = "$P/state/$S" ]; then
+    row "retained messages on a wildcard subscription (state/+)" "delivered"
+  else
+    row "retained messages on a wildcard subscription (state/+)" "NOT delivered: subscribe to exact topics (state/<source>, one partition topic)"
+  fi
+
+  # The tombstone of a deletion is retained (3.1.1: no message expiry).
+  r=$(rr311 partition/delete "{$PART}")
+  expect "$r" '.ok and .result.state == "deleted"' "$BROKER: partition deleted"
+  expect "$(sub1 "$P/state/$S/partitions/$Z1/$Z2/p")" '.state == "deleted" and .seq == 6' "$BROKER: the retained tombstone replaces the partition"
+  row "deletion tombstone retained" "yes (never expires: 3.1.1 has no message expiry)"
+
+  # Commands sent while the agent is down wait in its persistent session.
+  stop_agent
+  row "clean stop publishes retained offline" "yes"
+  mosquitto_pub "${M311[@]}" -q 1 -t "$P/cmd/source/get" \
+    -m "{\"source\":\"$S\",\"reply_to\":\"$P/reply/interop\",\"correlation_id\":\"while-down\"}"
+  start_agent --mqtt-version 3.1.1
+  for _ in $(seq 50); do grep -q '"correlation_id":"while-down"' "$T/sub.replies" && break; sleep 0.1; done
+  grep -q '"correlation_id":"while-down"' "$T/sub.replies" || fail "$BROKER: a command sent while the agent was down was not answered after its restart"
+  ok "$BROKER: a command sent while the agent was down is answered when it is back"
+  row "commands queued in the agent's persistent session while it is down" "yes"
+
+  # The Last Will: kill -9, the broker publishes the retained offline.
+  kill_agent
+  local st=""
+  for _ in $(seq 100); do
+    st=$(sub1 "$P/agent/status" | jq -r .status 2>/dev/null || true)
+    [ "$st" = offline ] && break
+    sleep 0.1
+  done
+  [ "$st" = offline ] || fail "$BROKER: no retained offline status (Last Will) after kill -9"
+  row "Last Will (kill -9 -> retained offline)" "yes"
+  start_agent --mqtt-version 3.1.1
+
+  # MQTT 5.
+  local v5
+  v5=$(mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$PORT" -t "$P/state/$S" -C 1 -W 3 2>&1 || true)
+  if jq -e .source >/dev/null 2>&1 <<<"$v5"; then
+    row "MQTT 5 clients" "accepted"
+  else
+    row "MQTT 5 clients" "refused ($(head -n 1 <<<"$v5" | cut -c1-60)): agent and clients use 3.1.1, reply_to in the body"
+  fi
+}
