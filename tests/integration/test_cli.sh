@@ -304,4 +304,6 @@ for tok in "$TOKEN" "$JTOKEN" "$PTOKEN" "$QTOKEN" "$RTOKEN" "$R2TOKEN" "$NEWTOKE
   if grep -qF "$tok" "$T/all.out"; then fail "a token appears in the output of a command other than register/rotate-token"; fi
 done
 ok "no other command printed a token ($(wc -l <"$T/all.out") lines checked)"
+sanitizer_clean "$T/all.out"
+ok "no sanitizer report from partreg"
 pass

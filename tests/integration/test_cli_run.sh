@@ -36,6 +36,7 @@ run() {
   set -e
   OUT=$(cat "$T/out")
   ERR=$(cat "$T/err")
+  cat "$T/err" >>"$T/runs.err"
 }
 rc() { [ "$RC" = "$1" ] || { echo "stdout: $OUT" >&2; echo "stderr: $ERR" >&2; fail "$2 (exit $RC, expected $1)"; }; ok "$2 (exit $1)"; }
 # bg_run NAME N ARGS...: partreg run in the background; PID in RUNPID; its
@@ -215,5 +216,7 @@ set -e
 [ "$RC" = 0 ] || fail "run --json exited $RC"
 [ ! -s "$T/err" ] || { cat "$T/err" >&2; fail "run --json wrote on stderr"; }
 expect "$(cat "$T/out")" '.state == "ready"' "run --json: the unlock's result"
+for f in "$T"/*.err; do sanitizer_clean "$f"; done
+ok "no sanitizer report from partreg"
 [ ${#BUGS[@]} -eq 0 ] || fail "${#BUGS[@]} deferred failure(s): $(printf '%s; ' "${BUGS[@]}")"
 pass

@@ -60,7 +60,7 @@ r=$(rr partition/unlock "$(body $A $B ",\"fence\":$F")")
 t1=$(now)
 expect "$r" '.ok and .result.state == "ready"' "day 1 unlocked"
 done_within w1 5
-[ "$WRC" = 0 ] || fail "wait exited $WRC after the unlock, expected 0"
+[ "$WRC" = 0 ] || { cat "$T/w1.err" >&2; fail "wait exited $WRC after the unlock, expected 0"; }
 ok "wait exits 0 once ready"
 d=$(secs "$t0" "$WAT")
 echo "  wait exited $d s after the unlock was sent (the unlock's round trip took $(secs "$t0" "$t1") s)"
@@ -77,7 +77,7 @@ has_line "$T/w1.err" "locked|$A" "wait said what it waits for (the locked day) o
 t0=$(now)
 set +e; "$PARTREG_CLI" wait $S --start $A --end $B --timeout 10 >"$T/w2.out" 2>"$T/w2.err"; RC=$?; set -e
 d=$(secs "$t0" "$(now)")
-[ "$RC" = 0 ] || fail "wait on a ready day exited $RC"
+[ "$RC" = 0 ] || { cat "$T/w2.err" >&2; fail "wait on a ready day exited $RC"; }
 echo "  wait on a ready day took $d s (connect included)"
 lt "$d" 2 || fail "wait on a ready day took $d s"
 ok "already ready: exit 0 at once ($d s)"
@@ -116,7 +116,7 @@ still_waiting w4
 t0=$(now)
 r=$(rr partition/unlock "$(body $B $C ",\"fence\":$F3")")
 done_within w4 5
-[ "$WRC" = 0 ] || fail "wait over two days exited $WRC"
+[ "$WRC" = 0 ] || { cat "$T/w4.err" >&2; fail "wait over two days exited $WRC"; }
 ok "two days: ready when the second is unlocked ($(secs "$t0" "$WAT") s)"
 
 # ---- any provider's unfinished partition blocks ----
@@ -131,7 +131,7 @@ sleep 1
 r=$(rr partition/delete "{\"source\":\"$S\",\"provider\":\"q\",\"start\":\"$A\",\"end\":\"$B\",\"access_token\":\"$TOKEN\"}")
 expect "$r" '.ok' "q's day deleted"
 done_within w5 5
-[ "$WRC" = 0 ] || fail "wait exited $WRC after the blocker was deleted"
+[ "$WRC" = 0 ] || { cat "$T/w5.err" >&2; fail "wait exited $WRC after the blocker was deleted"; }
 ok "deleting the blocker ends the wait"
 
 # ---- --json ----
@@ -167,4 +167,6 @@ kill -TERM "$(cat "$T/w8.pid")"
 done_within w8 3
 [ "$WRC" != 0 ] && [ "$WRC" != 4 ] || fail "wait exited $WRC on SIGTERM (not ready: must not be 0, nor the timeout code)"
 ok "SIGTERM ends a wait with status $WRC"
+for f in "$T"/*.err; do sanitizer_clean "$f"; done
+ok "no sanitizer report from partreg"
 pass
