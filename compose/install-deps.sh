@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
   libpaho-mqtt-dev liblmdb-dev libjson-c-dev uuid-dev libcmocka-dev libssl-dev
   mosquitto mosquitto-clients jq openssl python3 python3-jsonschema clang-format git
-  gnuplot-nox)
+  gnuplot-nox
+  rabbitmq-server nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -313,12 +313,21 @@ interop_walkthrough() {
   row "Last Will (kill -9 -> retained offline)" "yes"
   start_agent --mqtt-version 3.1.1
 
-  # MQTT 5.
-  local v5
-  v5=$(mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$PORT" -t "$P/state/$S" -C 1 -W 3 2>&1 || true)
-  if jq -e .source >/dev/null 2>&1 <<<"$v5"; then
-    row "MQTT 5 clients" "accepted"
+  # MQTT 5: a subscriber and a request/response client (mosquitto_rr).
+  local v5 rc=0
+  v5=$(mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$PORT" -t "$P/state/$S" -C 1 -W 3 2>&1) || rc=$?
+  echo "# $BROKER: MQTT 5 subscriber: exit $rc: $(head -n 1 <<<"$v5" | cut -c1-100)"
+  if [ $rc -eq 0 ] && jq -e .source >/dev/null 2>&1 <<<"$v5"; then
+    local rr5=""
+    rr5=$(mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/source/get" -e "$P/reply/v5" \
+      -m "{\"source\":\"$S\"}" -W 5 2>&1) || true
+    echo "# $BROKER: MQTT 5 request/response: $(head -n 1 <<<"$rr5" | cut -c1-100)"
+    if jq -e '.ok' >/dev/null 2>&1 <<<"$rr5"; then
+      row "MQTT 5 clients" "accepted, Response Topic works"
+    else
+      row "MQTT 5 clients" "connect, but no reply to a Response Topic ($(head -n 1 <<<"$rr5" | cut -c1-50)): use reply_to in the body"
+    fi
   else
-    row "MQTT 5 clients" "refused ($(head -n 1 <<<"$v5" | cut -c1-60)): agent and clients use 3.1.1, reply_to in the body"
+    row "MQTT 5 clients" "refused (mosquitto_sub -V mqttv5 exits $rc${v5:+: $(head -n 1 <<<"$v5" | cut -c1-60)}): agent and clients use 3.1.1, reply_to in the body"
   fi
 }
