@@ -99,6 +99,24 @@ set +e; PARTREG_TIMEOUT=1 "$PARTREG_CLI" wait $S --start $A --end $C >/dev/null 
 [ "$RC" = 4 ] || fail "PARTREG_TIMEOUT=1: exit $RC, expected 4"
 ok "PARTREG_TIMEOUT gives wait a timeout"
 
+# ---- on a terminal: a live status line (rewritten in place) of what it waits for ----
+if command -v script >/dev/null; then
+  r=$(rr partition/lock "$(body $B $C)")
+  expect "$r" '.ok and .result.state == "locked"' "day 2 locked"
+  set +e
+  SHELL=/bin/sh script -qfec "'$PARTREG_CLI' wait $S --start $A --end $C --timeout 2.5" "$T/tty.log" >/dev/null 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 4 ] || { cat -v "$T/tty.log" >&2; fail "wait on a terminal exited $RC, expected 4"; }
+  grep -q $'\r\e\[K' "$T/tty.log" || { cat -v "$T/tty.log" >&2; fail "no live line (carriage return + erase line) on a terminal"; }
+  grep -aq "locked by p" "$T/tty.log" || { cat -v "$T/tty.log" >&2; fail "the live line does not say who holds the lock"; }
+  ok "on a terminal: a live line says what wait still waits for (the locked day and its provider)"
+  r=$(rr partition/fail "$(body $B $C ",\"fence\":$(jq -r .result.fence <<<"$r")")")
+  expect "$r" '.ok' "day 2 failed again"
+else
+  echo "  (no script(1): the terminal check is skipped)"
+fi
+
 # ---- a failed partition keeps it waiting; a new run that succeeds ends it ----
 r=$(rr partition/lock "$(body $B $C)")
 F2=$(jq -r .result.fence <<<"$r")
