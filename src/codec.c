@@ -535,7 +535,7 @@ static int
 get_int(struct json_object *v, const char *name, int64_t lo, int64_t hi, int64_t *out,
     struct pr_decode_error *e)
 {
-	int64_t x;
+	int64_t x = 0;
 
 	if (!json_object_is_type(v, json_type_int)) {
 		return fail(e, PR_EFIELD,
@@ -560,8 +560,8 @@ get_name(struct json_object *v, const char *name, char *out, struct pr_decode_er
 {
 	const char *what = "1-200 bytes of UTF-8, no control characters, '/', '+', '#', "
 	                   "or leading '$'";
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	char q[48];
 	int rc;
 
@@ -581,8 +581,8 @@ static int
 get_time(struct json_object *v, const char *name, int64_t *out, struct pr_decode_error *e)
 {
 	const char *what = "an RFC 3339 time such as \"2023-01-01T00:00:00Z\"";
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	char q[48];
 	int rc;
 
@@ -601,8 +601,8 @@ get_time(struct json_object *v, const char *name, int64_t *out, struct pr_decode
 static int
 get_id(struct json_object *v, const char *name, char *out, struct pr_decode_error *e)
 {
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc;
 
 	if ((rc = get_str(v, name, "1-64 printable ASCII characters", &s, &len, e)) != 0) {
@@ -666,9 +666,9 @@ static int
 decode_field(enum field f, struct json_object *v, struct pr_cmd *cmd, struct pr_decode_error *e)
 {
 	const char *name = field_names[f];
-	const char *s;
-	size_t len;
-	int64_t x;
+	const char *s = NULL;
+	size_t len = 0;
+	int64_t x = 0;
 	int rc;
 
 	switch (f) {

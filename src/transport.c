@@ -44,7 +44,8 @@ struct pr_transport {
 	int nsubs, cap_subs;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;     /* connection state: connector, waiters for a connect */
+	pthread_cond_t pub_cv; /* the publish window: publishers and flush only */
 	enum conn_state state;
 	int connected; /* connected: publishing works */
 	int ready;     /* connected and subscribed */
@@ -171,6 +172,7 @@ set_connected(struct pr_transport *t, int up, int ready)
 	t->connected = up;
 	t->ready = ready;
 	pthread_cond_broadcast(&t->cv);
+	pthread_cond_broadcast(&t->pub_cv);
 	pthread_mutex_unlock(&t->mu);
 }
 
@@ -579,7 +581,9 @@ complete(struct pr_transport *t, void *ctx_gen)
 	pthread_mutex_lock(&t->mu);
 	if ((uintptr_t)ctx_gen == t->gen && t->inflight > 0) {
 		t->inflight--;
-		pthread_cond_broadcast(&t->cv);
+		/* Only publishers wait on the window: a completion (one per
+		 * publish) must not wake the connector. */
+		pthread_cond_broadcast(&t->pub_cv);
 	}
 	pthread_mutex_unlock(&t->mu);
 }
@@ -651,7 +655,7 @@ pr_transport_publish(struct pr_transport *t, const char *topic, const void *payl
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
 	while (t->connected && t->inflight >= t->window) {
-		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+		if (pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT) {
 			pthread_mutex_unlock(&t->mu);
 			free(pc);
 			return -ETIMEDOUT;
@@ -723,7 +727,7 @@ pr_transport_flush(struct pr_transport *t, int timeout_ms)
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
 	while (t->connected && t->inflight > 0 && rc == 0) {
-		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT) {
+		if (pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT) {
 			rc = -ETIMEDOUT;
 		}
 	}
@@ -878,6 +882,7 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&t->cv, &ca);
+	pthread_cond_init(&t->pub_cv, &ca);
 	pthread_condattr_destroy(&ca);
 
 	t->uri = opts->uri != NULL ? paho_uri(opts->uri) : NULL;
@@ -977,6 +982,7 @@ pr_transport_close(struct pr_transport *t)
 	}
 	pthread_mutex_destroy(&t->mu);
 	pthread_cond_destroy(&t->cv);
+	pthread_cond_destroy(&t->pub_cv);
 	free_opts_copies(t);
 	free(t->uri);
 	for (int i = 0; i < t->nsubs; i++) {
