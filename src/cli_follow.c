@@ -280,14 +280,6 @@ add_range(struct status *st, struct pr_range r)
 	status_add(st, "%s\u2013%s", pr_time_format(r.start, a), pr_time_format(r.end, b));
 }
 
-static int
-cmp_range(const void *x, const void *y)
-{
-	const struct pr_range *a = x, *b = y;
-
-	return a->start < b->start ? -1 : a->start > b->start;
-}
-
 /*
  * "waiting: A–B locked by etl since 12:00:03, lease until 13:00:03; C–D no
  * partition". Gaps are shown only where no blocker explains them: a locked
@@ -327,8 +319,8 @@ describe(struct status *st, const struct pr_range *gaps, size_t ngaps, size_t ng
 			cover[ncover++] = bl[i].range;
 		}
 	}
+	/* Sorted and merged (and no qsort of a NULL array when there is no blocker). */
 	ncover = pr_ranges_coalesce(cover, ncover);
-	qsort(cover, ncover, sizeof *cover, cmp_range);
 	for (size_t g = 0; g < ngaps; g++) {
 		/* The parts of this gap that no blocker covers. */
 		int64_t at = gaps[g].start;
