@@ -14,6 +14,22 @@ declare -A SITE_EXTRA=()
 # The shipped brokers refuse anonymous clients, so lib.sh's helpers that
 # read the broker at $PORT (start_agent's wait_online, stop_agent's sub1 and
 # broker_up) are redefined here to log in as the user "client".
+# expect JSON JQ-EXPR DESCRIPTION, stricter than lib.sh's: jq 1.6 -e exits 0
+# on empty input, so there an empty reply (none came) passes any check.
+expect() {
+  if [ -z "${1//[[:space:]]/}" ] || ! jq -e "$2" >/dev/null 2>&1 <<<"$1"; then
+    echo "got: '$1'" >&2
+    fail "$3 (expected $2)"
+  fi
+  ok "$3"
+}
+# ... | replied [JQ-EXPR]: stdin is a reply (not empty) for which JQ-EXPR
+# (default .ok) is true.
+replied() {
+  local r
+  r=$(cat)
+  [ -n "${r//[[:space:]]/}" ] && jq -e "${1:-.ok}" >/dev/null 2>&1 <<<"$r"
+}
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 broker_up() { port_open "$PORT"; }
 sub1() { sub_at "$PORT" "$1" client "$PW_CLIENT"; }
@@ -271,7 +287,7 @@ interop_walkthrough() {
   # Round trip: 20 readiness queries one after the other.
   t0=$(date +%s%N)
   for _ in $(seq 20); do
-    rr311 readiness/query "{\"source\":\"$S\",\"start\":\"$D1\",\"end\":\"$D2\"}" | jq -e .ok >/dev/null || fail "$BROKER: readiness/query"
+    rr311 readiness/query "{\"source\":\"$S\",\"start\":\"$D1\",\"end\":\"$D2\"}" | replied .ok || fail "$BROKER: readiness/query"
   done
   row "readiness/query round trip (mosquitto_pub + reply subscriber, mean of 20)" "$((($(date +%s%N) - t0) / 20000000)) ms"
 
@@ -317,12 +333,12 @@ interop_walkthrough() {
   local v5 rc=0
   v5=$(mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$PORT" -t "$P/state/$S" -C 1 -W 3 2>&1) || rc=$?
   echo "# $BROKER: MQTT 5 subscriber: exit $rc: $(head -n 1 <<<"$v5" | cut -c1-100)"
-  if [ $rc -eq 0 ] && jq -e .source >/dev/null 2>&1 <<<"$v5"; then
+  if [ $rc -eq 0 ] && replied .source <<<"$v5"; then
     local rr5=""
     rr5=$(mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/source/get" -e "$P/reply/v5" \
       -m "{\"source\":\"$S\"}" -W 5 2>&1) || true
     echo "# $BROKER: MQTT 5 request/response: $(head -n 1 <<<"$rr5" | cut -c1-100)"
-    if jq -e '.ok' >/dev/null 2>&1 <<<"$rr5"; then
+    if replied .ok <<<"$rr5"; then
       row "MQTT 5 clients" "accepted, Response Topic works"
     else
       row "MQTT 5 clients" "connect, but no reply to a Response Topic ($(head -n 1 <<<"$rr5" | cut -c1-50)): use reply_to in the body"

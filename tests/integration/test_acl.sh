@@ -130,19 +130,19 @@ r=$(prr source/register "{\"source\":\"$S\",\"owner\":\"o\"}")
 TOKEN=$(jq -r .result.access_token <<<"$r")
 [ ${#TOKEN} -eq 36 ] || fail "walk-through on prefix $P: register"
 AUTH="\"source\":\"$S\",\"provider\":\"p\",$D,\"access_token\":\"$TOKEN\""
-prr provider/register "{\"source\":\"$S\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" | jq -e .ok >/dev/null || fail "provider"
-prr partition/register "{$AUTH}" | jq -e .ok >/dev/null || fail "partition/register"
+prr provider/register "{\"source\":\"$S\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" | replied .ok || fail "provider"
+prr partition/register "{$AUTH}" | replied .ok || fail "partition/register"
 F=$(prr partition/lock "{$AUTH,\"ttl_s\":60,\"session\":\"s1\"}" | jq -r .result.fence)
-prr partition/renew "{$AUTH,\"fence\":$F}" | jq -e .ok >/dev/null || fail "renew"
-prr readiness/query "{\"source\":\"$S\",$D}" | jq -e '.result.ready == false' >/dev/null || fail "readiness"
-prr partition/unlock "{$AUTH,\"fence\":$F,\"metadata\":{\"rows\":1}}" | jq -e .ok >/dev/null || fail "unlock"
-prr partition/lock "{$AUTH,\"session\":\"s2\"}" | jq -e .ok >/dev/null || fail "lock 2"
-prr session/abort '{"session":"s2"}' | jq -e .ok >/dev/null || fail "session/abort"
-prr partition/delete "{$AUTH}" | jq -e .ok >/dev/null || fail "delete"
-prr history/query "{\"source\":\"$S\"}" | jq -e .ok >/dev/null || fail "history"
-prr agent/resync '{}' | jq -e .ok >/dev/null || fail "resync"
-prr partition/explode '{}' | jq -e '.status == 404' >/dev/null || fail "unknown command"
-prr source/get '{"source": "x"' | jq -e '.status == 400' >/dev/null || fail "bad json"
+prr partition/renew "{$AUTH,\"fence\":$F}" | replied .ok || fail "renew"
+prr readiness/query "{\"source\":\"$S\",$D}" | replied '.result.ready == false' || fail "readiness"
+prr partition/unlock "{$AUTH,\"fence\":$F,\"metadata\":{\"rows\":1}}" | replied .ok || fail "unlock"
+prr partition/lock "{$AUTH,\"session\":\"s2\"}" | replied .ok || fail "lock 2"
+prr session/abort '{"session":"s2"}' | replied .ok || fail "session/abort"
+prr partition/delete "{$AUTH}" | replied .ok || fail "delete"
+prr history/query "{\"source\":\"$S\"}" | replied .ok || fail "history"
+prr agent/resync '{}' | replied .ok || fail "resync"
+prr partition/explode '{}' | replied '.status == 404' || fail "unknown command"
+prr source/get '{"source": "x"' | replied '.status == 400' || fail "bad json"
 # Reply topics outside the prefix's reply/ are refused, not answered.
 for rt in other/reply "$P0/reply/x" "$P/state/$S" "$P/cmd/source/get"; do
   prr source/get "{\"source\":\"$S\"}" "$rt" 1 >/dev/null
