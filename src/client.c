@@ -162,8 +162,18 @@ pr_client_open(const struct pr_client_opts *opts, struct pr_client **out)
 		rnd[8] = '\0';
 		c->client_id = join("partreg-", rnd, "");
 	}
-	if (c->prefix == NULL || c->client_id == NULL
-	    || (c->reply_topic = join(c->prefix, "/reply/", c->client_id)) == NULL) {
+	/* With a user name, replies come under P/reply/<user>/: the shipped ACL
+	 * (compose/mosquitto/acl) lets a user read only its own replies,
+	 * which may carry tokens. */
+	if (c->prefix != NULL && c->client_id != NULL && opts->username != NULL) {
+		char *user = join(c->prefix, "/reply/", opts->username);
+
+		c->reply_topic = user != NULL ? join(user, "/", c->client_id) : NULL;
+		free(user);
+	} else if (c->prefix != NULL && c->client_id != NULL) {
+		c->reply_topic = join(c->prefix, "/reply/", c->client_id);
+	}
+	if (c->prefix == NULL || c->client_id == NULL || c->reply_topic == NULL) {
 		pr_client_close(c);
 		return -ENOMEM;
 	}

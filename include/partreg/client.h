@@ -34,7 +34,8 @@ struct pr_client_opts {
 	const char *broker;    /* mqtt://host:port or mqtts://host:port */
 	const char *prefix;    /* NULL = PR_DEFAULT_PREFIX */
 	const char *client_id; /* NULL = "partreg-<random>" */
-	const char *username;  /* NULL = none */
+	const char *username;  /* NULL = none; replies then come on
+	                          P/reply/<username>/<client id> (the shipped ACL) */
 	const char *password;  /* NULL = none; copied, wiped at close */
 	const char *cafile;    /* TLS, as for partregd */
 	const char *certfile;

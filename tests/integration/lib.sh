@@ -140,8 +140,12 @@ rr() {
 # sub1 TOPIC: the retained message on TOPIC (empty if none).
 sub1() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W 2 2>/dev/null || true; }
 
-# expect JSON JQ-EXPR DESCRIPTION: the jq expression must be true.
+# expect JSON JQ-EXPR DESCRIPTION: the jq expression must be true. An empty
+# JSON (no reply came) fails: jq -e on empty input exits 0.
 expect() {
+  if [ -z "${1//[[:space:]]/}" ]; then
+    fail "$3: no JSON (no reply?) (expected $2)"
+  fi
   if ! jq -e "$2" >/dev/null 2>&1 <<<"$1"; then
     echo "got: $1" >&2
     fail "$3 (expected $2)"
