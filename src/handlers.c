@@ -339,13 +339,38 @@ check_fence(const struct pr_cmd *cmd, const struct pr_partition *p, char msg[256
 
 /* ---- commands ---- */
 
+/*
+ * Give src a new owner token (indexed by digest), record the change as an
+ * event of type, and answer with the source and the token: the one time it
+ * is shown. Shared by source/register and source/rotate-token.
+ */
+static int
+issue_owner_token(struct pr_txn *txn, struct pr_source *src, const char *type, int64_t now,
+    struct pr_changes *ch, struct pr_json **result)
+{
+	char token[PR_TOKEN_LEN + 1];
+	struct pr_event ev;
+	int rc;
+
+	if ((rc = new_token(token, src->token_digest)) != 0
+	    || (rc = pr_store_token_put(txn, src->token_digest, src->name, "")) != 0) {
+		return rc;
+	}
+	memset(&ev, 0, sizeof ev);
+	snprintf(ev.type, sizeof ev.type, "%s", type);
+	rc = record(txn, src, &ev, now, ch);
+	if (rc == 0) {
+		*result = pr_json_source(src, token);
+	}
+	memset(token, 0, sizeof token);
+	return rc;
+}
+
 static int
 h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct pr_changes *ch,
     struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
-	struct pr_event ev;
-	char token[PR_TOKEN_LEN + 1];
 	int rc = pr_store_source_get(txn, cmd->source, &src);
 
 	if (rc == 0) {
@@ -361,19 +386,7 @@ h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
 	snprintf(src.name, sizeof src.name, "%s", cmd->source);
 	snprintf(src.owner, sizeof src.owner, "%s", cmd->owner);
 	src.created_at = now;
-	if ((rc = new_token(token, src.token_digest)) != 0
-	    || (rc = pr_store_token_put(txn, src.token_digest, src.name, "")) != 0) {
-		return rc;
-	}
-	memset(&ev, 0, sizeof ev);
-	snprintf(ev.type, sizeof ev.type, "source_registered");
-	rc = record(txn, &src, &ev, now, ch);
-	if (rc != 0) {
-		return rc;
-	}
-	*result = pr_json_source(&src, token);
-	memset(token, 0, sizeof token);
-	return 0;
+	return issue_owner_token(txn, &src, "source_registered", now, ch, result);
 }
 
 static int
@@ -640,8 +653,6 @@ h_rotate_token(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct
     struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
-	struct pr_event ev;
-	char token[PR_TOKEN_LEN + 1];
 	int rc = load_source(txn, cmd->source, &src, msg);
 
 	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
@@ -650,19 +661,7 @@ h_rotate_token(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct
 	if ((rc = pr_store_token_del(txn, src.token_digest)) != 0 && rc != PR_ENOTFOUND) {
 		return rc;
 	}
-	if ((rc = new_token(token, src.token_digest)) != 0
-	    || (rc = pr_store_token_put(txn, src.token_digest, src.name, "")) != 0) {
-		return rc;
-	}
-	memset(&ev, 0, sizeof ev);
-	snprintf(ev.type, sizeof ev.type, "token_rotated");
-	rc = record(txn, &src, &ev, now, ch);
-	if (rc != 0) {
-		return rc;
-	}
-	*result = pr_json_source(&src, token);
-	memset(token, 0, sizeof token);
-	return 0;
+	return issue_owner_token(txn, &src, "token_rotated", now, ch, result);
 }
 
 /* Partitions collected from an index walk, written after it. */
