@@ -183,3 +183,18 @@ wait_seq() {
   done
   echo "$seq"
 }
+
+# follow_events SOURCE: every event of SOURCE from now on, one JSON per line,
+# into $T/events.json (with marker lines, {"mark":N}, that prove the
+# subscription is in place before this returns).
+follow_events() {
+  stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$1" -t "test/mark/$$" \
+    >"$T/events.json" 2>>"$T/sub.log" &
+  PIDS+=($!)
+  for i in $(seq 50); do
+    mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
+    grep -q mark "$T/events.json" && return 0
+    sleep 0.1
+  done
+  fail "the event subscriber did not start"
+}

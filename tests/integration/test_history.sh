@@ -12,15 +12,7 @@ H=hist
 X=hist_other
 D1=2023-01-01T00:00:00Z; D2=2023-01-02T00:00:00Z; D3=2023-01-03T00:00:00Z
 
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$H" -t "test/mark/$$" \
-  >"$T/events.json" 2>>"$T/sub.log" &
-PIDS+=($!)
-for i in $(seq 50); do
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
-  grep -q mark "$T/events.json" && break
-  sleep 0.1
-done
-grep -q mark "$T/events.json" || fail "the event subscriber did not start"
+follow_events "$H"
 
 part() { echo "{\"source\":\"$H\",\"provider\":\"$1\",\"start\":\"$2\",\"end\":\"$3\",\"access_token\":\"$TOKEN\"${4:+,$4}}"; }
 # hq JSON: history/query, every page of JSON (+ limit/cursor) concatenated

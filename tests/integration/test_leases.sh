@@ -46,15 +46,7 @@ lock() {
 
 # Every event of the source, from now on, into events.json (the marker
 # proves the subscription is in place).
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$S" -t "test/mark/$$" \
-  >"$T/events.json" 2>>"$T/sub.log" &
-PIDS+=($!)
-for i in $(seq 50); do
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
-  grep -q mark "$T/events.json" && break
-  sleep 0.1
-done
-grep -q mark "$T/events.json" || fail "the event subscriber did not start"
+follow_events "$S"
 
 # --- ttl_s limits and the default lease --------------------------------------
 r=$(rr partition/lock "$(part $D1 $D2 '"ttl_s":61')")

@@ -103,14 +103,7 @@ expect "$r" '.status == 403 and .error.code == "forbidden"' "delete with the pro
 r=$(rr partition/delete "$(part $A p2 $D1 $D2 "")")
 expect "$r" '.status == 401 and .error.code == "unauthorized"' "delete without a token: unauthorized"
 
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$A" -t "test/mark/$$" \
-  >"$T/events.json" 2>>"$T/sub.log" &
-PIDS+=($!)
-for i in $(seq 50); do
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
-  grep -q mark "$T/events.json" && break
-  sleep 0.1
-done
+follow_events "$A"
 r=$(rr partition/delete "$(part $A p2 $D1 $D2 "$NA")")
 expect "$r" ".ok and .result.state == \"deleted\" and .result.provider == \"p2\" and .result.start == \"$D1\" and .result.end == \"$D2\"" "the owner deletes p2's pending partition"
 DSEQ=$(jq .result.seq <<<"$r")

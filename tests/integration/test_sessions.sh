@@ -24,15 +24,7 @@ ptopic() { echo "$P/state/$1/partitions/$(day "$2")/$(day $(($2 + 1)))/p"; }
 pstate() { rr partition/list "{\"source\":\"$1\"}" | jq -c ".result.items[] | select(.start == \"$(day "$2")\")"; }
 
 # Events of source B, from now on.
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$SB" -t "test/mark/$$" \
-  >"$T/events.json" 2>>"$T/sub.log" &
-PIDS+=($!)
-for i in $(seq 50); do
-  mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
-  grep -q mark "$T/events.json" && break
-  sleep 0.1
-done
-grep -q mark "$T/events.json" || fail "the event subscriber did not start"
+follow_events "$SB"
 
 # --- session names --------------------------------------------------------------
 S64=$(printf 's%.0s' $(seq 64))
