@@ -48,6 +48,7 @@ rabbit_start() {
     RABBITMQ_DIST_PORT=$(free_port) \
     ERL_EPMD_PORT=$(free_port) \
     ERL_EPMD_ADDRESS=127.0.0.1 \
+    ERL_CRASH_DUMP="$R/erl_crash.dump" \
     RABBITMQ_MNESIA_BASE="$R/mnesia" \
     RABBITMQ_LOG_BASE="$R/log" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" \
