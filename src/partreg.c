@@ -799,7 +799,8 @@ help_main(void)
 	       "provider's token: PARTREG_TOKEN, or the first line of --token-file /\n"
 	       "PARTREG_TOKEN_FILE (PARTREG_TOKEN wins over PARTREG_TOKEN_FILE, --token-file\n"
 	       "over both). There is no --token flag: argv is visible to every user in ps.\n"
-	       "Times are RFC 3339 (\"2023-01-01T00:00:00Z\", \"2023-01-01 00:00:00\" = UTC).\n"
+	       "Times are RFC 3339 (\"2023-01-01T00:00:00Z\", \"2023-01-01 00:00:00\" = UTC);\n"
+	       "a date alone (2023-01-01) is that day's midnight, UTC.\n"
 	       "\n"
 	       "Output: one record per line as key=value pairs (values with spaces are JSON\n"
 	       "strings), the same on a terminal and in a pipe; --json prints the result as\n"
@@ -1109,6 +1110,18 @@ main(int argc, char **argv)
 		return usage_error("run needs the command to run after \"--\"");
 	}
 	read_environment(&cli);
+	/* A date alone is that day's midnight, UTC: --start 2023-01-01. */
+	char dates[4][PR_TIME_BUFSZ]; /* main's frame outlives every use */
+	static const enum pr_cli_opt timeopts[4] = { PR_O_START, PR_O_END, PR_O_FROM, PR_O_TO };
+	for (int i = 0; i < 4; i++) {
+		const char *v = cli.opt[timeopts[i]];
+
+		if (v != NULL && strlen(v) == 10 && v[4] == '-' && v[7] == '-'
+		    && strspn(v, "0123456789-") == 10) {
+			snprintf(dates[i], sizeof dates[i], "%sT00:00:00Z", v);
+			cli.opt[timeopts[i]] = dates[i];
+		}
+	}
 	cli.json = cli.opt[PR_O_JSON] != NULL;
 	/*
 	 * The library logs to stderr. Its warnings say why a connection is

@@ -182,6 +182,8 @@ expect "$(sub1 "$P/state/$S/partitions/$A/$B/p")" '.state == "ready" and .metada
 cli ready $S --start $A --end $B; rc 0 "ready: ready is exit 0"
 has "$OUT" "ready=true .*ready_through=$B|ready_through=$B.*ready=true|ready=true" "ready=true"
 hasnt "$OUT" '^(gap|blocker) ' "ready: no gap or blocker lines"
+cli --json ready $S --start "${A%%T*}" --end "${B%%T*}"; rc 0 "ready with dates alone (midnight UTC)"
+expect "$OUT" ".ready == true and .start == \"$A\"" "a date alone is that day's midnight, UTC"
 cli --json ready $S --start $A --end $C; rc 1 "a longer interval is not ready"
 expect "$OUT" ".ready == false and .gaps == [[\"$B\",\"$C\"]] and .ready_through == \"$B\"" "ready --json: the gap after the ready day"
 
