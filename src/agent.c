@@ -78,6 +78,10 @@ struct pr_agent {
 
 	struct republish rp;
 	int64_t last_prune;
+	struct pr_agent_stats stats; /* counters for P/agent/stats */
+	int64_t last_stats;
+	char *stats_topic; /* P/agent/stats */
+	uint64_t qlen;
 	int64_t next_deadline; /* earliest lease deadline, 0 = none */
 };
 
@@ -95,6 +99,7 @@ on_message(void *arg, struct pr_msg *m)
 		a->qhead = m;
 	}
 	a->qtail = m;
+	a->qlen++;
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -334,7 +339,8 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
 }
 
 /*
- * Answer a repeated request_id from its stored reply. 1 if answered. The
+ * Answer a repeated request_id from its stored reply: 2 when replayed, 1
+ * when answered with an error, 0 when the request_id is new. The
  * store holds the reply encrypted under a key made from the request_id
  * (see pr_idem_crypt): a reply may hold a token.
  */
@@ -356,6 +362,7 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 		rc = pr_idem_crypt(cmd->request_id, stored, len);
 	}
 	if (rc != 0) {
+		free(stored);
 		reply_error(r, rc, NULL);
 		return 1;
 	}
@@ -371,9 +378,10 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 		r->payload = pr_reply_replayed(
 		    stored, len, cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
 		pr_debug("agent: request_id %s replayed", cmd->request_id);
+		rc = 2;
 	}
 	free(stored);
-	return 1;
+	return rc == 2 ? 2 : 1;
 }
 
 /* Keep the first reply of a write for its request_id, encrypted. */
@@ -397,7 +405,10 @@ remember_reply(struct pr_txn *batch, const struct pr_cmd *cmd, const struct repl
 	free(sealed);
 }
 
-static void
+/* The outcome of one command, for the stats. */
+enum outcome { DONE, REFUSED, REPLAYED };
+
+static enum outcome
 handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int64_t now,
     struct pr_changes *ch, struct reply *r)
 {
@@ -412,7 +423,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 
 	if (cmd == NULL) {
 		pr_error("agent: out of memory; command on %s dropped", m->topic);
-		return;
+		return REFUSED;
 	}
 	known = pr_cmd_lookup(name, strlen(name), &kind) == 0;
 	if (m->too_big) {
@@ -432,7 +443,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		free(r->topic);
 		r->topic = NULL;
 		free(cmd);
-		return;
+		return REFUSED;
 	}
 	if (!known) {
 		rc = PR_ECOMMAND;
@@ -444,11 +455,15 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		pr_info("agent: %s refused: %s: %s", m->topic, pr_err_code(rc), msg);
 		reply_error(r, rc, msg);
 		free(cmd);
-		return;
+		return REFUSED;
 	}
-	if (pr_cmd_is_write(kind) && cmd->has_request_id && try_replay(batch, cmd, r)) {
-		free(cmd);
-		return;
+	if (pr_cmd_is_write(kind) && cmd->has_request_id) {
+		int replay = try_replay(batch, cmd, r);
+
+		if (replay != 0) {
+			free(cmd);
+			return replay == 2 ? REPLAYED : REFUSED;
+		}
 	}
 	rc = pr_txn_begin_nested(batch, &txn);
 	if (rc == 0) {
@@ -477,6 +492,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		remember_reply(batch, cmd, r, now);
 	}
 	free(cmd);
+	return rc == 0 ? DONE : REFUSED;
 }
 
 /* ---- batches ---- */
@@ -506,8 +522,13 @@ commit_and_publish(
 	t0 = pr_time_now();
 	/* The durability point: nothing below is published before this. */
 	rc = pr_txn_commit(txn);
+	a->stats.batches++;
+	a->stats.commit_ms_last = (double)(pr_time_now() - t0) / 1000.0;
+	if (a->stats.commit_ms_last > a->stats.commit_ms_max) {
+		a->stats.commit_ms_max = a->stats.commit_ms_last;
+	}
 	pr_debug("agent: batch of %zu command%s committed in %.3f ms", ncommands,
-	    ncommands == 1 ? "" : "s", (double)(pr_time_now() - t0) / 1000.0);
+	    ncommands == 1 ? "" : "s", a->stats.commit_ms_last);
 	if (rc == 0) {
 		for (i = 0; i < ch->nparts; i++) {
 			publish_partition(a, &ch->parts[i]);
@@ -579,7 +600,11 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	rc = pr_txn_begin(a->store, 1, &batch);
 	if (rc == 0) {
 		for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
-			handle_one(a, batch, m, now, &ch, &replies[i]);
+			enum outcome o = handle_one(a, batch, m, now, &ch, &replies[i]);
+
+			a->stats.commands++;
+			a->stats.refused += o == REFUSED;
+			a->stats.replayed += o == REPLAYED;
 		}
 		rc = commit_and_publish(a, batch, &ch, n);
 	}
@@ -655,6 +680,7 @@ expire_due(struct pr_agent *a, int64_t now)
 
 		rc = pr_handle_expiry(txn, &d.items[i], now, &ch);
 		if (rc == 0) {
+			a->stats.leases_expired++;
 			pr_info("agent: lease of %s/%s/%s expired (fence %llu)", d.items[i].source,
 			    d.items[i].provider, pr_time_format(d.items[i].range.start, s),
 			    (unsigned long long)d.items[i].fence);
@@ -782,6 +808,31 @@ fail:
 	rp->in_source = 0;
 }
 
+/* The retained P/agent/stats message, every --stats-interval seconds. */
+static void
+publish_stats(struct pr_agent *a, int64_t now)
+{
+	struct pr_store_info info = { 0 };
+
+	if (a->cfg->stats_interval_s == 0
+	    || now - a->last_stats < (int64_t)a->cfg->stats_interval_s * INT64_C(1000000)
+	    || !pr_transport_is_connected(a->tr)) {
+		return;
+	}
+	a->last_stats = now;
+	a->stats.at = now;
+	pthread_mutex_lock(&a->mu);
+	a->stats.queue = a->qlen;
+	pthread_mutex_unlock(&a->mu);
+	if (pr_store_info(a->store, &info) == 0) {
+		a->stats.store_used_bytes = info.used_bytes;
+		a->stats.store_map_bytes = info.map_size;
+		a->stats.store_readers = info.readers;
+	}
+	publish_json(a, a->stats_topic, pr_json_agent_stats(&a->stats), 1);
+	a->stats.commit_ms_max = 0; /* the max since the last message */
+}
+
 struct prune_ctx {
 	struct pr_txn *txn;
 	int64_t before;
@@ -872,6 +923,7 @@ pr_agent_run(struct pr_agent *a)
 			tail = &(*tail)->next;
 			*tail = NULL;
 			n++;
+			a->qlen--;
 		}
 		if (a->qhead == NULL) {
 			a->qtail = NULL;
@@ -909,6 +961,7 @@ pr_agent_run(struct pr_agent *a)
 			expire_due(a, pr_time_now());
 		}
 		maintenance(a, pr_time_now());
+		publish_stats(a, pr_time_now());
 	}
 	if (pr_transport_is_connected(a->tr)) {
 		publish_status(a, "offline");
@@ -953,7 +1006,9 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	a->cmd_filter = concat(cfg->prefix, "/cmd/+/+", "");
 	a->cmd_prefix = concat(cfg->prefix, "/cmd/", "");
 	a->status_topic = concat(cfg->prefix, "/agent/status", "");
-	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->status_topic == NULL) {
+	a->stats_topic = concat(cfg->prefix, "/agent/stats", "");
+	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->status_topic == NULL
+	    || a->stats_topic == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -967,6 +1022,9 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
 		goto fail;
 	}
+	a->stats.agent_id = cfg->client_id;
+	a->stats.epoch = a->epoch;
+	a->stats.started_at = pr_time_now();
 	{
 		struct pr_json *w
 		    = pr_json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());
@@ -1036,6 +1094,7 @@ pr_agent_close(struct pr_agent *a)
 	free(a->cmd_filter);
 	free(a->cmd_prefix);
 	free(a->status_topic);
+	free(a->stats_topic);
 	free(a->will_payload);
 	free(a->rp.pending);
 	pthread_mutex_destroy(&a->mu);

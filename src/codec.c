@@ -1326,6 +1326,43 @@ pr_json_agent_status(const char *status, const char *agent_id, uint64_t epoch, i
 	return PJ(o);
 }
 
+struct pr_json *
+pr_json_agent_stats(const struct pr_agent_stats *st)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *cmds = json_object_new_object();
+	struct json_object *commit = json_object_new_object();
+	struct json_object *store = json_object_new_object();
+
+	if (o == NULL || cmds == NULL || commit == NULL || store == NULL) {
+		json_object_put(o);
+		json_object_put(cmds);
+		json_object_put(commit);
+		json_object_put(store);
+		return NULL;
+	}
+	set_str(o, "agent_id", st->agent_id);
+	set_str(o, "version", PR_VERSION_STRING);
+	set_u64(o, "epoch", st->epoch);
+	set_time(o, "at", st->at);
+	set_u64(o, "uptime_s", (uint64_t)((st->at - st->started_at) / 1000000));
+	set_u64(cmds, "total", st->commands);
+	set_u64(cmds, "refused", st->refused);
+	set_u64(cmds, "replayed", st->replayed);
+	json_object_object_add(o, "commands", cmds);
+	set_u64(o, "batches", st->batches);
+	set_u64(o, "leases_expired", st->leases_expired);
+	json_object_object_add(commit, "last", json_object_new_double(st->commit_ms_last));
+	json_object_object_add(commit, "max", json_object_new_double(st->commit_ms_max));
+	json_object_object_add(o, "commit_ms", commit);
+	set_u64(o, "queue", st->queue);
+	set_u64(store, "used_bytes", st->store_used_bytes);
+	set_u64(store, "map_bytes", st->store_map_bytes);
+	set_u64(store, "readers", st->store_readers);
+	json_object_object_add(o, "store", store);
+	return PJ(o);
+}
+
 static char *
 dump_put(struct json_object *o, size_t *len)
 {

@@ -189,6 +189,26 @@ struct pr_json *pr_json_event(const struct pr_event *ev, uint64_t epoch);
 struct pr_json *pr_json_agent_status(
     const char *status, const char *agent_id, uint64_t epoch, int64_t at);
 
+/* P/agent/stats, retained, refreshed every --stats-interval seconds. */
+struct pr_agent_stats {
+	const char *agent_id;
+	uint64_t epoch;
+	int64_t at, started_at;
+	uint64_t commands; /* decoded and handled, replays included */
+	uint64_t refused;  /* answered with an error */
+	uint64_t replayed; /* answered from an idempotency record */
+	uint64_t batches;  /* commits */
+	uint64_t leases_expired;
+	double commit_ms_last, commit_ms_max; /* max since the last stats message */
+	uint64_t queue;                       /* commands waiting now */
+	uint64_t store_used_bytes, store_map_bytes;
+	unsigned store_readers;
+};
+/* {agent_id, version, epoch, at, uptime_s, commands: {total, refused,
+ *  replayed}, batches, leases_expired, commit_ms: {last, max}, queue,
+ *  store: {used_bytes, map_bytes, readers}} */
+struct pr_json *pr_json_agent_stats(const struct pr_agent_stats *s);
+
 /*
  * A reply envelope, heap text (free with free()), *len its length:
  * success: {"ok":true,"status":200,"request_id":…,"correlation_id":…,"result":…}

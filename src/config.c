@@ -56,6 +56,8 @@ static const struct optdef opts[] = {
 	{ "history-max-events", K_SIZE, O(history_max_events), "events kept per source" },
 	{ "tombstone-expiry", K_U32, O(tombstone_expiry_s),
 	    "seconds a deleted partition's retained tombstone lives" },
+	{ "stats-interval", K_U32, O(stats_interval_s),
+	    "seconds between retained P/agent/stats messages (0: none)" },
 	{ "help", K_FLAG, O(help), "print this help and exit" },
 	{ "version", K_FLAG, O(version), "print the version and exit" },
 };
@@ -238,6 +240,7 @@ set_defaults(struct pr_config *cfg)
 	cfg->history_max_age_s = 2592000;
 	cfg->history_max_events = 100000;
 	cfg->tombstone_expiry_s = 604800;
+	cfg->stats_interval_s = 30;
 	if (cfg->broker == NULL || cfg->data_dir == NULL || cfg->prefix == NULL
 	    || cfg->log_level == NULL) {
 		return -ENOMEM;
@@ -419,7 +422,7 @@ pr_config_usage(FILE *out)
 	    "  --session-expiry 86400 --map-size 16384 --batch-max 256\n"
 	    "  --idempotency-ttl 86400 --summary-max 1000 --log-level info\n"
 	    "  --lease-default 3600 --lease-max 604800 --history-max-age 2592000\n"
-	    "  --history-max-events 100000 --tombstone-expiry 604800\n",
+	    "  --history-max-events 100000 --tombstone-expiry 604800 --stats-interval 30\n",
 	    PR_DEFAULT_PREFIX);
 }
 

@@ -38,6 +38,7 @@ struct pr_config {
 	uint32_t history_max_age_s;  /* events older are pruned, 2592000 */
 	size_t history_max_events;   /* events kept per source, 100000 */
 	uint32_t tombstone_expiry_s; /* deleted partitions' retained tombstones, 604800 */
+	uint32_t stats_interval_s;   /* P/agent/stats period, 30; 0 = never */
 	int help;
 	int version;
 };

@@ -413,6 +413,25 @@ pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls)
 }
 
 int
+pr_store_info(struct pr_store *st, struct pr_store_info *out)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	int rc = mdb_env_info(st->env, &info);
+
+	if (rc == 0) {
+		rc = mdb_env_stat(st->env, &stat);
+	}
+	if (rc != 0) {
+		return pr_store_lmdb_err(rc, "env info", PR_ESTORE);
+	}
+	out->map_size = (uint64_t)info.me_mapsize;
+	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	out->readers = info.me_numreaders;
+	return 0;
+}
+
+int
 pr_store_next_epoch(struct pr_store *st, uint64_t *epoch)
 {
 	struct pr_txn *txn;

@@ -57,6 +57,14 @@ void pr_txn_abort(struct pr_txn *txn);
  * never call it while this thread holds a write transaction). */
 int pr_store_next_epoch(struct pr_store *st, uint64_t *epoch);
 
+/* Size of the store, for the agent's stats. */
+struct pr_store_info {
+	uint64_t map_size;   /* bytes reserved (sparse) */
+	uint64_t used_bytes; /* pages in use × page size */
+	unsigned readers;    /* reader slots in use */
+};
+int pr_store_info(struct pr_store *st, struct pr_store_info *out);
+
 /* Sources. get: PR_ENOSOURCE if absent. put creates (id == 0: assigns
  * src->id) or replaces. put: PR_ESOURCE_EXISTS when id == 0 and the name is
  * taken, PR_ENAME for an empty or too long name. */

@@ -1161,6 +1161,22 @@ test_encode_state(void **state)
 
 	assert_matches_example(pr_json_agent_status("online", "partregd@host-1", 3, NOW),
 	    "state/agent-status/valid/online.json");
+
+	struct pr_agent_stats st = { .agent_id = "partregd@host-1",
+		.epoch = 3,
+		.at = NOW,
+		.started_at = NOW - 3600 * INT64_C(1000000),
+		.commands = 120,
+		.refused = 4,
+		.replayed = 2,
+		.batches = 37,
+		.leases_expired = 1,
+		.commit_ms_last = 0.25,
+		.commit_ms_max = 1.5,
+		.store_used_bytes = 1048576,
+		.store_map_bytes = UINT64_C(17179869184),
+		.store_readers = 1 };
+	assert_matches_example(pr_json_agent_stats(&st), "state/agent-stats/valid/running.json");
 }
 
 static void
