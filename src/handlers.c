@@ -505,6 +505,30 @@ lease_over(char msg[256], const struct pr_partition *p)
 	    pr_time_format(p->state == PR_LOCKED ? p->expires_at : p->since, at));
 }
 
+/*
+ * Renew and unlock act on the caller's own live lock: its fence (when
+ * given), a lease that has not run out, a partition still locked; hint
+ * ends the not_locked message.
+ */
+static int
+check_live_lock(const struct pr_cmd *cmd, const struct pr_partition *p, int64_t now,
+    const char *hint, char msg[256])
+{
+	int rc = check_fence(cmd, p, msg);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (lease_ran_out(p, now)) {
+		return lease_over(msg, p);
+	}
+	if (p->state != PR_LOCKED) {
+		return fail(msg, PR_ENOTLOCKED, "the partition is %s, not locked; %s",
+		    pr_pstate_name(p->state), hint);
+	}
+	return 0;
+}
+
 static int
 h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
     const struct pr_handler_opts *opts, struct pr_changes *ch, struct pr_json **result,
@@ -572,16 +596,8 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		type = "locked";
 		break;
 	case PR_CMD_PARTITION_RENEW:
-		if ((rc = check_fence(cmd, &p, msg)) != 0) {
+		if ((rc = check_live_lock(cmd, &p, now, "nothing to renew", msg)) != 0) {
 			return rc;
-		}
-		if (lease_ran_out(&p, now)) {
-			return lease_over(msg, &p);
-		}
-		if (p.state != PR_LOCKED) {
-			return fail(msg, PR_ENOTLOCKED,
-			    "the partition is %s, not locked; nothing to renew",
-			    pr_pstate_name(p.state));
 		}
 		rc = pr_lease_deadline(
 		    &opts->lease, cmd->has_ttl_s, cmd->ttl_s, now, &p.expires_at, msg);
@@ -591,16 +607,8 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		type = "renewed";
 		break;
 	case PR_CMD_PARTITION_UNLOCK:
-		if ((rc = check_fence(cmd, &p, msg)) != 0) {
+		if ((rc = check_live_lock(cmd, &p, now, "lock it before unlocking", msg)) != 0) {
 			return rc;
-		}
-		if (lease_ran_out(&p, now)) {
-			return lease_over(msg, &p);
-		}
-		if (p.state != PR_LOCKED) {
-			return fail(msg, PR_ENOTLOCKED,
-			    "the partition is %s, not locked; lock it before unlocking",
-			    pr_pstate_name(p.state));
 		}
 		p.state = PR_READY;
 		p.version++;
