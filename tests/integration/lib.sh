@@ -198,3 +198,19 @@ follow_events() {
   done
   fail "the event subscriber did not start"
 }
+
+# bg_sub311 NAME TOPIC...: an MQTT 3.1.1 QoS 1 subscriber in the background,
+# "topic payload" a line (with mosquitto_sub's -d lines) into $T/sub.NAME;
+# returns once the broker acknowledged the subscription. Connects with
+# ${M311[@]} when the test set it, else to this test's broker.
+bg_sub311() {
+  local name=$1 out="$T/sub.$1" m=(-V mqttv311 -h 127.0.0.1 -p "$PORT")
+  shift
+  [ -n "${M311+x}" ] && m=("${M311[@]}")
+  local args=()
+  for t in "$@"; do args+=(-t "$t"); done
+  stdbuf -oL mosquitto_sub "${m[@]}" -q 1 -d -v "${args[@]}" >"$out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q SUBACK "$out" && return 0; sleep 0.05; done
+  fail "subscriber $name did not subscribe"
+}

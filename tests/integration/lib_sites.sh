@@ -14,15 +14,6 @@ declare -A SITE_EXTRA=()
 # The shipped brokers refuse anonymous clients, so lib.sh's helpers that
 # read the broker at $PORT (start_agent's wait_online, stop_agent's sub1 and
 # broker_up) are redefined here to log in as the user "client".
-# expect JSON JQ-EXPR DESCRIPTION, stricter than lib.sh's: jq 1.6 -e exits 0
-# on empty input, so there an empty reply (none came) passes any check.
-expect() {
-  if [ -z "${1//[[:space:]]/}" ] || ! jq -e "$2" >/dev/null 2>&1 <<<"$1"; then
-    echo "got: '$1'" >&2
-    fail "$3 (expected $2)"
-  fi
-  ok "$3"
-}
 # ... | replied [JQ-EXPR]: stdin is a reply (not empty) for which JQ-EXPR
 # (default .ok) is true.
 replied() {
@@ -208,18 +199,6 @@ wait_port() {
   return 1
 }
 
-# bg_sub311 NAME TOPIC...: a 3.1.1 QoS 1 subscriber, "topic payload" a line
-# into $T/sub.NAME; returns once the broker has acknowledged the subscription.
-bg_sub311() {
-  local name=$1 out="$T/sub.$1"
-  shift
-  local args=()
-  for t in "$@"; do args+=(-t "$t"); done
-  stdbuf -oL mosquitto_sub "${M311[@]}" -q 1 -d -v "${args[@]}" >"$out" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do grep -q SUBACK "$out" && return 0; sleep 0.05; done
-  fail "subscriber $name did not subscribe"
-}
 # got NAME TOPIC: the payloads received on exactly TOPIC, one a line.
 got() { grep -F "$2 {" "$T/sub.$1" | sed "s|^$2 ||" || true; }
 

@@ -17,16 +17,6 @@ D4=2023-01-04T00:00:00Z
 RT="$P/reply/idem311-$$"
 M311=(-V mqttv311 -h 127.0.0.1 -p "$PORT")
 
-bg_sub() {
-  local name=$1 out="$T/sub.$1"
-  shift
-  local args=()
-  for t in "$@"; do args+=(-t "$t"); done
-  stdbuf -oL mosquitto_sub "${M311[@]}" -q 1 -d -v "${args[@]}" >"$out" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do grep -q SUBACK "$out" && return 0; sleep 0.05; done
-  fail "subscriber $name did not subscribe"
-}
 pub311() { mosquitto_pub "${M311[@]}" -q 1 -t "$P/cmd/$1" -m "$2"; }
 # with311 JSON CID: JSON plus reply_to=$RT and correlation_id=CID.
 with311() { jq -c --arg rt "$RT" --arg c "$2" '. + {reply_to: $rt, correlation_id: $c}' <<<"$1"; }
@@ -47,8 +37,8 @@ seq_of() { rr source/get "{\"source\":\"$S\"}" | jq -r .result.seq; }
 # events_of TYPE: how many TYPE events the events subscriber has seen.
 events_of() { sed -n "s|^$P/events/$S ||p" "$T/sub.events" | jq -s "[.[] | select(.type == \"$1\")] | length"; }
 
-bg_sub replies "$RT"
-bg_sub events "$P/events/$S"
+bg_sub311 replies "$RT"
+bg_sub311 events "$P/events/$S"
 
 r=$(rr source/register "{\"source\":\"$S\",\"owner\":\"o\",\"request_id\":\"reg-1\"}")
 expect "$r" '.ok and .request_id == "reg-1" and (has("replayed") | not)' "first reply has request_id and no replayed flag"

@@ -17,19 +17,7 @@ Z2=2023-01-02T00:00:00Z
 RT="$P/reply/c311-$$"
 M311=(-V mqttv311 -h 127.0.0.1 -p "$PORT")
 
-# bg_sub NAME TOPIC...: a 3.1.1 subscriber in the background, one message a
-# line ("topic payload") into $T/sub.NAME; waits until it is subscribed.
-bg_sub() {
-  local name=$1 out="$T/sub.$1"
-  shift
-  local args=()
-  for t in "$@"; do args+=(-t "$t"); done
-  stdbuf -oL mosquitto_sub "${M311[@]}" -q 1 -d -v "${args[@]}" >"$out" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do grep -q SUBACK "$out" && return 0; sleep 0.05; done
-  fail "subscriber $name did not subscribe"
-}
-bg_sub replies "$RT"
+bg_sub311 replies "$RT"
 
 # pub311 VERB JSON: publish a command as an MQTT 3.1.1 client at QoS 1.
 pub311() { mosquitto_pub "${M311[@]}" -q 1 -t "$P/cmd/$1" -m "$2"; }
@@ -54,7 +42,7 @@ wait_reply() {
   done
 }
 
-bg_sub events "$P/events/$S"
+bg_sub311 events "$P/events/$S"
 
 # ---- the cycle ----
 r=$(rr311 source/register "{\"source\":\"$S\",\"owner\":\"o311\"}" c-reg)
@@ -109,7 +97,7 @@ r=$(grep -F '"request_id":"no-cid"' "$T/sub.replies" | head -n 1 || true)
 expect "${r#"$RT "}" '.ok and (has("correlation_id") | not) and .result.source == "src311"' "3.1.1: reply_to without correlation_id"
 
 # ---- reply_to outside P/reply/: no reply, nothing done ----
-bg_sub outside "other/topic" "$P/state/x" "$P/events/$S/x" "$P/replyx/a" "$P/reply"
+bg_sub311 outside "other/topic" "$P/state/x" "$P/events/$S/x" "$P/replyx/a" "$P/reply"
 i=0
 for rt in "other/topic" "$P/state/x" "$P/events/$S/x" "$P/replyx/a" "$P/reply"; do
   i=$((i + 1))
