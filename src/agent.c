@@ -24,12 +24,12 @@
 #include <time.h>
 
 #include "codec.h"
-#include "err.h"
+#include <partreg/error.h>
 #include "handlers.h"
 #include "lease.h"
 #include "log.h"
 #include "names.h"
-#include "ptime.h"
+#include <partreg/time.h>
 #include "store.h"
 #include "token.h"
 #include "transport.h"
@@ -137,15 +137,15 @@ publish_json_expiring(
 {
 	struct pr_pubprops props = { .message_expiry_s = expiry_s };
 	size_t len;
-	char *text = j != NULL ? pr_json_dump(j, &len) : NULL;
+	char *text = j != NULL ? pr__json_dump(j, &len) : NULL;
 	int rc;
 
-	pr_json_free(j);
+	pr__json_free(j);
 	if (text == NULL) {
 		pr_error("agent: out of memory encoding a message for %s", topic);
 		return -ENOMEM;
 	}
-	rc = pr_transport_publish(a->tr, topic, text, len, 1, retained, &props, PUBLISH_TIMEOUT_MS);
+	rc = pr__transport_publish(a->tr, topic, text, len, 1, retained, &props, PUBLISH_TIMEOUT_MS);
 	if (rc != 0 && rc != -ENOTCONN) {
 		pr_warn("agent: publish to %s failed: %s", topic, pr_strerror(rc));
 	}
@@ -184,7 +184,7 @@ publish_partition(struct pr_agent *a, const struct pr_partition *p)
 
 	snprintf(topic, sizeof topic, "%s/state/%s/partitions/%s/%s/%s", a->cfg->prefix, p->source,
 	    pr_time_format(p->range.start, s), pr_time_format(p->range.end, e), p->provider);
-	return publish_json_expiring(a, topic, pr_json_partition_state(p, a->epoch), 1, expiry);
+	return publish_json_expiring(a, topic, pr__json_partition_state(p, a->epoch), 1, expiry);
 }
 
 struct summary_ctx {
@@ -236,13 +236,13 @@ build_summary(struct pr_agent *a, struct pr_txn *txn, const struct pr_source *sr
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = pr_store_ready_each(txn, src, all, summary_range, &c);
+	rc = pr__store_ready_each(txn, src, all, summary_range, &c);
 	if (rc == 0 || rc == 1) {
-		rc = pr_store_blockers_each(txn, src, all, summary_blocker, &c);
+		rc = pr__store_blockers_each(txn, src, all, summary_blocker, &c);
 	}
 	if (rc == 0 || rc == 1) {
 		rc = 0;
-		j = pr_json_summary(
+		j = pr__json_summary(
 		    src, a->epoch, c.ready, c.nready, c.blocked, c.nblocked, c.truncated);
 	}
 out:
@@ -258,7 +258,7 @@ static void
 publish_status(struct pr_agent *a, const char *status)
 {
 	publish_json(a, a->status_topic,
-	    pr_json_agent_status(status, a->cfg->client_id, a->epoch, pr_time_now()), 1);
+	    pr__json_agent_status(status, a->cfg->client_id, a->epoch, pr_time_now()), 1);
 }
 
 /* ---- replies ---- */
@@ -276,7 +276,7 @@ static void
 reply_error(struct reply *r, int err, const char *message)
 {
 	free(r->payload);
-	r->payload = pr_reply_encode(err, message != NULL && message[0] != '\0' ? message : NULL,
+	r->payload = pr__reply_encode(err, message != NULL && message[0] != '\0' ? message : NULL,
 	    r->request_id[0] != '\0' ? r->request_id : NULL,
 	    r->correlation_id[0] != '\0' ? r->correlation_id : NULL, NULL, &r->len);
 }
@@ -292,7 +292,7 @@ send_reply(struct pr_agent *a, const struct reply *r)
 	}
 	props.correlation = r->correlation;
 	props.correlation_len = r->correlation_len;
-	rc = pr_transport_publish(
+	rc = pr__transport_publish(
 	    a->tr, r->topic, r->payload, r->len, 1, 0, &props, PUBLISH_TIMEOUT_MS);
 	if (rc != 0) {
 		pr_warn("agent: reply to %s not sent: %s (the client will retry)", r->topic,
@@ -324,7 +324,7 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
 	if (topic == NULL) {
 		return 0;
 	}
-	if (pr_reply_topic_check(topic, strlen(topic), a->cfg->prefix) != 0) {
+	if (pr__reply_topic_check(topic, strlen(topic), a->cfg->prefix) != 0) {
 		return PR_EREPLYTOPIC;
 	}
 	r->topic = strdup(topic);
@@ -342,7 +342,7 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
  * Answer a repeated request_id from its stored reply: 2 when replayed, 1
  * when answered with an error, 0 when the request_id is new. The
  * store holds the reply encrypted under a key made from the request_id
- * (see pr_idem_crypt): a reply may hold a token.
+ * (see pr__idem_crypt): a reply may hold a token.
  */
 static int
 try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
@@ -350,23 +350,23 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 	char command[64], key[2 * PR_DIGEST_LEN + 1];
 	char *stored = NULL;
 	size_t len;
-	int rc = pr_idem_key(cmd->request_id, key);
+	int rc = pr__idem_key(cmd->request_id, key);
 
 	if (rc == 0) {
-		rc = pr_store_idem_get(txn, key, command, &stored, &len);
+		rc = pr__store_idem_get(txn, key, command, &stored, &len);
 	}
 	if (rc == PR_ENOTFOUND) {
 		return 0;
 	}
 	if (rc == 0) {
-		rc = pr_idem_crypt(cmd->request_id, stored, len);
+		rc = pr__idem_crypt(cmd->request_id, stored, len);
 	}
 	if (rc != 0) {
 		free(stored);
 		reply_error(r, rc, NULL);
 		return 1;
 	}
-	if (strcmp(command, pr_cmd_name(cmd->kind)) != 0) {
+	if (strcmp(command, pr__cmd_name(cmd->kind)) != 0) {
 		char msg[256];
 
 		snprintf(msg, sizeof msg,
@@ -375,7 +375,7 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 		    cmd->request_id, command);
 		reply_error(r, PR_EREQID, msg);
 	} else {
-		r->payload = pr_reply_replayed(
+		r->payload = pr__reply_replayed(
 		    stored, len, cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
 		pr_debug("agent: request_id %s replayed", cmd->request_id);
 		rc = 2;
@@ -390,14 +390,14 @@ remember_reply(struct pr_txn *batch, const struct pr_cmd *cmd, const struct repl
 {
 	char key[2 * PR_DIGEST_LEN + 1];
 	char *sealed = malloc(r->len + 1);
-	int rc = sealed != NULL ? pr_idem_key(cmd->request_id, key) : -ENOMEM;
+	int rc = sealed != NULL ? pr__idem_key(cmd->request_id, key) : -ENOMEM;
 
 	if (rc == 0) {
 		memcpy(sealed, r->payload, r->len);
-		rc = pr_idem_crypt(cmd->request_id, sealed, r->len);
+		rc = pr__idem_crypt(cmd->request_id, sealed, r->len);
 	}
 	if (rc == 0) {
-		rc = pr_store_idem_put(batch, key, pr_cmd_name(cmd->kind), sealed, r->len, now);
+		rc = pr__store_idem_put(batch, key, pr__cmd_name(cmd->kind), sealed, r->len, now);
 	}
 	if (rc != 0) {
 		pr_error("agent: cannot record request_id: %s", pr_strerror(rc));
@@ -425,7 +425,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		pr_error("agent: out of memory; command on %s dropped", m->topic);
 		return REFUSED;
 	}
-	known = pr_cmd_lookup(name, strlen(name), &kind) == 0;
+	known = pr__cmd_lookup(name, strlen(name), &kind) == 0;
 	if (m->too_big) {
 		rc = PR_ETOOBIG;
 		snprintf(msg, sizeof msg, "payload of %zu bytes exceeds the limit of %zu bytes",
@@ -433,7 +433,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	} else {
 		/* An unknown command is still decoded, as agent/resync (every field
 		 * optional), to find its MQTT 3.1.1 reply address. */
-		rc = pr_cmd_decode(
+		rc = pr__cmd_decode(
 		    known ? kind : PR_CMD_AGENT_RESYNC, m->payload, m->payload_len, cmd, &derr);
 		snprintf(msg, sizeof msg, "%s", derr.message);
 	}
@@ -457,7 +457,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		free(cmd);
 		return REFUSED;
 	}
-	if (pr_cmd_is_write(kind) && cmd->has_request_id) {
+	if (pr__cmd_is_write(kind) && cmd->has_request_id) {
 		int replay = try_replay(batch, cmd, r);
 
 		if (replay != 0) {
@@ -465,29 +465,29 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 			return replay == 2 ? REPLAYED : REFUSED;
 		}
 	}
-	rc = pr_txn_begin_nested(batch, &txn);
+	rc = pr__txn_begin_nested(batch, &txn);
 	if (rc == 0) {
-		rc = pr_handle(txn, cmd, now, &a->hopts, ch, &result, msg);
+		rc = pr__handle(txn, cmd, now, &a->hopts, ch, &result, msg);
 		if (rc == 0) {
-			rc = pr_txn_commit(txn);
+			rc = pr__txn_commit(txn);
 		} else {
-			pr_txn_abort(txn);
+			pr__txn_abort(txn);
 		}
 	}
 	if (rc != 0) {
-		pr_json_free(result);
+		pr__json_free(result);
 		result = NULL;
-		pr_info("agent: %s %s: %s", pr_cmd_name(kind), pr_err_code(rc),
+		pr_info("agent: %s %s: %s", pr__cmd_name(kind), pr_err_code(rc),
 		    msg[0] != '\0' ? msg : pr_strerror(rc));
 		reply_error(r, rc, msg);
 	} else {
-		r->payload = pr_reply_encode(0, NULL, cmd->has_request_id ? cmd->request_id : NULL,
+		r->payload = pr__reply_encode(0, NULL, cmd->has_request_id ? cmd->request_id : NULL,
 		    cmd->has_correlation_id ? cmd->correlation_id : NULL, result, &r->len);
-		pr_debug("agent: %s ok", pr_cmd_name(kind));
+		pr_debug("agent: %s ok", pr__cmd_name(kind));
 	}
 	/* Remember the first reply of a write, unless the failure was the
 	 * agent's own (5xx): then a retry should really be retried. */
-	if (pr_cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
+	if (pr__cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
 	    && pr_err_status(rc) < 500) {
 		remember_reply(batch, cmd, r, now);
 	}
@@ -515,13 +515,13 @@ commit_and_publish(
 	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
 		struct pr_source src;
 
-		if (pr_store_source_get(txn, ch->sources[i], &src) == 0) {
+		if (pr__store_source_get(txn, ch->sources[i], &src) == 0) {
 			summaries[i] = build_summary(a, txn, &src);
 		}
 	}
 	t0 = pr_time_now();
 	/* The durability point: nothing below is published before this. */
-	rc = pr_txn_commit(txn);
+	rc = pr__txn_commit(txn);
 	a->stats.batches++;
 	a->stats.commit_ms_last = (double)(pr_time_now() - t0) / 1000.0;
 	if (a->stats.commit_ms_last > a->stats.commit_ms_max) {
@@ -546,13 +546,13 @@ commit_and_publish(
 			char *topic = concat(a->cfg->prefix, "/events/", ch->events[i].source);
 
 			if (topic != NULL) {
-				publish_json(a, topic, pr_json_event(&ch->events[i], a->epoch), 0);
+				publish_json(a, topic, pr__json_event(&ch->events[i], a->epoch), 0);
 			}
 			free(topic);
 		}
 	}
 	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
-		pr_json_free(summaries[i]);
+		pr__json_free(summaries[i]);
 	}
 	free(summaries);
 	return rc;
@@ -596,8 +596,8 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		pr_error("agent: out of memory; %zu commands dropped", n);
 		return;
 	}
-	pr_changes_init(&ch);
-	rc = pr_txn_begin(a->store, 1, &batch);
+	pr__changes_init(&ch);
+	rc = pr__txn_begin(a->store, 1, &batch);
 	if (rc == 0) {
 		for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
 			enum outcome o = handle_one(a, batch, m, now, &ch, &replies[i]);
@@ -630,7 +630,7 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		}
 	}
 	free(replies);
-	pr_changes_release(&ch);
+	pr__changes_release(&ch);
 }
 
 /* ---- leases ---- */
@@ -669,16 +669,16 @@ expire_due(struct pr_agent *a, int64_t now)
 	if (a->next_deadline == 0 || a->next_deadline > now) {
 		return;
 	}
-	pr_changes_init(&ch);
+	pr__changes_init(&ch);
 	d.items = malloc(EXPIRE_BATCH * sizeof *d.items);
-	rc = d.items != NULL ? pr_txn_begin(a->store, 1, &txn) : -ENOMEM;
+	rc = d.items != NULL ? pr__txn_begin(a->store, 1, &txn) : -ENOMEM;
 	if (rc == 0) {
-		rc = pr_store_leases_due(txn, now, EXPIRE_BATCH, collect_due, &d);
+		rc = pr__store_leases_due(txn, now, EXPIRE_BATCH, collect_due, &d);
 	}
 	for (size_t i = 0; rc == 0 && i < d.n; i++) {
 		char s[PR_TIME_BUFSZ];
 
-		rc = pr_handle_expiry(txn, &d.items[i], now, &ch);
+		rc = pr__handle_expiry(txn, &d.items[i], now, &ch);
 		if (rc == 0) {
 			a->stats.leases_expired++;
 			pr_info("agent: lease of %s/%s/%s expired (fence %llu)", d.items[i].source,
@@ -691,19 +691,19 @@ expire_due(struct pr_agent *a, int64_t now)
 	if (rc == 0) {
 		rc = commit_and_publish(a, txn, &ch, d.n);
 	} else {
-		pr_txn_abort(txn);
+		pr__txn_abort(txn);
 	}
 	if (rc != 0) {
 		pr_error("agent: expiring leases failed: %s", pr_strerror(rc));
 	}
-	pr_changes_release(&ch);
+	pr__changes_release(&ch);
 	free(d.items);
 	/* The next deadline; one still due (more than a batch) comes round at once. */
-	if (pr_txn_begin(a->store, 0, &txn) == 0) {
-		if (pr_store_lease_next(txn, &next) != 0) {
+	if (pr__txn_begin(a->store, 0, &txn) == 0) {
+		if (pr__store_lease_next(txn, &next) != 0) {
 			next = 0;
 		}
-		pr_txn_abort(txn);
+		pr__txn_abort(txn);
 	}
 	a->next_deadline = rc == 0 ? next : now + 1000000;
 }
@@ -739,7 +739,7 @@ republish_step(struct pr_agent *a)
 	struct pr_txn *txn = NULL;
 	struct pr_source src;
 	char next[PR_CURSOR_MAX];
-	int rc = pr_txn_begin(a->store, 0, &txn);
+	int rc = pr__txn_begin(a->store, 0, &txn);
 
 	if (rc != 0) {
 		goto fail;
@@ -750,7 +750,7 @@ republish_step(struct pr_agent *a)
 		if (rp->npending > 0) {
 			memcpy(name, rp->pending[--rp->npending], sizeof name);
 		} else if (rp->all) {
-			rc = pr_store_source_list(
+			rc = pr__store_source_list(
 			    txn, rp->source_cursor, 1, first_source_cb, name, next);
 			if (rc != 0) {
 				goto fail;
@@ -760,8 +760,8 @@ republish_step(struct pr_agent *a)
 				rp->all = 0;
 			}
 		}
-		if (name[0] == '\0' || pr_store_source_get(txn, name, &src) != 0) {
-			pr_txn_abort(txn);
+		if (name[0] == '\0' || pr__store_source_get(txn, name, &src) != 0) {
+			pr__txn_abort(txn);
 			if (!republish_pending(rp)) {
 				pr_info("agent: retained state republished");
 			}
@@ -780,9 +780,9 @@ republish_step(struct pr_agent *a)
 		rp->part_cursor[0] = '\0';
 		rp->in_source = 1;
 	} else {
-		rc = pr_store_source_get(txn, rp->cur, &src);
+		rc = pr__store_source_get(txn, rp->cur, &src);
 		if (rc == 0) {
-			rc = pr_store_partition_list(
+			rc = pr__store_partition_list(
 			    txn, &src, rp->part_cursor, REPUBLISH_STEP, republish_part_cb, a, next);
 		}
 		if (rc != 0) {
@@ -793,13 +793,13 @@ republish_step(struct pr_agent *a)
 			rp->in_source = 0;
 		}
 	}
-	pr_txn_abort(txn);
+	pr__txn_abort(txn);
 	if (!republish_pending(rp)) {
 		pr_info("agent: retained state republished");
 	}
 	return;
 fail:
-	pr_txn_abort(txn);
+	pr__txn_abort(txn);
 	if (rc != -ENOTCONN) {
 		pr_error("agent: republishing failed: %s", pr_strerror(rc));
 	}
@@ -816,7 +816,7 @@ publish_stats(struct pr_agent *a, int64_t now)
 
 	if (a->cfg->stats_interval_s == 0
 	    || now - a->last_stats < (int64_t)a->cfg->stats_interval_s * INT64_C(1000000)
-	    || !pr_transport_is_connected(a->tr)) {
+	    || !pr__transport_is_connected(a->tr)) {
 		return;
 	}
 	a->last_stats = now;
@@ -824,12 +824,12 @@ publish_stats(struct pr_agent *a, int64_t now)
 	pthread_mutex_lock(&a->mu);
 	a->stats.queue = a->qlen;
 	pthread_mutex_unlock(&a->mu);
-	if (pr_store_info(a->store, &info) == 0) {
+	if (pr__store_info(a->store, &info) == 0) {
 		a->stats.store_used_bytes = info.used_bytes;
 		a->stats.store_map_bytes = info.map_size;
 		a->stats.store_readers = info.readers;
 	}
-	publish_json(a, a->stats_topic, pr_json_agent_stats(&a->stats), 1);
+	publish_json(a, a->stats_topic, pr__json_agent_stats(&a->stats), 1);
 	a->stats.commit_ms_max = 0; /* the max since the last message */
 }
 
@@ -844,7 +844,7 @@ prune_source_cb(void *arg, const struct pr_source *src)
 {
 	struct prune_ctx *c = arg;
 	size_t n = 0;
-	int rc = pr_store_event_prune(c->txn, src, c->before, c->keep, 10000, &n);
+	int rc = pr__store_event_prune(c->txn, src, c->before, c->keep, 10000, &n);
 
 	c->removed += n;
 	return rc;
@@ -869,20 +869,20 @@ maintenance(struct pr_agent *a, int64_t now)
 	}
 	a->last_prune = now;
 	c.before = now - (int64_t)a->cfg->history_max_age_s * us;
-	rc = pr_txn_begin(a->store, 1, &c.txn);
+	rc = pr__txn_begin(a->store, 1, &c.txn);
 	if (rc != 0) {
 		pr_warn("agent: maintenance skipped: %s", pr_strerror(rc));
 		return;
 	}
-	rc = pr_store_idem_prune(c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
+	rc = pr__store_idem_prune(c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
 	if (rc == 0) {
-		rc = pr_store_source_list(c.txn, NULL, 0, prune_source_cb, &c, next);
+		rc = pr__store_source_list(c.txn, NULL, 0, prune_source_cb, &c, next);
 	}
 	if (rc == 0) {
-		rc = pr_store_tombstone_prune(
+		rc = pr__store_tombstone_prune(
 		    c.txn, now - (int64_t)a->cfg->tombstone_expiry_s * us, 10000, &tombs);
 	}
-	rc = rc == 0 ? pr_txn_commit(c.txn) : (pr_txn_abort(c.txn), rc);
+	rc = rc == 0 ? pr__txn_commit(c.txn) : (pr__txn_abort(c.txn), rc);
 	if (rc != 0) {
 		pr_warn("agent: maintenance failed: %s", pr_strerror(rc));
 	} else if (ids + c.removed + tombs > 0) {
@@ -892,7 +892,7 @@ maintenance(struct pr_agent *a, int64_t now)
 }
 
 int
-pr_agent_run(struct pr_agent *a)
+pr__agent_run(struct pr_agent *a)
 {
 	for (;;) {
 		struct pr_msg *batch = NULL, **tail = &batch;
@@ -906,8 +906,8 @@ pr_agent_run(struct pr_agent *a)
 		if (a->qhead == NULL && !a->connected_event && !a->stopping
 		    && !republish_pending(&a->rp)) {
 			/* Offline, expiry waits for the connect (which wakes us). */
-			int64_t next = pr_transport_is_connected(a->tr) ? a->next_deadline : 0;
-			int64_t wait = pr_lease_wait_us(next, pr_time_now(), 1000000);
+			int64_t next = pr__transport_is_connected(a->tr) ? a->next_deadline : 0;
+			int64_t wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 
 			if (wait > 0) {
 				int64_t until = pr_time_now() + wait;
@@ -949,30 +949,30 @@ pr_agent_run(struct pr_agent *a)
 			while (batch != NULL) {
 				struct pr_msg *next = batch->next;
 
-				pr_msg_free(batch);
+				pr__msg_free(batch);
 				batch = next;
 			}
-		} else if (republish_pending(&a->rp) && pr_transport_is_connected(a->tr)) {
+		} else if (republish_pending(&a->rp) && pr__transport_is_connected(a->tr)) {
 			republish_step(a);
 		}
 		/* Expiry waits for the broker, so that its events reach subscribers
 		 * (a lease past its deadline is refused meanwhile: never ready). */
-		if (pr_transport_is_connected(a->tr)) {
+		if (pr__transport_is_connected(a->tr)) {
 			expire_due(a, pr_time_now());
 		}
 		maintenance(a, pr_time_now());
 		publish_stats(a, pr_time_now());
 	}
-	if (pr_transport_is_connected(a->tr)) {
+	if (pr__transport_is_connected(a->tr)) {
 		publish_status(a, "offline");
-		pr_transport_flush(a->tr, 2000);
+		pr__transport_flush(a->tr, 2000);
 	}
 	pr_info("agent: stopped");
 	return 0;
 }
 
 void
-pr_agent_stop(struct pr_agent *a)
+pr__agent_stop(struct pr_agent *a)
 {
 	pthread_mutex_lock(&a->mu);
 	a->stopping = 1;
@@ -981,7 +981,7 @@ pr_agent_stop(struct pr_agent *a)
 }
 
 int
-pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
+pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 {
 	struct pr_store_opts sopts = { .map_size = cfg->map_size_mb * 1024 * 1024 };
 	struct pr_transport_opts topts = { 0 };
@@ -1012,12 +1012,12 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = pr_store_open(cfg->data_dir, &sopts, &a->store);
+	rc = pr__store_open(cfg->data_dir, &sopts, &a->store);
 	if (rc != 0) {
 		pr_error("agent: cannot open the store in %s: %s", cfg->data_dir, pr_strerror(rc));
 		goto fail;
 	}
-	rc = pr_store_next_epoch(a->store, &a->epoch);
+	rc = pr__store_next_epoch(a->store, &a->epoch);
 	if (rc != 0) {
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
 		goto fail;
@@ -1027,13 +1027,13 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	a->stats.started_at = pr_time_now();
 	{
 		struct pr_json *w
-		    = pr_json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());
+		    = pr__json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());
 
-		a->will_payload = w != NULL ? pr_json_dump(w, NULL) : NULL;
-		pr_json_free(w);
+		a->will_payload = w != NULL ? pr__json_dump(w, NULL) : NULL;
+		pr__json_free(w);
 	}
 	if (cfg->password_file != NULL) {
-		password = pr_config_read_secret(cfg->password_file);
+		password = pr__config_read_secret(cfg->password_file);
 		if (password == NULL) {
 			pr_error("agent: cannot read --password-file %s", cfg->password_file);
 			rc = PR_EFIELD;
@@ -1041,6 +1041,8 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		}
 	}
 	subs[0] = a->cmd_filter;
+	topts.nodelay_all = 1;
+	topts.log = pr__log_line;
 	topts.uri = cfg->broker;
 	topts.client_id = cfg->client_id;
 	topts.username = cfg->username;
@@ -1060,7 +1062,7 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	topts.on_message = on_message;
 	topts.on_connected = on_connected;
 	topts.arg = a;
-	rc = pr_transport_open(&topts, &a->tr);
+	rc = pr__transport_open(&topts, &a->tr);
 	if (password != NULL) {
 		memset(password, 0, strlen(password));
 		free(password);
@@ -1073,24 +1075,24 @@ pr_agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	*out = a;
 	return 0;
 fail:
-	pr_agent_close(a);
+	pr__agent_close(a);
 	return rc;
 }
 
 void
-pr_agent_close(struct pr_agent *a)
+pr__agent_close(struct pr_agent *a)
 {
 	if (a == NULL) {
 		return;
 	}
-	pr_transport_close(a->tr);
+	pr__transport_close(a->tr);
 	while (a->qhead != NULL) {
 		struct pr_msg *next = a->qhead->next;
 
-		pr_msg_free(a->qhead);
+		pr__msg_free(a->qhead);
 		a->qhead = next;
 	}
-	pr_store_close(a->store);
+	pr__store_close(a->store);
 	free(a->cmd_filter);
 	free(a->cmd_prefix);
 	free(a->status_topic);

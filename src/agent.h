@@ -2,7 +2,7 @@
 /*
  * The agent: connects the transport, the store and the handlers.
  *
- *   Paho receive thread          worker thread (pr_agent_run)
+ *   Paho receive thread          worker thread (pr__agent_run)
  *   on_message ── queue ──────▶  batch of up to batch_max commands
  *                                 one LMDB write txn, a nested txn each
  *                                 commit (fsync)            ← durable here
@@ -27,13 +27,13 @@ struct pr_agent;
 
 /* Open the store, raise the epoch, start connecting. cfg must outlive the
  * agent. Returns 0 or an error (logged). */
-int pr_agent_open(const struct pr_config *cfg, struct pr_agent **out);
-/* Run the worker on the calling thread until pr_agent_stop. Returns 0. */
-int pr_agent_run(struct pr_agent *a);
+int pr__agent_open(const struct pr_config *cfg, struct pr_agent **out);
+/* Run the worker on the calling thread until pr__agent_stop. Returns 0. */
+int pr__agent_run(struct pr_agent *a);
 /* Ask the worker to finish the commands already received, publish
  * "offline" and return. Any thread. */
-void pr_agent_stop(struct pr_agent *a);
+void pr__agent_stop(struct pr_agent *a);
 /* Disconnect and close the store; NULL is fine. */
-void pr_agent_close(struct pr_agent *a);
+void pr__agent_close(struct pr_agent *a);
 
 #endif

@@ -34,8 +34,6 @@
  */
 #include "codec.h"
 
-#include <partreg/client.h>
-
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -48,9 +46,9 @@
 
 #include <json-c/json.h>
 
-#include "err.h"
+#include <partreg/error.h>
 #include "names.h"
-#include "ptime.h"
+#include <partreg/time.h>
 
 #define JSON_DEPTH 16
 #define DUMP_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -142,14 +140,14 @@ static const struct cmddef cmddefs[PR_CMD_COUNT] = {
 	[PR_CMD_PARTITION_DELETE] = { "partition/delete", 1, PART, 0 },
 	[PR_CMD_SOURCE_ROTATE_TOKEN] = { "source/rotate-token", 1, B(F_SOURCE), 0 },
 	[PR_CMD_SESSION_ABORT] = { "session/abort", 1, B(F_SESSION), B(F_REASON) },
-	/* start/end optional here, but only together: see pr_cmd_decode. */
+	/* start/end optional here, but only together: see pr__cmd_decode. */
 	[PR_CMD_HISTORY_QUERY] = { "history/query", 0, B(F_SOURCE),
 	    B(F_PROVIDER) | B(F_START) | B(F_END) | B(F_SINCE_SEQ) | B(F_FROM) | B(F_TO)
 	        | B(F_LIMIT) | B(F_CURSOR) },
 };
 
 const char *
-pr_cmd_name(enum pr_cmd_kind kind)
+pr__cmd_name(enum pr_cmd_kind kind)
 {
 	if ((unsigned)kind >= PR_CMD_COUNT) {
 		return NULL;
@@ -158,7 +156,7 @@ pr_cmd_name(enum pr_cmd_kind kind)
 }
 
 int
-pr_cmd_lookup(const char *name, size_t len, enum pr_cmd_kind *out)
+pr__cmd_lookup(const char *name, size_t len, enum pr_cmd_kind *out)
 {
 	for (int k = 0; k < PR_CMD_COUNT; k++) {
 		const char *n = cmddefs[k].name;
@@ -171,7 +169,7 @@ pr_cmd_lookup(const char *name, size_t len, enum pr_cmd_kind *out)
 }
 
 int
-pr_cmd_is_write(enum pr_cmd_kind kind)
+pr__cmd_is_write(enum pr_cmd_kind kind)
 {
 	return (unsigned)kind < PR_CMD_COUNT && cmddefs[kind].write;
 }
@@ -450,7 +448,7 @@ parse_strict(const char *payload, size_t len, struct json_object **out, struct p
 	}
 	/* json-c's VALIDATE_UTF8 lets overlong forms, surrogates and code
 	 * points above U+10FFFF through: check the bytes ourselves. */
-	if (pr_utf8_check(payload, len, &end) != 0) {
+	if (pr__utf8_check(payload, len, &end) != 0) {
 		return fail(e, PR_EJSON, "invalid JSON: not valid UTF-8 at byte %zu", end);
 	}
 	if ((tok = json_tokener_new_ex(JSON_DEPTH)) == NULL) {
@@ -568,7 +566,7 @@ get_name(struct json_object *v, const char *name, char *out, struct pr_decode_er
 	if ((rc = get_str(v, name, what, &s, &len, e)) != 0) {
 		return rc;
 	}
-	if (pr_name_check(s, len) != 0) {
+	if (pr__name_check(s, len) != 0) {
 		return fail(e, PR_ENAME,
 		    "field '%s': \"%s\" (%zu bytes) is not a valid name; names are %s", name,
 		    quote(s, len, q), len, what);
@@ -608,7 +606,7 @@ get_id(struct json_object *v, const char *name, char *out, struct pr_decode_erro
 	if ((rc = get_str(v, name, "1-64 printable ASCII characters", &s, &len, e)) != 0) {
 		return rc;
 	}
-	if (pr_id_check(s, len) != 0) {
+	if (pr__id_check(s, len) != 0) {
 		if (len == 0 || len > PR_ID_MAX) {
 			return fail(e, PR_EFIELD,
 			    "field '%s' must be 1-%d printable ASCII characters (got %zu)", name,
@@ -850,7 +848,7 @@ list_fields(uint32_t mask, char *out, size_t cap)
 }
 
 int
-pr_cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_cmd *cmd,
+pr__cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_cmd *cmd,
     struct pr_decode_error *err)
 {
 	const struct cmddef *def;
@@ -962,13 +960,13 @@ out:
 /* ---- encoding ---- */
 
 void
-pr_json_free(struct pr_json *j)
+pr__json_free(struct pr_json *j)
 {
 	json_object_put(J(j));
 }
 
 char *
-pr_json_dump(const struct pr_json *j, size_t *len)
+pr__json_dump(const struct pr_json *j, size_t *len)
 {
 	size_t n;
 	const char *s = json_object_to_json_string_length(J(j), DUMP_FLAGS, &n);
@@ -985,19 +983,19 @@ pr_json_dump(const struct pr_json *j, size_t *len)
 }
 
 void
-pr_json_set_u64(struct pr_json *obj, const char *key, uint64_t v)
+pr__json_set_u64(struct pr_json *obj, const char *key, uint64_t v)
 {
 	json_object_object_add(J(obj), key, json_object_new_uint64(v));
 }
 
 void
-pr_json_set_str(struct pr_json *obj, const char *key, const char *v)
+pr__json_set_str(struct pr_json *obj, const char *key, const char *v)
 {
 	json_object_object_add(J(obj), key, json_object_new_string(v));
 }
 
 void
-pr_json_set_bool(struct pr_json *obj, const char *key, int v)
+pr__json_set_bool(struct pr_json *obj, const char *key, int v)
 {
 	json_object_object_add(J(obj), key, json_object_new_boolean(v != 0));
 }
@@ -1037,7 +1035,7 @@ range_pair(struct pr_range r)
 }
 
 struct pr_json *
-pr_json_source(const struct pr_source *s, const char *token)
+pr__json_source(const struct pr_source *s, const char *token)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1056,7 +1054,7 @@ pr_json_source(const struct pr_source *s, const char *token)
 }
 
 struct pr_json *
-pr_json_provider(const char *source, const struct pr_provider *p, const char *token)
+pr__json_provider(const char *source, const struct pr_provider *p, const char *token)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1073,7 +1071,7 @@ pr_json_provider(const char *source, const struct pr_provider *p, const char *to
 }
 
 struct pr_json *
-pr_json_partition(const struct pr_partition *p)
+pr__json_partition(const struct pr_partition *p)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1084,7 +1082,7 @@ pr_json_partition(const struct pr_partition *p)
 	set_str(o, "provider", p->provider);
 	set_time(o, "start", p->range.start);
 	set_time(o, "end", p->range.end);
-	set_str(o, "state", pr_pstate_name(p->state));
+	set_str(o, "state", pr__pstate_name(p->state));
 	set_u64(o, "version", p->version);
 	set_u64(o, "fence", p->fence);
 	set_time(o, "since", p->since);
@@ -1100,7 +1098,7 @@ pr_json_partition(const struct pr_partition *p)
 		set_str(o, "reason", p->reason);
 	}
 	if (p->metadata[0] != '\0') {
-		/* Stored as compact text by pr_cmd_decode; embedded as the object. */
+		/* Stored as compact text by pr__cmd_decode; embedded as the object. */
 		struct json_object *m = json_tokener_parse(p->metadata);
 		if (json_object_is_type(m, json_type_object)) {
 			json_object_object_add(o, "metadata", m);
@@ -1112,7 +1110,7 @@ pr_json_partition(const struct pr_partition *p)
 }
 
 struct pr_json *
-pr_json_readiness(const char *source, struct pr_range want, const struct pr_readiness *r,
+pr__json_readiness(const char *source, struct pr_range want, const struct pr_readiness *r,
     const struct pr_partition *blockers, size_t nblockers, uint64_t seq)
 {
 	struct json_object *o = json_object_new_object();
@@ -1133,7 +1131,7 @@ pr_json_readiness(const char *source, struct pr_range want, const struct pr_read
 	json_object_object_add(o, "gaps", gaps);
 	bl = json_object_new_array();
 	for (size_t i = 0; i < nblockers; i++) {
-		json_object_array_add(bl, J(pr_json_partition(&blockers[i])));
+		json_object_array_add(bl, J(pr__json_partition(&blockers[i])));
 	}
 	json_object_object_add(o, "blockers", bl);
 	if (r->ready_through == want.start) {
@@ -1148,13 +1146,13 @@ pr_json_readiness(const char *source, struct pr_range want, const struct pr_read
 }
 
 struct pr_json *
-pr_json_array(void)
+pr__json_array(void)
 {
 	return PJ(json_object_new_array());
 }
 
 void
-pr_json_append(struct pr_json *array, struct pr_json *item)
+pr__json_append(struct pr_json *array, struct pr_json *item)
 {
 	if (json_object_array_add(J(array), J(item)) != 0) {
 		json_object_put(J(item));
@@ -1182,19 +1180,19 @@ items_and_cursor(const char *key, struct pr_json *items, const char *next)
 }
 
 struct pr_json *
-pr_json_page(struct pr_json *items, const char *next)
+pr__json_page(struct pr_json *items, const char *next)
 {
 	return items_and_cursor("items", items, next);
 }
 
 struct pr_json *
-pr_json_history(struct pr_json *events, const char *next)
+pr__json_history(struct pr_json *events, const char *next)
 {
 	return items_and_cursor("events", events, next);
 }
 
 struct pr_json *
-pr_json_session_abort(const char *session, struct pr_json *partitions)
+pr__json_session_abort(const char *session, struct pr_json *partitions)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1209,7 +1207,7 @@ pr_json_session_abort(const char *session, struct pr_json *partitions)
 }
 
 struct pr_json *
-pr_json_resync(const char *source)
+pr__json_resync(const char *source)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1224,7 +1222,7 @@ pr_json_resync(const char *source)
 }
 
 struct pr_json *
-pr_json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range *ready,
+pr__json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range *ready,
     size_t nready, const struct pr_partition *blocked, size_t nblocked, int truncated)
 {
 	struct json_object *o = json_object_new_object();
@@ -1250,7 +1248,7 @@ pr_json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range
 		set_time(b, "start", p->range.start);
 		set_time(b, "end", p->range.end);
 		set_str(b, "provider", p->provider);
-		set_str(b, "state", pr_pstate_name(p->state));
+		set_str(b, "state", pr__pstate_name(p->state));
 		set_time(b, "since", p->since);
 		if (p->expires_at != 0) {
 			set_time(b, "expires_at", p->expires_at);
@@ -1266,9 +1264,9 @@ pr_json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range
 }
 
 struct pr_json *
-pr_json_partition_state(const struct pr_partition *p, uint64_t epoch)
+pr__json_partition_state(const struct pr_partition *p, uint64_t epoch)
 {
-	struct pr_json *j = pr_json_partition(p);
+	struct pr_json *j = pr__json_partition(p);
 
 	if (j != NULL) {
 		set_u64(J(j), "epoch", epoch);
@@ -1277,7 +1275,7 @@ pr_json_partition_state(const struct pr_partition *p, uint64_t epoch)
 }
 
 struct pr_json *
-pr_json_event(const struct pr_event *ev, uint64_t epoch)
+pr__json_event(const struct pr_event *ev, uint64_t epoch)
 {
 	struct json_object *o = json_object_new_object();
 	int about_partition = ev->range.start != 0 || ev->range.end != 0;
@@ -1296,7 +1294,7 @@ pr_json_event(const struct pr_event *ev, uint64_t epoch)
 	if (about_partition) {
 		set_time(o, "start", ev->range.start);
 		set_time(o, "end", ev->range.end);
-		set_str(o, "state", pr_pstate_name(ev->state));
+		set_str(o, "state", pr__pstate_name(ev->state));
 	}
 	if (ev->fence != 0) {
 		set_u64(o, "fence", ev->fence);
@@ -1311,7 +1309,7 @@ pr_json_event(const struct pr_event *ev, uint64_t epoch)
 }
 
 struct pr_json *
-pr_json_agent_status(const char *status, const char *agent_id, uint64_t epoch, int64_t at)
+pr__json_agent_status(const char *status, const char *agent_id, uint64_t epoch, int64_t at)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1327,7 +1325,7 @@ pr_json_agent_status(const char *status, const char *agent_id, uint64_t epoch, i
 }
 
 struct pr_json *
-pr_json_agent_stats(const struct pr_agent_stats *st)
+pr__json_agent_stats(const struct pr_agent_stats *st)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *cmds = json_object_new_object();
@@ -1366,14 +1364,14 @@ pr_json_agent_stats(const struct pr_agent_stats *st)
 static char *
 dump_put(struct json_object *o, size_t *len)
 {
-	char *s = pr_json_dump(PJ(o), len);
+	char *s = pr__json_dump(PJ(o), len);
 
 	json_object_put(o);
 	return s;
 }
 
 char *
-pr_reply_encode(int err, const char *message, const char *request_id, const char *correlation_id,
+pr__reply_encode(int err, const char *message, const char *request_id, const char *correlation_id,
     struct pr_json *result, size_t *len)
 {
 	struct json_object *o = json_object_new_object();
@@ -1407,7 +1405,7 @@ pr_reply_encode(int err, const char *message, const char *request_id, const char
 }
 
 char *
-pr_reply_replayed(const char *stored, size_t stored_len, const char *correlation_id, size_t *len)
+pr__reply_replayed(const char *stored, size_t stored_len, const char *correlation_id, size_t *len)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
@@ -1428,329 +1426,4 @@ pr_reply_replayed(const char *stored, size_t stored_len, const char *correlation
 		json_object_object_del(o, "correlation_id");
 	}
 	return dump_put(o, len);
-}
-
-/* ---- client side ---- */
-
-/* Parse len bytes as a JSON object (not the strict command parser: these
- * are the agent's own messages, or a caller's body). NULL if not one. */
-static struct json_object *
-parse_object(const char *text, size_t len)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-
-	if (len > INT_MAX || (tok = json_tokener_new_ex(JSON_DEPTH + 8)) == NULL) {
-		return NULL;
-	}
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success
-	    || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
-int
-pr_body_prepare(const char *body, const char *request_id_if_missing, const char *reply_to,
-    const char *correlation_id, char **out, char request_id[PR_ID_MAX + 1])
-{
-	struct json_object *o
-	    = parse_object(body != NULL ? body : "{}", body != NULL ? strlen(body) : 2);
-	struct json_object *v;
-
-	*out = NULL;
-	if (o == NULL) {
-		return PR_EJSON;
-	}
-	if (json_object_object_get_ex(o, "request_id", &v)) {
-		if (!json_object_is_type(v, json_type_string)) {
-			json_object_put(o);
-			return PR_EJSON;
-		}
-		snprintf(request_id, PR_ID_MAX + 1, "%s", json_object_get_string(v));
-	} else {
-		snprintf(request_id, PR_ID_MAX + 1, "%s", request_id_if_missing);
-		set_str(o, "request_id", request_id);
-	}
-	if (reply_to != NULL) {
-		set_str(o, "reply_to", reply_to);
-	}
-	if (correlation_id != NULL) {
-		set_str(o, "correlation_id", correlation_id);
-	}
-	*out = dump_put(o, NULL);
-	return *out != NULL ? 0 : -ENOMEM;
-}
-
-int
-pr_reply_correlation(const char *reply, size_t len, char out[PR_ID_MAX + 1])
-{
-	struct json_object *o = parse_object(reply, len);
-	struct json_object *v;
-	int rc = PR_ENOTFOUND;
-
-	if (o != NULL && json_object_object_get_ex(o, "correlation_id", &v)
-	    && json_object_is_type(v, json_type_string)) {
-		snprintf(out, PR_ID_MAX + 1, "%s", json_object_get_string(v));
-		rc = 0;
-	}
-	json_object_put(o);
-	return rc;
-}
-
-static int
-get_time_field(struct json_object *o, const char *key, int64_t *out)
-{
-	struct json_object *v;
-
-	*out = 0;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		return PR_EJSON;
-	}
-	return pr_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
-}
-
-static void
-get_str_field(struct json_object *o, const char *key, char *buf, size_t cap)
-{
-	struct json_object *v;
-
-	buf[0] = '\0';
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)) {
-		snprintf(buf, cap, "%s", json_object_get_string(v));
-	}
-}
-
-static uint64_t
-get_u64_field(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)) {
-		int64_t n = json_object_get_int64(v);
-
-		return n > 0 ? (uint64_t)n : 0;
-	}
-	return 0;
-}
-
-static int
-parse_range(struct json_object *pair, struct pr_range *r)
-{
-	int rc;
-
-	if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2
-	    || !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string)
-	    || !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string)) {
-		return PR_EJSON;
-	}
-	rc = pr_time_parse(json_object_get_string(json_object_array_get_idx(pair, 0)),
-	    (size_t)json_object_get_string_len(json_object_array_get_idx(pair, 0)), &r->start);
-	if (rc == 0) {
-		rc = pr_time_parse(json_object_get_string(json_object_array_get_idx(pair, 1)),
-		    (size_t)json_object_get_string_len(json_object_array_get_idx(pair, 1)),
-		    &r->end);
-	}
-	return rc;
-}
-
-int
-pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
-{
-	struct json_object *o = parse_object(json, len);
-	struct json_object *ready, *blocked, *v;
-	int rc = 0;
-
-	memset(out, 0, sizeof *out);
-	if (o == NULL || !json_object_object_get_ex(o, "ready", &ready)
-	    || !json_object_is_type(ready, json_type_array)
-	    || !json_object_object_get_ex(o, "blocked", &blocked)
-	    || !json_object_is_type(blocked, json_type_array)) {
-		json_object_put(o);
-		return PR_EJSON;
-	}
-	get_str_field(o, "source", out->source, sizeof out->source);
-	out->seq = get_u64_field(o, "seq");
-	out->epoch = get_u64_field(o, "epoch");
-	out->truncated
-	    = json_object_object_get_ex(o, "truncated", &v) && json_object_get_boolean(v);
-	out->ready = calloc(json_object_array_length(ready) + 1, sizeof *out->ready);
-	out->blocked = calloc(json_object_array_length(blocked) + 1, sizeof *out->blocked);
-	if (out->ready == NULL || out->blocked == NULL) {
-		rc = -ENOMEM;
-	}
-	for (size_t i = 0; rc == 0 && i < json_object_array_length(ready); i++) {
-		rc = parse_range(json_object_array_get_idx(ready, i), &out->ready[out->nready++]);
-	}
-	for (size_t i = 0; rc == 0 && i < json_object_array_length(blocked); i++) {
-		struct json_object *b = json_object_array_get_idx(blocked, i);
-		struct pr_blocker *pb = &out->blocked[out->nblocked++];
-
-		if (!json_object_is_type(b, json_type_object)) {
-			rc = PR_EJSON;
-			break;
-		}
-		if ((rc = get_time_field(b, "start", &pb->range.start)) != 0
-		    || (rc = get_time_field(b, "end", &pb->range.end)) != 0
-		    || (rc = get_time_field(b, "since", &pb->since)) != 0
-		    || (rc = get_time_field(b, "expires_at", &pb->expires_at)) != 0) {
-			break;
-		}
-		get_str_field(b, "provider", pb->provider, sizeof pb->provider);
-		get_str_field(b, "state", pb->state, sizeof pb->state);
-		get_str_field(b, "reason", pb->reason, sizeof pb->reason);
-	}
-	json_object_put(o);
-	if (rc != 0) {
-		pr_summary_release(out);
-	}
-	return rc;
-}
-
-void
-pr_summary_release(struct pr_summary *s)
-{
-	free(s->ready);
-	free(s->blocked);
-	memset(s, 0, sizeof *s);
-}
-
-/*
- * struct pr_cj from json-c: the agent's replies and events as a plain tree
- * that clients walk without json-c. Numbers keep their literal text (an
- * int64 printed back exactly, never through a double).
- */
-static struct pr_cj *
-cj_from(struct json_object *o, const char *key, int *oom)
-{
-	struct pr_cj *v = calloc(1, sizeof *v);
-	char num[32];
-
-	if (v == NULL || (key != NULL && (v->key = strdup(key)) == NULL)) {
-		free(v);
-		*oom = 1;
-		return NULL;
-	}
-	switch (json_object_get_type(o)) {
-	case json_type_null:
-		v->type = PR_CJ_NULL;
-		break;
-	case json_type_boolean:
-		v->type = PR_CJ_BOOL;
-		v->boolean = json_object_get_boolean(o);
-		break;
-	case json_type_int:
-		v->type = PR_CJ_NUM;
-		snprintf(num, sizeof num, "%" PRId64, json_object_get_int64(o));
-		v->text = strdup(num);
-		break;
-	case json_type_double:
-		v->type = PR_CJ_NUM;
-		v->text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		break;
-	case json_type_string:
-		v->type = PR_CJ_STR;
-		v->text = strdup(json_object_get_string(o));
-		break;
-	case json_type_array: {
-		struct pr_cj **tail = &v->child;
-
-		v->type = PR_CJ_ARR;
-		for (size_t i = 0; i < json_object_array_length(o) && !*oom; i++) {
-			*tail = cj_from(json_object_array_get_idx(o, i), NULL, oom);
-			tail = *tail != NULL ? &(*tail)->next : tail;
-		}
-		break;
-	}
-	case json_type_object: {
-		struct pr_cj **tail = &v->child;
-
-		v->type = PR_CJ_OBJ;
-		json_object_object_foreach(o, k, m)
-		{
-			if (*oom) {
-				break;
-			}
-			*tail = cj_from(m, k, oom);
-			tail = *tail != NULL ? &(*tail)->next : tail;
-		}
-		break;
-	}
-	}
-	if ((v->type == PR_CJ_NUM || v->type == PR_CJ_STR) && v->text == NULL) {
-		*oom = 1;
-	}
-	return v;
-}
-
-int
-pr_cj_parse(const char *text, size_t len, struct pr_cj **out)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	int oom = 0;
-
-	*out = NULL;
-	if (len > INT_MAX || (tok = json_tokener_new_ex(JSON_DEPTH + 48)) == NULL) {
-		return len > INT_MAX ? PR_EJSON : -ENOMEM;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success
-	    || json_tokener_get_parse_end(tok) != len) {
-		json_tokener_free(tok);
-		json_object_put(o);
-		return PR_EJSON;
-	}
-	json_tokener_free(tok);
-	*out = cj_from(o, NULL, &oom);
-	json_object_put(o);
-	if (oom) {
-		pr_cj_free(*out);
-		*out = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void
-pr_cj_free(struct pr_cj *v)
-{
-	while (v != NULL) {
-		struct pr_cj *next = v->next;
-
-		pr_cj_free(v->child);
-		free(v->key);
-		free(v->text);
-		free(v);
-		v = next;
-	}
-}
-
-const struct pr_cj *
-pr_cj_get(const struct pr_cj *obj, const char *key)
-{
-	if (obj == NULL || obj->type != PR_CJ_OBJ) {
-		return NULL;
-	}
-	for (const struct pr_cj *m = obj->child; m != NULL; m = m->next) {
-		if (strcmp(m->key, key) == 0) {
-			return m;
-		}
-	}
-	return NULL;
-}
-
-const char *
-pr_cj_str(const struct pr_cj *obj, const char *key)
-{
-	const struct pr_cj *m = pr_cj_get(obj, key);
-
-	return m != NULL && m->type == PR_CJ_STR ? m->text : NULL;
 }

@@ -51,12 +51,12 @@ enum pr_cmd_kind {
 };
 
 /* "source/register" for PR_CMD_SOURCE_REGISTER; NULL if out of range. */
-const char *pr_cmd_name(enum pr_cmd_kind kind);
+const char *pr__cmd_name(enum pr_cmd_kind kind);
 /* Find the command named name[0..len) ("partition/lock"). Returns 0 or PR_ECOMMAND. */
-int pr_cmd_lookup(const char *name, size_t len, enum pr_cmd_kind *out);
+int pr__cmd_lookup(const char *name, size_t len, enum pr_cmd_kind *out);
 /* Does the command change the registry (and so need a token and an
  * idempotency record)? */
-int pr_cmd_is_write(enum pr_cmd_kind kind);
+int pr__cmd_is_write(enum pr_cmd_kind kind);
 
 /* A decoded command. has_* flags tell which optional fields were given. */
 struct pr_cmd {
@@ -108,8 +108,8 @@ struct pr_decode_error {
 
 /*
  * Decode payload[0..len) as command kind into *cmd. Fields are checked as
- * the protocol requires for that command (names with pr_name_check, times
- * with pr_time_parse, start < end, ids with pr_id_check, metadata a JSON
+ * the protocol requires for that command (names with pr__name_check, times
+ * with pr_time_parse, start < end, ids with pr__id_check, metadata a JSON
  * object of at most PR_METADATA_MAX bytes once compacted, limit 1..
  * PR_LIST_LIMIT_MAX, since_seq 0..PR_SEQ_MAX). Where start and end are
  * optional (history/query) they must come together (else PR_EFIELD naming
@@ -121,72 +121,72 @@ struct pr_decode_error {
  * type, out of range, unknown field), PR_EMISSING, PR_ENAME, PR_ETIME,
  * PR_EINTERVAL, PR_ECURSOR (malformed cursor), PR_ECOMMAND, PR_EINTERNAL (no
  * memory). reply_to is only checked for shape; the caller checks its prefix
- * with pr_reply_topic_check. access_token is optional here for every
+ * with pr__reply_topic_check. access_token is optional here for every
  * command; the caller answers PR_EUNAUTH when a write lacks it.
  * Returns 0, or the error (also in err->err) with err->message set.
  */
-int pr_cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_cmd *cmd,
+int pr__cmd_decode(enum pr_cmd_kind kind, const char *payload, size_t len, struct pr_cmd *cmd,
     struct pr_decode_error *err);
 
 /* ---- encoding ---- */
 
-struct pr_json; /* an opaque JSON value; free with pr_json_free */
+struct pr_json; /* an opaque JSON value; free with pr__json_free */
 
-void pr_json_free(struct pr_json *j);
+void pr__json_free(struct pr_json *j);
 /* Compact JSON text, heap, NUL-terminated; *len its length (may be NULL).
  * Caller frees with free(). NULL on allocation failure. */
-char *pr_json_dump(const struct pr_json *j, size_t *len);
+char *pr__json_dump(const struct pr_json *j, size_t *len);
 
 /* Set a member of an object (replacing any). */
-void pr_json_set_u64(struct pr_json *obj, const char *key, uint64_t v);
-void pr_json_set_str(struct pr_json *obj, const char *key, const char *v);
-void pr_json_set_bool(struct pr_json *obj, const char *key, int v);
+void pr__json_set_u64(struct pr_json *obj, const char *key, uint64_t v);
+void pr__json_set_str(struct pr_json *obj, const char *key, const char *v);
+void pr__json_set_bool(struct pr_json *obj, const char *key, int v);
 
 /* {source, owner, created_at, updated_at, seq[, access_token]}; token NULL to omit. */
-struct pr_json *pr_json_source(const struct pr_source *s, const char *token);
+struct pr_json *pr__json_source(const struct pr_source *s, const char *token);
 /* {source, provider, created_at[, provider_token]}; token NULL to omit. */
-struct pr_json *pr_json_provider(
+struct pr_json *pr__json_provider(
     const char *source, const struct pr_provider *p, const char *token);
 /* {source, provider, start, end, state, version, fence, since, updated_at, seq
  *  [, expires_at, session, reason, metadata]} (optional ones only when set). */
-struct pr_json *pr_json_partition(const struct pr_partition *p);
+struct pr_json *pr__json_partition(const struct pr_partition *p);
 /* {source, start, end, ready, gaps: [[s,e]...], blockers: [partition...],
  *  ready_through (null when == start), seq, truncated} */
-struct pr_json *pr_json_readiness(const char *source, struct pr_range want,
+struct pr_json *pr__json_readiness(const char *source, struct pr_range want,
     const struct pr_readiness *r, const struct pr_partition *blockers, size_t nblockers,
     uint64_t seq);
 /* An array, and appending to it (takes ownership of item). */
-struct pr_json *pr_json_array(void);
-void pr_json_append(struct pr_json *array, struct pr_json *item);
+struct pr_json *pr__json_array(void);
+void pr__json_append(struct pr_json *array, struct pr_json *item);
 /* {items: array, next_cursor: next or null when ""}; takes ownership of items. */
-struct pr_json *pr_json_page(struct pr_json *items, const char *next);
+struct pr_json *pr__json_page(struct pr_json *items, const char *next);
 
 /* history/query's result: {events: array, next_cursor: next or null}; takes
- * ownership of events (an array of pr_json_event items; NULL for []). next
+ * ownership of events (an array of pr__json_event items; NULL for []). next
  * NULL or "" means the last page (null). */
-struct pr_json *pr_json_history(struct pr_json *events, const char *next);
+struct pr_json *pr__json_history(struct pr_json *events, const char *next);
 /* session/abort's result: {session, failed: partitions}; takes ownership of
- * partitions (an array of pr_json_partition items; NULL for []). */
-struct pr_json *pr_json_session_abort(const char *session, struct pr_json *partitions);
+ * partitions (an array of pr__json_partition items; NULL for []). */
+struct pr_json *pr__json_session_abort(const char *session, struct pr_json *partitions);
 
 /* The result of agent/resync: {republishing: "all"} for source NULL, else
  * {republishing: "source", source}. */
-struct pr_json *pr_json_resync(const char *source);
+struct pr_json *pr__json_resync(const char *source);
 
 /* The retained summary on P/state/<source>:
  * {source, owner, seq, epoch, updated_at, ready: [[s,e]...],
  *  blocked: [{start, end, provider, state, since, expires_at?, reason?}...],
  *  truncated} */
-struct pr_json *pr_json_summary(const struct pr_source *s, uint64_t epoch,
+struct pr_json *pr__json_summary(const struct pr_source *s, uint64_t epoch,
     const struct pr_range *ready, size_t nready, const struct pr_partition *blocked,
     size_t nblocked, int truncated);
-/* A partition's retained message: pr_json_partition plus epoch. */
-struct pr_json *pr_json_partition_state(const struct pr_partition *p, uint64_t epoch);
+/* A partition's retained message: pr__json_partition plus epoch. */
+struct pr_json *pr__json_partition_state(const struct pr_partition *p, uint64_t epoch);
 /* An event on P/events/<source>: {seq, epoch, at, type, source, provider?,
  * start?, end?, state?, fence?, version?, reason?} */
-struct pr_json *pr_json_event(const struct pr_event *ev, uint64_t epoch);
+struct pr_json *pr__json_event(const struct pr_event *ev, uint64_t epoch);
 /* P/agent/status: {status: "online"|"offline", agent_id, version, epoch, at} */
-struct pr_json *pr_json_agent_status(
+struct pr_json *pr__json_agent_status(
     const char *status, const char *agent_id, uint64_t epoch, int64_t at);
 
 /* P/agent/stats, retained, refreshed every --stats-interval seconds. */
@@ -207,7 +207,7 @@ struct pr_agent_stats {
 /* {agent_id, version, epoch, at, uptime_s, commands: {total, refused,
  *  replayed}, batches, leases_expired, commit_ms: {last, max}, queue,
  *  store: {used_bytes, map_bytes, readers}} */
-struct pr_json *pr_json_agent_stats(const struct pr_agent_stats *s);
+struct pr_json *pr__json_agent_stats(const struct pr_agent_stats *s);
 
 /*
  * A reply envelope, heap text (free with free()), *len its length:
@@ -218,58 +218,14 @@ struct pr_json *pr_json_agent_stats(const struct pr_agent_stats *s);
  * (may be NULL for {}); on failure a non-NULL result becomes error.details.
  * message NULL means pr_strerror(err).
  */
-char *pr_reply_encode(int err, const char *message, const char *request_id,
+char *pr__reply_encode(int err, const char *message, const char *request_id,
     const char *correlation_id, struct pr_json *result, size_t *len);
 /*
  * The replay of a stored reply: the same JSON with "replayed":true and the
  * new correlation_id (omitted when NULL). Heap text or NULL if stored is not
  * a JSON object.
  */
-char *pr_reply_replayed(
+char *pr__reply_replayed(
     const char *stored, size_t stored_len, const char *correlation_id, size_t *len);
-
-/* ---- client side ---- */
-
-/* ---- JSON trees, for clients reading replies and events ---- */
-
-enum pr_cj_type {
-	PR_CJ_NULL,
-	PR_CJ_BOOL,
-	PR_CJ_NUM,
-	PR_CJ_STR,
-	PR_CJ_ARR,
-	PR_CJ_OBJ,
-};
-
-/* One JSON value; the members of an object or array are a child list. */
-struct pr_cj {
-	enum pr_cj_type type;
-	char *key;  /* member name when inside an object, else NULL */
-	char *text; /* STR: the decoded string; NUM: the literal */
-	int boolean;
-	struct pr_cj *child; /* first member (ARR, OBJ) */
-	struct pr_cj *next;  /* next sibling */
-};
-
-/* Parse text[0..len) into *out (caller frees with pr_cj_free). 0 or PR_EJSON / -ENOMEM. */
-int pr_cj_parse(const char *text, size_t len, struct pr_cj **out);
-/* Free a value and its members; NULL is fine. */
-void pr_cj_free(struct pr_cj *v);
-/* Member key of obj, or NULL (also when obj is not an object). Borrowed from obj. */
-const struct pr_cj *pr_cj_get(const struct pr_cj *obj, const char *key);
-/* The string member key of obj, or NULL when absent or not a string. */
-const char *pr_cj_str(const struct pr_cj *obj, const char *key);
-
-/*
- * A command body ready to send: body (JSON object text, NULL = {}) with
- * request_id added when it has none (request_id_if_missing), and, for MQTT
- * 3.1.1, reply_to and correlation_id set (NULL = leave out). On success *out
- * is heap text (free()) and request_id gets the body's request_id. Returns
- * 0 or PR_EJSON (body not a JSON object, or its request_id not a string).
- */
-int pr_body_prepare(const char *body, const char *request_id_if_missing, const char *reply_to,
-    const char *correlation_id, char **out, char request_id[PR_ID_MAX + 1]);
-/* The correlation_id field of a reply (MQTT 3.1.1); 0 or PR_ENOTFOUND. */
-int pr_reply_correlation(const char *reply, size_t len, char out[PR_ID_MAX + 1]);
 
 #endif

@@ -249,7 +249,7 @@ set_defaults(struct pr_config *cfg)
 }
 
 int
-pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
+pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 {
 	const char *config_path = NULL;
 	int rc;
@@ -328,7 +328,7 @@ pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 			return rc;
 		}
 	}
-	if (pr_prefix_check(cfg->prefix) != 0) {
+	if (pr__prefix_check(cfg->prefix) != 0) {
 		fprintf(err,
 		    "partregd: --prefix '%s' must be topic levels separated by '/', without '+', "
 		    "'#', empty levels, or a leading '$'\n",
@@ -352,7 +352,7 @@ pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 		size_t n = strlen(cfg->prefix) + sizeof "partregd:";
 
 		cfg->client_id = malloc(n);
-		if (pr_prefix_check(cfg->prefix) != 0) {
+		if (pr__prefix_check(cfg->prefix) != 0) {
 			fprintf(err,
 			    "partregd: --prefix '%s' must be topic levels separated by '/', "
 			    "without '+', "
@@ -385,7 +385,7 @@ pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 }
 
 void
-pr_config_release(struct pr_config *cfg)
+pr__config_release(struct pr_config *cfg)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (opts[i].kind == K_STR) {
@@ -398,7 +398,7 @@ pr_config_release(struct pr_config *cfg)
 }
 
 void
-pr_config_usage(FILE *out)
+pr__config_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: partregd [--option value]...\n"
@@ -427,7 +427,7 @@ pr_config_usage(FILE *out)
 }
 
 char *
-pr_config_read_secret(const char *path)
+pr__config_read_secret(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char buf[1024];

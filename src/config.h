@@ -46,11 +46,11 @@ struct pr_config {
 /* Fill cfg from defaults, the config file, the environment and argv.
  * On error prints a message naming the option to err and returns PR_EFIELD
  * (or -errno when the config file can't be read). */
-int pr_config_load(struct pr_config *cfg, int argc, char **argv, FILE *err);
-void pr_config_release(struct pr_config *cfg);
+int pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err);
+void pr__config_release(struct pr_config *cfg);
 /* The --help text. */
-void pr_config_usage(FILE *out);
+void pr__config_usage(FILE *out);
 /* Read the first line of path (the password); heap, caller frees. NULL on error. */
-char *pr_config_read_secret(const char *path);
+char *pr__config_read_secret(const char *path);
 
 #endif

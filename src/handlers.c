@@ -22,22 +22,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include <partreg/error.h>
 #include <partreg/interval.h>
 #include "lease.h"
-#include "ptime.h"
+#include <partreg/time.h>
 #include "token.h"
 
 /* ---- changes ---- */
 
 void
-pr_changes_init(struct pr_changes *c)
+pr__changes_init(struct pr_changes *c)
 {
 	memset(c, 0, sizeof *c);
 }
 
 void
-pr_changes_release(struct pr_changes *c)
+pr__changes_release(struct pr_changes *c)
 {
 	free(c->events);
 	free(c->parts);
@@ -47,14 +47,14 @@ pr_changes_release(struct pr_changes *c)
 }
 
 struct pr_changes_mark
-pr_changes_mark(const struct pr_changes *c)
+pr__changes_mark(const struct pr_changes *c)
 {
 	return (struct pr_changes_mark) { c->nevents, c->nparts, c->nsources, c->nresync,
 		c->resync_all };
 }
 
 void
-pr_changes_rewind(struct pr_changes *c, struct pr_changes_mark m)
+pr__changes_rewind(struct pr_changes *c, struct pr_changes_mark m)
 {
 	c->nevents = m.nevents;
 	c->nparts = m.nparts;
@@ -158,8 +158,8 @@ record(struct pr_txn *txn, struct pr_source *src, struct pr_event *ev, int64_t n
 	ev->seq = src->seq;
 	ev->at = now;
 	snprintf(ev->source, sizeof ev->source, "%s", src->name);
-	if ((rc = pr_store_source_put(txn, src)) != 0
-	    || (rc = pr_store_event_append(txn, src, ev)) != 0) {
+	if ((rc = pr__store_source_put(txn, src)) != 0
+	    || (rc = pr__store_event_append(txn, src, ev)) != 0) {
 		return rc;
 	}
 	if (add_event(ch, ev) != 0
@@ -172,7 +172,7 @@ record(struct pr_txn *txn, struct pr_source *src, struct pr_event *ev, int64_t n
 static int
 load_source(struct pr_txn *txn, const char *name, struct pr_source *src, char msg[256])
 {
-	int rc = pr_store_source_get(txn, name, src);
+	int rc = pr__store_source_get(txn, name, src);
 
 	if (rc == PR_ENOSOURCE) {
 		return fail(
@@ -192,8 +192,8 @@ refuse_token(struct pr_txn *txn, const struct pr_cmd *cmd, const char *wanted, c
 	char source[PR_NAME_MAX + 1], provider[PR_NAME_MAX + 1];
 	uint8_t digest[PR_DIGEST_LEN];
 
-	if (pr_token_digest(cmd->access_token, strlen(cmd->access_token), digest) == 0
-	    && pr_store_token_get(txn, digest, source, provider) == 0) {
+	if (pr__token_digest(cmd->access_token, strlen(cmd->access_token), digest) == 0
+	    && pr__store_token_get(txn, digest, source, provider) == 0) {
 		return fail(msg, PR_EFORBIDDEN,
 		    "access_token belongs to another source or provider; this needs %s", wanted);
 	}
@@ -210,7 +210,7 @@ check_owner(
 	if (!cmd->has_access_token) {
 		return fail(msg, PR_EUNAUTH, "no access_token: this command needs %s", wanted);
 	}
-	if (!pr_token_matches(cmd->access_token, strlen(cmd->access_token), src->token_digest)) {
+	if (!pr__token_matches(cmd->access_token, strlen(cmd->access_token), src->token_digest)) {
 		return refuse_token(txn, cmd, wanted, msg);
 	}
 	return 0;
@@ -229,8 +229,8 @@ check_writer(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_sourc
 	if (!cmd->has_access_token) {
 		return fail(msg, PR_EUNAUTH, "no access_token: this command needs %s", wanted);
 	}
-	if (pr_token_matches(cmd->access_token, tlen, src->token_digest)
-	    || pr_token_matches(cmd->access_token, tlen, prov->token_digest)) {
+	if (pr__token_matches(cmd->access_token, tlen, src->token_digest)
+	    || pr__token_matches(cmd->access_token, tlen, prov->token_digest)) {
 		return 0;
 	}
 	return refuse_token(txn, cmd, wanted, msg);
@@ -240,9 +240,9 @@ check_writer(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_sourc
 static int
 new_token(char token[PR_TOKEN_LEN + 1], uint8_t digest[PR_DIGEST_LEN])
 {
-	int rc = pr_token_new(token);
+	int rc = pr__token_new(token);
 
-	return rc != 0 ? rc : pr_token_digest(token, strlen(token), digest);
+	return rc != 0 ? rc : pr__token_digest(token, strlen(token), digest);
 }
 
 /* Load source and provider and check the writer's token. */
@@ -255,7 +255,7 @@ partition_prelude(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_source
 	if (rc != 0) {
 		return rc;
 	}
-	rc = pr_store_provider_get(txn, src, cmd->provider, prov);
+	rc = pr__store_provider_get(txn, src, cmd->provider, prov);
 	if (rc == PR_ENOPROVIDER) {
 		return fail(msg, rc,
 		    "provider '%s' is not registered for source '%s'; register it with "
@@ -291,7 +291,7 @@ save_partition(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p
 
 	p->seq = src->seq + 1; /* record() takes this seq next */
 	p->updated_at = now;
-	rc = pr_store_partition_put(txn, src, p);
+	rc = pr__store_partition_put(txn, src, p);
 	if (rc != 0) {
 		return rc;
 	}
@@ -353,14 +353,14 @@ issue_owner_token(struct pr_txn *txn, struct pr_source *src, const char *type, i
 	int rc;
 
 	if ((rc = new_token(token, src->token_digest)) != 0
-	    || (rc = pr_store_token_put(txn, src->token_digest, src->name, "")) != 0) {
+	    || (rc = pr__store_token_put(txn, src->token_digest, src->name, "")) != 0) {
 		return rc;
 	}
 	memset(&ev, 0, sizeof ev);
 	snprintf(ev.type, sizeof ev.type, "%s", type);
 	rc = record(txn, src, &ev, now, ch);
 	if (rc == 0) {
-		*result = pr_json_source(src, token);
+		*result = pr__json_source(src, token);
 	}
 	memset(token, 0, sizeof token);
 	return rc;
@@ -371,7 +371,7 @@ h_source_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, str
     struct pr_json **result, char msg[256])
 {
 	struct pr_source src;
-	int rc = pr_store_source_get(txn, cmd->source, &src);
+	int rc = pr__store_source_get(txn, cmd->source, &src);
 
 	if (rc == 0) {
 		return fail(msg, PR_ESOURCE_EXISTS,
@@ -396,7 +396,7 @@ h_source_get(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_json **resu
 	int rc = load_source(txn, cmd->source, &src, msg);
 
 	if (rc == 0) {
-		*result = pr_json_source(&src, NULL);
+		*result = pr__json_source(&src, NULL);
 	}
 	return rc;
 }
@@ -404,7 +404,7 @@ h_source_get(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_json **resu
 static int
 list_source_cb(void *arg, const struct pr_source *s)
 {
-	pr_json_append(arg, pr_json_source(s, NULL));
+	pr__json_append(arg, pr__json_source(s, NULL));
 	return 0;
 }
 
@@ -418,16 +418,16 @@ static int
 h_source_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_handler_opts *opts,
     struct pr_json **result)
 {
-	struct pr_json *items = pr_json_array();
+	struct pr_json *items = pr__json_array();
 	char next[PR_CURSOR_MAX];
-	int rc = pr_store_source_list(txn, cmd->has_cursor ? cmd->cursor : NULL,
+	int rc = pr__store_source_list(txn, cmd->has_cursor ? cmd->cursor : NULL,
 	    page_limit(cmd, opts), list_source_cb, items, next);
 
 	if (rc != 0) {
-		pr_json_free(items);
+		pr__json_free(items);
 		return rc;
 	}
-	*result = pr_json_page(items, next);
+	*result = pr__json_page(items, next);
 	return 0;
 }
 
@@ -444,7 +444,7 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
 		return rc;
 	}
-	rc = pr_store_provider_get(txn, &src, cmd->provider, &prov);
+	rc = pr__store_provider_get(txn, &src, cmd->provider, &prov);
 	if (rc == 0) {
 		return fail(msg, PR_EPROVIDER_EXISTS,
 		    "provider '%s' is already registered for source '%s'", cmd->provider,
@@ -457,8 +457,8 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	snprintf(prov.name, sizeof prov.name, "%s", cmd->provider);
 	prov.created_at = now;
 	if ((rc = new_token(token, prov.token_digest)) != 0
-	    || (rc = pr_store_token_put(txn, prov.token_digest, src.name, prov.name)) != 0
-	    || (rc = pr_store_provider_put(txn, &src, &prov)) != 0) {
+	    || (rc = pr__store_token_put(txn, prov.token_digest, src.name, prov.name)) != 0
+	    || (rc = pr__store_provider_put(txn, &src, &prov)) != 0) {
 		return rc;
 	}
 	memset(&ev, 0, sizeof ev);
@@ -468,7 +468,7 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	if (rc != 0) {
 		return rc;
 	}
-	*result = pr_json_provider(src.name, &prov, token);
+	*result = pr__json_provider(src.name, &prov, token);
 	memset(token, 0, sizeof token);
 	return 0;
 }
@@ -490,7 +490,7 @@ expire(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p, int64_
 static int
 lease_ran_out(const struct pr_partition *p, int64_t now)
 {
-	return pr_lease_expired(p, now)
+	return pr__lease_expired(p, now)
 	    || (p->state == PR_FAILED && strcmp(p->reason, PR_LEASE_REASON) == 0);
 }
 
@@ -524,7 +524,7 @@ check_live_lock(const struct pr_cmd *cmd, const struct pr_partition *p, int64_t 
 	}
 	if (p->state != PR_LOCKED) {
 		return fail(msg, PR_ENOTLOCKED, "the partition is %s, not locked; %s",
-		    pr_pstate_name(p->state), hint);
+		    pr__pstate_name(p->state), hint);
 	}
 	return 0;
 }
@@ -544,7 +544,7 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	if (rc != 0) {
 		return rc;
 	}
-	rc = pr_store_partition_get(txn, &src, cmd->provider, cmd->range, &p);
+	rc = pr__store_partition_get(txn, &src, cmd->provider, cmd->range, &p);
 	if (rc != 0 && rc != PR_ENOPARTITION) {
 		return rc;
 	}
@@ -568,13 +568,13 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	case PR_CMD_PARTITION_REGISTER:
 		if (exists) {
 			/* Declaring an expectation twice changes nothing. */
-			*result = pr_json_partition(&p);
+			*result = pr__json_partition(&p);
 			return 0;
 		}
 		type = "registered";
 		break;
 	case PR_CMD_PARTITION_LOCK:
-		if (exists && pr_lease_expired(&p, now)) {
+		if (exists && pr__lease_expired(&p, now)) {
 			/* The holder's lease ran out before the agent noticed: record
 			 * its failure first, then take the lock. */
 			if ((rc = expire(txn, &src, &p, now, ch)) != 0) {
@@ -583,7 +583,7 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		} else if (exists && p.state == PR_LOCKED) {
 			return describe_holder(msg, &p);
 		}
-		rc = pr_lease_deadline(
+		rc = pr__lease_deadline(
 		    &opts->lease, cmd->has_ttl_s, cmd->ttl_s, now, &p.expires_at, msg);
 		if (rc != 0) {
 			return rc;
@@ -599,7 +599,7 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		if ((rc = check_live_lock(cmd, &p, now, "nothing to renew", msg)) != 0) {
 			return rc;
 		}
-		rc = pr_lease_deadline(
+		rc = pr__lease_deadline(
 		    &opts->lease, cmd->has_ttl_s, cmd->ttl_s, now, &p.expires_at, msg);
 		if (rc != 0) {
 			return rc;
@@ -623,7 +623,7 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		if (p.state != PR_LOCKED && p.state != PR_PENDING) {
 			return fail(msg, PR_ENOTLOCKED,
 			    "the partition is %s; only a pending or locked partition can fail",
-			    pr_pstate_name(p.state));
+			    pr__pstate_name(p.state));
 		}
 		p.state = PR_FAILED;
 		snprintf(p.reason, sizeof p.reason, "%s", cmd->has_reason ? cmd->reason : "failed");
@@ -652,7 +652,7 @@ h_partition_write(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	if (rc != 0) {
 		return rc;
 	}
-	*result = pr_json_partition(&p);
+	*result = pr__json_partition(&p);
 	return 0;
 }
 
@@ -666,7 +666,7 @@ h_rotate_token(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struct
 	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
 		return rc;
 	}
-	if ((rc = pr_store_token_del(txn, src.token_digest)) != 0 && rc != PR_ENOTFOUND) {
+	if ((rc = pr__store_token_del(txn, src.token_digest)) != 0 && rc != PR_ENOTFOUND) {
 		return rc;
 	}
 	return issue_owner_token(txn, &src, "token_rotated", now, ch, result);
@@ -696,16 +696,16 @@ fail_collected(struct pr_txn *txn, const struct pr_partition *seen, const char *
     struct pr_changes *ch, struct pr_partition *out)
 {
 	struct pr_source src;
-	int rc = pr_store_source_get(txn, seen->source, &src);
+	int rc = pr__store_source_get(txn, seen->source, &src);
 
 	if (rc == 0) {
-		rc = pr_store_partition_get(txn, &src, seen->provider, seen->range, out);
+		rc = pr__store_partition_get(txn, &src, seen->provider, seen->range, out);
 	}
 	if (rc != 0 || out->state != PR_LOCKED || out->fence != seen->fence) {
 		return rc != 0 ? rc : PR_ENOTLOCKED;
 	}
 	if (strcmp(reason, PR_LEASE_REASON) == 0) {
-		return pr_lease_expired(out, now) ? expire(txn, &src, out, now, ch) : PR_ENOTLOCKED;
+		return pr__lease_expired(out, now) ? expire(txn, &src, out, now, ch) : PR_ENOTLOCKED;
 	}
 	out->state = PR_FAILED;
 	out->since = now;
@@ -720,8 +720,8 @@ h_session_abort(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struc
     struct pr_json **result)
 {
 	struct part_list l = { 0 };
-	struct pr_json *failed = pr_json_array();
-	int rc = pr_store_session_each(txn, cmd->session, collect_partition, &l);
+	struct pr_json *failed = pr__json_array();
+	int rc = pr__store_session_each(txn, cmd->session, collect_partition, &l);
 
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		struct pr_partition p;
@@ -729,17 +729,17 @@ h_session_abort(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struc
 		rc = fail_collected(txn, &l.items[i],
 		    cmd->has_reason ? cmd->reason : "session_aborted", now, ch, &p);
 		if (rc == 0) {
-			pr_json_append(failed, pr_json_partition(&p));
+			pr__json_append(failed, pr__json_partition(&p));
 		} else if (rc == PR_ENOTLOCKED) {
 			rc = 0;
 		}
 	}
 	free(l.items);
 	if (rc != 0) {
-		pr_json_free(failed);
+		pr__json_free(failed);
 		return rc;
 	}
-	*result = pr_json_session_abort(cmd->session, failed);
+	*result = pr__json_session_abort(cmd->session, failed);
 	return 0;
 }
 
@@ -747,7 +747,7 @@ static int
 history_cb(void *arg, const struct pr_event *ev)
 {
 	/* Each event with the epoch of the agent run that made it. */
-	pr_json_append(arg, pr_json_event(ev, ev->epoch));
+	pr__json_append(arg, pr__json_event(ev, ev->epoch));
 	return 0;
 }
 
@@ -757,7 +757,7 @@ h_history_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_ha
 {
 	struct pr_source src;
 	struct pr_event_filter f = { 0 };
-	struct pr_json *events = pr_json_array();
+	struct pr_json *events = pr__json_array();
 	char next[PR_CURSOR_MAX];
 	int rc = load_source(txn, cmd->source, &src, msg);
 
@@ -771,31 +771,31 @@ h_history_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_ha
 		f.range = cmd->range;
 	}
 	if (rc == 0) {
-		rc = pr_store_event_query(txn, &src, &f, cmd->has_cursor ? cmd->cursor : NULL,
+		rc = pr__store_event_query(txn, &src, &f, cmd->has_cursor ? cmd->cursor : NULL,
 		    page_limit(cmd, opts), history_cb, events, next);
 	}
 	if (rc != 0) {
-		pr_json_free(events);
+		pr__json_free(events);
 		return rc;
 	}
-	*result = pr_json_history(events, next);
+	*result = pr__json_history(events, next);
 	return 0;
 }
 
 int
-pr_handle_expiry(
+pr__handle_expiry(
     struct pr_txn *txn, const struct pr_partition *p, int64_t now, struct pr_changes *changes)
 {
-	struct pr_changes_mark mark = pr_changes_mark(changes);
+	struct pr_changes_mark mark = pr__changes_mark(changes);
 	struct pr_partition cur;
 	int rc;
 
-	if (!pr_lease_expired(p, now)) {
+	if (!pr__lease_expired(p, now)) {
 		return PR_ENOTLOCKED;
 	}
 	rc = fail_collected(txn, p, PR_LEASE_REASON, now, changes, &cur);
 	if (rc != 0) {
-		pr_changes_rewind(changes, mark);
+		pr__changes_rewind(changes, mark);
 	}
 	return rc;
 }
@@ -813,7 +813,7 @@ list_part_cb(void *arg, const struct pr_partition *p)
 
 	if (p->state != PR_DELETED
 	    && (lc->provider == NULL || strcmp(lc->provider, p->provider) == 0)) {
-		pr_json_append(lc->items, pr_json_partition(p));
+		pr__json_append(lc->items, pr__json_partition(p));
 		lc->n++;
 	}
 	return 0;
@@ -825,7 +825,7 @@ h_partition_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_h
 {
 	struct pr_source src;
 	struct list_ctx lc
-	    = { pr_json_array(), cmd->provider[0] != '\0' ? cmd->provider : NULL, 0 };
+	    = { pr__json_array(), cmd->provider[0] != '\0' ? cmd->provider : NULL, 0 };
 	size_t limit = page_limit(cmd, opts);
 	char cursor[PR_CURSOR_MAX];
 	char next[PR_CURSOR_MAX];
@@ -835,7 +835,7 @@ h_partition_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_h
 	/* With a provider filter a store page may hold fewer matches: read on
 	 * until the page is full or the partitions end. */
 	while (rc == 0) {
-		rc = pr_store_partition_list(
+		rc = pr__store_partition_list(
 		    txn, &src, cursor, limit - lc.n, list_part_cb, &lc, next);
 		if (rc != 0 || next[0] == '\0' || lc.n >= limit) {
 			break;
@@ -843,10 +843,10 @@ h_partition_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_h
 		memcpy(cursor, next, sizeof cursor);
 	}
 	if (rc != 0) {
-		pr_json_free(lc.items);
+		pr__json_free(lc.items);
 		return rc;
 	}
-	*result = pr_json_page(lc.items, next);
+	*result = pr__json_page(lc.items, next);
 	return 0;
 }
 
@@ -904,15 +904,15 @@ h_readiness_query(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_
 	int rc = load_source(txn, cmd->source, &src, msg);
 
 	if (rc == 0) {
-		rc = pr_store_ready_each(txn, &src, cmd->range, collect_range, &c);
+		rc = pr__store_ready_each(txn, &src, cmd->range, collect_range, &c);
 	}
 	if (rc == 0) {
-		rc = pr_store_blockers_each(txn, &src, cmd->range, collect_blocker, &c);
+		rc = pr__store_blockers_each(txn, &src, cmd->range, collect_blocker, &c);
 	}
 	if (rc == 0) {
 		pr_readiness_eval(cmd->range, c.ranges, c.nranges, c.blocked, c.nblocked, &r);
 		*result
-		    = pr_json_readiness(src.name, cmd->range, &r, c.blockers, c.nlisted, src.seq);
+		    = pr__json_readiness(src.name, cmd->range, &r, c.blockers, c.nlisted, src.seq);
 	}
 	free(c.ranges);
 	free(c.blocked);
@@ -937,16 +937,16 @@ h_agent_resync(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_changes *
 			return -ENOMEM;
 		}
 	}
-	*result = pr_json_resync(cmd->source[0] != '\0' ? cmd->source : NULL);
+	*result = pr__json_resync(cmd->source[0] != '\0' ? cmd->source : NULL);
 	return 0;
 }
 
 int
-pr_handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
+pr__handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
     const struct pr_handler_opts *opts, struct pr_changes *changes, struct pr_json **result,
     char msg[256])
 {
-	struct pr_changes_mark mark = pr_changes_mark(changes);
+	struct pr_changes_mark mark = pr__changes_mark(changes);
 	int rc;
 
 	msg[0] = '\0';
@@ -995,12 +995,12 @@ pr_handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 		break;
 	}
 	if (rc != 0) {
-		pr_json_free(*result);
+		pr__json_free(*result);
 		*result = NULL;
-		pr_changes_rewind(changes, mark);
+		pr__changes_rewind(changes, mark);
 	} else if (*result == NULL) {
 		rc = -ENOMEM;
-		pr_changes_rewind(changes, mark);
+		pr__changes_rewind(changes, mark);
 	}
 	return rc;
 }

@@ -22,7 +22,7 @@
 #include "store.h"
 
 /* What a batch of commands changed: what the agent must publish after the
- * commit. Arrays grow as needed; free with pr_changes_release. */
+ * commit. Arrays grow as needed; free with pr__changes_release. */
 struct pr_changes {
 	struct pr_event *events; /* in order; published on P/events/<source> */
 	size_t nevents, cap_events;
@@ -35,15 +35,15 @@ struct pr_changes {
 	size_t nresync, cap_resync;
 };
 
-void pr_changes_init(struct pr_changes *c);
-void pr_changes_release(struct pr_changes *c);
+void pr__changes_init(struct pr_changes *c);
+void pr__changes_release(struct pr_changes *c);
 /* Forget everything appended since the counts were `mark` (a failed command). */
 struct pr_changes_mark {
 	size_t nevents, nparts, nsources, nresync;
 	int resync_all;
 };
-struct pr_changes_mark pr_changes_mark(const struct pr_changes *c);
-void pr_changes_rewind(struct pr_changes *c, struct pr_changes_mark m);
+struct pr_changes_mark pr__changes_mark(const struct pr_changes *c);
+void pr__changes_rewind(struct pr_changes *c, struct pr_changes_mark m);
 
 struct pr_handler_opts {
 	size_t list_default;          /* page size when a list command has no limit; 100 */
@@ -53,19 +53,19 @@ struct pr_handler_opts {
 
 /*
  * Apply cmd. On success returns 0 and sets *result (caller owns; free with
- * pr_json_free). On failure returns the error and writes a message for a
+ * pr__json_free). On failure returns the error and writes a message for a
  * person into msg (may be "" to use pr_strerror's). now: pr_time_now().
  */
-int pr_handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
+int pr__handle(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
     const struct pr_handler_opts *opts, struct pr_changes *changes, struct pr_json **result,
     char msg[256]);
 
 /*
- * Expire the lease of p (as found by pr_store_leases_due) at now: the
+ * Expire the lease of p (as found by pr__store_leases_due) at now: the
  * partition becomes failed with reason lease_expired. Returns 0, or
  * PR_ENOTLOCKED when p is no longer that expired lock (nothing changed).
  */
-int pr_handle_expiry(
+int pr__handle_expiry(
     struct pr_txn *txn, const struct pr_partition *p, int64_t now, struct pr_changes *changes);
 
 #endif

@@ -27,17 +27,17 @@ struct pr_lease_policy {
  * default when has_ttl is 0. Returns 0, or PR_EFIELD when ttl_s is below 1
  * or above the policy's maximum (msg, 256 bytes, says which).
  */
-int pr_lease_deadline(const struct pr_lease_policy *pol, int has_ttl, int64_t ttl_s, int64_t now,
+int pr__lease_deadline(const struct pr_lease_policy *pol, int has_ttl, int64_t ttl_s, int64_t now,
     int64_t *expires_at, char msg[256]);
 
 /* Is p a lock whose lease has run out at now? */
-int pr_lease_expired(const struct pr_partition *p, int64_t now);
+int pr__lease_expired(const struct pr_partition *p, int64_t now);
 
 /*
  * How long the agent may sleep at now, in microseconds, before the next
  * deadline (next_deadline 0 = none) is due: 0 when it is due already, and
  * never more than max_wait_us.
  */
-int64_t pr_lease_wait_us(int64_t next_deadline, int64_t now, int64_t max_wait_us);
+int64_t pr__lease_wait_us(int64_t next_deadline, int64_t now, int64_t max_wait_us);
 
 #endif

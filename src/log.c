@@ -14,20 +14,20 @@
 
 #include <partreg/protocol.h>
 
-#include "ptime.h"
+#include <partreg/time.h>
 
 static atomic_int log_level = PR_LOG_INFO;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
-pr_log_set_level(enum pr_log_level level)
+pr__log_set_level(enum pr_log_level level)
 {
 	atomic_store(&log_level, (int)level);
 }
 
 int
-pr_log_parse_level(const char *s, enum pr_log_level *out)
+pr__log_parse_level(const char *s, enum pr_log_level *out)
 {
 	for (int i = 0; i <= PR_LOG_DEBUG; i++) {
 		if (strcmp(s, level_names[i]) == 0) {
@@ -39,20 +39,20 @@ pr_log_parse_level(const char *s, enum pr_log_level *out)
 }
 
 int
-pr_log_enabled(enum pr_log_level level)
+pr__log_enabled(enum pr_log_level level)
 {
 	return (int)level <= atomic_load(&log_level);
 }
 
 void
-pr_log(enum pr_log_level level, const char *fmt, ...)
+pr__log(enum pr_log_level level, const char *fmt, ...)
 {
 	char line[2048];
 	char now[PR_TIME_BUFSZ];
 	va_list ap;
 	int n;
 
-	if (!pr_log_enabled(level)) {
+	if (!pr__log_enabled(level)) {
 		return;
 	}
 	n = snprintf(
@@ -68,4 +68,11 @@ pr_log(enum pr_log_level level, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* Nowhere left to report it. */
 	}
+}
+
+void
+pr__log_line(void *arg, enum pr_log_level level, const char *line)
+{
+	(void)arg;
+	pr__log(level, "%s", line);
 }

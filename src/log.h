@@ -8,22 +8,19 @@
 #ifndef PR_LOG_H
 #define PR_LOG_H
 
-enum pr_log_level {
-	PR_LOG_ERROR = 0,
-	PR_LOG_WARN = 1,
-	PR_LOG_INFO = 2,
-	PR_LOG_DEBUG = 3,
-};
+#include <partreg/log.h>
 
-void pr_log_set_level(enum pr_log_level level);
+void pr__log_set_level(enum pr_log_level level);
 /* Parse "error", "warn", "info", "debug". Returns 0 or PR_EFIELD. */
-int pr_log_parse_level(const char *s, enum pr_log_level *out);
-int pr_log_enabled(enum pr_log_level level);
-void pr_log(enum pr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pr__log_parse_level(const char *s, enum pr_log_level *out);
+int pr__log_enabled(enum pr_log_level level);
+void pr__log(enum pr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A pr_log_fn (for the transport) that logs line at level; arg unused. */
+void pr__log_line(void *arg, enum pr_log_level level, const char *line);
 
-#define pr_error(...) pr_log(PR_LOG_ERROR, __VA_ARGS__)
-#define pr_warn(...)  pr_log(PR_LOG_WARN, __VA_ARGS__)
-#define pr_info(...)  pr_log(PR_LOG_INFO, __VA_ARGS__)
-#define pr_debug(...) pr_log(PR_LOG_DEBUG, __VA_ARGS__)
+#define pr_error(...) pr__log(PR_LOG_ERROR, __VA_ARGS__)
+#define pr_warn(...)  pr__log(PR_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  pr__log(PR_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) pr__log(PR_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -2,7 +2,7 @@
 #include "model.h"
 
 const char *
-pr_pstate_name(enum pr_pstate s)
+pr__pstate_name(enum pr_pstate s)
 {
 	switch (s) {
 	case PR_PENDING:

@@ -56,7 +56,7 @@ struct pr_partition {
 struct pr_event {
 	uint64_t seq;   /* the source's seq this change took */
 	uint64_t epoch; /* the agent's epoch when it happened; 0 on append = the
-	                   store's current epoch (pr_store_next_epoch) */
+	                   store's current epoch (pr__store_next_epoch) */
 	int64_t at;
 	char type[24]; /* "source_registered", "provider_registered", "registered",
 	                  "locked", "unlocked", "failed", ... */
@@ -69,6 +69,6 @@ struct pr_event {
 	char reason[PR_REASON_MAX + 1];
 };
 
-const char *pr_pstate_name(enum pr_pstate s);
+const char *pr__pstate_name(enum pr_pstate s);
 
 #endif

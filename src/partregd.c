@@ -14,13 +14,13 @@
 
 #include "agent.h"
 #include "config.h"
-#include "err.h"
+#include <partreg/error.h>
 #include "log.h"
 
 static void *
 worker(void *arg)
 {
-	pr_agent_run(arg);
+	pr__agent_run(arg);
 	return NULL;
 }
 
@@ -35,27 +35,27 @@ main(int argc, char **argv)
 	int sig = 0;
 	int rc;
 
-	rc = pr_config_load(&cfg, argc, argv, stderr);
+	rc = pr__config_load(&cfg, argc, argv, stderr);
 	if (rc != 0) {
-		pr_config_release(&cfg);
+		pr__config_release(&cfg);
 		return 2;
 	}
 	if (cfg.help) {
-		pr_config_usage(stdout);
-		pr_config_release(&cfg);
+		pr__config_usage(stdout);
+		pr__config_release(&cfg);
 		return 0;
 	}
 	if (cfg.version) {
 		printf("partregd %s (protocol v%d)\n", PR_VERSION_STRING, PR_PROTOCOL_VERSION);
-		pr_config_release(&cfg);
+		pr__config_release(&cfg);
 		return 0;
 	}
-	if (pr_log_parse_level(cfg.log_level, &level) != 0) {
+	if (pr__log_parse_level(cfg.log_level, &level) != 0) {
 		fprintf(stderr, "partregd: --log-level must be error, warn, info or debug\n");
-		pr_config_release(&cfg);
+		pr__config_release(&cfg);
 		return 2;
 	}
-	pr_log_set_level(level);
+	pr__log_set_level(level);
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&set);
@@ -65,16 +65,16 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = pr_agent_open(&cfg, &agent);
+	rc = pr__agent_open(&cfg, &agent);
 	if (rc != 0) {
 		pr_error("partregd: cannot start: %s", pr_strerror(rc));
-		pr_config_release(&cfg);
+		pr__config_release(&cfg);
 		return 1;
 	}
 	if (pthread_create(&th, NULL, worker, agent) != 0) {
 		pr_error("partregd: cannot start the worker thread");
-		pr_agent_close(agent);
-		pr_config_release(&cfg);
+		pr__agent_close(agent);
+		pr__config_release(&cfg);
 		return 1;
 	}
 	do {
@@ -84,9 +84,9 @@ main(int argc, char **argv)
 		}
 	} while (sig == SIGHUP);
 	pr_info("partregd: %s received; stopping", strsignal(sig));
-	pr_agent_stop(agent);
+	pr__agent_stop(agent);
 	pthread_join(th, NULL);
-	pr_agent_close(agent);
-	pr_config_release(&cfg);
+	pr__agent_close(agent);
+	pr__config_release(&cfg);
 	return 0;
 }

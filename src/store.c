@@ -61,7 +61,7 @@ static const char key_xindex_version[] = "xindex_version";
 #define XINDEX_VERSION 1
 
 int
-pr_store_lmdb_err(int rc, const char *what, int notfound)
+pr__store_lmdb_err(int rc, const char *what, int notfound)
 {
 	switch (rc) {
 	case MDB_SUCCESS:
@@ -78,7 +78,7 @@ pr_store_lmdb_err(int rc, const char *what, int notfound)
 }
 
 void
-pr_store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX])
+pr__store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -105,7 +105,7 @@ hexval(char c)
 }
 
 int
-pr_store_cursor_decode(
+pr__store_cursor_decode(
     char tag, const char *cursor, size_t minlen, size_t maxlen, uint8_t *key, size_t *len)
 {
 	size_t n;
@@ -159,7 +159,7 @@ open_dbis(struct pr_store *st)
 
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "open: begin", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "open: begin", PR_ESTORE);
 	}
 	for (size_t i = 0; i < sizeof dbis / sizeof dbis[0]; i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbis[i].off);
@@ -172,7 +172,7 @@ open_dbis(struct pr_store *st)
 		}
 	}
 	rc = mdb_txn_commit(txn);
-	return pr_store_lmdb_err(rc, "open: commit", PR_ESTORE);
+	return pr__store_lmdb_err(rc, "open: commit", PR_ESTORE);
 }
 
 static int meta_get_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t *v);
@@ -186,25 +186,25 @@ xindex_check(struct pr_store *st)
 	uint64_t v;
 	int rc;
 
-	if ((rc = pr_txn_begin(st, 1, &txn)) != 0) {
+	if ((rc = pr__txn_begin(st, 1, &txn)) != 0) {
 		return rc;
 	}
 	rc = meta_get_u64(txn, key_xindex_version, sizeof key_xindex_version - 1, &v);
 	if (rc == 0 && v < XINDEX_VERSION) {
-		if ((rc = pr_store_xindex_rebuild(txn)) == 0) {
+		if ((rc = pr__store_xindex_rebuild(txn)) == 0) {
 			rc = meta_put_u64(
 			    txn, key_xindex_version, sizeof key_xindex_version - 1, XINDEX_VERSION);
 		}
 	}
 	if (rc != 0) {
-		pr_txn_abort(txn);
+		pr__txn_abort(txn);
 		return rc;
 	}
-	return pr_txn_commit(txn);
+	return pr__txn_commit(txn);
 }
 
 int
-pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store **out)
+pr__store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store **out)
 {
 	struct pr_store *st;
 	uint64_t map_size = opts != NULL && opts->map_size != 0 ? opts->map_size : DEFAULT_MAP_SIZE;
@@ -224,12 +224,12 @@ pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store
 	rc = mdb_env_create(&st->env);
 	if (rc != 0) {
 		st->env = NULL;
-		rc = pr_store_lmdb_err(rc, "env_create", PR_ESTORE);
+		rc = pr__store_lmdb_err(rc, "env_create", PR_ESTORE);
 		goto fail;
 	}
 	if ((rc = mdb_env_set_maxdbs(st->env, MAX_DBS)) != 0
 	    || (rc = mdb_env_set_mapsize(st->env, (size_t)map_size)) != 0) {
-		rc = pr_store_lmdb_err(rc, "env setup", PR_ESTORE);
+		rc = pr__store_lmdb_err(rc, "env setup", PR_ESTORE);
 		goto fail;
 	}
 	/* Default sync: no MDB_NOSYNC / MDB_NOMETASYNC, a commit is durable. */
@@ -243,7 +243,7 @@ pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store
 	/* Reader slots of processes that died would pin old pages forever. */
 	rc = mdb_reader_check(st->env, &dead);
 	if (rc != 0) {
-		rc = pr_store_lmdb_err(rc, "reader_check", PR_ESTORE);
+		rc = pr__store_lmdb_err(rc, "reader_check", PR_ESTORE);
 		goto fail;
 	}
 	if (dead > 0) {
@@ -259,12 +259,12 @@ pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store
 	*out = st;
 	return 0;
 fail:
-	pr_store_close(st);
+	pr__store_close(st);
 	return rc;
 }
 
 void
-pr_store_close(struct pr_store *st)
+pr__store_close(struct pr_store *st)
 {
 	if (st == NULL) {
 		return;
@@ -292,7 +292,7 @@ txn_new(struct pr_store *st, struct pr_txn *parent, int write, struct pr_txn **o
 	    st->env, parent != NULL ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc != 0) {
 		free(t);
-		return pr_store_lmdb_err(rc, "txn_begin", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "txn_begin", PR_ESTORE);
 	}
 	t->st = st;
 	t->parent = parent;
@@ -305,13 +305,13 @@ txn_new(struct pr_store *st, struct pr_txn *parent, int write, struct pr_txn **o
 }
 
 int
-pr_txn_begin(struct pr_store *st, int write, struct pr_txn **out)
+pr__txn_begin(struct pr_store *st, int write, struct pr_txn **out)
 {
 	return txn_new(st, NULL, write, out);
 }
 
 int
-pr_txn_begin_nested(struct pr_txn *parent, struct pr_txn **out)
+pr__txn_begin_nested(struct pr_txn *parent, struct pr_txn **out)
 {
 	/* LMDB nests write transactions only, one child at a time. */
 	assert(parent->write);
@@ -329,18 +329,18 @@ txn_free(struct pr_txn *txn)
 }
 
 int
-pr_txn_commit(struct pr_txn *txn)
+pr__txn_commit(struct pr_txn *txn)
 {
 	int rc;
 
 	assert(txn->child == NULL);
 	rc = mdb_txn_commit(txn->txn);
 	txn_free(txn);
-	return pr_store_lmdb_err(rc, "commit", PR_ESTORE);
+	return pr__store_lmdb_err(rc, "commit", PR_ESTORE);
 }
 
 void
-pr_txn_abort(struct pr_txn *txn)
+pr__txn_abort(struct pr_txn *txn)
 {
 	if (txn == NULL) {
 		return;
@@ -363,7 +363,7 @@ meta_get_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t *v)
 		return 0;
 	}
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "meta get", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "meta get", PR_ESTORE);
 	}
 	if (d.mv_size != 8) {
 		pr_error("store: meta record of %zu bytes, want 8", d.mv_size);
@@ -380,12 +380,12 @@ meta_put_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t v)
 	MDB_val k = { klen, (void *)key }, d = { 8, b };
 
 	be64_put(b, v);
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->meta, &k, &d, 0), "meta put", PR_ESTORE);
 }
 
 int
-pr_store_mask_get(struct pr_txn *txn, uint64_t src_id, int half, uint64_t *mask)
+pr__store_mask_get(struct pr_txn *txn, uint64_t src_id, int half, uint64_t *mask)
 {
 	uint8_t k[10] = { 'M' };
 
@@ -395,7 +395,7 @@ pr_store_mask_get(struct pr_txn *txn, uint64_t src_id, int half, uint64_t *mask)
 }
 
 int
-pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls)
+pr__store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls)
 {
 	uint8_t k[10] = { 'M' };
 	uint64_t mask;
@@ -413,7 +413,7 @@ pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls)
 }
 
 int
-pr_store_info(struct pr_store *st, struct pr_store_info *out)
+pr__store_info(struct pr_store *st, struct pr_store_info *out)
 {
 	MDB_envinfo info;
 	MDB_stat stat;
@@ -423,7 +423,7 @@ pr_store_info(struct pr_store *st, struct pr_store_info *out)
 		rc = mdb_env_stat(st->env, &stat);
 	}
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "env info", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "env info", PR_ESTORE);
 	}
 	out->map_size = (uint64_t)info.me_mapsize;
 	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
@@ -432,21 +432,21 @@ pr_store_info(struct pr_store *st, struct pr_store_info *out)
 }
 
 int
-pr_store_next_epoch(struct pr_store *st, uint64_t *epoch)
+pr__store_next_epoch(struct pr_store *st, uint64_t *epoch)
 {
 	struct pr_txn *txn;
 	uint64_t e;
 	int rc;
 
-	if ((rc = pr_txn_begin(st, 1, &txn)) != 0) {
+	if ((rc = pr__txn_begin(st, 1, &txn)) != 0) {
 		return rc;
 	}
 	if ((rc = meta_get_u64(txn, key_epoch, sizeof key_epoch - 1, &e)) != 0
 	    || (rc = meta_put_u64(txn, key_epoch, sizeof key_epoch - 1, e + 1)) != 0) {
-		pr_txn_abort(txn);
+		pr__txn_abort(txn);
 		return rc;
 	}
-	if ((rc = pr_txn_commit(txn)) != 0) {
+	if ((rc = pr__txn_commit(txn)) != 0) {
 		return rc;
 	}
 	*epoch = e + 1;
@@ -491,7 +491,7 @@ bad:
 }
 
 int
-pr_store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out)
+pr__store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out)
 {
 	MDB_val k, d;
 	int rc;
@@ -504,13 +504,13 @@ pr_store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out)
 	k.mv_data = (void *)name;
 	rc = mdb_get(txn->txn, txn->st->sources, &k, &d);
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "source get", PR_ENOSOURCE);
+		return pr__store_lmdb_err(rc, "source get", PR_ENOSOURCE);
 	}
 	return source_decode(&k, &d, out);
 }
 
 int
-pr_store_source_put(struct pr_txn *txn, struct pr_source *src)
+pr__store_source_put(struct pr_txn *txn, struct pr_source *src)
 {
 	uint8_t buf[512];
 	struct wbuf w = { buf, 0, sizeof buf };
@@ -549,7 +549,7 @@ pr_store_source_put(struct pr_txn *txn, struct pr_source *src)
 		return PR_ESOURCE_EXISTS;
 	}
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "source put", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "source put", PR_ESTORE);
 	}
 	if (src->id == 0) {
 		if ((rc = meta_put_u64(txn, key_next_source, sizeof key_next_source - 1, id + 1))
@@ -562,7 +562,7 @@ pr_store_source_put(struct pr_txn *txn, struct pr_source *src)
 }
 
 int
-pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
+pr__store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_source *s), void *arg, char next[PR_CURSOR_MAX])
 {
 	uint8_t after[PR_NAME_MAX];
@@ -574,7 +574,7 @@ pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
 
 	assert(txn->child == NULL);
 	/* Decoded before next is cleared: the caller may pass one buffer as both. */
-	rc = pr_store_cursor_decode('s', cursor, 1, PR_NAME_MAX, after, &alen);
+	rc = pr__store_cursor_decode('s', cursor, 1, PR_NAME_MAX, after, &alen);
 	if (next != NULL) {
 		next[0] = '\0';
 	}
@@ -582,7 +582,7 @@ pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
 		return rc;
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->sources, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "source list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "source list", PR_ESTORE);
 	}
 	k.mv_size = alen;
 	k.mv_data = after;
@@ -601,7 +601,7 @@ pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
 		if (limit != 0 && n == limit) {
 			/* There is more: hand out the last key of this page. */
 			if (next != NULL) {
-				pr_store_cursor_encode('s', after, alen, next);
+				pr__store_cursor_encode('s', after, alen, next);
 			}
 			break;
 		}
@@ -614,7 +614,7 @@ pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
 		n++;
 		if ((r = cb(arg, &s)) != 0) {
 			if (next != NULL) {
-				pr_store_cursor_encode('s', after, alen, next);
+				pr__store_cursor_encode('s', after, alen, next);
 			}
 			mdb_cursor_close(cur);
 			return r;
@@ -622,7 +622,7 @@ pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "source list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "source list", PR_ESTORE);
 	}
 	return 0;
 }
@@ -640,7 +640,7 @@ provider_key(uint8_t key[8 + PR_NAME_MAX], uint64_t src_id, const char *name)
 }
 
 int
-pr_store_provider_get(
+pr__store_provider_get(
     struct pr_txn *txn, const struct pr_source *src, const char *name, struct pr_provider *out)
 {
 	uint8_t key[8 + PR_NAME_MAX];
@@ -656,7 +656,7 @@ pr_store_provider_get(
 	k.mv_data = key;
 	rc = mdb_get(txn->txn, txn->st->providers, &k, &d);
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "provider get", PR_ENOPROVIDER);
+		return pr__store_lmdb_err(rc, "provider get", PR_ENOPROVIDER);
 	}
 	memset(out, 0, sizeof *out);
 	memcpy(out->name, name, strlen(name));
@@ -674,7 +674,7 @@ pr_store_provider_get(
 }
 
 int
-pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src, const struct pr_provider *p)
+pr__store_provider_put(struct pr_txn *txn, const struct pr_source *src, const struct pr_provider *p)
 {
 	uint8_t key[8 + PR_NAME_MAX];
 	uint8_t buf[64];
@@ -695,7 +695,7 @@ pr_store_provider_put(struct pr_txn *txn, const struct pr_source *src, const str
 	k.mv_data = key;
 	d.mv_size = w.len;
 	d.mv_data = buf;
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->providers, &k, &d, 0), "provider put", PR_ESTORE);
 }
 
@@ -722,13 +722,13 @@ event_count_get(struct pr_txn *txn, uint64_t src_id, uint64_t *count)
 			pr_error("store: event count of %zu bytes, want 8", d.mv_size);
 			return PR_ESTORE;
 		}
-		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event count", PR_ESTORE);
 	}
 	/* A source from before counts were kept: count it once. */
 	be64_put(pfx, src_id);
 	k = (MDB_val) { sizeof pfx, pfx };
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event count", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -739,7 +739,7 @@ event_count_get(struct pr_txn *txn, uint64_t src_id, uint64_t *count)
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "event count", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event count", PR_ESTORE);
 	}
 	*count = n;
 	return 0;
@@ -755,7 +755,7 @@ event_count_put(struct pr_txn *txn, uint64_t src_id, uint64_t count)
 }
 
 int
-pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const struct pr_event *ev)
+pr__store_event_append(struct pr_txn *txn, const struct pr_source *src, const struct pr_event *ev)
 {
 	uint8_t key[16];
 	uint8_t buf[1024];
@@ -795,7 +795,7 @@ pr_store_event_append(struct pr_txn *txn, const struct pr_source *src, const str
 		return PR_EINTERNAL;
 	}
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "event append", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event append", PR_ESTORE);
 	}
 	return event_count_put(txn, src->id, count + 1);
 }
@@ -829,7 +829,7 @@ event_decode(const struct pr_source *src, const MDB_val *k, const MDB_val *d, st
 }
 
 int
-pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
+pr__store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
     int (*cb)(void *arg, const struct pr_event *ev), void *arg)
 {
 	uint8_t key[16];
@@ -844,7 +844,7 @@ pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t af
 	be64_put(key, src->id);
 	be64_put(key + 8, after_seq + 1);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "event list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event list", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -862,7 +862,7 @@ pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t af
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "event list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event list", PR_ESTORE);
 	}
 	return 0;
 }
@@ -888,7 +888,7 @@ event_match(const struct pr_event_filter *f, const struct pr_event *ev)
 }
 
 int
-pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
+pr__store_event_query(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_event_filter *f, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_event *ev), void *arg, char next[PR_CURSOR_MAX])
 {
@@ -902,7 +902,7 @@ pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
 	assert(txn->child == NULL);
 	/* The cursor is the hex of the last seq returned. Decoded before next is
 	 * cleared, so the caller may pass one buffer as both. */
-	rc = pr_store_cursor_decode('e', cursor, 8, 8, last, &clen);
+	rc = pr__store_cursor_decode('e', cursor, 8, 8, last, &clen);
 	if (next != NULL) {
 		next[0] = '\0';
 	}
@@ -918,7 +918,7 @@ pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
 	be64_put(key, src->id);
 	be64_put(key + 8, after + 1);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "event query", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event query", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -937,7 +937,7 @@ pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
 		 * never comes back empty. */
 		if (limit != 0 && n == limit) {
 			if (next != NULL) {
-				pr_store_cursor_encode('e', last, sizeof last, next);
+				pr__store_cursor_encode('e', last, sizeof last, next);
 			}
 			break;
 		}
@@ -945,7 +945,7 @@ pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
 		n++;
 		if ((r = cb(arg, &ev)) != 0) {
 			if (next != NULL) {
-				pr_store_cursor_encode('e', last, sizeof last, next);
+				pr__store_cursor_encode('e', last, sizeof last, next);
 			}
 			break;
 		}
@@ -955,13 +955,13 @@ pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "event query", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event query", PR_ESTORE);
 	}
 	return 0;
 }
 
 int
-pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
+pr__store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
     size_t keep_max, size_t max, size_t *removed)
 {
 	uint8_t key[8];
@@ -983,7 +983,7 @@ pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t be
 	}
 	be64_put(key, src->id);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->events, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "event prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event prune", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && (max == 0 || n < max);
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -1010,7 +1010,7 @@ pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t be
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "event prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "event prune", PR_ESTORE);
 	}
 	if (n > 0) {
 		/* A count that was wrong (it never should be) must not wrap. */
@@ -1027,7 +1027,7 @@ pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t be
 /* ---- token owners ---- */
 
 int
-pr_store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
+pr__store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
     const char *provider)
 {
 	uint8_t buf[1 + 2 * (2 + PR_NAME_MAX)];
@@ -1043,22 +1043,22 @@ pr_store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], cons
 	wb_str(&w, provider, PR_NAME_MAX);
 	d.mv_size = w.len;
 	d.mv_data = buf;
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->tokens, &k, &d, 0), "token put", PR_ESTORE);
 }
 
 int
-pr_store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN])
+pr__store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN])
 {
 	MDB_val k = { PR_DIGEST_LEN, (void *)digest };
 
 	assert(txn->child == NULL);
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_del(txn->txn, txn->st->tokens, &k, NULL), "token del", PR_ENOTFOUND);
 }
 
 int
-pr_store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
+pr__store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
     char source[PR_NAME_MAX + 1], char provider[PR_NAME_MAX + 1])
 {
 	MDB_val k = { PR_DIGEST_LEN, (void *)digest }, d;
@@ -1070,7 +1070,7 @@ pr_store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
 	provider[0] = '\0';
 	rc = mdb_get(txn->txn, txn->st->tokens, &k, &d);
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "token get", PR_ENOTFOUND);
+		return pr__store_lmdb_err(rc, "token get", PR_ENOTFOUND);
 	}
 	r = (struct rbuf) { d.mv_data, d.mv_size, 0, 0 };
 	if (rb_u8(&r) != PR_REC_V1) {
@@ -1100,7 +1100,7 @@ id_ok(const char *request_id)
 }
 
 int
-pr_store_idem_get(
+pr__store_idem_get(
     struct pr_txn *txn, const char *request_id, char command[64], char **reply, size_t *reply_len)
 {
 	MDB_val k, d;
@@ -1118,7 +1118,7 @@ pr_store_idem_get(
 	k.mv_data = (void *)request_id;
 	rc = mdb_get(txn->txn, txn->st->idem, &k, &d);
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "idem get", PR_ENOTFOUND);
+		return pr__store_lmdb_err(rc, "idem get", PR_ENOTFOUND);
 	}
 	r = (struct rbuf) { d.mv_data, d.mv_size, 0, 0 };
 	if (rb_u8(&r) != PR_REC_V1) {
@@ -1153,7 +1153,7 @@ idem_time_key(uint8_t key[8 + PR_ID_MAX], int64_t at, const char *request_id)
 }
 
 int
-pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
+pr__store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
     const char *reply, size_t reply_len, int64_t now)
 {
 	uint8_t tkey[8 + PR_ID_MAX];
@@ -1176,7 +1176,7 @@ pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *comman
 		return PR_EREQID;
 	}
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "idem put", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "idem put", PR_ESTORE);
 	}
 	w = (struct wbuf) { d.mv_data, 0, d.mv_size };
 	wb_u8(&w, PR_REC_V1);
@@ -1185,12 +1185,12 @@ pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *comman
 	wb_bytes(&w, reply, reply_len);
 	tk.mv_size = idem_time_key(tkey, now, request_id);
 	tk.mv_data = tkey;
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->idem_time, &tk, &empty, 0), "idem put", PR_ESTORE);
 }
 
 int
-pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed)
+pr__store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed)
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -1202,7 +1202,7 @@ pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *remo
 		*removed = 0;
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->idem_time, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "idem prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "idem prune", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && (max == 0 || n < max);
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -1228,7 +1228,7 @@ pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *remo
 		*removed = n;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "idem prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "idem prune", PR_ESTORE);
 	}
 	return 0;
 }

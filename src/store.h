@@ -12,7 +12,7 @@
  * loss. Many commands share one transaction (group commit); each command runs
  * in a nested transaction so a refused command leaves no trace.
  *
- * Indexes kept per source (all maintained by pr_store_partition_put/_del,
+ * Indexes kept per source (all maintained by pr__store_partition_put/_del,
  * like the cross-source lease, session and tombstone indexes at the end):
  * - partitions by (start, end, provider), for lists and retained topics;
  * - an overlap index bucketed by length class (floor(log2(end - start))),
@@ -40,22 +40,22 @@ struct pr_store_opts {
 };
 
 /* Open (creating if needed) the store in directory dir (created if missing). */
-int pr_store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store **out);
+int pr__store_open(const char *dir, const struct pr_store_opts *opts, struct pr_store **out);
 /* Close; NULL is fine. No transaction may be open. */
-void pr_store_close(struct pr_store *st);
+void pr__store_close(struct pr_store *st);
 
 /* Begin a transaction; write != 0 for a write transaction. */
-int pr_txn_begin(struct pr_store *st, int write, struct pr_txn **out);
+int pr__txn_begin(struct pr_store *st, int write, struct pr_txn **out);
 /* Begin a nested write transaction inside parent (a write transaction). */
-int pr_txn_begin_nested(struct pr_txn *parent, struct pr_txn **out);
+int pr__txn_begin_nested(struct pr_txn *parent, struct pr_txn **out);
 /* Commit and free txn (also on failure). A top-level commit is durable. */
-int pr_txn_commit(struct pr_txn *txn);
+int pr__txn_commit(struct pr_txn *txn);
 /* Abort and free; NULL is fine. */
-void pr_txn_abort(struct pr_txn *txn);
+void pr__txn_abort(struct pr_txn *txn);
 
 /* Raise and return the persisted agent epoch (its own committed transaction:
  * never call it while this thread holds a write transaction). */
-int pr_store_next_epoch(struct pr_store *st, uint64_t *epoch);
+int pr__store_next_epoch(struct pr_store *st, uint64_t *epoch);
 
 /* Size of the store, for the agent's stats. */
 struct pr_store_info {
@@ -63,73 +63,73 @@ struct pr_store_info {
 	uint64_t used_bytes; /* pages in use × page size */
 	unsigned readers;    /* reader slots in use */
 };
-int pr_store_info(struct pr_store *st, struct pr_store_info *out);
+int pr__store_info(struct pr_store *st, struct pr_store_info *out);
 
 /* Sources. get: PR_ENOSOURCE if absent. put creates (id == 0: assigns
  * src->id) or replaces. put: PR_ESOURCE_EXISTS when id == 0 and the name is
  * taken, PR_ENAME for an empty or too long name. */
-int pr_store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out);
-int pr_store_source_put(struct pr_txn *txn, struct pr_source *src);
+int pr__store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out);
+int pr__store_source_put(struct pr_txn *txn, struct pr_source *src);
 /* Sources by name after cursor ("" or NULL = from the first), at most limit;
  * cb returning non-zero stops and is returned. next gets the cursor of the
  * following page, "" when there is none. next may be NULL, or the same
  * buffer as cursor; after a stop by cb it resumes after that entry. */
-int pr_store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
+int pr__store_source_list(struct pr_txn *txn, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_source *s), void *arg, char next[PR_CURSOR_MAX]);
 
 /* Providers of a source. get: PR_ENOPROVIDER if absent. */
-int pr_store_provider_get(
+int pr__store_provider_get(
     struct pr_txn *txn, const struct pr_source *src, const char *name, struct pr_provider *out);
-int pr_store_provider_put(
+int pr__store_provider_put(
     struct pr_txn *txn, const struct pr_source *src, const struct pr_provider *p);
 
 /* Partitions, keyed by (source, start, end, provider). get: PR_ENOPARTITION.
  * put creates or replaces and maintains every index; del removes it.
  * put: PR_EINTERVAL when start >= end, PR_ENAME for a bad provider name; a
  * partition in state PR_DELETED is kept but is neither ready nor a blocker. */
-int pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src, const char *provider,
+int pr__store_partition_get(struct pr_txn *txn, const struct pr_source *src, const char *provider,
     struct pr_range r, struct pr_partition *out);
-int pr_store_partition_put(
+int pr__store_partition_put(
     struct pr_txn *txn, const struct pr_source *src, const struct pr_partition *p);
-int pr_store_partition_del(
+int pr__store_partition_del(
     struct pr_txn *txn, const struct pr_source *src, const char *provider, struct pr_range r);
 /* Partitions of a source in (start, end, provider) order after cursor, at
- * most limit (0 = no limit); cb/next as for pr_store_source_list. */
-int pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const char *cursor,
+ * most limit (0 = no limit); cb/next as for pr__store_source_list. */
+int pr__store_partition_list(struct pr_txn *txn, const struct pr_source *src, const char *cursor,
     size_t limit, int (*cb)(void *arg, const struct pr_partition *p), void *arg,
     char next[PR_CURSOR_MAX]);
 
 /* The coalesced ready ranges of the source that overlap want, in order, each
  * whole (not clipped to want). O(log n + k). cb as above. Both queries:
  * PR_EINTERVAL when want.start >= want.end. */
-int pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+int pr__store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, struct pr_range r), void *arg);
 /* The non-ready (pending, locked, failed) partitions that overlap want, in
  * no promised order. O(classes * log n + k). */
-int pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+int pr__store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
 /* The event log of a source: append (ev->seq set by the caller, strictly
  * increasing; a seq already logged is PR_EINTERNAL) and read in seq order
  * after after_seq. */
-int pr_store_event_append(
+int pr__store_event_append(
     struct pr_txn *txn, const struct pr_source *src, const struct pr_event *ev);
-int pr_store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
+int pr__store_event_each(struct pr_txn *txn, const struct pr_source *src, uint64_t after_seq,
     int (*cb)(void *arg, const struct pr_event *ev), void *arg);
 
 /* Idempotency records: the first reply to a request_id.
  * get: PR_ENOTFOUND if absent; on success *reply is a NUL-terminated heap
  * copy the caller frees with free(), command the name it was for. */
-int pr_store_idem_get(
+int pr__store_idem_get(
     struct pr_txn *txn, const char *request_id, char command[64], char **reply, size_t *reply_len);
 /* put: PR_EREQID when request_id is already recorded (the first record is
  * kept); PR_EFIELD for a request_id not of 1..PR_ID_MAX bytes or a command
  * of more than 63. */
-int pr_store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
+int pr__store_idem_put(struct pr_txn *txn, const char *request_id, const char *command,
     const char *reply, size_t reply_len, int64_t now);
 /* Remove records created before `before`, oldest first, at most max of them
  * (0 = no limit); *removed (may be NULL) gets the count. */
-int pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
+int pr__store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
 
 /* ---- leases, sessions, tokens, history (issue 3) ---- */
 
@@ -144,8 +144,8 @@ int pr_store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *
  * Costs: lease_next O(log n); leases_due O(log n + k), n the leases of all
  * sources, k those returned.
  */
-int pr_store_lease_next(struct pr_txn *txn, int64_t *deadline);
-int pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
+int pr__store_lease_next(struct pr_txn *txn, int64_t *deadline);
+int pr__store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
 /*
@@ -154,7 +154,7 @@ int pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
  * in no promised order; cb as for leases_due (must not write). An empty or
  * too long session matches nothing. O(log n + k).
  */
-int pr_store_session_each(struct pr_txn *txn, const char *session,
+int pr__store_session_each(struct pr_txn *txn, const char *session,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
 /*
@@ -164,10 +164,10 @@ int pr_store_session_each(struct pr_txn *txn, const char *session,
  * PR_ENAME for a source not of 1..PR_NAME_MAX bytes or a longer provider.
  * get and del: PR_ENOTFOUND if unknown. Each O(log n).
  */
-int pr_store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
+int pr__store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], const char *source,
     const char *provider);
-int pr_store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN]);
-int pr_store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
+int pr__store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN]);
+int pr__store_token_get(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN],
     char source[PR_NAME_MAX + 1], char provider[PR_NAME_MAX + 1]);
 
 /* Which events history/query wants; a zero field means "any". */
@@ -181,13 +181,13 @@ struct pr_event_filter {
 /*
  * Events of src matching f, in seq order, after cursor ("" or NULL = from
  * the first), at most limit matches (0 = no limit); cb/next as for
- * pr_store_source_list, except that next is set only when another match
+ * pr__store_source_list, except that next is set only when another match
  * follows (the scan looks ahead for it), so a last page is never empty.
  * f NULL matches every event. PR_ECURSOR for a malformed cursor.
  * Cost: one seek, then the events after since_seq/cursor are scanned until
  * limit + 1 matches or the source's end: O(log n + scanned).
  */
-int pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
+int pr__store_event_query(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_event_filter *f, const char *cursor, size_t limit,
     int (*cb)(void *arg, const struct pr_event *ev), void *arg, char next[PR_CURSOR_MAX]);
 /*
@@ -198,7 +198,7 @@ int pr_store_event_query(struct pr_txn *txn, const struct pr_source *src,
  * NULL) gets the count. The count of a source's events is kept in the store
  * (one extra write per append), so this is O(log n + removed).
  */
-int pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
+int pr__store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t before,
     size_t keep_max, size_t max, size_t *removed);
 
 /*
@@ -208,6 +208,6 @@ int pr_store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_
  * all sources: the record and every index entry. *removed (may be NULL)
  * gets the count. O((removed + 1) * log n).
  */
-int pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
+int pr__store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
 
 #endif

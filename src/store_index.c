@@ -152,7 +152,7 @@ static int
 cur_err(MDB_cursor *cur, int rc, const char *what)
 {
 	mdb_cursor_close(cur);
-	return pr_store_lmdb_err(rc, what, PR_ESTORE);
+	return pr__store_lmdb_err(rc, what, PR_ESTORE);
 }
 
 /*
@@ -203,7 +203,7 @@ union_write(struct pr_txn *txn, uint64_t src_id, uint64_t s, uint64_t e)
 	be64_put(key, src_id);
 	be64_put(key + 8, s);
 	be64_put(val, e);
-	return pr_store_lmdb_err(
+	return pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->runion, &k, &d, 0), "ready union put", PR_ESTORE);
 }
 
@@ -218,7 +218,7 @@ union_add(struct pr_txn *txn, uint64_t src_id, uint64_t s, uint64_t e)
 	int rc;
 
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->runion, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "ready union", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "ready union", PR_ESTORE);
 	}
 	rc = union_pred(cur, src_id, s, &ps, &pe);
 	if (rc == 0 && pe >= s) {
@@ -271,7 +271,7 @@ union_cut(struct pr_txn *txn, uint64_t src_id, uint64_t s, uint64_t e)
 	int rc;
 
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->runion, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "ready union", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "ready union", PR_ESTORE);
 	}
 	rc = union_pred(cur, src_id, s, &ps, &pe);
 	if (rc == 0 && pe > s) {
@@ -347,11 +347,11 @@ overlap_each(struct pr_txn *txn, uint64_t src_id, int half, uint64_t s, uint64_t
 	MDB_cursor *cur;
 	int rc, r = 0;
 
-	if ((rc = pr_store_mask_get(txn, src_id, half, &mask)) != 0 || mask == 0) {
+	if ((rc = pr__store_mask_get(txn, src_id, half, &mask)) != 0 || mask == 0) {
 		return rc;
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->overlap, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "overlap scan", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "overlap scan", PR_ESTORE);
 	}
 	for (unsigned c = 0; c < 64 && r == 0; c++) {
 		uint8_t key[18];
@@ -413,20 +413,20 @@ union_remove(struct pr_txn *txn, uint64_t src_id, uint64_t s, uint64_t e)
 /* ---- partitions ---- */
 
 int
-pr_store_part_read(
+pr__store_part_read(
     struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out)
 {
 	MDB_val d;
 	int rc = mdb_get(txn->txn, txn->st->partitions, k, &d);
 
 	if (rc != 0) {
-		return pr_store_lmdb_err(rc, "partition get", PR_ENOPARTITION);
+		return pr__store_lmdb_err(rc, "partition get", PR_ENOPARTITION);
 	}
 	return part_decode(src, k, &d, out);
 }
 
 int
-pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src, const char *provider,
+pr__store_partition_get(struct pr_txn *txn, const struct pr_source *src, const char *provider,
     struct pr_range r, struct pr_partition *out)
 {
 	uint8_t key[PART_KEY_MAX];
@@ -438,7 +438,7 @@ pr_store_partition_get(struct pr_txn *txn, const struct pr_source *src, const ch
 	}
 	k.mv_size = part_key(key, src->id, r, provider);
 	k.mv_data = key;
-	return pr_store_part_read(txn, src, &k, out);
+	return pr__store_part_read(txn, src, &k, out);
 }
 
 /* Move the partition's overlap entry from half old_h to new_h (-1 = none). */
@@ -458,22 +458,22 @@ overlap_move(struct pr_txn *txn, uint64_t src_id, struct pr_range r, const char 
 		k.mv_size = ov_key(key, src_id, old_h, r, provider);
 		rc = mdb_del(txn->txn, txn->st->overlap, &k, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND) {
-			return pr_store_lmdb_err(rc, "overlap del", PR_ESTORE);
+			return pr__store_lmdb_err(rc, "overlap del", PR_ESTORE);
 		}
 	}
 	if (new_h >= 0) {
 		k.mv_size = ov_key(key, src_id, new_h, r, provider);
 		rc = mdb_put(txn->txn, txn->st->overlap, &k, &empty, 0);
 		if (rc != 0) {
-			return pr_store_lmdb_err(rc, "overlap put", PR_ESTORE);
+			return pr__store_lmdb_err(rc, "overlap put", PR_ESTORE);
 		}
-		return pr_store_mask_add(txn, src_id, new_h, length_class(r));
+		return pr__store_mask_add(txn, src_id, new_h, length_class(r));
 	}
 	return 0;
 }
 
 int
-pr_store_partition_put(
+pr__store_partition_put(
     struct pr_txn *txn, const struct pr_source *src, const struct pr_partition *p)
 {
 	uint8_t key[PART_KEY_MAX];
@@ -499,7 +499,7 @@ pr_store_partition_put(
 	}
 	k.mv_size = part_key(key, src->id, p->range, p->provider);
 	k.mv_data = key;
-	rc = pr_store_part_read(txn, src, &k, &old);
+	rc = pr__store_part_read(txn, src, &k, &old);
 	if (rc != 0 && rc != PR_ENOPARTITION) {
 		return rc;
 	}
@@ -510,9 +510,9 @@ pr_store_partition_put(
 	d.mv_size = w.len;
 	d.mv_data = buf;
 	if ((rc = mdb_put(txn->txn, txn->st->partitions, &k, &d, 0)) != 0) {
-		return pr_store_lmdb_err(rc, "partition put", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "partition put", PR_ESTORE);
 	}
-	if ((rc = pr_store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0) {
+	if ((rc = pr__store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0) {
 		return rc;
 	}
 	/* The overlap entry first: union_remove finds still-ready partitions there. */
@@ -529,7 +529,7 @@ pr_store_partition_put(
 }
 
 int
-pr_store_partition_del(
+pr__store_partition_del(
     struct pr_txn *txn, const struct pr_source *src, const char *provider, struct pr_range r)
 {
 	uint8_t key[PART_KEY_MAX];
@@ -544,13 +544,13 @@ pr_store_partition_del(
 	}
 	k.mv_size = part_key(key, src->id, r, provider);
 	k.mv_data = key;
-	if ((rc = pr_store_part_read(txn, src, &k, &old)) != 0) {
+	if ((rc = pr__store_part_read(txn, src, &k, &old)) != 0) {
 		return rc;
 	}
 	if ((rc = mdb_del(txn->txn, txn->st->partitions, &k, NULL)) != 0) {
-		return pr_store_lmdb_err(rc, "partition del", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "partition del", PR_ESTORE);
 	}
-	if ((rc = pr_store_xindex_update(txn, src, &old, NULL)) != 0) {
+	if ((rc = pr__store_xindex_update(txn, src, &old, NULL)) != 0) {
 		return rc;
 	}
 	old_h = state_half(old.state);
@@ -564,7 +564,7 @@ pr_store_partition_del(
 }
 
 int
-pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const char *cursor,
+pr__store_partition_list(struct pr_txn *txn, const struct pr_source *src, const char *cursor,
     size_t limit, int (*cb)(void *arg, const struct pr_partition *p), void *arg,
     char next[PR_CURSOR_MAX])
 {
@@ -579,7 +579,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 	/* The cursor is the hex of the last key returned, without the source id:
 	 * start, end and a provider name of at least one byte. Decoded before next
 	 * is cleared, so the caller may pass one buffer as both. */
-	rc = pr_store_cursor_decode('p', cursor, 17, PART_KEY_MAX - 8, key + 8, &alen);
+	rc = pr__store_cursor_decode('p', cursor, 17, PART_KEY_MAX - 8, key + 8, &alen);
 	if (next != NULL) {
 		next[0] = '\0';
 	}
@@ -588,7 +588,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 	}
 	be64_put(key, src->id);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->partitions, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "partition list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "partition list", PR_ESTORE);
 	}
 	k = (MDB_val) { 8 + alen, key };
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
@@ -604,7 +604,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 		if (limit != 0 && n == limit) {
 			/* There is more: hand out the last key of this page. */
 			if (next != NULL) {
-				pr_store_cursor_encode('p', key + 8, alen, next);
+				pr__store_cursor_encode('p', key + 8, alen, next);
 			}
 			break;
 		}
@@ -616,7 +616,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 		n++;
 		if ((r = cb(arg, &p)) != 0) {
 			if (next != NULL) {
-				pr_store_cursor_encode('p', key + 8, alen, next);
+				pr__store_cursor_encode('p', key + 8, alen, next);
 			}
 			break;
 		}
@@ -626,7 +626,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "partition list", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "partition list", PR_ESTORE);
 	}
 	return 0;
 }
@@ -634,7 +634,7 @@ pr_store_partition_list(struct pr_txn *txn, const struct pr_source *src, const c
 /* ---- readiness queries ---- */
 
 int
-pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+pr__store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, struct pr_range r), void *arg)
 {
 	uint8_t key[16];
@@ -652,7 +652,7 @@ pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_r
 		return 0;
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->runion, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "ready query", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "ready query", PR_ESTORE);
 	}
 	/* A range starting before want may still reach into it. */
 	rc = union_pred(cur, src->id, ws, &ps, &pe);
@@ -687,7 +687,7 @@ pr_store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct pr_r
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "ready query", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "ready query", PR_ESTORE);
 	}
 	return 0;
 }
@@ -710,7 +710,7 @@ blocker_one(struct pr_txn *txn, const uint8_t *okey, size_t len, void *arg)
 	/* overlap key src | half | class | rest  ->  partitions key src | rest */
 	memcpy(key, okey, 8);
 	memcpy(key + 8, okey + 10, len - 10);
-	if ((rc = pr_store_part_read(txn, b->src, &k, &p)) != 0) {
+	if ((rc = pr__store_part_read(txn, b->src, &k, &p)) != 0) {
 		if (rc == PR_ENOPARTITION) {
 			pr_error("store: overlap entry without its partition");
 			rc = PR_ESTORE;
@@ -721,7 +721,7 @@ blocker_one(struct pr_txn *txn, const uint8_t *okey, size_t len, void *arg)
 }
 
 int
-pr_store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
+pr__store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg)
 {
 	struct blockers b = { src, cb, arg };

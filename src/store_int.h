@@ -33,7 +33,7 @@
 
 struct pr_store {
 	MDB_env *env;
-	uint64_t epoch;     /* the last pr_store_next_epoch: stamped on events */
+	uint64_t epoch;     /* the last pr__store_next_epoch: stamped on events */
 	MDB_dbi meta;       /* "epoch", "next_source_id", 'M'|src|half -> class mask */
 	MDB_dbi sources;    /* name -> source record */
 	MDB_dbi providers;  /* src | name -> provider record */
@@ -66,15 +66,15 @@ struct pr_txn {
  * PR_EMAPFULL, anything else PR_ESTORE; failures other than "not found" are
  * logged with what was being done and LMDB's own message.
  */
-int pr_store_lmdb_err(int rc, const char *what, int notfound);
+int pr__store_lmdb_err(int rc, const char *what, int notfound);
 
 /*
  * The length-class mask of one half of a source's overlap index: bit c set
  * when a partition of class c was ever indexed there. Bits are never cleared
  * (a stale bit costs one empty seek). A missing mask reads as 0.
  */
-int pr_store_mask_get(struct pr_txn *txn, uint64_t src_id, int half, uint64_t *mask);
-int pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls);
+int pr__store_mask_get(struct pr_txn *txn, uint64_t src_id, int half, uint64_t *mask);
+int pr__store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cls);
 
 /*
  * Cursors are a tag letter and the lowercase hex of the last key returned
@@ -88,21 +88,21 @@ int pr_store_mask_add(struct pr_txn *txn, uint64_t src_id, int half, unsigned cl
  * provider) of src (only src->name is used, for out->source).
  * PR_ENOPARTITION when absent, PR_ESTORE when corrupt.
  */
-int pr_store_part_read(
+int pr__store_part_read(
     struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out);
 
 /*
  * The cross-source indexes of store_xindex.c (leases, sessions, tombstones)
  * after a partition of src changed from old to new (either NULL: absent).
- * Called by pr_store_partition_put/_del after the record itself is written.
+ * Called by pr__store_partition_put/_del after the record itself is written.
  */
-int pr_store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
+int pr__store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_partition *old, const struct pr_partition *new_p);
 /* Rebuild those indexes from the partitions (a store from before they existed). */
-int pr_store_xindex_rebuild(struct pr_txn *txn);
+int pr__store_xindex_rebuild(struct pr_txn *txn);
 
-void pr_store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX]);
-int pr_store_cursor_decode(
+void pr__store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX]);
+int pr__store_cursor_decode(
     char tag, const char *cursor, size_t minlen, size_t maxlen, uint8_t *key, size_t *len);
 
 static inline void

@@ -15,12 +15,12 @@
  * so the sessions of one name form a contiguous prefix and "s" never
  * collides with a longer session starting with "s".)
  *
- * What always holds, after every pr_store_partition_put/_del: a partition is
+ * What always holds, after every pr__store_partition_put/_del: a partition is
  * in an index exactly when its record satisfies that index's condition, under
- * the key its record gives. pr_store_xindex_update enforces it from the old
+ * the key its record gives. pr__store_xindex_update enforces it from the old
  * and new record; everything lives in LMDB, so a nested transaction that is
  * aborted takes its index changes with it. A store written before these
- * indexes existed is indexed once on open (pr_store_xindex_rebuild, called
+ * indexes existed is indexed once on open (pr__store_xindex_rebuild, called
  * while meta has no "xindex_version").
  *
  * Rejected: a per-source lease index (the expiry timer would have to visit
@@ -104,7 +104,7 @@ xi_key(enum xindex xi, uint64_t src_id, const struct pr_partition *p, uint8_t ke
 }
 
 int
-pr_store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
+pr__store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_partition *old, const struct pr_partition *new_p)
 {
 	for (int xi = 0; xi < XI_COUNT; xi++) {
@@ -128,7 +128,7 @@ pr_store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
 
 			rc = mdb_del(txn->txn, xi_dbi(txn, (enum xindex)xi), &k, NULL);
 			if (rc != 0 && rc != MDB_NOTFOUND) {
-				return pr_store_lmdb_err(rc, "xindex del", PR_ESTORE);
+				return pr__store_lmdb_err(rc, "xindex del", PR_ESTORE);
 			}
 		}
 		if (in_new) {
@@ -137,7 +137,7 @@ pr_store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
 
 			rc = mdb_put(txn->txn, xi_dbi(txn, (enum xindex)xi), &k, &d, 0);
 			if (rc != 0) {
-				return pr_store_lmdb_err(rc, "xindex put", PR_ESTORE);
+				return pr__store_lmdb_err(rc, "xindex put", PR_ESTORE);
 			}
 		}
 	}
@@ -165,7 +165,7 @@ xi_read(struct pr_txn *txn, const MDB_val *k, const MDB_val *d, size_t plen, str
 	memcpy(src->name, d->mv_data, d->mv_size);
 	pk.mv_size = k->mv_size - plen;
 	pk.mv_data = (uint8_t *)k->mv_data + plen;
-	rc = pr_store_part_read(txn, src, &pk, out);
+	rc = pr__store_part_read(txn, src, &pk, out);
 	if (rc == PR_ENOPARTITION) {
 		pr_error("store: index entry without its partition (source %s)", src->name);
 		rc = PR_ESTORE;
@@ -176,7 +176,7 @@ xi_read(struct pr_txn *txn, const MDB_val *k, const MDB_val *d, size_t plen, str
 /* ---- leases ---- */
 
 int
-pr_store_lease_next(struct pr_txn *txn, int64_t *deadline)
+pr__store_lease_next(struct pr_txn *txn, int64_t *deadline)
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -185,7 +185,7 @@ pr_store_lease_next(struct pr_txn *txn, int64_t *deadline)
 	assert(txn->child == NULL);
 	*deadline = 0;
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->leases, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "lease next", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "lease next", PR_ESTORE);
 	}
 	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 	if (rc == 0 && k.mv_size < 8) {
@@ -197,11 +197,11 @@ pr_store_lease_next(struct pr_txn *txn, int64_t *deadline)
 		*deadline = time_dec(be64_get(k.mv_data));
 	}
 	mdb_cursor_close(cur);
-	return pr_store_lmdb_err(rc, "lease next", PR_ENOTFOUND);
+	return pr__store_lmdb_err(rc, "lease next", PR_ENOTFOUND);
 }
 
 int
-pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
+pr__store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg)
 {
 	MDB_cursor *cur;
@@ -211,7 +211,7 @@ pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
 
 	assert(txn->child == NULL);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->leases, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "leases due", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "leases due", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && (max == 0 || n < max);
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -231,7 +231,7 @@ pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "leases due", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "leases due", PR_ESTORE);
 	}
 	return 0;
 }
@@ -239,7 +239,7 @@ pr_store_leases_due(struct pr_txn *txn, int64_t now, size_t max,
 /* ---- sessions ---- */
 
 int
-pr_store_session_each(struct pr_txn *txn, const char *session,
+pr__store_session_each(struct pr_txn *txn, const char *session,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg)
 {
 	uint8_t key[1 + PR_ID_MAX];
@@ -255,7 +255,7 @@ pr_store_session_each(struct pr_txn *txn, const char *session,
 	key[0] = (uint8_t)n;
 	memcpy(key + 1, session, n);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->sessions, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "session scan", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "session scan", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -274,7 +274,7 @@ pr_store_session_each(struct pr_txn *txn, const char *session,
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "session scan", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "session scan", PR_ESTORE);
 	}
 	return 0;
 }
@@ -282,7 +282,7 @@ pr_store_session_each(struct pr_txn *txn, const char *session,
 /* ---- tombstones ---- */
 
 int
-pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed)
+pr__store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed)
 {
 	MDB_cursor *cur;
 	size_t n = 0;
@@ -293,10 +293,10 @@ pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t 
 		*removed = 0;
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->tombstones, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "tombstone prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "tombstone prune", PR_ESTORE);
 	}
 	/*
-	 * Always the first entry: pr_store_partition_del removes it (with the
+	 * Always the first entry: pr__store_partition_del removes it (with the
 	 * record), so re-seeking from the start never sees an entry twice and
 	 * does not rely on how LMDB moves this cursor after another delete.
 	 */
@@ -320,7 +320,7 @@ pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t 
 			r = PR_ESTORE;
 			break;
 		}
-		if ((r = pr_store_partition_del(txn, &src, p.provider, p.range)) != 0) {
+		if ((r = pr__store_partition_del(txn, &src, p.provider, p.range)) != 0) {
 			break;
 		}
 		n++;
@@ -333,7 +333,7 @@ pr_store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t 
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "tombstone prune", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "tombstone prune", PR_ESTORE);
 	}
 	return 0;
 }
@@ -351,7 +351,7 @@ rebuild_source(struct pr_txn *txn, const struct pr_source *src)
 
 	be64_put(key, src->id);
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->partitions, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -361,8 +361,8 @@ rebuild_source(struct pr_txn *txn, const struct pr_source *src)
 		if (k.mv_size < 8 || be64_get(k.mv_data) != src->id) {
 			break;
 		}
-		if ((r = pr_store_part_read(txn, src, &pk, &p)) != 0
-		    || (r = pr_store_xindex_update(txn, src, NULL, &p)) != 0) {
+		if ((r = pr__store_part_read(txn, src, &pk, &p)) != 0
+		    || (r = pr__store_xindex_update(txn, src, NULL, &p)) != 0) {
 			break;
 		}
 	}
@@ -371,13 +371,13 @@ rebuild_source(struct pr_txn *txn, const struct pr_source *src)
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	return 0;
 }
 
 int
-pr_store_xindex_rebuild(struct pr_txn *txn)
+pr__store_xindex_rebuild(struct pr_txn *txn)
 {
 	MDB_dbi dbis[] = { txn->st->leases, txn->st->sessions, txn->st->tombstones };
 	MDB_cursor *cur;
@@ -387,11 +387,11 @@ pr_store_xindex_rebuild(struct pr_txn *txn)
 
 	for (size_t i = 0; i < sizeof dbis / sizeof dbis[0]; i++) {
 		if ((rc = mdb_drop(txn->txn, dbis[i], 0)) != 0) {
-			return pr_store_lmdb_err(rc, "xindex rebuild: empty", PR_ESTORE);
+			return pr__store_lmdb_err(rc, "xindex rebuild: empty", PR_ESTORE);
 		}
 	}
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->sources, &cur)) != 0) {
-		return pr_store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -405,7 +405,7 @@ pr_store_xindex_rebuild(struct pr_txn *txn)
 		}
 		memcpy(name, k.mv_data, k.mv_size);
 		name[k.mv_size] = '\0';
-		if ((r = pr_store_source_get(txn, name, &src)) != 0) {
+		if ((r = pr__store_source_get(txn, name, &src)) != 0) {
 			break;
 		}
 		nsrc++;
@@ -418,7 +418,7 @@ pr_store_xindex_rebuild(struct pr_txn *txn)
 		return r;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		return pr_store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
+		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	if (nsrc > 0) {
 		pr_info("store: indexed leases, sessions and tombstones of %zu source(s)", nsrc);

@@ -11,13 +11,20 @@
  * interval code (<partreg/interval.h>).
  *
  * Threads: the client's callbacks run on the MQTT library's receive thread;
- * they must return quickly and must not call pr_client_request. Every
- * function may be called from any other thread.
+ * they must return quickly and must not call pr_client_request,
+ * pr_client_subscribe or pr_client_unsubscribe. Every function may be
+ * called from any other thread.
  *
- * Errors: 0 or a negative value, as in <partreg/protocol.h>: -ETIMEDOUT,
+ * The host process is left alone: the library writes nothing to stdout or
+ * stderr (diagnostics go to opts.log, when set), installs no signal
+ * handler, and sets TCP_NODELAY only on its own broker connection.
+ *
+ * Errors: 0 or a negative value, as in <partreg/error.h>: -ETIMEDOUT,
  * -ENOTCONN (broker unreachable), -ENOMEM, PR_EFIELD (bad option or
  * argument), PR_EJSON (a body or message that is not a JSON object),
- * PR_EINTERNAL.
+ * PR_EINTERNAL; pr_strerror describes each.
+ *
+ * Link with pkg-config's "partreg" or CMake's partreg::partreg.
  */
 #ifndef PARTREG_CLIENT_H
 #define PARTREG_CLIENT_H
@@ -25,11 +32,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <partreg/error.h>
+#include <partreg/export.h>
 #include <partreg/interval.h>
+#include <partreg/log.h>
 #include <partreg/protocol.h>
+#include <partreg/time.h>
+#include <partreg/topic.h>
 
 struct pr_client;
 
+/* Every string of the options is borrowed for pr_client_open only: the
+ * client copies what it keeps. Zero-initialise and set what you need. */
 struct pr_client_opts {
 	const char *broker;    /* mqtt://host:port or mqtts://host:port */
 	const char *prefix;    /* NULL = PR_DEFAULT_PREFIX */
@@ -45,6 +59,11 @@ struct pr_client_opts {
 	 * session/abort command here so a killed job releases its locks. */
 	const char *will_topic;
 	const char *will_payload;
+	/* Diagnostics (connect failures, connection lost, refused
+	 * subscriptions); NULL = the library stays silent. log_arg is passed
+	 * back as is and must stay valid until pr_client_close returns. */
+	pr_log_fn log;
+	void *log_arg;
 };
 
 /*
@@ -52,17 +71,18 @@ struct pr_client_opts {
  * Returns 0 (connecting may still be in progress: see
  * pr_client_wait_connected) or PR_EFIELD for a bad option.
  */
-int pr_client_open(const struct pr_client_opts *opts, struct pr_client **out);
+PR_API int pr_client_open(const struct pr_client_opts *opts, struct pr_client **out);
 
 /* Wait until connected and subscribed to the client's reply topic. 0 or
  * -ETIMEDOUT (the broker is unreachable or refuses the client). */
-int pr_client_wait_connected(struct pr_client *c, int timeout_ms);
+PR_API int pr_client_wait_connected(struct pr_client *c, int timeout_ms);
 
-/* Disconnect (no Last Will is sent) and free; NULL is fine. */
-void pr_client_close(struct pr_client *c);
+/* Disconnect (no Last Will is sent) and free; NULL is fine. No callback
+ * runs once it returns; not from a callback. */
+PR_API void pr_client_close(struct pr_client *c);
 
 /* The topic prefix in use ("partreg/v1"); valid until pr_client_close. */
-const char *pr_client_prefix(const struct pr_client *c);
+PR_API const char *pr_client_prefix(const struct pr_client *c);
 
 /*
  * Send command (e.g. "partition/lock") with body, a JSON object as text
@@ -74,19 +94,34 @@ const char *pr_client_prefix(const struct pr_client *c);
  * ("ok", "status", "error"). Returns 0 when a reply arrived, -ETIMEDOUT when
  * none did, PR_EJSON when body is not a JSON object.
  */
-int pr_client_request(struct pr_client *c, const char *command, const char *body, int timeout_ms,
-    int resend_ms, char **reply);
+PR_API int pr_client_request(struct pr_client *c, const char *command, const char *body,
+    int timeout_ms, int resend_ms, char **reply);
 
 /*
- * Follow the retained messages of a topic filter under the prefix
- * (e.g. "state/orders", "events/orders"), delivered to cb with the topic and
- * payload (borrowed: valid during the call). cb runs on the receive
- * thread. Several subscriptions may be active; they last until close.
- * Returns 0 once the broker confirmed the subscription.
+ * Follow the messages (retained ones first) of a topic filter under the
+ * prefix (e.g. "state/orders", "events/+"), delivered to cb with the full
+ * topic and payload (borrowed: valid during the call). cb runs on the
+ * receive thread. filter is copied. arg is borrowed: it must stay valid
+ * until pr_client_unsubscribe of the same (filter, cb, arg) or
+ * pr_client_close returns, whichever comes first. Several subscriptions
+ * may be active, also to one filter. Returns 0 once the broker confirmed
+ * the subscription; on -ETIMEDOUT or -ENOTCONN the subscription stays
+ * registered (it is made on the next connect): unsubscribe to drop it.
  */
-int pr_client_subscribe(struct pr_client *c, const char *filter,
-    void (*cb)(void *arg, const char *topic, const char *payload, size_t len), void *arg,
-    int timeout_ms);
+typedef void (*pr_message_fn)(void *arg, const char *topic, const char *payload, size_t len);
+
+PR_API int pr_client_subscribe(
+    struct pr_client *c, const char *filter, pr_message_fn cb, void *arg, int timeout_ms);
+
+/*
+ * Stop a subscription made with the same filter, cb and arg. Once it
+ * returns, cb is not running and is never called with arg again, so arg
+ * may be freed (or go out of scope). The broker subscription ends when no
+ * other subscription of the client uses the filter. Returns 0, or
+ * PR_ENOTFOUND when no such subscription exists. Not from a callback.
+ */
+PR_API int pr_client_unsubscribe(
+    struct pr_client *c, const char *filter, pr_message_fn cb, void *arg);
 
 /* ---- summaries: readiness decided locally ---- */
 
@@ -114,8 +149,9 @@ struct pr_summary {
 
 /* Parse a summary message. Returns 0 or PR_EJSON/PR_ETIME/-ENOMEM; on
  * success release *out with pr_summary_release. */
-int pr_summary_parse(const char *json, size_t len, struct pr_summary *out);
-void pr_summary_release(struct pr_summary *s);
+PR_API int pr_summary_parse(const char *json, size_t len, struct pr_summary *out);
+/* Free what pr_summary_parse allocated; zeroes *s. */
+PR_API void pr_summary_release(struct pr_summary *s);
 
 /*
  * Readiness of want from a summary, by the agent's rule
@@ -123,11 +159,7 @@ void pr_summary_release(struct pr_summary *s);
  * pr_readiness_eval. When s->truncated the answer may be wrong: ask the
  * agent instead.
  */
-void pr_summary_readiness(
+PR_API void pr_summary_readiness(
     const struct pr_summary *s, struct pr_range want, struct pr_readiness *out);
-
-/* Parse an RFC 3339 time (as the agent does) into microseconds since the
- * epoch. 0 or PR_ETIME. */
-int pr_client_parse_time(const char *text, int64_t *out);
 
 #endif

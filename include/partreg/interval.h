@@ -13,19 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <partreg/export.h>
+
 struct pr_range {
 	int64_t start; /* inclusive, microseconds */
 	int64_t end;   /* exclusive; start < end */
 };
 
 /* Do [a.start, a.end) and [b.start, b.end) share an instant? */
-int pr_range_overlaps(struct pr_range a, struct pr_range b);
+PR_API int pr_range_overlaps(struct pr_range a, struct pr_range b);
 
 /*
  * Sort r[0..n) by start and merge overlapping or touching ranges in place,
  * dropping empty ones (start >= end). Returns the new count.
  */
-size_t pr_ranges_coalesce(struct pr_range *r, size_t n);
+PR_API size_t pr_ranges_coalesce(struct pr_range *r, size_t n);
 
 /*
  * Outcome of a readiness evaluation. gaps is caller-provided storage of
@@ -55,7 +57,7 @@ struct pr_readiness {
  * Never fails: it allocates only to sort unsorted input, and falls back to
  * a slower allocation-free pass when that fails. Any thread may call it.
  */
-void pr_readiness_eval(struct pr_range want, const struct pr_range *ready, size_t nready,
+PR_API void pr_readiness_eval(struct pr_range want, const struct pr_range *ready, size_t nready,
     const struct pr_range *blocked, size_t nblocked, struct pr_readiness *out);
 
 #endif

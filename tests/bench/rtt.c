@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ptime.h"
+#include <partreg/time.h>
 #include "transport.h"
 
 #define SLOTS_MAX  1024
@@ -105,10 +105,10 @@ on_message(void *arg, struct pr_msg *m)
 				.correlation_len = m->correlation_len };
 
 			/* Paho's receive thread: never wait here for the window. */
-			pr_transport_publish(
+			pr__transport_publish(
 			    b->tr, m->response_topic, m->payload, m->payload_len, 1, 0, &p, 0);
 		}
-		pr_msg_free(m);
+		pr__msg_free(m);
 		return;
 	}
 	if (m->correlation != NULL && m->correlation_len == sizeof c) {
@@ -131,7 +131,7 @@ on_message(void *arg, struct pr_msg *m)
 		b->stray++;
 	}
 	pthread_mutex_unlock(&b->mu);
-	pr_msg_free(m);
+	pr__msg_free(m);
 }
 
 /* The subscriber of the retained summary (unlockwait). */
@@ -148,7 +148,7 @@ on_summary(void *arg, struct pr_msg *m)
 		pthread_cond_broadcast(&b->cv);
 	}
 	pthread_mutex_unlock(&b->mu);
-	pr_msg_free(m);
+	pr__msg_free(m);
 }
 
 static int
@@ -232,7 +232,7 @@ send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, in
 	b->slots[slot].unlock = unlock;
 	b->slots[slot].t0 = pr_time_now();
 	pthread_mutex_unlock(&b->mu);
-	if (pr_transport_publish(b->tr, to, payload, strlen(payload), 1, 0, &p, 5000) != 0) {
+	if (pr__transport_publish(b->tr, to, payload, strlen(payload), 1, 0, &p, 5000) != 0) {
 		fprintf(stderr, "pr_bench_rtt: publish failed\n");
 		return -1;
 	}
@@ -397,13 +397,14 @@ connect_client(const char *uri, const char *role, const char *sub,
 	o.uri = uri;
 	o.client_id = client_id;
 	o.clean_start = 1;
+	o.nodelay_all = 1;
 	o.subscriptions = subs;
 	o.nsubscriptions = 1;
 	o.on_message = cb;
 	o.arg = b;
-	if (pr_transport_open(&o, &t) != 0 || pr_transport_wait_connected(t, 10000) != 0) {
+	if (pr__transport_open(&o, &t) != 0 || pr__transport_wait_connected(t, 10000) != 0) {
 		fprintf(stderr, "pr_bench_rtt: cannot connect to %s\n", uri);
-		pr_transport_close(t);
+		pr__transport_close(t);
 		return NULL;
 	}
 	return t;
@@ -481,19 +482,19 @@ main(int argc, char **argv)
 		while (!stop) {
 			pause();
 		}
-		pr_transport_close(b.tr);
+		pr__transport_close(b.tr);
 		return 0;
 	}
 	if (strcmp(mode, "unlockwait") == 0) {
 		b.sub = connect_client(
 		    sub_broker != NULL ? sub_broker : broker, "sub", summary_topic, on_summary, &b);
 		if (b.sub == NULL) {
-			pr_transport_close(b.tr);
+			pr__transport_close(b.tr);
 			return 1;
 		}
 		rc = run_unlockwait(&b, &j, n);
-		pr_transport_close(b.sub);
-		pr_transport_close(b.tr);
+		pr__transport_close(b.sub);
+		pr__transport_close(b.tr);
 		return rc;
 	}
 	b.samples = calloc((size_t)n + 2 * (size_t)c, sizeof *b.samples); /* n is rounded up */
@@ -502,6 +503,6 @@ main(int argc, char **argv)
 	}
 	rc = run_pipelined(&b, &j, n, c, strcmp(mode, "lockunlock") == 0);
 	free(b.samples);
-	pr_transport_close(b.tr);
+	pr__transport_close(b.tr);
 	return rc;
 }

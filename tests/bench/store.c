@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The agent's own cost of a readiness/query, in process: no broker, no
- * MQTT, just pr_handle on a store of a given size, so the figure shows how
+ * MQTT, just pr__handle on a store of a given size, so the figure shows how
  * the store's indexes scale with the partitions of one source.
  *
  *   pr_bench_store fill DIR -n N
@@ -9,19 +9,19 @@
  *       and N partitions of one hour from 2000-01-01: every 7th hour is a
  *       gap, every 10th partition is pending (a blocker), the rest ready, so
  *       the coalesced ready union has ~N/4 ranges and a query meets both
- *       indexes. Partitions are written with pr_store_partition_put (every
+ *       indexes. Partitions are written with pr__store_partition_put (every
  *       index maintained) in transactions of 100k; the source's seq is set
  *       past them. Prints "n=N secs=… token=…" (the owner's token).
  *   pr_bench_store query DIR [-s SAMPLES] [-w HOURS]
  *       SAMPLES (default 20000, after 1000 unmeasured) readiness/query
  *       commands for random HOURS-long (default 24) windows inside the
- *       filled span, each timed around pr_handle and the encoding of its
+ *       filled span, each timed around pr__handle and the encoding of its
  *       result, in read transactions of 100 queries. Latencies go into
  *       log-linear buckets (HdrHistogram-style: 32 sub-buckets per power of
  *       two, so within ~3%); prints
  *       "n=… samples=… mean_ns=… p50_ns=… p90_ns=… p99_ns=… max_ns=…".
  *
- * The source is registered through pr_handle (as a command would), the bulk
+ * The source is registered through pr__handle (as a command would), the bulk
  * of partitions straight through the store: events are not written for
  * them, which no query reads.
  */
@@ -33,7 +33,7 @@
 
 #include "codec.h"
 #include "handlers.h"
-#include "ptime.h"
+#include <partreg/time.h>
 #include "store.h"
 
 #define HOUR_US    INT64_C(3600000000)
@@ -137,7 +137,7 @@ fail(const char *what, int rc)
 static void
 token_of(const struct pr_json *result, char *out, size_t size)
 {
-	char *text = pr_json_dump(result, NULL);
+	char *text = pr__json_dump(result, NULL);
 	const char *p = text != NULL ? strstr(text, "\"access_token\":\"") : NULL;
 
 	out[0] = '\0';
@@ -156,16 +156,16 @@ run_cmd(struct pr_txn *txn, const struct pr_cmd *cmd, char *token, size_t size)
 	char msg[256];
 	int rc;
 
-	pr_changes_init(&ch);
-	rc = pr_handle(txn, cmd, pr_time_now(), &hopts, &ch, &result, msg);
+	pr__changes_init(&ch);
+	rc = pr__handle(txn, cmd, pr_time_now(), &hopts, &ch, &result, msg);
 	if (rc == 0 && token != NULL) {
 		token_of(result, token, size);
 	}
 	if (rc != 0) {
-		fprintf(stderr, "pr_bench_store: %s: %s\n", pr_cmd_name(cmd->kind), msg);
+		fprintf(stderr, "pr_bench_store: %s: %s\n", pr__cmd_name(cmd->kind), msg);
 	}
-	pr_json_free(result);
-	pr_changes_release(&ch);
+	pr__json_free(result);
+	pr__changes_release(&ch);
 	return rc;
 }
 
@@ -180,11 +180,11 @@ fill(const char *dir, long n)
 	int64_t t0 = mono_ns(), now = pr_time_now();
 	int rc;
 
-	if ((rc = pr_store_open(dir, NULL, &st)) != 0) {
-		return fail("pr_store_open", rc);
+	if ((rc = pr__store_open(dir, NULL, &st)) != 0) {
+		return fail("pr__store_open", rc);
 	}
-	if ((rc = pr_txn_begin(st, 1, &txn)) != 0) {
-		return fail("pr_txn_begin", rc);
+	if ((rc = pr__txn_begin(st, 1, &txn)) != 0) {
+		return fail("pr__txn_begin", rc);
 	}
 	memset(&cmd, 0, sizeof cmd);
 	cmd.kind = PR_CMD_SOURCE_REGISTER;
@@ -203,8 +203,8 @@ fill(const char *dir, long n)
 	if (run_cmd(txn, &cmd, NULL, 0) != 0) {
 		return 1;
 	}
-	if ((rc = pr_store_source_get(txn, SOURCE, &src)) != 0) {
-		return fail("pr_store_source_get", rc);
+	if ((rc = pr__store_source_get(txn, SOURCE, &src)) != 0) {
+		return fail("pr__store_source_get", rc);
 	}
 	for (long i = 0; i < n; i++) {
 		struct pr_partition p;
@@ -219,22 +219,22 @@ fill(const char *dir, long n)
 		p.version = p.state == PR_READY;
 		p.since = p.updated_at = now;
 		p.seq = src.seq + 1 + (uint64_t)i;
-		if ((rc = pr_store_partition_put(txn, &src, &p)) != 0) {
-			return fail("pr_store_partition_put", rc);
+		if ((rc = pr__store_partition_put(txn, &src, &p)) != 0) {
+			return fail("pr__store_partition_put", rc);
 		}
 		if ((i + 1) % FILL_TXN == 0) {
-			if ((rc = pr_txn_commit(txn)) != 0
-			    || (rc = pr_txn_begin(st, 1, &txn)) != 0) {
+			if ((rc = pr__txn_commit(txn)) != 0
+			    || (rc = pr__txn_begin(st, 1, &txn)) != 0) {
 				return fail("commit", rc);
 			}
 		}
 	}
 	src.seq += (uint64_t)n;
 	src.updated_at = now;
-	if ((rc = pr_store_source_put(txn, &src)) != 0 || (rc = pr_txn_commit(txn)) != 0) {
+	if ((rc = pr__store_source_put(txn, &src)) != 0 || (rc = pr__txn_commit(txn)) != 0) {
 		return fail("source put", rc);
 	}
-	pr_store_close(st);
+	pr__store_close(st);
 	printf("n=%ld secs=%.3f token=%s\n", n, (double)(mono_ns() - t0) / 1e9, token);
 	return 0;
 }
@@ -263,14 +263,14 @@ query(const char *dir, long samples, long hours)
 	long span, n;
 	int rc;
 
-	if ((rc = pr_store_open(dir, NULL, &st)) != 0) {
-		return fail("pr_store_open", rc);
+	if ((rc = pr__store_open(dir, NULL, &st)) != 0) {
+		return fail("pr__store_open", rc);
 	}
-	if ((rc = pr_txn_begin(st, 0, &txn)) != 0
-	    || (rc = pr_store_source_get(txn, SOURCE, &src)) != 0) {
+	if ((rc = pr__txn_begin(st, 0, &txn)) != 0
+	    || (rc = pr__store_source_get(txn, SOURCE, &src)) != 0) {
 		return fail("source get", rc);
 	}
-	pr_txn_abort(txn);
+	pr__txn_abort(txn);
 	txn = NULL;
 	n = (long)(src.seq - 2); /* fill: register, provider, then n partitions */
 	span = n + n / (STATE_SKIP - 1);
@@ -288,15 +288,15 @@ query(const char *dir, long samples, long hours)
 		long at = (long)(xorshift() % (uint64_t)(span - hours + 1));
 		int64_t t0;
 
-		if (txn == NULL && (rc = pr_txn_begin(st, 0, &txn)) != 0) {
-			return fail("pr_txn_begin", rc);
+		if (txn == NULL && (rc = pr__txn_begin(st, 0, &txn)) != 0) {
+			return fail("pr__txn_begin", rc);
 		}
 		cmd.range.start = T0_US + (int64_t)at * HOUR_US;
 		cmd.range.end = cmd.range.start + (int64_t)hours * HOUR_US;
-		pr_changes_init(&ch);
+		pr__changes_init(&ch);
 		t0 = mono_ns();
-		rc = pr_handle(txn, &cmd, pr_time_now(), &hopts, &ch, &result, msg);
-		text = rc == 0 ? pr_json_dump(result, NULL) : NULL;
+		rc = pr__handle(txn, &cmd, pr_time_now(), &hopts, &ch, &result, msg);
+		text = rc == 0 ? pr__json_dump(result, NULL) : NULL;
 		if (i >= WARMUP) {
 			hist_add(&h, (uint64_t)(mono_ns() - t0));
 		}
@@ -304,15 +304,15 @@ query(const char *dir, long samples, long hours)
 			return fail(msg, rc);
 		}
 		free(text);
-		pr_json_free(result);
-		pr_changes_release(&ch);
+		pr__json_free(result);
+		pr__changes_release(&ch);
 		if ((i + 1) % QUERY_TXN == 0) {
-			pr_txn_abort(txn);
+			pr__txn_abort(txn);
 			txn = NULL;
 		}
 	}
-	pr_txn_abort(txn);
-	pr_store_close(st);
+	pr__txn_abort(txn);
+	pr__store_close(st);
 	printf("n=%ld samples=%ld mean_ns=%.0f p50_ns=%" PRIu64 " p90_ns=%" PRIu64
 	       " p99_ns=%" PRIu64 " max_ns=%" PRIu64 "\n",
 	    n, samples, h.sum / (double)h.n, hist_quantile(&h, 0.5), hist_quantile(&h, 0.9),

@@ -7,8 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 : "${PARTREG_CLI:?set by ctest: path to partreg}"
 command -v groff >/dev/null || { echo "SKIP: groff is not installed"; FAILED=0; exit 77; }
-M1=$PARTREG_SOURCE_DIR/src/man/partreg.1
-M8=$PARTREG_SOURCE_DIR/src/man/partregd.8
+M1=$PARTREG_SOURCE_DIR/cli/partreg.1
+M8=$PARTREG_SOURCE_DIR/src/partregd.8
 [ -f "$M1" ] && [ -f "$M8" ] || fail "man pages missing"
 
 for f in "$M1" "$M8"; do

@@ -14,8 +14,8 @@
 
 #include <partreg/client.h>
 
-#include "err.h"
-#include "ptime.h"
+#include <partreg/error.h>
+#include <partreg/time.h>
 
 static const char summary[]
     = "{\"source\":\"orders\",\"owner\":\"team\",\"seq\":42,\"epoch\":3,"
@@ -32,7 +32,7 @@ t(const char *s)
 {
 	int64_t v;
 
-	assert_int_equal(pr_client_parse_time(s, &v), 0);
+	assert_int_equal(pr_time_parse(s, strlen(s), &v), 0);
 	return v;
 }
 

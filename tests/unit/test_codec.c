@@ -26,8 +26,8 @@
 #include <json-c/json.h>
 
 #include "codec.h"
-#include "err.h"
-#include "ptime.h"
+#include <partreg/error.h>
+#include <partreg/time.h>
 
 /* 2023-01-01, 2023-01-02, 2023-01-03 00:00:00Z and a time with a fraction. */
 #define T0   INT64_C(1672531200000000)
@@ -83,7 +83,7 @@ decode(enum pr_cmd_kind kind, const char *text, struct pr_cmd *cmd, struct pr_de
 
 	assert_non_null(buf);
 	memcpy(buf, text, len);
-	rc = pr_cmd_decode(kind, buf, len, cmd, err);
+	rc = pr__cmd_decode(kind, buf, len, cmd, err);
 	free(buf);
 	return rc;
 }
@@ -140,7 +140,7 @@ check_prefixes(
 		char *p = malloc(n > 0 ? n : 1);
 		assert_non_null(p);
 		memcpy(p, buf, n);
-		int rc = pr_cmd_decode(kind, p, n, &k, &e);
+		int rc = pr__cmd_decode(kind, p, n, &k, &e);
 		free(p);
 		if (rc != PR_EJSON) {
 			print_error("%s: prefix of %zu bytes gave %s\n", path, n,
@@ -173,7 +173,7 @@ run_dir(enum pr_cmd_kind kind, const char *dir, int valid, struct corpus_counts 
 		}
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		buf = slurp(path, &len);
-		rc = pr_cmd_decode(kind, buf, len, &k, &e);
+		rc = pr__cmd_decode(kind, buf, len, &k, &e);
 		if (valid) {
 			c->valid++;
 			if (rc != 0) {
@@ -232,7 +232,7 @@ test_command_examples(void **state)
 		if ((dot = strchr(name, '.')) != NULL) {
 			*dot = '/';
 		}
-		if (pr_cmd_lookup(name, strlen(name), &kind) != 0) {
+		if (pr__cmd_lookup(name, strlen(name), &kind) != 0) {
 			print_error("%s/%s: no such command\n", root, de->d_name);
 			c.failures++;
 			continue;
@@ -315,7 +315,7 @@ test_mutations_never_crash(void **state)
 			struct pr_decode_error e;
 			memcpy(buf, base, len);
 			buf[i] = repl[r];
-			int rc = pr_cmd_decode(PR_CMD_PARTITION_UNLOCK, buf, len, &k, &e);
+			int rc = pr__cmd_decode(PR_CMD_PARTITION_UNLOCK, buf, len, &k, &e);
 			assert_true(rc == 0 || (rc >= PR_ERRBASE && rc <= PR_ERRLAST));
 			assert_true(rc == 0 || e.message[0] != '\0');
 		}
@@ -332,38 +332,38 @@ test_command_table(void **state)
 
 	(void)state;
 	for (int i = 0; i < PR_CMD_COUNT; i++) {
-		const char *n = pr_cmd_name((enum pr_cmd_kind)i);
+		const char *n = pr__cmd_name((enum pr_cmd_kind)i);
 		assert_non_null(n);
-		assert_int_equal(pr_cmd_lookup(n, strlen(n), &k), 0);
+		assert_int_equal(pr__cmd_lookup(n, strlen(n), &k), 0);
 		assert_int_equal(k, i);
 	}
-	assert_null(pr_cmd_name(PR_CMD_COUNT));
-	assert_int_equal(pr_cmd_lookup("partition/extend", 16, &k), PR_ECOMMAND);
-	assert_int_equal(pr_cmd_lookup("partition/renew", 15, &k), 0);
+	assert_null(pr__cmd_name(PR_CMD_COUNT));
+	assert_int_equal(pr__cmd_lookup("partition/extend", 16, &k), PR_ECOMMAND);
+	assert_int_equal(pr__cmd_lookup("partition/renew", 15, &k), 0);
 	assert_int_equal(k, PR_CMD_PARTITION_RENEW);
-	assert_int_equal(pr_cmd_lookup("source/rotate-token", 19, &k), 0);
+	assert_int_equal(pr__cmd_lookup("source/rotate-token", 19, &k), 0);
 	assert_int_equal(k, PR_CMD_SOURCE_ROTATE_TOKEN);
-	assert_int_equal(pr_cmd_lookup("source/rotate_token", 19, &k), PR_ECOMMAND);
-	assert_int_equal(pr_cmd_lookup("session/abort", 13, &k), 0);
+	assert_int_equal(pr__cmd_lookup("source/rotate_token", 19, &k), PR_ECOMMAND);
+	assert_int_equal(pr__cmd_lookup("session/abort", 13, &k), 0);
 	assert_int_equal(k, PR_CMD_SESSION_ABORT);
-	assert_int_equal(pr_cmd_lookup("history/query", 13, &k), 0);
+	assert_int_equal(pr__cmd_lookup("history/query", 13, &k), 0);
 	assert_int_equal(k, PR_CMD_HISTORY_QUERY);
-	assert_int_equal(pr_cmd_lookup("partition/delete", 16, &k), 0);
+	assert_int_equal(pr__cmd_lookup("partition/delete", 16, &k), 0);
 	assert_int_equal(k, PR_CMD_PARTITION_DELETE);
-	assert_int_equal(pr_cmd_lookup("source/registerX", 15, &k), 0);
+	assert_int_equal(pr__cmd_lookup("source/registerX", 15, &k), 0);
 	assert_int_equal(k, PR_CMD_SOURCE_REGISTER);
-	assert_int_equal(pr_cmd_lookup("source/register", 14, &k), PR_ECOMMAND);
-	assert_true(pr_cmd_is_write(PR_CMD_PARTITION_LOCK));
-	assert_true(pr_cmd_is_write(PR_CMD_SOURCE_REGISTER));
-	assert_true(pr_cmd_is_write(PR_CMD_PROVIDER_REGISTER));
-	assert_false(pr_cmd_is_write(PR_CMD_READINESS_QUERY));
-	assert_false(pr_cmd_is_write(PR_CMD_AGENT_RESYNC));
-	assert_true(pr_cmd_is_write(PR_CMD_PARTITION_RENEW));
-	assert_true(pr_cmd_is_write(PR_CMD_PARTITION_DELETE));
-	assert_true(pr_cmd_is_write(PR_CMD_SOURCE_ROTATE_TOKEN));
-	assert_true(pr_cmd_is_write(PR_CMD_SESSION_ABORT));
-	assert_false(pr_cmd_is_write(PR_CMD_HISTORY_QUERY));
-	assert_false(pr_cmd_is_write(PR_CMD_COUNT));
+	assert_int_equal(pr__cmd_lookup("source/register", 14, &k), PR_ECOMMAND);
+	assert_true(pr__cmd_is_write(PR_CMD_PARTITION_LOCK));
+	assert_true(pr__cmd_is_write(PR_CMD_SOURCE_REGISTER));
+	assert_true(pr__cmd_is_write(PR_CMD_PROVIDER_REGISTER));
+	assert_false(pr__cmd_is_write(PR_CMD_READINESS_QUERY));
+	assert_false(pr__cmd_is_write(PR_CMD_AGENT_RESYNC));
+	assert_true(pr__cmd_is_write(PR_CMD_PARTITION_RENEW));
+	assert_true(pr__cmd_is_write(PR_CMD_PARTITION_DELETE));
+	assert_true(pr__cmd_is_write(PR_CMD_SOURCE_ROTATE_TOKEN));
+	assert_true(pr__cmd_is_write(PR_CMD_SESSION_ABORT));
+	assert_false(pr__cmd_is_write(PR_CMD_HISTORY_QUERY));
+	assert_false(pr__cmd_is_write(PR_CMD_COUNT));
 	assert_int_equal(decode(PR_CMD_COUNT, "{}", &cmd, &derr), PR_ECOMMAND);
 }
 
@@ -480,7 +480,7 @@ test_decode_lease_and_owner_commands(void **state)
 	assert_string_equal(cmd.source, "orders");
 	assert_false(cmd.has_provider || cmd.has_range);
 
-	/* session/abort: the session is an id (pr_id_check), reason optional. */
+	/* session/abort: the session is an id (pr__id_check), reason optional. */
 	assert_accepted(PR_CMD_SESSION_ABORT, "{\"session\":\"airflow-worker-3:4711\"}");
 	assert_true(cmd.has_session);
 	assert_string_equal(cmd.session, "airflow-worker-3:4711");
@@ -789,8 +789,8 @@ test_strict_json(void **state)
 	/* A NUL byte after the object, inside the length, is refused. */
 	{
 		static const char p[] = "{}\0";
-		assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_LIST, p, 3, &cmd, &derr), PR_EJSON);
-		assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_LIST, p, 2, &cmd, &derr), 0);
+		assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_LIST, p, 3, &cmd, &derr), PR_EJSON);
+		assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_LIST, p, 2, &cmd, &derr), 0);
 	}
 }
 
@@ -847,8 +847,8 @@ test_size_and_depth_limits(void **state)
 	/* Exactly the limit (padded with spaces) is accepted; one more is not. */
 	memset(big, ' ', len + 1);
 	memcpy(big, "{\"source\":\"s\"}", 14);
-	assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_GET, big, len, &cmd, &derr), 0);
-	assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_GET, big, len + 1, &cmd, &derr), PR_ETOOBIG);
+	assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_GET, big, len, &cmd, &derr), 0);
+	assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_GET, big, len + 1, &cmd, &derr), PR_ETOOBIG);
 	assert_non_null(strstr(derr.message, "65536"));
 	free(big);
 
@@ -857,12 +857,12 @@ test_size_and_depth_limits(void **state)
 	big = malloc(len);
 	assert_non_null(big);
 	memset(big, '[', len);
-	assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_LIST, big, len, &cmd, &derr), PR_EJSON);
+	assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_LIST, big, len, &cmd, &derr), PR_EJSON);
 	memset(big, '{', len);
 	for (size_t i = 1; i + 6 < len; i += 6) {
 		memcpy(big + i, "\"a\":{", 5);
 	}
-	assert_int_equal(pr_cmd_decode(PR_CMD_SOURCE_LIST, big, len, &cmd, &derr), PR_EJSON);
+	assert_int_equal(pr__cmd_decode(PR_CMD_SOURCE_LIST, big, len, &cmd, &derr), PR_EJSON);
 	free(big);
 
 	/* metadata nesting: 15 levels below the root are fine, 16 are not. */
@@ -937,8 +937,8 @@ assert_matches_example(struct pr_json *j, const char *example)
 	snprintf(path, sizeof path, "%s/examples/%s", schemas_dir(), example);
 	etext = slurp(path, &elen);
 	assert_non_null(j);
-	out = pr_json_dump(j, &olen);
-	pr_json_free(j);
+	out = pr__json_dump(j, &olen);
+	pr__json_free(j);
 	assert_non_null(out);
 	assert_int_equal(strlen(out), olen);
 	/* Compact output: no whitespace outside strings (no pretty-printing). */
@@ -1059,19 +1059,19 @@ test_encode_partitions(void **state)
 	struct pr_partition f = failed_partition();
 
 	(void)state;
-	assert_matches_example(pr_json_partition(&p), "reply/partition/valid/locked.json");
+	assert_matches_example(pr__json_partition(&p), "reply/partition/valid/locked.json");
 	assert_matches_example(
-	    pr_json_partition(&r), "reply/partition/valid/ready-with-metadata.json");
-	assert_matches_example(pr_json_partition(&f), "reply/partition/valid/failed.json");
-	assert_matches_example(pr_json_partition_state(&p, 3), "state/partition/valid/locked.json");
+	    pr__json_partition(&r), "reply/partition/valid/ready-with-metadata.json");
+	assert_matches_example(pr__json_partition(&f), "reply/partition/valid/failed.json");
+	assert_matches_example(pr__json_partition_state(&p, 3), "state/partition/valid/locked.json");
 
 	/* Stored metadata that is not an object is left out, not passed on. */
 	strcpy(r.metadata, "[1,2]");
-	struct pr_json *j = pr_json_partition(&r);
-	char *out = pr_json_dump(j, NULL);
+	struct pr_json *j = pr__json_partition(&r);
+	char *out = pr__json_dump(j, NULL);
 	assert_null(strstr(out, "metadata"));
 	free(out);
-	pr_json_free(j);
+	pr__json_free(j);
 }
 
 static void
@@ -1082,15 +1082,15 @@ test_encode_exact_text(void **state)
 	char *out;
 
 	(void)state;
-	j = pr_json_agent_status("online", "partregd@host-1", 3, NOW);
-	out = pr_json_dump(j, &len);
+	j = pr__json_agent_status("online", "partregd@host-1", 3, NOW);
+	out = pr__json_dump(j, &len);
 	assert_string_equal(out,
 	    "{\"status\":\"online\",\"agent_id\":\"partregd@host-1\","
 	    "\"version\":\"" PR_VERSION_STRING "\",\"epoch\":3,"
 	    "\"at\":\"2023-01-02T03:04:05.123456Z\"}");
 	assert_int_equal(len, strlen(out));
 	free(out);
-	pr_json_free(j);
+	pr__json_free(j);
 
 	/* Canonical times: whole seconds carry no fraction; "/" is not escaped. */
 	struct pr_event ev;
@@ -1099,28 +1099,28 @@ test_encode_exact_text(void **state)
 	ev.at = T0;
 	strcpy(ev.type, "source_registered");
 	strcpy(ev.source, "a/b");
-	j = pr_json_event(&ev, 1);
-	out = pr_json_dump(j, NULL);
+	j = pr__json_event(&ev, 1);
+	out = pr__json_dump(j, NULL);
 	assert_string_equal(out,
 	    "{\"seq\":1,\"epoch\":1,\"at\":\"2023-01-01T00:00:00Z\","
 	    "\"type\":\"source_registered\",\"source\":\"a/b\"}");
 	free(out);
-	pr_json_free(j);
+	pr__json_free(j);
 
 	/* set_* helpers; big u64 exact. */
-	j = pr_json_array();
-	pr_json_append(j, pr_json_array());
-	struct pr_json *page = pr_json_page(j, "");
-	pr_json_set_u64(page, "n", UINT64_MAX);
-	pr_json_set_str(page, "s", "\"q\"\n");
-	pr_json_set_bool(page, "b", 5);
-	out = pr_json_dump(page, NULL);
+	j = pr__json_array();
+	pr__json_append(j, pr__json_array());
+	struct pr_json *page = pr__json_page(j, "");
+	pr__json_set_u64(page, "n", UINT64_MAX);
+	pr__json_set_str(page, "s", "\"q\"\n");
+	pr__json_set_bool(page, "b", 5);
+	out = pr__json_dump(page, NULL);
 	assert_string_equal(out,
 	    "{\"items\":[[]],\"next_cursor\":null,"
 	    "\"n\":18446744073709551615,\"s\":\"\\\"q\\\"\\n\",\"b\":true}");
 	free(out);
-	pr_json_free(page);
-	pr_json_free(NULL);
+	pr__json_free(page);
+	pr__json_free(NULL);
 }
 
 static void
@@ -1133,12 +1133,12 @@ test_encode_state(void **state)
 
 	(void)state;
 	assert_matches_example(
-	    pr_json_summary(&s, 3, ready, 1, blocked, 2, 0), "state/summary/valid/orders.json");
+	    pr__json_summary(&s, 3, ready, 1, blocked, 2, 0), "state/summary/valid/orders.json");
 
 	s.seq = 1;
 	s.updated_at = T0;
 	assert_matches_example(
-	    pr_json_summary(&s, 1, NULL, 0, NULL, 0, 0), "state/summary/valid/new-source.json");
+	    pr__json_summary(&s, 1, NULL, 0, NULL, 0, 0), "state/summary/valid/new-source.json");
 
 	memset(&ev, 0, sizeof ev);
 	ev.seq = 41;
@@ -1150,16 +1150,16 @@ test_encode_state(void **state)
 	ev.state = PR_READY;
 	ev.fence = 6;
 	ev.version = 2;
-	assert_matches_example(pr_json_event(&ev, 3), "state/event/valid/unlocked.json");
+	assert_matches_example(pr__json_event(&ev, 3), "state/event/valid/unlocked.json");
 
 	memset(&ev, 0, sizeof ev);
 	ev.seq = 1;
 	ev.at = T0 - 12 * HOUR;
 	strcpy(ev.type, "source_registered");
 	strcpy(ev.source, "orders");
-	assert_matches_example(pr_json_event(&ev, 1), "state/event/valid/source-registered.json");
+	assert_matches_example(pr__json_event(&ev, 1), "state/event/valid/source-registered.json");
 
-	assert_matches_example(pr_json_agent_status("online", "partregd@host-1", 3, NOW),
+	assert_matches_example(pr__json_agent_status("online", "partregd@host-1", 3, NOW),
 	    "state/agent-status/valid/online.json");
 
 	struct pr_agent_stats st = { .agent_id = "partregd@host-1",
@@ -1176,7 +1176,7 @@ test_encode_state(void **state)
 		.store_used_bytes = 1048576,
 		.store_map_bytes = UINT64_C(17179869184),
 		.store_readers = 1 };
-	assert_matches_example(pr_json_agent_stats(&st), "state/agent-stats/valid/running.json");
+	assert_matches_example(pr__json_agent_stats(&st), "state/agent-stats/valid/running.json");
 }
 
 static void
@@ -1191,17 +1191,17 @@ test_encode_results(void **state)
 	struct pr_json *items;
 
 	(void)state;
-	assert_matches_example(pr_json_source(&s, "6f1c7a52-3b0e-4d8c-9a41-2f5e8c7d9b10"),
+	assert_matches_example(pr__json_source(&s, "6f1c7a52-3b0e-4d8c-9a41-2f5e8c7d9b10"),
 	    "reply/source/valid/registered.json");
-	assert_matches_example(pr_json_source(&s, NULL), "reply/source/valid/get.json");
-	assert_matches_example(pr_json_resync(NULL), "reply/resync/valid/all.json");
-	assert_matches_example(pr_json_resync("orders"), "reply/resync/valid/source.json");
+	assert_matches_example(pr__json_source(&s, NULL), "reply/source/valid/get.json");
+	assert_matches_example(pr__json_resync(NULL), "reply/resync/valid/all.json");
+	assert_matches_example(pr__json_resync("orders"), "reply/resync/valid/source.json");
 
 	memset(&pv, 0, sizeof pv);
 	strcpy(pv.name, "airflow-etl");
 	pv.created_at = NOW;
 	assert_matches_example(
-	    pr_json_provider("orders", &pv, "a3c5e7f9-1b2d-4e6f-8a0c-2e4f6a8c0e1f"),
+	    pr__json_provider("orders", &pv, "a3c5e7f9-1b2d-4e6f-8a0c-2e4f6a8c0e1f"),
 	    "reply/provider/valid/registered.json");
 
 	memset(&rd, 0, sizeof rd);
@@ -1212,7 +1212,7 @@ test_encode_results(void **state)
 	rd.nblockers = 1;
 	rd.ready_through = T1;
 	assert_matches_example(
-	    pr_json_readiness("orders", (struct pr_range) { T0, T2 }, &rd, &p, 1, 42),
+	    pr__json_readiness("orders", (struct pr_range) { T0, T2 }, &rd, &p, 1, 42),
 	    "reply/readiness/valid/blocked.json");
 
 	memset(&rd, 0, sizeof rd);
@@ -1221,7 +1221,7 @@ test_encode_results(void **state)
 	rd.ready = 1;
 	rd.ready_through = T1;
 	assert_matches_example(
-	    pr_json_readiness("orders", (struct pr_range) { T0, T1 }, &rd, NULL, 0, 42),
+	    pr__json_readiness("orders", (struct pr_range) { T0, T1 }, &rd, NULL, 0, 42),
 	    "reply/readiness/valid/ready.json");
 
 	memset(&rd, 0, sizeof rd);
@@ -1230,28 +1230,28 @@ test_encode_results(void **state)
 	rd.ngaps = 1;
 	rd.ready_through = T1; /* == start: null */
 	assert_matches_example(
-	    pr_json_readiness("orders", (struct pr_range) { T1, T2 }, &rd, NULL, 0, 42),
+	    pr__json_readiness("orders", (struct pr_range) { T1, T2 }, &rd, NULL, 0, 42),
 	    "reply/readiness/valid/nothing-ready.json");
 
 	/* More gaps or blockers than were passed: truncated. */
 	rd.gaps_cap = 0;
 	rd.ngaps = 3;
 	struct pr_json *j
-	    = pr_json_readiness("orders", (struct pr_range) { T1, T2 }, &rd, NULL, 0, 1);
-	char *out = pr_json_dump(j, NULL);
+	    = pr__json_readiness("orders", (struct pr_range) { T1, T2 }, &rd, NULL, 0, 1);
+	char *out = pr__json_dump(j, NULL);
 	assert_non_null(strstr(out, "\"gaps\":[]"));
 	assert_non_null(strstr(out, "\"truncated\":true"));
 	free(out);
-	pr_json_free(j);
+	pr__json_free(j);
 
-	items = pr_json_array();
-	pr_json_append(items, pr_json_partition(&r));
-	pr_json_append(items, pr_json_partition(&p));
+	items = pr__json_array();
+	pr__json_append(items, pr__json_partition(&r));
+	pr__json_append(items, pr__json_partition(&p));
 	assert_matches_example(
-	    pr_json_page(items, "eyJrIjoiMjAyMyJ9"), "reply/page/valid/partitions.json");
-	items = pr_json_array();
-	pr_json_append(items, pr_json_source(&s, NULL));
-	assert_matches_example(pr_json_page(items, NULL), "reply/page/valid/last-page.json");
+	    pr__json_page(items, "eyJrIjoiMjAyMyJ9"), "reply/page/valid/partitions.json");
+	items = pr__json_array();
+	pr__json_append(items, pr__json_source(&s, NULL));
+	assert_matches_example(pr__json_page(items, NULL), "reply/page/valid/last-page.json");
 }
 
 /* What a session/abort leaves: the lock failed, its lease gone. */
@@ -1283,22 +1283,22 @@ test_encode_lease_and_history_results(void **state)
 	char *out;
 
 	(void)state;
-	arr = pr_json_array();
-	pr_json_append(arr, pr_json_partition(&a));
-	pr_json_append(arr, pr_json_partition(&b));
-	assert_matches_example(pr_json_session_abort("airflow-worker-3", arr),
+	arr = pr__json_array();
+	pr__json_append(arr, pr__json_partition(&a));
+	pr__json_append(arr, pr__json_partition(&b));
+	assert_matches_example(pr__json_session_abort("airflow-worker-3", arr),
 	    "reply/session-abort/valid/two-failed.json");
-	assert_matches_example(pr_json_session_abort("airflow-worker-9", pr_json_array()),
+	assert_matches_example(pr__json_session_abort("airflow-worker-9", pr__json_array()),
 	    "reply/session-abort/valid/nothing-held.json");
 	/* NULL partitions: an empty array, not a missing member. */
-	struct pr_json *j = pr_json_session_abort("w", NULL);
-	out = pr_json_dump(j, NULL);
+	struct pr_json *j = pr__json_session_abort("w", NULL);
+	out = pr__json_dump(j, NULL);
 	assert_string_equal(out, "{\"session\":\"w\",\"failed\":[]}");
 	free(out);
-	pr_json_free(j);
+	pr__json_free(j);
 
 	/* history/query: events as on P/events/<source>, then the cursor. */
-	arr = pr_json_array();
+	arr = pr__json_array();
 	memset(&ev, 0, sizeof ev);
 	ev.seq = 42;
 	ev.at = NOW;
@@ -1309,18 +1309,18 @@ test_encode_lease_and_history_results(void **state)
 	ev.state = PR_LOCKED;
 	ev.fence = 7;
 	ev.version = 1;
-	pr_json_append(arr, pr_json_event(&ev, 3));
+	pr__json_append(arr, pr__json_event(&ev, 3));
 	ev.seq = 43;
 	ev.at = a.since;
 	strcpy(ev.type, "failed");
 	ev.state = PR_FAILED;
 	strcpy(ev.reason, "session_aborted");
-	pr_json_append(arr, pr_json_event(&ev, 3));
+	pr__json_append(arr, pr__json_event(&ev, 3));
 	assert_matches_example(
-	    pr_json_history(arr, "eyJzIjo0M30"), "reply/history/valid/page.json");
+	    pr__json_history(arr, "eyJzIjo0M30"), "reply/history/valid/page.json");
 	assert_matches_example(
-	    pr_json_history(pr_json_array(), ""), "reply/history/valid/last-page.json");
-	assert_matches_example(pr_json_history(NULL, NULL), "reply/history/valid/last-page.json");
+	    pr__json_history(pr__json_array(), ""), "reply/history/valid/last-page.json");
+	assert_matches_example(pr__json_history(NULL, NULL), "reply/history/valid/last-page.json");
 
 	/* partition/delete's tombstone: the partition with state "deleted". */
 	tomb.state = PR_DELETED;
@@ -1328,9 +1328,9 @@ test_encode_lease_and_history_results(void **state)
 	tomb.updated_at = NOW;
 	tomb.seq = 43;
 	tomb.metadata[0] = '\0';
-	assert_matches_example(pr_json_partition(&tomb), "reply/partition/valid/deleted.json");
+	assert_matches_example(pr__json_partition(&tomb), "reply/partition/valid/deleted.json");
 	assert_matches_example(
-	    pr_json_partition_state(&tomb, 3), "state/partition/valid/deleted-tombstone.json");
+	    pr__json_partition_state(&tomb, 3), "state/partition/valid/deleted-tombstone.json");
 }
 
 static void
@@ -1341,81 +1341,48 @@ test_reply_envelopes(void **state)
 	char *ok, *again, *out;
 
 	(void)state;
-	ok = pr_reply_encode(0, NULL, "lock-orders-20230102", NULL, pr_json_partition(&p), &len);
+	ok = pr__reply_encode(0, NULL, "lock-orders-20230102", NULL, pr__json_partition(&p), &len);
 	assert_text_matches_example(ok, len, "reply/envelope/valid/ok-partition.json");
 
-	again = pr_reply_replayed(ok, len, "c-10", &len2);
+	again = pr__reply_replayed(ok, len, "c-10", &len2);
 	assert_text_matches_example(again, len2, "reply/envelope/valid/replayed.json");
 	free(again);
 	/* Replaying a replay with no correlation_id drops the old one. */
-	again = pr_reply_replayed(ok, len, NULL, &len2);
+	again = pr__reply_replayed(ok, len, NULL, &len2);
 	assert_null(strstr(again, "correlation_id"));
 	assert_non_null(strstr(again, "\"replayed\":true"));
 	free(again);
 	free(ok);
-	assert_null(pr_reply_replayed("[1]", 3, "c", &len2));
-	assert_null(pr_reply_replayed("{\"ok\":", 6, "c", &len2));
+	assert_null(pr__reply_replayed("[1]", 3, "c", &len2));
+	assert_null(pr__reply_replayed("{\"ok\":", 6, "c", &len2));
 
-	out = pr_reply_encode(0, NULL, NULL, NULL, NULL, &len);
+	out = pr__reply_encode(0, NULL, NULL, NULL, NULL, &len);
 	assert_string_equal(out, "{\"ok\":true,\"status\":200,\"result\":{}}");
 	assert_text_matches_example(out, len, "reply/envelope/valid/ok-empty-result.json");
 	free(out);
 
-	out = pr_reply_encode(
+	out = pr__reply_encode(
 	    PR_EMISSING, "field 'end' is required for partition/lock", "r-2", "c-9", NULL, &len);
 	assert_text_matches_example(out, len, "reply/envelope/valid/error-missing-field.json");
 	free(out);
 
 	/* Default message, and a result passed with an error becomes details. */
-	out = pr_reply_encode(PR_ELOCKED, NULL, NULL, NULL, NULL, &len);
+	out = pr__reply_encode(PR_ELOCKED, NULL, NULL, NULL, NULL, &len);
 	assert_string_equal(out,
 	    "{\"ok\":false,\"status\":409,\"error\":{\"code\":\"already_locked\","
 	    "\"message\":\"the partition is locked by another run\"}}");
 	free(out);
 
-	struct pr_json *det = pr_json_page(NULL, NULL);
-	out = pr_reply_encode(PR_ELOCKED, NULL, NULL, NULL, det, &len);
+	struct pr_json *det = pr__json_page(NULL, NULL);
+	out = pr__reply_encode(PR_ELOCKED, NULL, NULL, NULL, det, &len);
 	assert_non_null(strstr(out, "\"details\":{\"items\":[],\"next_cursor\":null}"));
 	free(out);
 
 	/* An errno value maps to internal / 500. */
-	out = pr_reply_encode(-5, NULL, NULL, NULL, NULL, &len);
+	out = pr__reply_encode(-5, NULL, NULL, NULL, NULL, &len);
 	assert_non_null(strstr(out, "\"status\":500"));
 	assert_non_null(strstr(out, "\"code\":\"internal\""));
 	free(out);
-}
-
-static void
-test_cj_tree(void **state)
-{
-	const char reply[] = "{\"ok\":true,\"status\":200,\"result\":{\"seq\":9007199254740993,"
-	                     "\"ratio\":0.5,\"name\":\"caf\\u00e9\",\"gaps\":[[\"a\",\"b\"]],"
-	                     "\"next\":null}}";
-	const struct pr_cj *result, *seq, *gaps;
-	struct pr_cj *v;
-
-	(void)state;
-	assert_int_equal(pr_cj_parse(reply, strlen(reply), &v), 0);
-	result = pr_cj_get(v, "result");
-	assert_non_null(result);
-	assert_int_equal(pr_cj_get(v, "ok")->type, PR_CJ_BOOL);
-	assert_true(pr_cj_get(v, "ok")->boolean);
-	seq = pr_cj_get(result, "seq");
-	/* Beyond 2^53: kept exactly, never through a double. */
-	assert_string_equal(seq->text, "9007199254740993");
-	assert_string_equal(pr_cj_str(result, "name"), "caf\xc3\xa9");
-	assert_null(pr_cj_str(result, "seq"));
-	assert_null(pr_cj_get(result, "missing"));
-	assert_int_equal(pr_cj_get(result, "next")->type, PR_CJ_NULL);
-	gaps = pr_cj_get(result, "gaps");
-	assert_int_equal(gaps->type, PR_CJ_ARR);
-	assert_string_equal(gaps->child->child->next->text, "b");
-	pr_cj_free(v);
-	/* Only whole documents. */
-	assert_int_equal(pr_cj_parse(reply, strlen(reply) - 1, &v), PR_EJSON);
-	assert_null(v);
-	assert_int_equal(pr_cj_parse("{} x", 4, &v), PR_EJSON);
-	assert_int_equal(pr_cj_parse("", 0, &v), PR_EJSON);
 }
 
 int
@@ -1443,7 +1410,6 @@ main(void)
 		cmocka_unit_test(test_encode_results),
 		cmocka_unit_test(test_encode_lease_and_history_results),
 		cmocka_unit_test(test_reply_envelopes),
-		cmocka_unit_test(test_cj_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "codec.h"
-#include "err.h"
+#include <partreg/error.h>
 #include "handlers.h"
 #include "store.h"
 
@@ -56,29 +56,29 @@ run(struct fx *f, const char *cmdname, const char *json)
 	int rc;
 
 	assert_non_null(cmd);
-	assert_int_equal(pr_cmd_lookup(cmdname, strlen(cmdname), &kind), 0);
-	rc = pr_cmd_decode(kind, json, strlen(json), cmd, &derr);
+	assert_int_equal(pr__cmd_lookup(cmdname, strlen(cmdname), &kind), 0);
+	rc = pr__cmd_decode(kind, json, strlen(json), cmd, &derr);
 	if (rc != 0) {
 		print_message("decode refused %s: %s\n", json, derr.message);
 		free(cmd);
 		return rc;
 	}
-	assert_int_equal(pr_txn_begin(f->st, 1, &txn), 0);
+	assert_int_equal(pr__txn_begin(f->st, 1, &txn), 0);
 	f->now += 1000000;
-	rc = pr_handle(txn, cmd, f->now, &hopts, &f->ch, &result, msg);
+	rc = pr__handle(txn, cmd, f->now, &hopts, &f->ch, &result, msg);
 	f->out[0] = '\0';
 	if (rc == 0) {
-		char *text = pr_json_dump(result, NULL);
+		char *text = pr__json_dump(result, NULL);
 
 		assert_non_null(text);
 		snprintf(f->out, sizeof f->out, "%s", text);
 		free(text);
-		pr_json_free(result);
-		assert_int_equal(pr_txn_commit(txn), 0);
+		pr__json_free(result);
+		assert_int_equal(pr__txn_commit(txn), 0);
 	} else {
 		assert_null(result);
 		assert_true(msg[0] != '\0' || rc == PR_EINTERNAL);
-		pr_txn_abort(txn);
+		pr__txn_abort(txn);
 	}
 	free(cmd);
 	return rc;
@@ -122,8 +122,8 @@ setup(void **state)
 	snprintf(f->dir, sizeof f->dir, "%s/test_handlers.XXXXXX",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(pr_store_open(f->dir, NULL, &f->st), 0);
-	pr_changes_init(&f->ch);
+	assert_int_equal(pr__store_open(f->dir, NULL, &f->st), 0);
+	pr__changes_init(&f->ch);
 	f->now = INT64_C(1700000000000000);
 	assert_int_equal(run(f, "source/register", "{\"source\":\"s\",\"owner\":\"o\"}"), 0);
 	field(f, "access_token", f->token, sizeof f->token);
@@ -140,8 +140,8 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	pr_changes_release(&f->ch);
-	pr_store_close(f->st);
+	pr__changes_release(&f->ch);
+	pr__store_close(f->st);
 	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -184,14 +184,14 @@ expire_at_now(struct fx *f)
 	struct pr_txn *txn;
 	size_t expired = 0;
 
-	assert_int_equal(pr_txn_begin(f->st, 1, &txn), 0);
-	assert_int_equal(pr_store_leases_due(txn, f->now, 16, collect_due, &d), 0);
+	assert_int_equal(pr__txn_begin(f->st, 1, &txn), 0);
+	assert_int_equal(pr__store_leases_due(txn, f->now, 16, collect_due, &d), 0);
 	for (size_t i = 0; i < d.n; i++) {
-		if (pr_handle_expiry(txn, &d.items[i], f->now, &f->ch) == 0) {
+		if (pr__handle_expiry(txn, &d.items[i], f->now, &f->ch) == 0) {
 			expired++;
 		}
 	}
-	assert_int_equal(pr_txn_commit(txn), 0);
+	assert_int_equal(pr__txn_commit(txn), 0);
 	return expired;
 }
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "err.h"
+#include <partreg/error.h>
 #include "lease.h"
 
 #define S  INT64_C(1000000)
@@ -38,7 +38,7 @@ test_deadline(void **state)
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		int64_t got = 0;
 		int rc
-		    = pr_lease_deadline(&pol, rows[i].has_ttl, rows[i].ttl, rows[i].now, &got, msg);
+		    = pr__lease_deadline(&pol, rows[i].has_ttl, rows[i].ttl, rows[i].now, &got, msg);
 
 		assert_int_equal(rc, rows[i].rc);
 		if (rc == 0) {
@@ -73,7 +73,7 @@ test_expired(void **state)
 		memset(&p, 0, sizeof p);
 		p.state = rows[i].st;
 		p.expires_at = rows[i].expires_at;
-		assert_int_equal(pr_lease_expired(&p, rows[i].now), rows[i].want);
+		assert_int_equal(pr__lease_expired(&p, rows[i].now), rows[i].want);
 	}
 }
 
@@ -93,7 +93,7 @@ test_wait(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		assert_true(
-		    pr_lease_wait_us(rows[i].next, rows[i].now, rows[i].max) == rows[i].want);
+		    pr__lease_wait_us(rows[i].next, rows[i].now, rows[i].max) == rows[i].want);
 	}
 }
 

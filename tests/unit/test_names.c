@@ -109,12 +109,12 @@ static void
 test_name_table(void **state)
 {
 	(void)state;
-	run(names, sizeof names / sizeof names[0], pr_name_check);
-	assert_int_equal(pr_name_check(NULL, 0), PR_ENAME);
-	assert_int_equal(pr_name_check(NULL, 5), PR_ENAME);
+	run(names, sizeof names / sizeof names[0], pr__name_check);
+	assert_int_equal(pr__name_check(NULL, 0), PR_ENAME);
+	assert_int_equal(pr__name_check(NULL, 5), PR_ENAME);
 	/* Only len bytes are read: a valid prefix of an invalid buffer passes. */
-	assert_int_equal(pr_name_check("ab/c", 2), 0);
-	assert_int_equal(pr_name_check("\xc3\xbc", 1), PR_ENAME);
+	assert_int_equal(pr__name_check("ab/c", 2), 0);
+	assert_int_equal(pr__name_check("\xc3\xbc", 1), PR_ENAME);
 }
 
 static void
@@ -124,14 +124,14 @@ test_name_length(void **state)
 
 	(void)state;
 	memset(buf, 'a', sizeof buf);
-	assert_int_equal(pr_name_check(buf, PR_NAME_MAX), 0);
-	assert_int_equal(pr_name_check(buf, PR_NAME_MAX + 1), PR_ENAME);
+	assert_int_equal(pr__name_check(buf, PR_NAME_MAX), 0);
+	assert_int_equal(pr__name_check(buf, PR_NAME_MAX + 1), PR_ENAME);
 	/* A multibyte character ending exactly at the limit, and one past it. */
 	memcpy(buf + PR_NAME_MAX - 2, "\xc3\xbc", 2);
-	assert_int_equal(pr_name_check(buf, PR_NAME_MAX), 0);
+	assert_int_equal(pr__name_check(buf, PR_NAME_MAX), 0);
 	memcpy(buf + PR_NAME_MAX - 1, "\xc3\xbc", 2);
-	assert_int_equal(pr_name_check(buf, PR_NAME_MAX + 1), PR_ENAME);
-	assert_int_equal(pr_name_check(buf, PR_NAME_MAX), PR_ENAME); /* cut mid-character */
+	assert_int_equal(pr__name_check(buf, PR_NAME_MAX + 1), PR_ENAME);
+	assert_int_equal(pr__name_check(buf, PR_NAME_MAX), PR_ENAME); /* cut mid-character */
 }
 
 /* Reference: length from the lead byte's bits, then value checks. */
@@ -196,7 +196,7 @@ compare(const unsigned char *b, size_t n)
 	int got, want;
 
 	memcpy(buf + 1, b, n);
-	got = pr_name_check(buf, n + 1);
+	got = pr__name_check(buf, n + 1);
 	want = ref_name(b, n);
 	if (got != want) {
 		fail_msg("bytes %02x %02x %02x %02x (n %zu): got %d, want %d", b[0],
@@ -270,7 +270,7 @@ test_every_code_point(void **state)
 			b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
 			b[3] = (unsigned char)(0x80 | (cp & 0x3f)), n = 4;
 		}
-		if ((pr_name_check((const char *)b, n) == 0) == banned) {
+		if ((pr__name_check((const char *)b, n) == 0) == banned) {
 			fail_msg("U+%04X: %s", (unsigned)cp, banned ? "accepted" : "refused");
 		}
 		accepted += !banned;
@@ -303,22 +303,22 @@ test_id(void **state)
 	char buf[PR_ID_MAX + 1];
 
 	(void)state;
-	run(ids, sizeof ids / sizeof ids[0], pr_id_check);
-	assert_int_equal(pr_id_check(NULL, 0), PR_EFIELD);
+	run(ids, sizeof ids / sizeof ids[0], pr__id_check);
+	assert_int_equal(pr__id_check(NULL, 0), PR_EFIELD);
 	memset(buf, 'z', sizeof buf);
-	assert_int_equal(pr_id_check(buf, PR_ID_MAX), 0);
-	assert_int_equal(pr_id_check(buf, PR_ID_MAX + 1), PR_EFIELD);
+	assert_int_equal(pr__id_check(buf, PR_ID_MAX), 0);
+	assert_int_equal(pr__id_check(buf, PR_ID_MAX + 1), PR_EFIELD);
 	for (int c = 0; c < 256; c++) {
 		char one = (char)c;
 
-		assert_int_equal(pr_id_check(&one, 1), c >= 0x20 && c <= 0x7e ? 0 : PR_EFIELD);
+		assert_int_equal(pr__id_check(&one, 1), c >= 0x20 && c <= 0x7e ? 0 : PR_EFIELD);
 	}
 }
 
 static int
 reply_default(const char *s, size_t len)
 {
-	return pr_reply_topic_check(s, len, PR_DEFAULT_PREFIX);
+	return pr__reply_topic_check(s, len, PR_DEFAULT_PREFIX);
 }
 
 static const struct item replies[] = {
@@ -365,13 +365,13 @@ test_reply_topic(void **state)
 
 	(void)state;
 	run(replies, sizeof replies / sizeof replies[0], reply_default);
-	assert_int_equal(pr_reply_topic_check("p/reply/x", 9, "p"), 0);
-	assert_int_equal(pr_reply_topic_check("partreg/v1/reply/x", 18, "p"), PR_EREPLYTOPIC);
-	assert_int_equal(pr_reply_topic_check("site/a/b/reply/x", 16, "site/a/b"), 0);
+	assert_int_equal(pr__reply_topic_check("p/reply/x", 9, "p"), 0);
+	assert_int_equal(pr__reply_topic_check("partreg/v1/reply/x", 18, "p"), PR_EREPLYTOPIC);
+	assert_int_equal(pr__reply_topic_check("site/a/b/reply/x", 16, "site/a/b"), 0);
 	assert_int_equal(
-	    pr_reply_topic_check("partreg/v1/reply/x", 17, "partreg/v1"), PR_EREPLYTOPIC);
-	assert_int_equal(pr_reply_topic_check(NULL, 0, "partreg/v1"), PR_EREPLYTOPIC);
-	assert_int_equal(pr_reply_topic_check("partreg/v1/reply/x", 18, NULL), PR_EREPLYTOPIC);
+	    pr__reply_topic_check("partreg/v1/reply/x", 17, "partreg/v1"), PR_EREPLYTOPIC);
+	assert_int_equal(pr__reply_topic_check(NULL, 0, "partreg/v1"), PR_EREPLYTOPIC);
+	assert_int_equal(pr__reply_topic_check("partreg/v1/reply/x", 18, NULL), PR_EREPLYTOPIC);
 
 	/* The MQTT topic limit: 65535 bytes. */
 	big = malloc(65536);
@@ -405,7 +405,7 @@ test_prefix(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		if ((pr_prefix_check(rows[i].prefix) == 0) != rows[i].ok) {
+		if ((pr__prefix_check(rows[i].prefix) == 0) != rows[i].ok) {
 			fail_msg("prefix '%s': expected %s", rows[i].prefix,
 			    rows[i].ok ? "ok" : "refused");
 		}

@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "ptime.h"
+#include <partreg/error.h>
+#include <partreg/time.h>
 
 #define S INT64_C(1000000)
 

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 
-#include "err.h"
+#include <partreg/error.h>
 #include "store.h"
 
 /* ---- temporary directories ---- */
@@ -54,7 +54,7 @@ make_tmpdir(char out[1024])
 static void
 open_store(struct fx *f)
 {
-	assert_int_equal(pr_store_open(f->dir, NULL, &f->st), 0);
+	assert_int_equal(pr__store_open(f->dir, NULL, &f->st), 0);
 	assert_non_null(f->st);
 }
 
@@ -77,7 +77,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	pr_store_close(f->st);
+	pr__store_close(f->st);
 	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -86,7 +86,7 @@ teardown(void **state)
 static void
 reopen(struct fx *f)
 {
-	pr_store_close(f->st);
+	pr__store_close(f->st);
 	f->st = NULL;
 	open_store(f);
 }
@@ -96,7 +96,7 @@ wtxn(struct fx *f)
 {
 	struct pr_txn *t;
 
-	assert_int_equal(pr_txn_begin(f->st, 1, &t), 0);
+	assert_int_equal(pr__txn_begin(f->st, 1, &t), 0);
 	return t;
 }
 
@@ -105,7 +105,7 @@ rtxn(struct fx *f)
 {
 	struct pr_txn *t;
 
-	assert_int_equal(pr_txn_begin(f->st, 0, &t), 0);
+	assert_int_equal(pr__txn_begin(f->st, 0, &t), 0);
 	return t;
 }
 
@@ -119,7 +119,7 @@ new_source(struct pr_txn *t, const char *name)
 	snprintf(s.owner, sizeof s.owner, "owner-of-%s", name);
 	s.created_at = 1000;
 	s.updated_at = 2000;
-	assert_int_equal(pr_store_source_put(t, &s), 0);
+	assert_int_equal(pr__store_source_put(t, &s), 0);
 	assert_true(s.id != 0);
 	return s;
 }
@@ -228,28 +228,28 @@ test_open_creates_dir_and_reopen_keeps_data(void **state)
 	t = wtxn(&sub);
 	s = new_source(t, "orders");
 	memset(pv.token_digest, 0xab, sizeof pv.token_digest);
-	assert_int_equal(pr_store_provider_put(t, &s, &pv), 0);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
-	assert_int_equal(pr_store_event_append(t, &s, &ev), 0);
-	assert_int_equal(pr_store_idem_put(t, "req-1", "partition/lock", "{}", 2, 99), 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_provider_put(t, &s, &pv), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_event_append(t, &s, &ev), 0);
+	assert_int_equal(pr__store_idem_put(t, "req-1", "partition/lock", "{}", 2, 99), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	reopen(&sub);
 	t = rtxn(&sub);
-	assert_int_equal(pr_store_source_get(t, "orders", &g), 0);
+	assert_int_equal(pr__store_source_get(t, "orders", &g), 0);
 	assert_int_equal(g.id, s.id);
 	assert_string_equal(g.owner, "owner-of-orders");
-	assert_int_equal(pr_store_partition_get(t, &g, "dag", (struct pr_range) { 10, 20 }, &q), 0);
+	assert_int_equal(pr__store_partition_get(t, &g, "dag", (struct pr_range) { 10, 20 }, &q), 0);
 	assert_int_equal(q.state, PR_READY);
 	assert_int_equal(
-	    pr_store_ready_each(t, &g, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
+	    pr__store_ready_each(t, &g, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 1);
 	assert_int_equal(rs.r[0].start, 10);
-	assert_int_equal(pr_store_idem_get(t, "req-1", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_get(t, "req-1", cmd, &reply, &len), 0);
 	assert_string_equal(reply, "{}");
 	free(reply);
-	pr_txn_abort(t);
-	pr_store_close(sub.st);
+	pr__txn_abort(t);
+	pr__store_close(sub.st);
 }
 
 static void
@@ -265,13 +265,13 @@ test_open_fails_cleanly(void **state)
 	fp = fopen(path, "w");
 	assert_non_null(fp);
 	fclose(fp);
-	assert_true(pr_store_open(path, NULL, &st) < 0);
+	assert_true(pr__store_open(path, NULL, &st) < 0);
 	assert_null(st);
 	/* A missing parent. */
 	snprintf(path, sizeof path, "%s/no/such", f->dir);
-	assert_int_equal(pr_store_open(path, NULL, &st), -ENOENT);
-	pr_store_close(NULL);
-	pr_txn_abort(NULL);
+	assert_int_equal(pr__store_open(path, NULL, &st), -ENOENT);
+	pr__store_close(NULL);
+	pr__txn_abort(NULL);
 }
 
 static void
@@ -280,12 +280,12 @@ test_epoch_rises_across_reopen(void **state)
 	struct fx *f = *state;
 	uint64_t e1, e2, e3;
 
-	assert_int_equal(pr_store_next_epoch(f->st, &e1), 0);
-	assert_int_equal(pr_store_next_epoch(f->st, &e2), 0);
+	assert_int_equal(pr__store_next_epoch(f->st, &e1), 0);
+	assert_int_equal(pr__store_next_epoch(f->st, &e2), 0);
 	assert_true(e1 >= 1);
 	assert_true(e2 > e1);
 	reopen(f);
-	assert_int_equal(pr_store_next_epoch(f->st, &e3), 0);
+	assert_int_equal(pr__store_next_epoch(f->st, &e3), 0);
 	assert_true(e3 > e2);
 }
 
@@ -301,34 +301,34 @@ test_map_full(void **state)
 	int rc = 0, i;
 
 	snprintf(path, sizeof path, "%s/small", f->dir);
-	assert_int_equal(pr_store_open(path, &opts, &st), 0);
-	assert_int_equal(pr_txn_begin(st, 1, &t), 0);
-	assert_int_equal(pr_store_source_put(t, &s), 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_open(path, &opts, &st), 0);
+	assert_int_equal(pr__txn_begin(st, 1, &t), 0);
+	assert_int_equal(pr__store_source_put(t, &s), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	/* Fill the map: the failure is PR_EMAPFULL, from a put or the commit. */
-	assert_int_equal(pr_txn_begin(st, 1, &t), 0);
+	assert_int_equal(pr__txn_begin(st, 1, &t), 0);
 	for (i = 0; i < 10000 && rc == 0; i++) {
 		struct pr_partition p = mkpart("p", i, i + 1, PR_PENDING);
 
 		memset(p.metadata, 'm', PR_METADATA_MAX);
-		rc = pr_store_partition_put(t, &s, &p);
+		rc = pr__store_partition_put(t, &s, &p);
 	}
 	if (rc == 0) {
-		rc = pr_txn_commit(t);
+		rc = pr__txn_commit(t);
 	} else {
-		pr_txn_abort(t);
+		pr__txn_abort(t);
 	}
 	assert_int_equal(rc, PR_EMAPFULL);
 
 	/* The store stays usable and holds what was committed. */
-	assert_int_equal(pr_txn_begin(st, 0, &t), 0);
-	assert_int_equal(pr_store_source_get(t, "s", &g), 0);
-	assert_int_equal(pr_store_partition_get(
+	assert_int_equal(pr__txn_begin(st, 0, &t), 0);
+	assert_int_equal(pr__store_source_get(t, "s", &g), 0);
+	assert_int_equal(pr__store_partition_get(
 	                     t, &g, "p", (struct pr_range) { 0, 1 }, &(struct pr_partition) { 0 }),
 	    PR_ENOPARTITION);
-	pr_txn_abort(t);
-	pr_store_close(st);
+	pr__txn_abort(t);
+	pr__store_close(st);
 }
 
 /* ---- sources and providers ---- */
@@ -350,31 +350,31 @@ test_source_put_get(void **state)
 	a.fence = 43;
 	a.updated_at = -5;
 	memset(a.token_digest, 0x5c, sizeof a.token_digest);
-	assert_int_equal(pr_store_source_put(t, &a), 0);
-	assert_int_equal(pr_store_source_get(t, "a", &g), 0);
+	assert_int_equal(pr__store_source_put(t, &a), 0);
+	assert_int_equal(pr__store_source_get(t, "a", &g), 0);
 	assert_memory_equal(&g, &a, sizeof g);
 
 	/* A new source (id 0) may not take an existing name. */
 	memset(&dup, 0, sizeof dup);
 	strcpy(dup.name, "a");
-	assert_int_equal(pr_store_source_put(t, &dup), PR_ESOURCE_EXISTS);
+	assert_int_equal(pr__store_source_put(t, &dup), PR_ESOURCE_EXISTS);
 	assert_int_equal(dup.id, 0);
 
-	assert_int_equal(pr_store_source_get(t, "nope", &g), PR_ENOSOURCE);
-	assert_int_equal(pr_store_source_get(t, "", &g), PR_ENOSOURCE);
+	assert_int_equal(pr__store_source_get(t, "nope", &g), PR_ENOSOURCE);
+	assert_int_equal(pr__store_source_get(t, "", &g), PR_ENOSOURCE);
 	memset(longname, 'x', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	assert_int_equal(pr_store_source_get(t, longname, &g), PR_ENOSOURCE);
+	assert_int_equal(pr__store_source_get(t, longname, &g), PR_ENOSOURCE);
 	memset(&dup, 0, sizeof dup);
-	assert_int_equal(pr_store_source_put(t, &dup), PR_ENAME);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_source_put(t, &dup), PR_ENAME);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	/* Ids keep rising across reopen. */
 	reopen(f);
 	t = wtxn(f);
 	g = new_source(t, "c");
 	assert_true(g.id > b.id);
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 struct names {
@@ -411,7 +411,7 @@ test_source_list_pages(void **state)
 	do {
 		size_t before = ns.n;
 
-		assert_int_equal(pr_store_source_list(t, cursor, 3, collect_source, &ns, next), 0);
+		assert_int_equal(pr__store_source_list(t, cursor, 3, collect_source, &ns, next), 0);
 		assert_true(ns.n - before <= 3);
 		assert_true(ns.n - before > 0);
 		strcpy(cursor, next);
@@ -426,29 +426,29 @@ test_source_list_pages(void **state)
 
 	/* One page of all; NULL cursor and NULL next are fine. */
 	ns.n = 0;
-	assert_int_equal(pr_store_source_list(t, NULL, 0, collect_source, &ns, NULL), 0);
+	assert_int_equal(pr__store_source_list(t, NULL, 0, collect_source, &ns, NULL), 0);
 	assert_int_equal(ns.n, 10);
 	/* Exactly a full page: no next. */
 	ns.n = 0;
-	assert_int_equal(pr_store_source_list(t, "", 10, collect_source, &ns, next), 0);
+	assert_int_equal(pr__store_source_list(t, "", 10, collect_source, &ns, next), 0);
 	assert_int_equal(ns.n, 10);
 	assert_string_equal(next, "");
 
 	/* The callback stops the walk; next resumes after its entry. */
 	ns.n = 0;
 	ns.stop_at = 2;
-	assert_int_equal(pr_store_source_list(t, "", 5, collect_source, &ns, next), 77);
+	assert_int_equal(pr__store_source_list(t, "", 5, collect_source, &ns, next), 77);
 	ns.stop_at = 0;
-	assert_int_equal(pr_store_source_list(t, next, 1, collect_source, &ns, next), 0);
+	assert_int_equal(pr__store_source_list(t, next, 1, collect_source, &ns, next), 0);
 	assert_string_equal(ns.name[2], "src-02");
 
 	/* Malformed cursors. */
 	const char *bad[] = { "x", "s0", "szz", "sABCD", "p616263", "s", "616263", "s6g" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(
-		    pr_store_source_list(t, bad[i], 3, collect_source, &ns, next), PR_ECURSOR);
+		    pr__store_source_list(t, bad[i], 3, collect_source, &ns, next), PR_ECURSOR);
 	}
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 static void
@@ -460,19 +460,19 @@ test_provider_put_get(void **state)
 	struct pr_provider p = { .name = "dag-1", .created_at = -77 }, g;
 
 	memset(p.token_digest, 0x11, sizeof p.token_digest);
-	assert_int_equal(pr_store_provider_put(t, &a, &p), 0);
-	assert_int_equal(pr_store_provider_get(t, &a, "dag-1", &g), 0);
+	assert_int_equal(pr__store_provider_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_provider_get(t, &a, "dag-1", &g), 0);
 	assert_memory_equal(&g, &p, sizeof g);
-	assert_int_equal(pr_store_provider_get(t, &b, "dag-1", &g), PR_ENOPROVIDER);
-	assert_int_equal(pr_store_provider_get(t, &a, "dag-2", &g), PR_ENOPROVIDER);
-	assert_int_equal(pr_store_provider_get(t, &a, "", &g), PR_ENOPROVIDER);
+	assert_int_equal(pr__store_provider_get(t, &b, "dag-1", &g), PR_ENOPROVIDER);
+	assert_int_equal(pr__store_provider_get(t, &a, "dag-2", &g), PR_ENOPROVIDER);
+	assert_int_equal(pr__store_provider_get(t, &a, "", &g), PR_ENOPROVIDER);
 	p.created_at = 5;
-	assert_int_equal(pr_store_provider_put(t, &a, &p), 0);
-	assert_int_equal(pr_store_provider_get(t, &a, "dag-1", &g), 0);
+	assert_int_equal(pr__store_provider_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_provider_get(t, &a, "dag-1", &g), 0);
 	assert_int_equal(g.created_at, 5);
 	p.name[0] = '\0';
-	assert_int_equal(pr_store_provider_put(t, &a, &p), PR_ENAME);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_provider_put(t, &a, &p), PR_ENAME);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 /* ---- partitions ---- */
@@ -496,35 +496,35 @@ test_partition_put_get_del(void **state)
 	strcpy(p.reason, "because");
 	memset(p.metadata, 'm', PR_METADATA_MAX);
 	strcpy(p.source, s.name);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
-	assert_int_equal(pr_store_partition_get(t, &s, "prov", r, &g), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_get(t, &s, "prov", r, &g), 0);
 	assert_memory_equal(&g, &p, sizeof g);
 
 	/* Same provider, other range; other provider, same range: distinct. */
-	assert_int_equal(pr_store_partition_get(t, &s, "prov", (struct pr_range) { -100, 101 }, &g),
+	assert_int_equal(pr__store_partition_get(t, &s, "prov", (struct pr_range) { -100, 101 }, &g),
 	    PR_ENOPARTITION);
-	assert_int_equal(pr_store_partition_get(t, &s, "other", r, &g), PR_ENOPARTITION);
+	assert_int_equal(pr__store_partition_get(t, &s, "other", r, &g), PR_ENOPARTITION);
 
 	p.state = PR_READY;
 	p.metadata[0] = '\0';
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
-	assert_int_equal(pr_store_partition_get(t, &s, "prov", r, &g), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_get(t, &s, "prov", r, &g), 0);
 	assert_int_equal(g.state, PR_READY);
 	assert_string_equal(g.metadata, "");
 
-	assert_int_equal(pr_store_partition_del(t, &s, "prov", r), 0);
-	assert_int_equal(pr_store_partition_get(t, &s, "prov", r, &g), PR_ENOPARTITION);
-	assert_int_equal(pr_store_partition_del(t, &s, "prov", r), PR_ENOPARTITION);
+	assert_int_equal(pr__store_partition_del(t, &s, "prov", r), 0);
+	assert_int_equal(pr__store_partition_get(t, &s, "prov", r, &g), PR_ENOPARTITION);
+	assert_int_equal(pr__store_partition_del(t, &s, "prov", r), PR_ENOPARTITION);
 
 	/* Refused input. */
 	p = mkpart("prov", 5, 5, PR_PENDING);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), PR_EINTERVAL);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), PR_EINTERVAL);
 	p = mkpart("", 5, 6, PR_PENDING);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), PR_ENAME);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), PR_ENAME);
 	assert_int_equal(
-	    pr_store_ready_each(t, &s, (struct pr_range) { 5, 5 }, count_range, &(size_t) { 0 }),
+	    pr__store_ready_each(t, &s, (struct pr_range) { 5, 5 }, count_range, &(size_t) { 0 }),
 	    PR_EINTERVAL);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 static int
@@ -556,14 +556,14 @@ test_partition_list_pages(void **state)
 		struct pr_partition p = mkpart(provs[k % 3], (k / 3 - 3) * INT64_C(1000000),
 		    (k / 3 - 3) * INT64_C(1000000) + 1 + k % 2, (enum pr_pstate)(k % 4));
 
-		assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+		assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 		n++;
 	}
 	/* Another source's partitions never appear. */
 	struct pr_partition x = mkpart("a", -1, 1, PR_READY);
-	assert_int_equal(pr_store_partition_put(t, &o, &x), 0);
+	assert_int_equal(pr__store_partition_put(t, &o, &x), 0);
 
-	assert_int_equal(pr_store_partition_list(t, &s, NULL, 0, collect_part, &all, next), 0);
+	assert_int_equal(pr__store_partition_list(t, &s, NULL, 0, collect_part, &all, next), 0);
 	assert_int_equal(all.n, n);
 	assert_string_equal(next, "");
 	for (size_t i = 1; i < all.n; i++) {
@@ -579,7 +579,7 @@ test_partition_list_pages(void **state)
 		size_t before = paged.n;
 
 		assert_int_equal(
-		    pr_store_partition_list(t, &s, cursor, 3, collect_part, &paged, next), 0);
+		    pr__store_partition_list(t, &s, cursor, 3, collect_part, &paged, next), 0);
 		assert_true(paged.n - before >= 1 && paged.n - before <= 3);
 		strcpy(cursor, next);
 		pages++;
@@ -594,12 +594,12 @@ test_partition_list_pages(void **state)
 		"p00000000000000000000000000000000000000000000000g61", "p0" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(
-		    pr_store_partition_list(t, &s, bad[i], 3, collect_part, &paged, next),
+		    pr__store_partition_list(t, &s, bad[i], 3, collect_part, &paged, next),
 		    PR_ECURSOR);
 	}
 	free(all.p);
 	free(paged.p);
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 static void
@@ -613,22 +613,22 @@ test_negative_and_extreme_times(void **state)
 	size_t nb = 0;
 
 	p = mkpart("a", INT64_MIN, -5, PR_READY);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 	p = mkpart("a", -5, 0, PR_READY);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 	p = mkpart("a", 0, INT64_MAX, PR_READY);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 	assert_int_equal(
-	    pr_store_ready_each(t, &s, (struct pr_range) { -10, -9 }, collect_range, &rs), 0);
+	    pr__store_ready_each(t, &s, (struct pr_range) { -10, -9 }, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 1);
 	assert_int_equal(rs.r[0].start, INT64_MIN);
 	assert_int_equal(rs.r[0].end, INT64_MAX);
 
 	/* Cutting the middle leaves two ranges with negative and positive ends. */
 	p = mkpart("a", -5, 0, PR_FAILED);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 	rs.n = 0;
-	assert_int_equal(pr_store_ready_each(
+	assert_int_equal(pr__store_ready_each(
 	                     t, &s, (struct pr_range) { INT64_MIN, INT64_MAX }, collect_range, &rs),
 	    0);
 	assert_int_equal(rs.n, 2);
@@ -639,20 +639,20 @@ test_negative_and_extreme_times(void **state)
 
 	/* Blockers of the largest length class are found from any window. */
 	p = mkpart("b", INT64_MIN, INT64_MAX, PR_PENDING);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
-	assert_int_equal(pr_store_blockers_each(t, &s,
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_blockers_each(t, &s,
 	                     (struct pr_range) { INT64_MAX - 1, INT64_MAX }, count_part, &nb),
 	    0);
 	assert_int_equal(nb, 1);
 	nb = 0;
 	assert_int_equal(
-	    pr_store_blockers_each(t, &s, (struct pr_range) { -3, -2 }, count_part, &nb), 0);
+	    pr__store_blockers_each(t, &s, (struct pr_range) { -3, -2 }, count_part, &nb), 0);
 	assert_int_equal(nb, 2); /* the failed [-5, 0) and the pending everything */
 	nb = 0;
 	assert_int_equal(
-	    pr_store_blockers_each(t, &s, (struct pr_range) { 0, 1 }, count_part, &nb), 0);
+	    pr__store_blockers_each(t, &s, (struct pr_range) { 0, 1 }, count_part, &nb), 0);
 	assert_int_equal(nb, 1); /* [-5, 0) only touches [0, 1) */
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 static void
@@ -669,33 +669,33 @@ test_nested_abort_leaves_nothing(void **state)
 	char *reply;
 	size_t len;
 
-	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr__txn_begin_nested(t, &c), 0);
 	struct pr_source s2 = new_source(c, "s2");
-	assert_int_equal(pr_store_partition_put(c, &s, &p), 0);
-	assert_int_equal(pr_store_event_append(c, &s, &ev), 0);
-	assert_int_equal(pr_store_idem_put(c, "r", "x", "y", 1, 1), 0);
-	assert_int_equal(pr_store_source_get(c, "s2", &g), 0);
-	pr_txn_abort(c);
+	assert_int_equal(pr__store_partition_put(c, &s, &p), 0);
+	assert_int_equal(pr__store_event_append(c, &s, &ev), 0);
+	assert_int_equal(pr__store_idem_put(c, "r", "x", "y", 1, 1), 0);
+	assert_int_equal(pr__store_source_get(c, "s2", &g), 0);
+	pr__txn_abort(c);
 	(void)s2;
 
-	assert_int_equal(pr_store_source_get(t, "s2", &g), PR_ENOSOURCE);
-	assert_int_equal(pr_store_partition_get(t, &s, "a", p.range, &q), PR_ENOPARTITION);
-	assert_int_equal(pr_store_ready_each(t, &s, p.range, collect_range, &rs), 0);
+	assert_int_equal(pr__store_source_get(t, "s2", &g), PR_ENOSOURCE);
+	assert_int_equal(pr__store_partition_get(t, &s, "a", p.range, &q), PR_ENOPARTITION);
+	assert_int_equal(pr__store_ready_each(t, &s, p.range, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 0);
-	assert_int_equal(pr_store_event_each(t, &s, 0, count_event, &n), 0);
+	assert_int_equal(pr__store_event_each(t, &s, 0, count_event, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(pr_store_idem_get(t, "r", cmd, &reply, &len), PR_ENOTFOUND);
+	assert_int_equal(pr__store_idem_get(t, "r", cmd, &reply, &len), PR_ENOTFOUND);
 	assert_null(reply);
 
 	/* A committed child shows in its parent; the parent's abort drops all. */
-	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
-	assert_int_equal(pr_store_partition_put(c, &s, &p), 0);
-	assert_int_equal(pr_txn_commit(c), 0);
-	assert_int_equal(pr_store_partition_get(t, &s, "a", p.range, &q), 0);
-	pr_txn_abort(t);
+	assert_int_equal(pr__txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr__store_partition_put(c, &s, &p), 0);
+	assert_int_equal(pr__txn_commit(c), 0);
+	assert_int_equal(pr__store_partition_get(t, &s, "a", p.range, &q), 0);
+	pr__txn_abort(t);
 	t = rtxn(f);
-	assert_int_equal(pr_store_source_get(t, "s", &g), PR_ENOSOURCE);
-	pr_txn_abort(t);
+	assert_int_equal(pr__store_source_get(t, "s", &g), PR_ENOSOURCE);
+	pr__txn_abort(t);
 }
 
 /* ---- the indexes against brute force ---- */
@@ -811,7 +811,7 @@ check_model(
 	size_t nu = naive_union(m, u), k = 0;
 
 	got.n = 0;
-	assert_int_equal(pr_store_ready_each(t, s, want, collect_range, &got), 0);
+	assert_int_equal(pr__store_ready_each(t, s, want, collect_range, &got), 0);
 	for (size_t i = 0; i < nu; i++) {
 		if (u[i].start < want.end && u[i].end > want.start) {
 			assert_true(k < got.n);
@@ -822,7 +822,7 @@ check_model(
 	}
 	assert_int_equal(got.n, k);
 
-	assert_int_equal(pr_store_blockers_each(t, s, want, collect_part, &gb), 0);
+	assert_int_equal(pr__store_blockers_each(t, s, want, collect_part, &gb), 0);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct mpart *p = &m->p[i];
 
@@ -893,15 +893,15 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 	if (want.n > 0) {
 		qsort(want.p, want.n, sizeof *want.p, lease_cmp);
 	}
-	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
 	assert_int_equal(got.n, want.n);
 	for (size_t i = 0; i < got.n; i++) {
 		assert_same_part(&got.p[i], &want.p[i], s);
 	}
 	if (want.n == 0) {
-		assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+		assert_int_equal(pr__store_lease_next(t, &next), PR_ENOTFOUND);
 	} else {
-		assert_int_equal(pr_store_lease_next(t, &next), 0);
+		assert_int_equal(pr__store_lease_next(t, &next), 0);
 		assert_int_equal(next, want.p[0].expires_at);
 	}
 	while (due < want.n && want.p[due].expires_at <= now) {
@@ -911,7 +911,7 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 		due = max;
 	}
 	got.n = 0;
-	assert_int_equal(pr_store_leases_due(t, now, max, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, now, max, collect_part, &got), 0);
 	assert_int_equal(got.n, due);
 	for (size_t i = 0; i < got.n; i++) {
 		assert_same_part(&got.p[i], &want.p[i], s);
@@ -926,7 +926,7 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 				collect_part(&want, &p);
 			}
 		}
-		assert_int_equal(pr_store_session_each(t, model_sess[se], collect_part, &got), 0);
+		assert_int_equal(pr__store_session_each(t, model_sess[se], collect_part, &got), 0);
 		assert_int_equal(got.n, want.n);
 		if (got.n > 0) {
 			qsort(got.p, got.n, sizeof *got.p, blocker_cmp);
@@ -937,8 +937,8 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 		}
 	}
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "", collect_part, &got), 0);
-	assert_int_equal(pr_store_session_each(t, "s", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "s", collect_part, &got), 0);
 	assert_int_equal(got.n, 0);
 
 	/* Tombstones: a prune removes exactly the deleted ones older than now. */
@@ -946,8 +946,8 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 		struct pr_txn *c;
 		size_t removed, old = 0;
 
-		assert_int_equal(pr_txn_begin_nested(t, &c), 0);
-		assert_int_equal(pr_store_tombstone_prune(c, now, 0, &removed), 0);
+		assert_int_equal(pr__txn_begin_nested(t, &c), 0);
+		assert_int_equal(pr__store_tombstone_prune(c, now, 0, &removed), 0);
 		for (size_t i = 0; i < m->n; i++) {
 			const struct mpart *mp = &m->p[i];
 			struct pr_partition q;
@@ -955,13 +955,13 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 
 			old += (size_t)gone;
 			assert_int_equal(
-			    pr_store_partition_get(c, s, model_provs[mp->prov], mp->r, &q),
+			    pr__store_partition_get(c, s, model_provs[mp->prov], mp->r, &q),
 			    gone ? PR_ENOPARTITION : 0);
 		}
 		assert_int_equal(removed, old);
-		assert_int_equal(pr_store_tombstone_prune(c, now, 0, &removed), 0);
+		assert_int_equal(pr__store_tombstone_prune(c, now, 0, &removed), 0);
 		assert_int_equal(removed, 0);
-		pr_txn_abort(c);
+		pr__txn_abort(c);
 	}
 	free(want.p);
 	free(got.p);
@@ -1038,7 +1038,7 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 			0 };
 		mpart_fields(&mp);
 		p = mpart_get(&mp);
-		assert_int_equal(pr_store_partition_put(t, s, &p), 0);
+		assert_int_equal(pr__store_partition_put(t, s, &p), 0);
 		i = model_find(m, prov, mp.r);
 		if (i == m->n) {
 			assert_true(m->n < MODEL_MAX);
@@ -1056,19 +1056,19 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 			mpart_fields(&m->p[i]);
 		}
 		p = mpart_get(&m->p[i]);
-		assert_int_equal(pr_store_partition_put(t, s, &p), 0);
+		assert_int_equal(pr__store_partition_put(t, s, &p), 0);
 	} else if (op < 18) {
 		size_t i = rnd() % m->n;
 
 		assert_int_equal(
-		    pr_store_partition_del(t, s, model_provs[m->p[i].prov], m->p[i].r), 0);
+		    pr__store_partition_del(t, s, model_provs[m->p[i].prov], m->p[i].r), 0);
 		m->p[i] = m->p[--m->n];
 	} else if (op == 18) {
 		/* Expiry as the agent does it: collect the due leases, then fail them. */
 		struct parts due = { 0 };
 
 		assert_int_equal(
-		    pr_store_leases_due(t, rnd_in(-10, 30), rnd() % 4, collect_part, &due), 0);
+		    pr__store_leases_due(t, rnd_in(-10, 30), rnd() % 4, collect_part, &due), 0);
 		for (size_t k = 0; k < due.n; k++) {
 			size_t i = model_find_part(m, &due.p[k]);
 
@@ -1077,7 +1077,7 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 			m->p[i].state = PR_FAILED;
 			m->p[i].exp = 0;
 			due.p[k] = mpart_get(&m->p[i]);
-			assert_int_equal(pr_store_partition_put(t, s, &due.p[k]), 0);
+			assert_int_equal(pr__store_partition_put(t, s, &due.p[k]), 0);
 		}
 		free(due.p);
 	} else {
@@ -1088,11 +1088,11 @@ random_step(struct pr_txn *t, const struct pr_source *s, struct model *m, int64_
 		for (size_t i = 0; i < m->n; i++) {
 			cand += m->p[i].state == PR_DELETED && m->p[i].since < before;
 		}
-		assert_int_equal(pr_store_tombstone_prune(t, before, max, &removed), 0);
+		assert_int_equal(pr__store_tombstone_prune(t, before, max, &removed), 0);
 		assert_int_equal(removed, max != 0 && cand > max ? max : cand);
 		for (size_t i = 0; i < m->n;) {
 			struct pr_partition q;
-			int rc = pr_store_partition_get(
+			int rc = pr__store_partition_get(
 			    t, s, model_provs[m->p[i].prov], m->p[i].r, &q);
 
 			if (rc == PR_ENOPARTITION) {
@@ -1124,27 +1124,27 @@ run_model(struct fx *f, const char *name, int64_t unit, int steps)
 		if (step % 97 == 0) {
 			/* Random work in a nested transaction that is thrown away. */
 			saved = m;
-			assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+			assert_int_equal(pr__txn_begin_nested(t, &c), 0);
 			for (int i = 0; i < 20; i++) {
 				random_step(c, &s, &m, unit);
 			}
-			pr_txn_abort(c);
+			pr__txn_abort(c);
 			m = saved;
 			check_all(t, &s, &m, lo, hi, 1);
 		}
 		if (step % 250 == 0) {
-			assert_int_equal(pr_txn_commit(t), 0);
+			assert_int_equal(pr__txn_commit(t), 0);
 			t = rtxn(f);
 			check_all(t, &s, &m, lo, hi, 0);
-			pr_txn_abort(t);
+			pr__txn_abort(t);
 			t = wtxn(f);
 		}
 	}
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	reopen(f);
 	t = rtxn(f);
 	check_all(t, &s, &m, lo, hi, 0);
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 
 	/* Delete everything: each index is left empty, and the next run's
 	 * cross-source checks see only its own source. */
@@ -1153,11 +1153,11 @@ run_model(struct fx *f, const char *name, int64_t unit, int steps)
 		size_t i = rnd() % m.n;
 
 		assert_int_equal(
-		    pr_store_partition_del(t, &s, model_provs[m.p[i].prov], m.p[i].r), 0);
+		    pr__store_partition_del(t, &s, model_provs[m.p[i].prov], m.p[i].r), 0);
 		m.p[i] = m.p[--m.n];
 	}
 	check_all(t, &s, &m, lo, hi, 1);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 static void
@@ -1203,15 +1203,15 @@ test_events_in_order(void **state)
 			.version = 3,
 			.reason = "r" };
 
-		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &a, &ev), 0);
 		ev.seq = seq;
-		assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &b, &ev), 0);
 	}
 	struct pr_event dup = { .seq = 4, .type = "x" };
-	assert_int_equal(pr_store_event_append(t, &a, &dup), PR_EINTERNAL);
+	assert_int_equal(pr__store_event_append(t, &a, &dup), PR_EINTERNAL);
 
 	memset(got, 0, sizeof got);
-	assert_int_equal(pr_store_event_each(t, &a, 0, collect_event, got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, 0, collect_event, got), 0);
 	assert_int_equal(got[0].fence, 10);
 	for (int i = 1; i <= 10; i++) {
 		assert_int_equal(got[i].seq, (uint64_t)i * 2);
@@ -1224,18 +1224,18 @@ test_events_in_order(void **state)
 		assert_int_equal(got[i].state, PR_LOCKED);
 	}
 	memset(got, 0, sizeof got);
-	assert_int_equal(pr_store_event_each(t, &a, 7, collect_event, got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, 7, collect_event, got), 0);
 	assert_int_equal(got[0].fence, 7);
 	assert_int_equal(got[1].seq, 8);
 	memset(got, 0, sizeof got);
-	assert_int_equal(pr_store_event_each(t, &a, 20, collect_event, got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, 20, collect_event, got), 0);
 	assert_int_equal(got[0].fence, 0);
-	assert_int_equal(pr_store_event_each(t, &a, UINT64_MAX, collect_event, got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, UINT64_MAX, collect_event, got), 0);
 	memset(got, 0, sizeof got);
-	assert_int_equal(pr_store_event_each(t, &b, 9, collect_event, got), 0);
+	assert_int_equal(pr__store_event_each(t, &b, 9, collect_event, got), 0);
 	assert_int_equal(got[0].fence, 1);
 	assert_int_equal(got[1].seq, 10);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 /* ---- leases, sessions, tokens, history (issue 3) ---- */
@@ -1269,86 +1269,86 @@ test_leases_and_sessions(void **state)
 	int64_t next;
 	size_t n = 0;
 
-	assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+	assert_int_equal(pr__store_lease_next(t, &next), PR_ENOTFOUND);
 	p = locked("x", 0, 10, 300, "job-1");
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	p = locked("x", 10, 20, -50, "job-2");
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	p = locked("y", 0, 10, 200, "job-1");
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	/* No deadline: not a lease, but still in its session. */
 	p = locked("z", 0, 10, 0, "job-1");
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	/* Not locked: neither, whatever its fields say. */
 	p = locked("w", 0, 10, 1, "job-1");
 	p.state = PR_READY;
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 
-	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(pr__store_lease_next(t, &next), 0);
 	assert_int_equal(next, -50);
-	assert_int_equal(pr_store_leases_due(t, 200, 0, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, 200, 0, collect_part, &got), 0);
 	assert_int_equal(got.n, 2);
 	assert_string_equal(got.p[0].source, "b");
 	assert_int_equal(got.p[0].expires_at, -50);
 	assert_string_equal(got.p[0].session, "job-2");
 	assert_string_equal(got.p[1].provider, "y");
 	got.n = 0;
-	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 1, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, INT64_MAX, 1, collect_part, &got), 0);
 	assert_int_equal(got.n, 1);
-	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, stop_at_first, &n), 55);
+	assert_int_equal(pr__store_leases_due(t, INT64_MAX, 0, stop_at_first, &n), 55);
 	assert_int_equal(n, 1);
 
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-1", collect_part, &got), 0);
 	assert_int_equal(got.n, 3);
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job-", collect_part, &got), 0);
-	assert_int_equal(pr_store_session_each(t, "job-10", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-10", collect_part, &got), 0);
 	assert_int_equal(got.n, 0);
 
 	/* A renew re-keys the lease; an unlock drops it and the session entry. */
 	p = locked("x", 0, 10, -100, "job-1");
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
-	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_lease_next(t, &next), 0);
 	assert_int_equal(next, -100);
 	p.state = PR_READY;
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
-	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_lease_next(t, &next), 0);
 	assert_int_equal(next, -50);
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-1", collect_part, &got), 0);
 	assert_int_equal(got.n, 2);
 
 	/* A nested transaction's changes go with its abort. */
-	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr__txn_begin_nested(t, &c), 0);
 	p = locked("x", 0, 10, -1000, "job-9");
-	assert_int_equal(pr_store_partition_put(c, &a, &p), 0);
-	assert_int_equal(pr_store_partition_del(c, &b, "y", (struct pr_range) { 0, 10 }), 0);
-	assert_int_equal(pr_store_lease_next(c, &next), 0);
+	assert_int_equal(pr__store_partition_put(c, &a, &p), 0);
+	assert_int_equal(pr__store_partition_del(c, &b, "y", (struct pr_range) { 0, 10 }), 0);
+	assert_int_equal(pr__store_lease_next(c, &next), 0);
 	assert_int_equal(next, -1000);
-	pr_txn_abort(c);
-	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	pr__txn_abort(c);
+	assert_int_equal(pr__store_lease_next(t, &next), 0);
 	assert_int_equal(next, -50);
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job-9", collect_part, &got), 0);
-	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-9", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-1", collect_part, &got), 0);
 	assert_int_equal(got.n, 2);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	/* Everything survives a reopen; a delete removes the entries. */
 	reopen(f);
 	t = wtxn(f);
 	got.n = 0;
-	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
 	assert_int_equal(got.n, 2);
-	assert_int_equal(pr_store_partition_del(t, &b, "x", (struct pr_range) { 10, 20 }), 0);
-	assert_int_equal(pr_store_partition_del(t, &b, "y", (struct pr_range) { 0, 10 }), 0);
-	assert_int_equal(pr_store_lease_next(t, &next), PR_ENOTFOUND);
+	assert_int_equal(pr__store_partition_del(t, &b, "x", (struct pr_range) { 10, 20 }), 0);
+	assert_int_equal(pr__store_partition_del(t, &b, "y", (struct pr_range) { 0, 10 }), 0);
+	assert_int_equal(pr__store_lease_next(t, &next), PR_ENOTFOUND);
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job-1", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job-1", collect_part, &got), 0);
 	assert_int_equal(got.n, 1);
 	assert_string_equal(got.p[0].provider, "z");
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	free(got.p);
 }
 
@@ -1365,44 +1365,44 @@ test_tokens(void **state)
 	memset(d3, 3, sizeof d3);
 	memset(longname, 'n', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	assert_int_equal(pr_store_token_put(t, d1, "orders", ""), 0);
-	assert_int_equal(pr_store_token_put(t, d2, "orders", "dag-1"), 0);
-	assert_int_equal(pr_store_token_get(t, d1, src, prov), 0);
+	assert_int_equal(pr__store_token_put(t, d1, "orders", ""), 0);
+	assert_int_equal(pr__store_token_put(t, d2, "orders", "dag-1"), 0);
+	assert_int_equal(pr__store_token_get(t, d1, src, prov), 0);
 	assert_string_equal(src, "orders");
 	assert_string_equal(prov, "");
-	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_int_equal(pr__store_token_get(t, d2, src, prov), 0);
 	assert_string_equal(prov, "dag-1");
-	assert_int_equal(pr_store_token_get(t, d3, src, prov), PR_ENOTFOUND);
+	assert_int_equal(pr__store_token_get(t, d3, src, prov), PR_ENOTFOUND);
 	assert_string_equal(src, "");
-	assert_int_equal(pr_store_token_put(t, d3, "", "p"), PR_ENAME);
-	assert_int_equal(pr_store_token_put(t, d3, longname, ""), PR_ENAME);
-	assert_int_equal(pr_store_token_put(t, d3, "s", longname), PR_ENAME);
+	assert_int_equal(pr__store_token_put(t, d3, "", "p"), PR_ENAME);
+	assert_int_equal(pr__store_token_put(t, d3, longname, ""), PR_ENAME);
+	assert_int_equal(pr__store_token_put(t, d3, "s", longname), PR_ENAME);
 	longname[PR_NAME_MAX] = '\0';
-	assert_int_equal(pr_store_token_put(t, d3, longname, longname), 0);
-	assert_int_equal(pr_store_token_get(t, d3, src, prov), 0);
+	assert_int_equal(pr__store_token_put(t, d3, longname, longname), 0);
+	assert_int_equal(pr__store_token_get(t, d3, src, prov), 0);
 	assert_string_equal(src, longname);
 	assert_string_equal(prov, longname);
 	/* Put replaces. */
-	assert_int_equal(pr_store_token_put(t, d2, "other", "dag-2"), 0);
-	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_int_equal(pr__store_token_put(t, d2, "other", "dag-2"), 0);
+	assert_int_equal(pr__store_token_get(t, d2, src, prov), 0);
 	assert_string_equal(src, "other");
 	assert_string_equal(prov, "dag-2");
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	reopen(f);
 	t = wtxn(f);
-	assert_int_equal(pr_store_token_get(t, d2, src, prov), 0);
+	assert_int_equal(pr__store_token_get(t, d2, src, prov), 0);
 	assert_string_equal(src, "other");
 	/* A rotated token: del, and an aborted del leaves it. */
-	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
-	assert_int_equal(pr_store_token_del(c, d1), 0);
-	assert_int_equal(pr_store_token_get(c, d1, src, prov), PR_ENOTFOUND);
-	pr_txn_abort(c);
-	assert_int_equal(pr_store_token_get(t, d1, src, prov), 0);
-	assert_int_equal(pr_store_token_del(t, d1), 0);
-	assert_int_equal(pr_store_token_del(t, d1), PR_ENOTFOUND);
-	assert_int_equal(pr_store_token_get(t, d1, src, prov), PR_ENOTFOUND);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr__store_token_del(c, d1), 0);
+	assert_int_equal(pr__store_token_get(c, d1, src, prov), PR_ENOTFOUND);
+	pr__txn_abort(c);
+	assert_int_equal(pr__store_token_get(t, d1, src, prov), 0);
+	assert_int_equal(pr__store_token_del(t, d1), 0);
+	assert_int_equal(pr__store_token_del(t, d1), PR_ENOTFOUND);
+	assert_int_equal(pr__store_token_get(t, d1, src, prov), PR_ENOTFOUND);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 #define NEV 60
@@ -1468,9 +1468,9 @@ test_event_query(void **state)
 	for (int i = 0; i < NEV; i++) {
 		struct pr_event ev = test_event(i);
 
-		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &a, &ev), 0);
 		ev.provider[0] = '\0';
-		assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &b, &ev), 0);
 	}
 	/* Every combination of the filter fields against the naive filter. */
 	for (int since = 0; since < 3; since++) {
@@ -1490,7 +1490,7 @@ test_event_query(void **state)
 					int pages = 0;
 
 					all.n = 0;
-					assert_int_equal(pr_store_event_query(t, &a, &flt, NULL, 0,
+					assert_int_equal(pr__store_event_query(t, &a, &flt, NULL, 0,
 					                     collect_ev, &all, next),
 					    0);
 					assert_string_equal(next, "");
@@ -1512,7 +1512,7 @@ test_event_query(void **state)
 						size_t before = paged.n;
 
 						assert_int_equal(
-						    pr_store_event_query(t, &a, &flt, cursor, 3,
+						    pr__store_event_query(t, &a, &flt, cursor, 3,
 						        collect_ev, &paged, cursor),
 						    0);
 						assert_true(paged.n - before <= 3);
@@ -1533,17 +1533,17 @@ test_event_query(void **state)
 
 	/* NULL filter; other source; stop by cb and resume. */
 	all.n = 0;
-	assert_int_equal(pr_store_event_query(t, &a, NULL, "", 0, collect_ev, &all, NULL), 0);
+	assert_int_equal(pr__store_event_query(t, &a, NULL, "", 0, collect_ev, &all, NULL), 0);
 	assert_int_equal(all.n, NEV);
 	struct pr_event_filter p1 = { .provider = "p1" };
 	all.n = 0;
-	assert_int_equal(pr_store_event_query(t, &b, &p1, NULL, 0, collect_ev, &all, next), 0);
+	assert_int_equal(pr__store_event_query(t, &b, &p1, NULL, 0, collect_ev, &all, next), 0);
 	assert_int_equal(all.n, 0);
 	all.n = 0;
 	all.stop_at = 2;
-	assert_int_equal(pr_store_event_query(t, &a, &p1, NULL, 10, collect_ev, &all, next), 66);
+	assert_int_equal(pr__store_event_query(t, &a, &p1, NULL, 10, collect_ev, &all, next), 66);
 	all.stop_at = 0;
-	assert_int_equal(pr_store_event_query(t, &a, &p1, next, 1, collect_ev, &all, next), 0);
+	assert_int_equal(pr__store_event_query(t, &a, &p1, next, 1, collect_ev, &all, next), 0);
 	assert_int_equal(all.n, 3);
 	assert_true(all.seq[0] < all.seq[1] && all.seq[1] < all.seq[2]);
 	assert_int_equal(test_event(1).seq, all.seq[0]);
@@ -1553,11 +1553,11 @@ test_event_query(void **state)
 		"e00000000000000001", "E0000000000000001" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(
-		    pr_store_event_query(t, &a, NULL, bad[i], 3, collect_ev, &all, next),
+		    pr__store_event_query(t, &a, NULL, bad[i], 3, collect_ev, &all, next),
 		    PR_ECURSOR);
 		assert_string_equal(next, "");
 	}
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 static void
@@ -1572,45 +1572,45 @@ test_event_prune(void **state)
 	for (int i = 0; i < NEV; i++) {
 		struct pr_event ev = test_event(i);
 
-		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
-		assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &b, &ev), 0);
 	}
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	/* By age: test_event(0) is at -165, 1..4 at -190..-160: the walk stops
 	 * at the first event kept, oldest (lowest seq) first. */
 	t = wtxn(f);
-	assert_int_equal(pr_store_event_prune(t, &a, -170, 0, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, -170, 0, 0, &removed), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(pr_store_event_prune(t, &a, -150, 0, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, -150, 0, 0, &removed), 0);
 	assert_int_equal(removed, 5); /* events 0..4; 5 is at -115 */
 	/* At most max at a time. */
-	assert_int_equal(pr_store_event_prune(t, &a, -50, 0, 2, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, -50, 0, 2, &removed), 0);
 	assert_int_equal(removed, 2);
-	assert_int_equal(pr_store_event_prune(t, &a, -50, 0, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, -50, 0, 0, &removed), 0);
 	assert_int_equal(removed, 8); /* 7..14; 15 is at -15 + 35 */
 	got.n = 0;
-	assert_int_equal(pr_store_event_each(t, &a, 0, collect_ev, &got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, 0, collect_ev, &got), 0);
 	assert_int_equal(got.n, NEV - 15);
 	assert_int_equal(got.seq[0], test_event(15).seq);
 	/* By count: NEV - 15 = 45 remain; keep 40. */
-	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 40, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, INT64_MIN, 40, 0, &removed), 0);
 	assert_int_equal(removed, 5);
-	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 40, 0, NULL), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, INT64_MIN, 40, 0, NULL), 0);
 	got.n = 0;
-	assert_int_equal(pr_store_event_each(t, &a, 0, collect_ev, &got), 0);
+	assert_int_equal(pr__store_event_each(t, &a, 0, collect_ev, &got), 0);
 	assert_int_equal(got.n, 40);
 	assert_int_equal(got.seq[0], test_event(20).seq);
 	/* The other source is untouched. */
 	got.n = 0;
-	assert_int_equal(pr_store_event_each(t, &b, 0, collect_ev, &got), 0);
+	assert_int_equal(pr__store_event_each(t, &b, 0, collect_ev, &got), 0);
 	assert_int_equal(got.n, NEV);
 	/* An aborted prune leaves events and count as they were. */
-	assert_int_equal(pr_txn_begin_nested(t, &c), 0);
-	assert_int_equal(pr_store_event_prune(c, &a, INT64_MIN, 1, 0, &removed), 0);
+	assert_int_equal(pr__txn_begin_nested(t, &c), 0);
+	assert_int_equal(pr__store_event_prune(c, &a, INT64_MIN, 1, 0, &removed), 0);
 	assert_int_equal(removed, 39);
-	pr_txn_abort(c);
-	assert_int_equal(pr_txn_commit(t), 0);
+	pr__txn_abort(c);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	/* The count survives a reopen and follows later appends. */
 	reopen(f);
@@ -1618,23 +1618,23 @@ test_event_prune(void **state)
 	for (int i = NEV; i < NEV + 10; i++) {
 		struct pr_event ev = test_event(i);
 
-		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &a, &ev), 0);
 	}
-	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 45, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, INT64_MIN, 45, 0, &removed), 0);
 	assert_int_equal(removed, 5);
 	/* Age and count together: whichever removes more. */
-	assert_int_equal(pr_store_event_prune(t, &a, 200, 40, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, 200, 40, 0, &removed), 0);
 	assert_int_equal(removed, 15); /* 25..39 are older than 200 (5 by count alone) */
-	assert_int_equal(pr_store_event_prune(t, &b, INT64_MAX, 0, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &b, INT64_MAX, 0, 0, &removed), 0);
 	assert_int_equal(removed, NEV);
 	got.n = 0;
-	assert_int_equal(pr_store_event_each(t, &b, 0, collect_ev, &got), 0);
+	assert_int_equal(pr__store_event_each(t, &b, 0, collect_ev, &got), 0);
 	assert_int_equal(got.n, 0);
 	struct pr_event ev = test_event(NEV + 20);
-	assert_int_equal(pr_store_event_append(t, &b, &ev), 0);
-	assert_int_equal(pr_store_event_prune(t, &b, INT64_MIN, 1, 0, &removed), 0);
+	assert_int_equal(pr__store_event_append(t, &b, &ev), 0);
+	assert_int_equal(pr__store_event_prune(t, &b, INT64_MIN, 1, 0, &removed), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 static struct pr_partition
@@ -1657,53 +1657,53 @@ test_tombstone_prune(void **state)
 	size_t removed;
 
 	p = tomb("x", 0, 10, 100);
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	p = tomb("x", 10, 20, -100);
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	p = tomb("y", 10, 20, 50);
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	p = tomb("z", 10, 20, 500);
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	/* Deleted, then undeleted: no longer a tombstone. */
 	p = tomb("w", 0, 5, 1);
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	p.state = PR_READY;
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	/* A tombstone re-deleted later moves to its new time. */
 	p = tomb("v", 0, 5, 2);
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	p.since = 1000;
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	reopen(f);
 	t = wtxn(f);
-	assert_int_equal(pr_store_tombstone_prune(t, -100, 0, &removed), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, -100, 0, &removed), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(pr_store_tombstone_prune(t, 101, 2, &removed), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, 101, 2, &removed), 0);
 	assert_int_equal(removed, 2); /* the oldest: b/x at -100, a/y at 50 */
 	assert_int_equal(
-	    pr_store_partition_get(t, &b, "x", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
+	    pr__store_partition_get(t, &b, "x", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
 	assert_int_equal(
-	    pr_store_partition_get(t, &a, "y", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
-	assert_int_equal(pr_store_partition_get(t, &a, "x", (struct pr_range) { 0, 10 }, &q), 0);
-	assert_int_equal(pr_store_tombstone_prune(t, 999, 0, &removed), 0);
+	    pr__store_partition_get(t, &a, "y", (struct pr_range) { 10, 20 }, &q), PR_ENOPARTITION);
+	assert_int_equal(pr__store_partition_get(t, &a, "x", (struct pr_range) { 0, 10 }, &q), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, 999, 0, &removed), 0);
 	assert_int_equal(removed, 2); /* a/x at 100, a/z at 500 */
-	assert_int_equal(pr_store_partition_get(t, &a, "w", (struct pr_range) { 0, 5 }, &q), 0);
-	assert_int_equal(pr_store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), 0);
-	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, NULL), 0);
+	assert_int_equal(pr__store_partition_get(t, &a, "w", (struct pr_range) { 0, 5 }, &q), 0);
+	assert_int_equal(pr__store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, INT64_MAX, 0, NULL), 0);
 	assert_int_equal(
-	    pr_store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), PR_ENOPARTITION);
+	    pr__store_partition_get(t, &b, "v", (struct pr_range) { 0, 5 }, &q), PR_ENOPARTITION);
 	/* The ready partition and its union are untouched; a pruned key is free. */
 	assert_int_equal(
-	    pr_store_ready_each(t, &a, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
+	    pr__store_ready_each(t, &a, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 1);
 	assert_int_equal(rs.r[0].end, 5);
 	p = mkpart("x", 0, 10, PR_PENDING);
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
-	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 /*
@@ -1731,21 +1731,21 @@ test_xindex_rebuilt_on_open(void **state)
 	size_t removed;
 
 	p = locked("x", 0, 10, 70, "job");
-	assert_int_equal(pr_store_partition_put(t, &a, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &a, &p), 0);
 	p = locked("x", 0, 10, 60, "");
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	p = tomb("y", 0, 10, 5);
-	assert_int_equal(pr_store_partition_put(t, &b, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &b, &p), 0);
 	for (int i = 0; i < 10; i++) {
 		struct pr_event ev = test_event(i);
 
-		assert_int_equal(pr_store_event_append(t, &a, &ev), 0);
+		assert_int_equal(pr__store_event_append(t, &a, &ev), 0);
 	}
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	for (int i = 0; i < 8; i++) {
 		ckey[1 + i] = (uint8_t)(a.id >> (56 - 8 * i));
 	}
-	pr_store_close(f->st);
+	pr__store_close(f->st);
 	f->st = NULL;
 
 	assert_int_equal(mdb_env_create(&env), 0);
@@ -1764,19 +1764,19 @@ test_xindex_rebuilt_on_open(void **state)
 
 	open_store(f);
 	t = wtxn(f);
-	assert_int_equal(pr_store_lease_next(t, &next), 0);
+	assert_int_equal(pr__store_lease_next(t, &next), 0);
 	assert_int_equal(next, 60);
-	assert_int_equal(pr_store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
+	assert_int_equal(pr__store_leases_due(t, INT64_MAX, 0, collect_part, &got), 0);
 	assert_int_equal(got.n, 2);
 	assert_string_equal(got.p[1].source, "a");
 	got.n = 0;
-	assert_int_equal(pr_store_session_each(t, "job", collect_part, &got), 0);
+	assert_int_equal(pr__store_session_each(t, "job", collect_part, &got), 0);
 	assert_int_equal(got.n, 1);
-	assert_int_equal(pr_store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
+	assert_int_equal(pr__store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
 	assert_int_equal(removed, 1);
-	assert_int_equal(pr_store_event_prune(t, &a, INT64_MIN, 7, 0, &removed), 0);
+	assert_int_equal(pr__store_event_prune(t, &a, INT64_MIN, 7, 0, &removed), 0);
 	assert_int_equal(removed, 3);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	free(got.p);
 }
 
@@ -1793,54 +1793,54 @@ test_idem_put_get_prune(void **state)
 	static char big[100000];
 
 	memset(big, 'x', sizeof big);
-	assert_int_equal(pr_store_idem_put(t, "a", "partition/lock", "{\"ok\":1}", 8, 100), 0);
-	assert_int_equal(pr_store_idem_get(t, "a", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_put(t, "a", "partition/lock", "{\"ok\":1}", 8, 100), 0);
+	assert_int_equal(pr__store_idem_get(t, "a", cmd, &reply, &len), 0);
 	assert_string_equal(cmd, "partition/lock");
 	assert_int_equal(len, 8);
 	assert_string_equal(reply, "{\"ok\":1}");
 	free(reply);
 	/* The first reply stays. */
-	assert_int_equal(pr_store_idem_put(t, "a", "partition/unlock", "{}", 2, 101), PR_EREQID);
-	assert_int_equal(pr_store_idem_get(t, "a", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_put(t, "a", "partition/unlock", "{}", 2, 101), PR_EREQID);
+	assert_int_equal(pr__store_idem_get(t, "a", cmd, &reply, &len), 0);
 	assert_string_equal(cmd, "partition/lock");
 	free(reply);
 	/* Large and empty replies. */
-	assert_int_equal(pr_store_idem_put(t, "big", "c", big, sizeof big, 100), 0);
-	assert_int_equal(pr_store_idem_get(t, "big", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_put(t, "big", "c", big, sizeof big, 100), 0);
+	assert_int_equal(pr__store_idem_get(t, "big", cmd, &reply, &len), 0);
 	assert_int_equal(len, sizeof big);
 	assert_memory_equal(reply, big, sizeof big);
 	assert_int_equal(reply[len], '\0');
 	free(reply);
-	assert_int_equal(pr_store_idem_put(t, "empty", "c", "", 0, -100), 0);
-	assert_int_equal(pr_store_idem_get(t, "empty", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_put(t, "empty", "c", "", 0, -100), 0);
+	assert_int_equal(pr__store_idem_get(t, "empty", cmd, &reply, &len), 0);
 	assert_int_equal(len, 0);
 	free(reply);
-	assert_int_equal(pr_store_idem_get(t, "missing", cmd, &reply, &len), PR_ENOTFOUND);
-	assert_int_equal(pr_store_idem_put(t, "", "c", "", 0, 0), PR_EFIELD);
+	assert_int_equal(pr__store_idem_get(t, "missing", cmd, &reply, &len), PR_ENOTFOUND);
+	assert_int_equal(pr__store_idem_put(t, "", "c", "", 0, 0), PR_EFIELD);
 
 	for (int i = 0; i < 10; i++) {
 		snprintf(id, sizeof id, "r%d", i);
-		assert_int_equal(pr_store_idem_put(t, id, "c", "{}", 2, 200 + i), 0);
+		assert_int_equal(pr__store_idem_put(t, id, "c", "{}", 2, 200 + i), 0);
 	}
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 
 	t = wtxn(f);
 	/* Older than 205: empty (-100), a and big (100), r0..r4; at most 4 now. */
-	assert_int_equal(pr_store_idem_prune(t, 205, 4, &removed), 0);
+	assert_int_equal(pr__store_idem_prune(t, 205, 4, &removed), 0);
 	assert_int_equal(removed, 4);
-	assert_int_equal(pr_store_idem_get(t, "empty", cmd, &reply, &len), PR_ENOTFOUND);
-	assert_int_equal(pr_store_idem_prune(t, 205, 0, &removed), 0);
+	assert_int_equal(pr__store_idem_get(t, "empty", cmd, &reply, &len), PR_ENOTFOUND);
+	assert_int_equal(pr__store_idem_prune(t, 205, 0, &removed), 0);
 	assert_int_equal(removed, 4);
-	assert_int_equal(pr_store_idem_prune(t, 205, 0, NULL), 0);
-	assert_int_equal(pr_store_idem_get(t, "a", cmd, &reply, &len), PR_ENOTFOUND);
-	assert_int_equal(pr_store_idem_get(t, "r4", cmd, &reply, &len), PR_ENOTFOUND);
-	assert_int_equal(pr_store_idem_get(t, "r5", cmd, &reply, &len), 0);
+	assert_int_equal(pr__store_idem_prune(t, 205, 0, NULL), 0);
+	assert_int_equal(pr__store_idem_get(t, "a", cmd, &reply, &len), PR_ENOTFOUND);
+	assert_int_equal(pr__store_idem_get(t, "r4", cmd, &reply, &len), PR_ENOTFOUND);
+	assert_int_equal(pr__store_idem_get(t, "r5", cmd, &reply, &len), 0);
 	free(reply);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	/* A pruned id is free again. */
 	t = wtxn(f);
-	assert_int_equal(pr_store_idem_put(t, "a", "c", "{}", 2, 300), 0);
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__store_idem_put(t, "a", "c", "{}", 2, 300), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 /* ---- scale ---- */
@@ -1872,7 +1872,7 @@ test_scale_daily(void **state)
 	double t0, t1, t2;
 	int n = 0;
 
-	assert_int_equal(pr_txn_commit(t), 0);
+	assert_int_equal(pr__txn_commit(t), 0);
 	t0 = now_s();
 	for (int i0 = 0; i0 < total; i0 += batch) {
 		t = wtxn(f);
@@ -1884,10 +1884,10 @@ test_scale_daily(void **state)
 			}
 			p = mkpart("etl", base + i * day, base + (i + 1) * day,
 			    i % 1000 == 500 ? PR_PENDING : PR_READY);
-			assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+			assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 			n++;
 		}
-		assert_int_equal(pr_txn_commit(t), 0);
+		assert_int_equal(pr__txn_commit(t), 0);
 	}
 	t1 = now_s();
 
@@ -1895,13 +1895,13 @@ test_scale_daily(void **state)
 	/* Days [100495, 100510): ready [100490, 100499) and [100501, 100509);
 	 * day 100499 missing, 100500 pending, 100509 missing. */
 	struct pr_range want = { base + 100495 * day, base + 100510 * day };
-	assert_int_equal(pr_store_ready_each(t, &s, want, collect_range, &rs), 0);
+	assert_int_equal(pr__store_ready_each(t, &s, want, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 2);
 	assert_int_equal(rs.r[0].start, base + 100490 * day);
 	assert_int_equal(rs.r[0].end, base + 100499 * day);
 	assert_int_equal(rs.r[1].start, base + 100501 * day);
 	assert_int_equal(rs.r[1].end, base + 100509 * day);
-	assert_int_equal(pr_store_blockers_each(t, &s, want, count_part, &nb), 0);
+	assert_int_equal(pr__store_blockers_each(t, &s, want, count_part, &nb), 0);
 	assert_int_equal(nb, 1);
 
 	t2 = now_s();
@@ -1910,25 +1910,25 @@ test_scale_daily(void **state)
 		struct pr_range w
 		    = { base + (50000 + i * 10) * day, base + (50030 + i * 10) * day };
 
-		assert_int_equal(pr_store_ready_each(t, &s, w, count_range, &nr), 0);
-		assert_int_equal(pr_store_blockers_each(t, &s, w, count_part, &nb), 0);
+		assert_int_equal(pr__store_ready_each(t, &s, w, count_range, &nr), 0);
+		assert_int_equal(pr__store_blockers_each(t, &s, w, count_part, &nb), 0);
 	}
 	assert_int_equal(nr, 10000 * 3);
 	print_message("scale: %d partitions put in %.2f s (%.0f/s, batches of %d); "
 	              "30-day ready+blockers query %.1f us\n",
 	    n, t1 - t0, n / (t1 - t0), batch, (now_s() - t2) / 10000 * 1e6);
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 
 	/* Making the pending day ready joins its neighbours into one range. */
 	t = wtxn(f);
 	struct pr_partition p = mkpart("etl", base + 100500 * day, base + 100501 * day, PR_READY);
-	assert_int_equal(pr_store_partition_put(t, &s, &p), 0);
+	assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
 	rs.n = 0;
-	assert_int_equal(pr_store_ready_each(t, &s, want, collect_range, &rs), 0);
+	assert_int_equal(pr__store_ready_each(t, &s, want, collect_range, &rs), 0);
 	assert_int_equal(rs.n, 2);
 	assert_int_equal(rs.r[0].end, base + 100499 * day);
 	assert_int_equal(rs.r[1].start, base + 100500 * day);
-	pr_txn_abort(t);
+	pr__txn_abort(t);
 }
 
 int

@@ -43,7 +43,7 @@ test_new_format(void **state)
 		char t[PR_TOKEN_LEN + 1];
 
 		memset(t, 'X', sizeof t);
-		assert_int_equal(pr_token_new(t), 0);
+		assert_int_equal(pr__token_new(t), 0);
 		check_format(t);
 	}
 }
@@ -58,7 +58,7 @@ test_new_unique(void **state)
 	(void)state;
 	assert_non_null(t);
 	for (int i = 0; i < N; i++) {
-		assert_int_equal(pr_token_new(t[i]), 0);
+		assert_int_equal(pr__token_new(t[i]), 0);
 		variant_seen[strchr("89ab", t[i][19]) - "89ab"] = 1;
 		for (int j = 0; j < i; j++) {
 			assert_string_not_equal(t[i], t[j]);
@@ -99,7 +99,7 @@ test_digest_vectors(void **state)
 		uint8_t d[PR_DIGEST_LEN];
 		char h[2 * PR_DIGEST_LEN + 1];
 
-		assert_int_equal(pr_token_digest(v[i].in, strlen(v[i].in), d), 0);
+		assert_int_equal(pr__token_digest(v[i].in, strlen(v[i].in), d), 0);
 		hex(d, h);
 		assert_string_equal(h, v[i].want);
 	}
@@ -112,11 +112,11 @@ test_digest_length(void **state)
 	uint8_t a[PR_DIGEST_LEN], b[PR_DIGEST_LEN];
 
 	(void)state;
-	assert_int_equal(pr_token_digest("abcdef", 3, a), 0);
-	assert_int_equal(pr_token_digest("abc", 3, b), 0);
+	assert_int_equal(pr__token_digest("abcdef", 3, a), 0);
+	assert_int_equal(pr__token_digest("abc", 3, b), 0);
 	assert_memory_equal(a, b, PR_DIGEST_LEN);
-	assert_int_equal(pr_token_digest(NULL, 0, a), 0);
-	assert_int_equal(pr_token_digest(NULL, 1, a), PR_EINTERNAL);
+	assert_int_equal(pr__token_digest(NULL, 0, a), 0);
+	assert_int_equal(pr__token_digest(NULL, 1, a), PR_EINTERNAL);
 }
 
 static void
@@ -126,27 +126,27 @@ test_matches(void **state)
 	uint8_t d[PR_DIGEST_LEN];
 
 	(void)state;
-	assert_int_equal(pr_token_new(t), 0);
-	assert_int_equal(pr_token_new(other), 0);
-	assert_int_equal(pr_token_digest(t, PR_TOKEN_LEN, d), 0);
-	assert_int_equal(pr_token_matches(t, PR_TOKEN_LEN, d), 1);
-	assert_int_equal(pr_token_matches(other, PR_TOKEN_LEN, d), 0);
-	assert_int_equal(pr_token_matches(t, PR_TOKEN_LEN - 1, d), 0);
-	assert_int_equal(pr_token_matches("", 0, d), 0);
-	assert_int_equal(pr_token_matches(NULL, 1, d), 0);
+	assert_int_equal(pr__token_new(t), 0);
+	assert_int_equal(pr__token_new(other), 0);
+	assert_int_equal(pr__token_digest(t, PR_TOKEN_LEN, d), 0);
+	assert_int_equal(pr__token_matches(t, PR_TOKEN_LEN, d), 1);
+	assert_int_equal(pr__token_matches(other, PR_TOKEN_LEN, d), 0);
+	assert_int_equal(pr__token_matches(t, PR_TOKEN_LEN - 1, d), 0);
+	assert_int_equal(pr__token_matches("", 0, d), 0);
+	assert_int_equal(pr__token_matches(NULL, 1, d), 0);
 	/* Case matters: the token is compared as given (t has a letter but
 	 * with probability ~1e-6; then there is nothing to upper-case). */
 	for (char *p = t; *p != '\0'; p++) {
 		if (*p >= 'a' && *p <= 'f') {
 			*p = (char)(*p - 'a' + 'A');
-			assert_int_equal(pr_token_matches(t, PR_TOKEN_LEN, d), 0);
+			assert_int_equal(pr__token_matches(t, PR_TOKEN_LEN, d), 0);
 			break;
 		}
 	}
 	/* One flipped bit in the stored digest. */
-	assert_int_equal(pr_token_digest(other, PR_TOKEN_LEN, d), 0);
+	assert_int_equal(pr__token_digest(other, PR_TOKEN_LEN, d), 0);
 	d[PR_DIGEST_LEN - 1] ^= 1;
-	assert_int_equal(pr_token_matches(other, PR_TOKEN_LEN, d), 0);
+	assert_int_equal(pr__token_matches(other, PR_TOKEN_LEN, d), 0);
 }
 
 static void
@@ -158,24 +158,24 @@ test_idem_sealing(void **state)
 	char buf[sizeof reply], other[sizeof reply];
 
 	(void)state;
-	assert_int_equal(pr_idem_key("req-1", k1), 0);
-	assert_int_equal(pr_idem_key("req-1", again), 0);
-	assert_int_equal(pr_idem_key("req-2", k2), 0);
+	assert_int_equal(pr__idem_key("req-1", k1), 0);
+	assert_int_equal(pr__idem_key("req-1", again), 0);
+	assert_int_equal(pr__idem_key("req-2", k2), 0);
 	assert_int_equal(strlen(k1), 64);
 	assert_string_equal(k1, again);
 	assert_string_not_equal(k1, k2);
 	assert_null(strstr(k1, "req"));
 
 	memcpy(buf, reply, sizeof reply);
-	assert_int_equal(pr_idem_crypt("req-1", buf, sizeof reply - 1), 0);
+	assert_int_equal(pr__idem_crypt("req-1", buf, sizeof reply - 1), 0);
 	assert_memory_not_equal(buf, reply, sizeof reply - 1);
 	assert_null(memmem(buf, sizeof reply - 1, "6f1c7a52", 8));
 	/* Another request_id's key does not open it... */
 	memcpy(other, buf, sizeof buf);
-	assert_int_equal(pr_idem_crypt("req-2", other, sizeof reply - 1), 0);
+	assert_int_equal(pr__idem_crypt("req-2", other, sizeof reply - 1), 0);
 	assert_memory_not_equal(other, reply, sizeof reply - 1);
 	/* ...its own does. */
-	assert_int_equal(pr_idem_crypt("req-1", buf, sizeof reply - 1), 0);
+	assert_int_equal(pr__idem_crypt("req-1", buf, sizeof reply - 1), 0);
 	assert_memory_equal(buf, reply, sizeof reply);
 }
 

@@ -11,7 +11,10 @@
  * request_id included, so the agent applies the command at most once.
  *
  * Subscribed messages are dispatched to every subscription whose filter
- * matches the topic (MQTT wildcard rules), on the receive thread.
+ * matches the topic (pr_topic_matches), on the receive thread, which holds
+ * dispatch_mu for the whole walk: pr_client_unsubscribe takes it too, so
+ * once it returns no callback of the removed subscription is running, and
+ * its arg may go away.
  */
 #include <partreg/client.h>
 
@@ -22,9 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "err.h"
-#include "ptime.h"
+#include "message.h"
+#include <partreg/time.h>
+#include "strfmt.h"
 #include "token.h"
 #include "transport.h"
 
@@ -36,8 +39,9 @@ struct waiter {
 
 struct sub {
 	struct sub *next;
-	char *filter; /* full topic filter */
-	void (*cb)(void *arg, const char *topic, const char *payload, size_t len);
+	char *filter;      /* the caller's filter, as given */
+	char *full_filter; /* under the prefix */
+	pr_message_fn cb;
 	void *arg;
 };
 
@@ -51,34 +55,11 @@ struct pr_client {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct waiter *waiters;
-	struct sub *subs;
+	struct sub *subs; /* changed under mu and dispatch_mu together */
 	uint64_t next_corr;
-};
 
-/* Does topic match the MQTT filter (with + and #)? */
-static int
-topic_matches(const char *filter, const char *topic)
-{
-	while (*filter != '\0') {
-		if (filter[0] == '#') {
-			return 1;
-		}
-		if (filter[0] == '+') {
-			while (*topic != '\0' && *topic != '/') {
-				topic++;
-			}
-			filter++;
-		} else {
-			if (*filter != *topic) {
-				return 0;
-			}
-			filter++;
-			topic++;
-			continue;
-		}
-	}
-	return *topic == '\0';
-}
+	pthread_mutex_t dispatch_mu; /* held while callbacks run */
+};
 
 static void
 deliver_reply(struct pr_client *c, const struct pr_msg *m)
@@ -89,7 +70,7 @@ deliver_reply(struct pr_client *c, const struct pr_msg *m)
 		memcpy(corr, m->correlation, m->correlation_len);
 		corr[m->correlation_len] = '\0';
 	} else if (m->payload != NULL) {
-		pr_reply_correlation(m->payload, m->payload_len, corr);
+		pr__reply_correlation(m->payload, m->payload_len, corr);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (struct waiter *w = c->waiters; w != NULL; w = w->next) {
@@ -110,33 +91,18 @@ on_message(void *arg, struct pr_msg *m)
 	if (strcmp(m->topic, c->reply_topic) == 0) {
 		deliver_reply(c, m);
 	} else if (m->payload != NULL) {
-		/* Subscriptions are only ever added, so walking the list while
-		 * another thread prepends to it is safe under the lock only for
-		 * the head: take it, then walk without the lock. */
-		struct sub *s;
-
-		pthread_mutex_lock(&c->mu);
-		s = c->subs;
-		pthread_mutex_unlock(&c->mu);
-		for (; s != NULL; s = s->next) {
-			if (topic_matches(s->filter, m->topic)) {
+		/* The list cannot change while dispatch_mu is held (both
+		 * subscribe and unsubscribe take it), and mu is not held while
+		 * a callback runs. */
+		pthread_mutex_lock(&c->dispatch_mu);
+		for (struct sub *s = c->subs; s != NULL; s = s->next) {
+			if (pr_topic_matches(s->full_filter, m->topic)) {
 				s->cb(s->arg, m->topic, m->payload, m->payload_len);
 			}
 		}
+		pthread_mutex_unlock(&c->dispatch_mu);
 	}
-	pr_msg_free(m);
-}
-
-static char *
-join(const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-	char *s = malloc(n);
-
-	if (s != NULL) {
-		snprintf(s, n, "%s%s%s", a, b, c);
-	}
-	return s;
+	pr__msg_free(m);
 }
 
 int
@@ -154,24 +120,23 @@ pr_client_open(const struct pr_client_opts *opts, struct pr_client **out)
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_mutex_init(&c->dispatch_mu, NULL);
 	c->v311 = opts->mqtt_version == 4;
 	c->prefix = strdup(opts->prefix != NULL ? opts->prefix : PR_DEFAULT_PREFIX);
 	if (opts->client_id != NULL) {
 		c->client_id = strdup(opts->client_id);
-	} else if (pr_token_new(rnd) == 0) {
+	} else if (pr__token_new(rnd) == 0) {
 		rnd[8] = '\0';
-		c->client_id = join("partreg-", rnd, "");
+		c->client_id = pr__strfmt("partreg-%s", rnd);
 	}
 	/* With a user name, replies come under P/reply/<user>/: the shipped ACL
 	 * (compose/mosquitto/acl) lets a user read only its own replies,
 	 * which may carry tokens. */
 	if (c->prefix != NULL && c->client_id != NULL && opts->username != NULL) {
-		char *user = join(c->prefix, "/reply/", opts->username);
-
-		c->reply_topic = user != NULL ? join(user, "/", c->client_id) : NULL;
-		free(user);
+		c->reply_topic
+		    = pr__strfmt("%s/reply/%s/%s", c->prefix, opts->username, c->client_id);
 	} else if (c->prefix != NULL && c->client_id != NULL) {
-		c->reply_topic = join(c->prefix, "/reply/", c->client_id);
+		c->reply_topic = pr__strfmt("%s/reply/%s", c->prefix, c->client_id);
 	}
 	if (c->prefix == NULL || c->client_id == NULL || c->reply_topic == NULL) {
 		pr_client_close(c);
@@ -193,7 +158,9 @@ pr_client_open(const struct pr_client_opts *opts, struct pr_client **out)
 	to.nsubscriptions = 1;
 	to.on_message = on_message;
 	to.arg = c;
-	rc = pr_transport_open(&to, &c->tr);
+	to.log = opts->log;
+	to.log_arg = opts->log_arg;
+	rc = pr__transport_open(&to, &c->tr);
 	if (rc != 0) {
 		pr_client_close(c);
 		return rc;
@@ -205,7 +172,7 @@ pr_client_open(const struct pr_client_opts *opts, struct pr_client **out)
 int
 pr_client_wait_connected(struct pr_client *c, int timeout_ms)
 {
-	return pr_transport_wait_connected(c->tr, timeout_ms);
+	return pr__transport_wait_connected(c->tr, timeout_ms);
 }
 
 const char *
@@ -221,11 +188,12 @@ pr_client_close(struct pr_client *c)
 		return;
 	}
 	/* The transport first: no callback runs after it is closed. */
-	pr_transport_close(c->tr);
+	pr__transport_close(c->tr);
 	while (c->subs != NULL) {
 		struct sub *next = c->subs->next;
 
 		free(c->subs->filter);
+		free(c->subs->full_filter);
 		free(c->subs);
 		c->subs = next;
 	}
@@ -234,6 +202,7 @@ pr_client_close(struct pr_client *c)
 	free(c->reply_topic);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->dispatch_mu);
 	free(c);
 }
 
@@ -262,15 +231,15 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	pthread_mutex_lock(&c->mu);
 	snprintf(w.correlation, sizeof w.correlation, "c%llu", (unsigned long long)++c->next_corr);
 	pthread_mutex_unlock(&c->mu);
-	if ((rc = pr_token_new(rid)) != 0) {
+	if ((rc = pr__token_new(rid)) != 0) {
 		return rc;
 	}
-	rc = pr_body_prepare(body, rid, c->v311 ? c->reply_topic : NULL,
+	rc = pr__body_prepare(body, rid, c->v311 ? c->reply_topic : NULL,
 	    c->v311 ? w.correlation : NULL, &payload, request_id);
 	if (rc != 0) {
 		return rc;
 	}
-	topic = join(c->prefix, "/cmd/", command);
+	topic = pr__strfmt("%s/cmd/%s", c->prefix, command);
 	if (topic == NULL) {
 		free(payload);
 		return -ENOMEM;
@@ -290,7 +259,7 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 		pthread_mutex_unlock(&c->mu);
 		/* Not connected yet, or the window is full: the next resend
 		 * tries again. */
-		pr_transport_publish(
+		pr__transport_publish(
 		    c->tr, topic, payload, strlen(payload), 1, 0, &props, resend_ms);
 		pthread_mutex_lock(&c->mu);
 		abstime_ms(&ts, resend_at < deadline ? resend_at : deadline);
@@ -315,56 +284,60 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 }
 
 int
-pr_client_subscribe(struct pr_client *c, const char *filter,
-    void (*cb)(void *arg, const char *topic, const char *payload, size_t len), void *arg,
-    int timeout_ms)
+pr_client_subscribe(
+    struct pr_client *c, const char *filter, pr_message_fn cb, void *arg, int timeout_ms)
 {
 	struct sub *s = calloc(1, sizeof *s);
 	int rc;
 
-	if (s == NULL || (s->filter = join(c->prefix, "/", filter)) == NULL) {
+	if (s == NULL || (s->filter = strdup(filter)) == NULL
+	    || (s->full_filter = pr__strfmt("%s/%s", c->prefix, filter)) == NULL) {
+		if (s != NULL) {
+			free(s->filter);
+		}
 		free(s);
 		return -ENOMEM;
 	}
 	s->cb = cb;
 	s->arg = arg;
 	/* Listed before subscribing: retained messages come right after. */
+	pthread_mutex_lock(&c->dispatch_mu);
 	pthread_mutex_lock(&c->mu);
 	s->next = c->subs;
 	c->subs = s;
 	pthread_mutex_unlock(&c->mu);
-	rc = pr_transport_wait_connected(c->tr, timeout_ms);
+	pthread_mutex_unlock(&c->dispatch_mu);
+	rc = pr__transport_wait_connected(c->tr, timeout_ms);
 	if (rc == 0) {
-		rc = pr_transport_subscribe(c->tr, s->filter, timeout_ms);
+		rc = pr__transport_subscribe(c->tr, s->full_filter, timeout_ms);
 	}
 	return rc;
 }
 
-void
-pr_summary_readiness(const struct pr_summary *s, struct pr_range want, struct pr_readiness *out)
+int
+pr_client_unsubscribe(struct pr_client *c, const char *filter, pr_message_fn cb, void *arg)
 {
-	struct pr_range *blocked = calloc(s->nblocked + 1, sizeof *blocked);
-	size_t n = 0;
+	struct sub *gone = NULL;
 
-	/* Without memory, every listed blocker still blocks: count them as
-	 * covering want, which can only make the answer "not ready". */
-	for (size_t i = 0; i < s->nblocked; i++) {
-		if (blocked != NULL) {
-			blocked[n++] = s->blocked[i].range;
+	/* dispatch_mu first: waits for a dispatch in progress to finish. */
+	pthread_mutex_lock(&c->dispatch_mu);
+	pthread_mutex_lock(&c->mu);
+	for (struct sub **p = &c->subs; *p != NULL; p = &(*p)->next) {
+		if ((*p)->cb == cb && (*p)->arg == arg && strcmp((*p)->filter, filter) == 0) {
+			gone = *p;
+			*p = gone->next;
+			break;
 		}
 	}
-	if (blocked == NULL && s->nblocked > 0) {
-		struct pr_range all = want;
-
-		pr_readiness_eval(want, s->ready, s->nready, &all, 1, out);
-		return;
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->dispatch_mu);
+	if (gone == NULL) {
+		return PR_ENOTFOUND;
 	}
-	pr_readiness_eval(want, s->ready, s->nready, blocked, n, out);
-	free(blocked);
-}
-
-int
-pr_client_parse_time(const char *text, int64_t *out)
-{
-	return pr_time_parse(text, strlen(text), out);
+	/* The transport keeps one entry per subscribe: drop this one's. */
+	pr__transport_unsubscribe(c->tr, gone->full_filter);
+	free(gone->filter);
+	free(gone->full_filter);
+	free(gone);
+	return 0;
 }

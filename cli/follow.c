@@ -18,7 +18,7 @@
  * its threads inherit the mask and never take them.
  */
 #include "cli.h"
-#include "ptime.h"
+#include <partreg/time.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -181,7 +181,7 @@ wait_event(struct inbox *in, int sfd, int64_t deadline)
 /* ---- watch ---- */
 
 int
-pr_cli_watch(struct pr_cli *cli)
+pr__cli_watch(struct pr_cli *cli)
 {
 	struct inbox in;
 	char filter[512];
@@ -190,15 +190,15 @@ pr_cli_watch(struct pr_cli *cli)
 	int sfd = signals_open(), rc;
 
 	if (inbox_init(&in, 0) != 0) {
-		pr_cli_fail(cli, "internal", "cannot make a pipe: %s", strerror(errno));
+		pr__cli_fail(cli, "internal", "cannot make a pipe: %s", strerror(errno));
 		return PR_EXIT_REFUSED;
 	}
-	if ((rc = pr_cli_connect(cli, NULL, NULL)) != PR_EXIT_OK) {
+	if ((rc = pr__cli_connect(cli, NULL, NULL)) != PR_EXIT_OK) {
 		return rc;
 	}
 	snprintf(filter, sizeof filter, "events/%s", cli->args[0]);
 	if (pr_client_subscribe(cli->client, filter, inbox_cb, &in, cli->timeout_ms) != 0) {
-		pr_cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
+		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
 		    pr_client_prefix(cli->client), filter);
 		return PR_EXIT_UNREACHABLE;
 	}
@@ -215,9 +215,9 @@ pr_cli_watch(struct pr_cli *cli)
 				fwrite(msgs[i], 1, lens[i], stdout);
 				putc('\n', stdout);
 				seen++;
-			} else if (pr_cj_parse(msgs[i], lens[i], &ev) == 0) {
-				pr_cli_print_record(stdout, NULL, ev, NULL);
-				pr_cj_free(ev);
+			} else if (pr__cj_parse(msgs[i], lens[i], &ev) == 0) {
+				pr__cli_print_record(stdout, NULL, ev, NULL);
+				pr__cj_free(ev);
 				seen++;
 			} else {
 				fprintf(stderr, "partreg: an event that is not JSON: %.200s\n",
@@ -305,11 +305,11 @@ describe(struct status *st, const struct pr_range *gaps, size_t ngaps, size_t ng
 			status_add(st, " %s by %s", bl[i].state, bl[i].provider);
 		}
 		if (bl[i].since != 0) {
-			pr_cli_short_time(bl[i].since, t, sizeof t);
+			pr__cli_short_time(bl[i].since, t, sizeof t);
 			status_add(st, " since %s", t);
 		}
 		if (bl[i].expires_at != 0) {
-			pr_cli_short_time(bl[i].expires_at, t, sizeof t);
+			pr__cli_short_time(bl[i].expires_at, t, sizeof t);
 			status_add(st, ", lease until %s", t);
 		}
 		if (bl[i].reason[0] != '\0') {
@@ -390,20 +390,20 @@ blocker_from_json(const struct pr_cj *o, struct pr_blocker *b)
 	const char *s;
 
 	memset(b, 0, sizeof *b);
-	if ((s = pr_cj_str(o, "start")) != NULL) {
-		pr_client_parse_time(s, &b->range.start);
+	if ((s = pr__cj_str(o, "start")) != NULL) {
+		pr_time_parse(s, strlen(s), &b->range.start);
 	}
-	if ((s = pr_cj_str(o, "end")) != NULL) {
-		pr_client_parse_time(s, &b->range.end);
+	if ((s = pr__cj_str(o, "end")) != NULL) {
+		pr_time_parse(s, strlen(s), &b->range.end);
 	}
-	snprintf(b->provider, sizeof b->provider, "%s", (s = pr_cj_str(o, "provider")) ? s : "?");
-	snprintf(b->state, sizeof b->state, "%s", (s = pr_cj_str(o, "state")) ? s : "?");
-	snprintf(b->reason, sizeof b->reason, "%s", (s = pr_cj_str(o, "reason")) ? s : "");
-	if ((s = pr_cj_str(o, "since")) != NULL) {
-		pr_client_parse_time(s, &b->since);
+	snprintf(b->provider, sizeof b->provider, "%s", (s = pr__cj_str(o, "provider")) ? s : "?");
+	snprintf(b->state, sizeof b->state, "%s", (s = pr__cj_str(o, "state")) ? s : "?");
+	snprintf(b->reason, sizeof b->reason, "%s", (s = pr__cj_str(o, "reason")) ? s : "");
+	if ((s = pr__cj_str(o, "since")) != NULL) {
+		pr_time_parse(s, strlen(s), &b->since);
 	}
-	if ((s = pr_cj_str(o, "expires_at")) != NULL) {
-		pr_client_parse_time(s, &b->expires_at);
+	if ((s = pr__cj_str(o, "expires_at")) != NULL) {
+		pr_time_parse(s, strlen(s), &b->expires_at);
 	}
 }
 
@@ -423,32 +423,32 @@ ask_agent(struct pr_cli *cli, int *ready, struct status *st)
 	const char *body;
 	int rc;
 
-	pr_cb_init(&b);
-	pr_cli_body_interval(cli, &b, cli->args[0]);
-	if ((body = pr_cb_finish(&b)) == NULL) {
-		pr_cb_release(&b);
+	pr__cb_init(&b);
+	pr__cli_body_interval(cli, &b, cli->args[0]);
+	if ((body = pr__cb_finish(&b)) == NULL) {
+		pr__cb_release(&b);
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cli_request(cli, "readiness/query", body, cli->timeout_ms, &env);
-	pr_cb_release(&b);
+	rc = pr__cli_request(cli, "readiness/query", body, cli->timeout_ms, &env);
+	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	res = pr_cj_get(env, "result");
+	res = pr__cj_get(env, "result");
 	if (res == NULL) {
-		pr_cli_print_error(cli, env);
-		pr_cj_free(env);
+		pr__cli_print_error(cli, env);
+		pr__cj_free(env);
 		return PR_EXIT_REFUSED;
 	}
-	r = pr_cj_get(res, "ready");
+	r = pr__cj_get(res, "ready");
 	*ready = r != NULL && r->type == PR_CJ_BOOL && r->boolean;
-	gl = pr_cj_get(res, "gaps");
-	bl = pr_cj_get(res, "blockers");
+	gl = pr__cj_get(res, "gaps");
+	bl = pr__cj_get(res, "blockers");
 	for (const struct pr_cj *g = gl ? gl->child : NULL; g != NULL; g = g->next, ngaps_total++) {
 		if (ngaps < GAPS_MAX && g->child != NULL && g->child->next != NULL
 		    && g->child->type == PR_CJ_STR && g->child->next->type == PR_CJ_STR
-		    && pr_client_parse_time(g->child->text, &gaps[ngaps].start) == 0
-		    && pr_client_parse_time(g->child->next->text, &gaps[ngaps].end) == 0) {
+		    && pr_time_parse(g->child->text, strlen(g->child->text), &gaps[ngaps].start) == 0
+		    && pr_time_parse(g->child->next->text, strlen(g->child->next->text), &gaps[ngaps].end) == 0) {
 			ngaps++;
 		}
 	}
@@ -461,7 +461,7 @@ ask_agent(struct pr_cli *cli, int *ready, struct status *st)
 	}
 	describe(st, gaps, ngaps, ngaps_total, blockers, nbl);
 	free(blockers);
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return PR_EXIT_OK;
 }
 
@@ -489,7 +489,7 @@ judge_summary(const struct pr_summary *s, struct pr_range want, int *ready, stru
 }
 
 int
-pr_cli_wait(struct pr_cli *cli)
+pr__cli_wait(struct pr_cli *cli)
 {
 	struct inbox in;
 	struct pr_range want;
@@ -503,44 +503,44 @@ pr_cli_wait(struct pr_cli *cli)
 	int64_t grace = mono_ms() + 1000, until;
 	struct status st;
 
-	if (pr_client_parse_time(cli->opt[PR_O_START], &want.start) != 0
-	    || pr_client_parse_time(cli->opt[PR_O_END], &want.end) != 0) {
-		pr_cli_fail(cli, "invalid_time",
+	if (pr_time_parse(cli->opt[PR_O_START], strlen(cli->opt[PR_O_START]), &want.start) != 0
+	    || pr_time_parse(cli->opt[PR_O_END], strlen(cli->opt[PR_O_END]), &want.end) != 0) {
+		pr__cli_fail(cli, "invalid_time",
 		    "--start and --end must be RFC 3339 times, like 2023-01-01T00:00:00Z");
 		return PR_EXIT_USAGE;
 	}
 	if (want.start >= want.end) {
-		pr_cli_fail(cli, "invalid_interval", "--start must be before --end");
+		pr__cli_fail(cli, "invalid_interval", "--start must be before --end");
 		return PR_EXIT_USAGE;
 	}
 	sfd = signals_open();
 	if (inbox_init(&in, 1) != 0) {
-		pr_cli_fail(cli, "internal", "cannot make a pipe: %s", strerror(errno));
+		pr__cli_fail(cli, "internal", "cannot make a pipe: %s", strerror(errno));
 		return PR_EXIT_REFUSED;
 	}
 	/*
 	 * An unknown source has no summary, so wait would wait forever for
 	 * nothing: ask first, and say so.
 	 */
-	pr_cb_init(&b);
-	pr_cb_str(&b, "source", cli->args[0]);
-	if ((body = pr_cb_finish(&b)) == NULL) {
+	pr__cb_init(&b);
+	pr__cb_str(&b, "source", cli->args[0]);
+	if ((body = pr__cb_finish(&b)) == NULL) {
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cli_request(cli, "source/get", body, cli->timeout_ms, &env);
-	pr_cb_release(&b);
+	rc = pr__cli_request(cli, "source/get", body, cli->timeout_ms, &env);
+	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	if (pr_cj_get(env, "result") == NULL) {
-		pr_cli_print_error(cli, env);
-		pr_cj_free(env);
+	if (pr__cj_get(env, "result") == NULL) {
+		pr__cli_print_error(cli, env);
+		pr__cj_free(env);
 		return PR_EXIT_REFUSED;
 	}
-	pr_cj_free(env);
+	pr__cj_free(env);
 	snprintf(filter, sizeof filter, "state/%s", cli->args[0]);
 	if (pr_client_subscribe(cli->client, filter, inbox_cb, &in, cli->timeout_ms) != 0) {
-		pr_cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
+		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
 		    pr_client_prefix(cli->client), filter);
 		return PR_EXIT_UNREACHABLE;
 	}
@@ -587,11 +587,11 @@ pr_cli_wait(struct pr_cli *cli)
 			}
 			if (cli->json) {
 				printf("{\"source\":");
-				pr_cj_write_str(stdout, cli->args[0]);
+				pr__cj_write_str(stdout, cli->args[0]);
 				printf(",\"start\":");
-				pr_cj_write_str(stdout, cli->opt[PR_O_START]);
+				pr__cj_write_str(stdout, cli->opt[PR_O_START]);
 				printf(",\"end\":");
-				pr_cj_write_str(stdout, cli->opt[PR_O_END]);
+				pr__cj_write_str(stdout, cli->opt[PR_O_END]);
 				printf(",\"ready\":true,\"seq\":%llu}\n",
 				    (unsigned long long)last_seq);
 			} else {
@@ -621,7 +621,7 @@ pr_cli_wait(struct pr_cli *cli)
 				fputs("\r\033[K", stderr);
 			}
 			if (rc == -ETIMEDOUT) {
-				pr_cli_fail(cli, "timeout", "timed out after %.3g s; %s",
+				pr__cli_fail(cli, "timeout", "timed out after %.3g s; %s",
 				    cli->timeout_ms / 1000.0, st.text);
 				return PR_EXIT_TIMEOUT;
 			}

@@ -107,7 +107,7 @@ topic_text_ok(const char *s, size_t len, const char *ban)
 }
 
 int
-pr_name_check(const char *s, size_t len)
+pr__name_check(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > PR_NAME_MAX || s[0] == '$') {
 		return PR_ENAME;
@@ -116,7 +116,7 @@ pr_name_check(const char *s, size_t len)
 }
 
 int
-pr_id_check(const char *s, size_t len)
+pr__id_check(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > PR_ID_MAX) {
 		return PR_EFIELD;
@@ -132,7 +132,7 @@ pr_id_check(const char *s, size_t len)
 }
 
 int
-pr_reply_topic_check(const char *topic, size_t len, const char *prefix)
+pr__reply_topic_check(const char *topic, size_t len, const char *prefix)
 {
 	static const char reply[] = "/reply/";
 	size_t plen;
@@ -153,7 +153,7 @@ pr_reply_topic_check(const char *topic, size_t len, const char *prefix)
 }
 
 int
-pr_prefix_check(const char *prefix)
+pr__prefix_check(const char *prefix)
 {
 	size_t len = prefix != NULL ? strlen(prefix) : 0;
 
@@ -165,7 +165,7 @@ pr_prefix_check(const char *prefix)
 }
 
 int
-pr_utf8_check(const char *s, size_t len, size_t *bad_at)
+pr__utf8_check(const char *s, size_t len, size_t *bad_at)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;

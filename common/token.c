@@ -25,7 +25,7 @@
 #include <uuid/uuid.h>
 
 int
-pr_token_new(char out[PR_TOKEN_LEN + 1])
+pr__token_new(char out[PR_TOKEN_LEN + 1])
 {
 	uuid_t u;
 	size_t got = 0;
@@ -48,7 +48,7 @@ pr_token_new(char out[PR_TOKEN_LEN + 1])
 }
 
 int
-pr_token_digest(const char *token, size_t len, uint8_t digest[PR_DIGEST_LEN])
+pr__token_digest(const char *token, size_t len, uint8_t digest[PR_DIGEST_LEN])
 {
 	unsigned int n = 0;
 
@@ -63,11 +63,11 @@ pr_token_digest(const char *token, size_t len, uint8_t digest[PR_DIGEST_LEN])
 }
 
 int
-pr_token_matches(const char *token, size_t len, const uint8_t digest[PR_DIGEST_LEN])
+pr__token_matches(const char *token, size_t len, const uint8_t digest[PR_DIGEST_LEN])
 {
 	uint8_t d[PR_DIGEST_LEN];
 
-	if (pr_token_digest(token, len, d) != 0) {
+	if (pr__token_digest(token, len, d) != 0) {
 		return 0;
 	}
 	return CRYPTO_memcmp(d, digest, PR_DIGEST_LEN) == 0;
@@ -89,7 +89,7 @@ derive(const char *label, const char *request_id, uint8_t out[PR_DIGEST_LEN])
 }
 
 int
-pr_idem_key(const char *request_id, char out[2 * PR_DIGEST_LEN + 1])
+pr__idem_key(const char *request_id, char out[2 * PR_DIGEST_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t d[PR_DIGEST_LEN];
@@ -106,7 +106,7 @@ pr_idem_key(const char *request_id, char out[2 * PR_DIGEST_LEN + 1])
 }
 
 int
-pr_idem_crypt(const char *request_id, void *buf, size_t len)
+pr__idem_crypt(const char *request_id, void *buf, size_t len)
 {
 	uint8_t key[PR_DIGEST_LEN], iv[PR_DIGEST_LEN];
 	EVP_CIPHER_CTX *ctx;

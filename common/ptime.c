@@ -14,7 +14,8 @@
  * offset is applied, and pr_time_format() of it parses back to the same
  * value.
  */
-#include "ptime.h"
+#include <partreg/error.h>
+#include <partreg/time.h>
 
 #include <assert.h>
 #include <time.h>

@@ -16,7 +16,6 @@
 
 #include <partreg/client.h>
 
-#include "codec.h"
 
 /* Exit codes of partreg (documented in partreg --help). */
 #define PR_EXIT_OK          0
@@ -26,12 +25,42 @@
 #define PR_EXIT_TIMEOUT     4  /* wait timed out, or no reply came */
 #define PR_EXIT_LOST        75 /* run: the lock was lost (EX_TEMPFAIL) */
 
-/* ---- JSON output (the reader, struct pr_cj, is in codec.h) ---- */
+/* ---- JSON trees: replies and events as read (json.c) ---- */
+
+enum pr_cj_type {
+	PR_CJ_NULL,
+	PR_CJ_BOOL,
+	PR_CJ_NUM,
+	PR_CJ_STR,
+	PR_CJ_ARR,
+	PR_CJ_OBJ,
+};
+
+/* One JSON value; the members of an object or array are a child list. */
+struct pr_cj {
+	enum pr_cj_type type;
+	char *key;  /* member name when inside an object, else NULL */
+	char *text; /* STR: the decoded string; NUM: the literal */
+	int boolean;
+	struct pr_cj *child; /* first member (ARR, OBJ) */
+	struct pr_cj *next;  /* next sibling */
+};
+
+/* Parse text[0..len) into *out (caller frees with pr__cj_free). 0 or PR_EJSON / -ENOMEM. */
+int pr__cj_parse(const char *text, size_t len, struct pr_cj **out);
+/* Free a value and its members; NULL is fine. */
+void pr__cj_free(struct pr_cj *v);
+/* Member key of obj, or NULL (also when obj is not an object). Borrowed from obj. */
+const struct pr_cj *pr__cj_get(const struct pr_cj *obj, const char *key);
+/* The string member key of obj, or NULL when absent or not a string. */
+const char *pr__cj_str(const struct pr_cj *obj, const char *key);
+
+/* ---- JSON output ---- */
 
 /* Write v as compact JSON. */
-void pr_cj_write(FILE *f, const struct pr_cj *v);
+void pr__cj_write(FILE *f, const struct pr_cj *v);
 /* Write s as a JSON string literal, quotes included. */
-void pr_cj_write_str(FILE *f, const char *s);
+void pr__cj_write_str(FILE *f, const char *s);
 
 /* A growing JSON object under construction: a command body. */
 struct pr_cb {
@@ -40,14 +69,14 @@ struct pr_cb {
 	int failed; /* ran out of memory: the body is unusable */
 };
 
-void pr_cb_init(struct pr_cb *b);
-void pr_cb_release(struct pr_cb *b);
+void pr__cb_init(struct pr_cb *b);
+void pr__cb_release(struct pr_cb *b);
 /* Add "key": "value", escaped. */
-void pr_cb_str(struct pr_cb *b, const char *key, const char *value);
+void pr__cb_str(struct pr_cb *b, const char *key, const char *value);
 /* Add "key": raw, raw being valid JSON already (a number, an object). */
-void pr_cb_raw(struct pr_cb *b, const char *key, const char *raw);
+void pr__cb_raw(struct pr_cb *b, const char *key, const char *raw);
 /* The finished object text ("{...}"), owned by b; NULL when out of memory. */
-const char *pr_cb_finish(struct pr_cb *b);
+const char *pr__cb_finish(struct pr_cb *b);
 
 /* ---- the command line ---- */
 
@@ -100,7 +129,7 @@ struct pr_cli {
 };
 
 /* Print "partreg: msg" (human) or {"code","message"} (--json) on stderr. */
-void pr_cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
+void pr__cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
@@ -108,19 +137,19 @@ void pr_cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ..
  * PR_EXIT_OK, PR_EXIT_UNREACHABLE or PR_EXIT_USAGE (a bad option), having
  * printed why.
  */
-int pr_cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payload);
+int pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payload);
 
 /*
  * Send command with body and wait up to timeout_ms for the reply. On
  * PR_EXIT_OK *env is the parsed reply envelope (caller frees with
- * pr_cj_free); whether the agent accepted it is env's "ok". Otherwise the
+ * pr__cj_free); whether the agent accepted it is env's "ok". Otherwise the
  * exit code to use, having printed why (no reply, broker unreachable).
  */
-int pr_cli_request(
+int pr__cli_request(
     struct pr_cli *cli, const char *command, const char *body, int timeout_ms, struct pr_cj **env);
 
 /* Print the "error" of a refused reply (human: "error: code: message"). */
-void pr_cli_print_error(const struct pr_cli *cli, const struct pr_cj *env);
+void pr__cli_print_error(const struct pr_cli *cli, const struct pr_cj *env);
 
 /*
  * Print an object as one "prefix key=value key=value" line (prefix NULL =
@@ -128,18 +157,18 @@ void pr_cli_print_error(const struct pr_cli *cli, const struct pr_cj *env);
  * JSON strings; objects and arrays are compact JSON; null members and the
  * keys listed in skip (NULL-terminated, or NULL) are left out.
  */
-void pr_cli_print_record(
+void pr__cli_print_record(
     FILE *f, const char *prefix, const struct pr_cj *obj, const char *const *skip);
 
 /* A compact time for status lines: HH:MM:SS today (UTC), else canonical. */
-void pr_cli_short_time(int64_t t, char *buf, size_t cap);
+void pr__cli_short_time(int64_t t, char *buf, size_t cap);
 
 /* Add "source"/"start"/"end"... helpers for bodies. */
-void pr_cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *source);
+void pr__cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *source);
 
 /* Subcommands implemented outside partreg.c. Each returns an exit code. */
-int pr_cli_watch(struct pr_cli *cli);
-int pr_cli_wait(struct pr_cli *cli);
-int pr_cli_run(struct pr_cli *cli);
+int pr__cli_watch(struct pr_cli *cli);
+int pr__cli_wait(struct pr_cli *cli);
+int pr__cli_run(struct pr_cli *cli);
 
 #endif

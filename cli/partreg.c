@@ -20,9 +20,8 @@
  * --fence that silently did nothing would be worse than an error.
  */
 #include "cli.h"
-#include "err.h"
-#include "log.h"
-#include "ptime.h"
+#include <partreg/error.h>
+#include <partreg/time.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -102,7 +101,7 @@ struct command {
 /* ---- output helpers ---- */
 
 void
-pr_cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
+pr__cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -112,9 +111,9 @@ pr_cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
 	va_end(ap);
 	if (cli != NULL && cli->json) {
 		fputs("{\"code\":", stderr);
-		pr_cj_write_str(stderr, code);
+		pr__cj_write_str(stderr, code);
 		fputs(",\"message\":", stderr);
-		pr_cj_write_str(stderr, msg);
+		pr__cj_write_str(stderr, msg);
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "partreg: %s\n", msg);
@@ -152,7 +151,7 @@ needs_quotes(const char *s)
 }
 
 void
-pr_cli_print_record(FILE *f, const char *prefix, const struct pr_cj *obj, const char *const *skip)
+pr__cli_print_record(FILE *f, const char *prefix, const struct pr_cj *obj, const char *const *skip)
 {
 	int first = 1;
 
@@ -176,14 +175,14 @@ pr_cli_print_record(FILE *f, const char *prefix, const struct pr_cj *obj, const 
 		if (m->type == PR_CJ_STR && !needs_quotes(m->text)) {
 			fputs(m->text, f);
 		} else {
-			pr_cj_write(f, m);
+			pr__cj_write(f, m);
 		}
 	}
 	putc('\n', f);
 }
 
 void
-pr_cli_short_time(int64_t t, char *buf, size_t cap)
+pr__cli_short_time(int64_t t, char *buf, size_t cap)
 {
 	char full[PR_TIME_BUFSZ];
 	char today[PR_TIME_BUFSZ];
@@ -203,18 +202,18 @@ pr_cli_short_time(int64_t t, char *buf, size_t cap)
 }
 
 void
-pr_cli_print_error(const struct pr_cli *cli, const struct pr_cj *env)
+pr__cli_print_error(const struct pr_cli *cli, const struct pr_cj *env)
 {
-	const struct pr_cj *err = pr_cj_get(env, "error");
-	const struct pr_cj *details = pr_cj_get(err, "details");
-	const char *code = pr_cj_str(err, "code");
-	const char *msg = pr_cj_str(err, "message");
+	const struct pr_cj *err = pr__cj_get(env, "error");
+	const struct pr_cj *details = pr__cj_get(err, "details");
+	const char *code = pr__cj_str(err, "code");
+	const char *msg = pr__cj_str(err, "message");
 
 	if (cli->json) {
 		if (err != NULL) {
-			pr_cj_write(stderr, err);
+			pr__cj_write(stderr, err);
 		} else {
-			pr_cj_write(stderr, env);
+			pr__cj_write(stderr, env);
 		}
 		putc('\n', stderr);
 		return;
@@ -222,7 +221,7 @@ pr_cli_print_error(const struct pr_cli *cli, const struct pr_cj *env)
 	fprintf(stderr, "error: %s: %s", code ? code : "unknown", msg ? msg : "(no message)");
 	if (details != NULL && details->type == PR_CJ_OBJ && details->child != NULL) {
 		fputs(" (", stderr);
-		pr_cj_write(stderr, details);
+		pr__cj_write(stderr, details);
 		putc(')', stderr);
 	}
 	putc('\n', stderr);
@@ -265,8 +264,22 @@ mqtt_version(const char *v)
 	return -1;
 }
 
+/*
+ * The library's warnings say why a connection is refused (TLS, credentials),
+ * which a person wants to see; with --json stderr carries only JSON errors,
+ * for scripts, so no callback is set then.
+ */
+static void
+log_warning(void *arg, enum pr_log_level level, const char *line)
+{
+	(void)arg;
+	if (level <= PR_LOG_WARN) {
+		fprintf(stderr, "partreg: %s\n", line);
+	}
+}
+
 int
-pr_cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payload)
+pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payload)
 {
 	struct pr_client_opts o;
 	char password[1024];
@@ -285,10 +298,11 @@ pr_cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payl
 	o.mqtt_version = mqtt_version(cli->opt[PR_O_MQTT_VERSION]);
 	o.will_topic = will_topic;
 	o.will_payload = will_payload;
+	o.log = cli->json ? NULL : log_warning;
 	if (cli->opt[PR_O_PASSWORD_FILE] != NULL) {
 		rc = read_first_line(cli->opt[PR_O_PASSWORD_FILE], password, sizeof password);
 		if (rc != 0) {
-			pr_cli_fail(cli, "usage", "cannot read --password-file %s: %s",
+			pr__cli_fail(cli, "usage", "cannot read --password-file %s: %s",
 			    cli->opt[PR_O_PASSWORD_FILE],
 			    rc == PR_EFIELD ? "empty or too long" : strerror(-rc));
 			return PR_EXIT_USAGE;
@@ -300,13 +314,13 @@ pr_cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payl
 	memset(password, 0, sizeof password);
 	if (rc != 0) {
 		cli->client = NULL;
-		pr_cli_fail(cli, "usage", "cannot use these connection options (--broker %s): %s",
+		pr__cli_fail(cli, "usage", "cannot use these connection options (--broker %s): %s",
 		    o.broker, pr_strerror(rc));
 		return PR_EXIT_USAGE;
 	}
 	rc = pr_client_wait_connected(cli->client, cli->timeout_ms);
 	if (rc != 0) {
-		pr_cli_fail(cli, "broker_unreachable",
+		pr__cli_fail(cli, "broker_unreachable",
 		    "broker unreachable: no connection to %s within %.3g s", o.broker,
 		    cli->timeout_ms / 1000.0);
 		return PR_EXIT_UNREACHABLE;
@@ -315,38 +329,38 @@ pr_cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_payl
 }
 
 int
-pr_cli_request(
+pr__cli_request(
     struct pr_cli *cli, const char *command, const char *body, int timeout_ms, struct pr_cj **env)
 {
 	char *reply = NULL;
-	int rc = pr_cli_connect(cli, NULL, NULL);
+	int rc = pr__cli_connect(cli, NULL, NULL);
 
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
 	rc = pr_client_request(cli->client, command, body, timeout_ms, 0, &reply);
 	if (rc == -ETIMEDOUT) {
-		pr_cli_fail(cli, "timeout",
+		pr__cli_fail(cli, "timeout",
 		    "no reply to %s within %.3g s (is partregd running for prefix %s?)", command,
 		    timeout_ms / 1000.0, pr_client_prefix(cli->client));
 		return PR_EXIT_TIMEOUT;
 	}
 	if (rc == -ENOTCONN) {
-		pr_cli_fail(
+		pr__cli_fail(
 		    cli, "broker_unreachable", "broker unreachable while sending %s", command);
 		return PR_EXIT_UNREACHABLE;
 	}
 	if (rc != 0) {
-		pr_cli_fail(cli, "internal", "%s: %s", command, pr_strerror(rc));
+		pr__cli_fail(cli, "internal", "%s: %s", command, pr_strerror(rc));
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cj_parse(reply, strlen(reply), env);
+	rc = pr__cj_parse(reply, strlen(reply), env);
 	free(reply);
 	if (rc != 0 || (*env)->type != PR_CJ_OBJ) {
 		if (rc == 0) {
-			pr_cj_free(*env);
+			pr__cj_free(*env);
 		}
-		pr_cli_fail(cli, "invalid_reply", "the reply to %s is not a JSON object", command);
+		pr__cli_fail(cli, "invalid_reply", "the reply to %s is not a JSON object", command);
 		return PR_EXIT_REFUSED;
 	}
 	return PR_EXIT_OK;
@@ -355,7 +369,7 @@ pr_cli_request(
 static int
 reply_ok(const struct pr_cj *env)
 {
-	const struct pr_cj *ok = pr_cj_get(env, "ok");
+	const struct pr_cj *ok = pr__cj_get(env, "ok");
 
 	return ok != NULL && ok->type == PR_CJ_BOOL && ok->boolean;
 }
@@ -367,22 +381,22 @@ reply_ok(const struct pr_cj *env)
 static int
 call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct pr_cj **env)
 {
-	const char *body = pr_cb_finish(b);
+	const char *body = pr__cb_finish(b);
 	int rc;
 
 	if (body == NULL) {
-		pr_cb_release(b);
-		pr_cli_fail(cli, "internal", "out of memory");
+		pr__cb_release(b);
+		pr__cli_fail(cli, "internal", "out of memory");
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cli_request(cli, command, body, cli->timeout_ms, env);
-	pr_cb_release(b);
+	rc = pr__cli_request(cli, command, body, cli->timeout_ms, env);
+	pr__cb_release(b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
 	if (!reply_ok(*env)) {
-		pr_cli_print_error(cli, *env);
-		pr_cj_free(*env);
+		pr__cli_print_error(cli, *env);
+		pr__cj_free(*env);
 		*env = NULL;
 		return PR_EXIT_REFUSED;
 	}
@@ -393,7 +407,7 @@ static void
 print_json_line(const struct pr_cj *v)
 {
 	if (v != NULL) {
-		pr_cj_write(stdout, v);
+		pr__cj_write(stdout, v);
 	} else {
 		fputs("null", stdout);
 	}
@@ -406,7 +420,7 @@ static void
 body_token(const struct pr_cli *cli, struct pr_cb *b)
 {
 	if (cli->token[0] != '\0') {
-		pr_cb_str(b, "access_token", cli->token);
+		pr__cb_str(b, "access_token", cli->token);
 	}
 }
 
@@ -414,7 +428,7 @@ static void
 body_opt_str(const struct pr_cli *cli, struct pr_cb *b, enum pr_cli_opt o, const char *key)
 {
 	if (cli->opt[o] != NULL) {
-		pr_cb_str(b, key, cli->opt[o]);
+		pr__cb_str(b, key, cli->opt[o]);
 	}
 }
 
@@ -423,14 +437,14 @@ static void
 body_opt_num(const struct pr_cli *cli, struct pr_cb *b, enum pr_cli_opt o, const char *key)
 {
 	if (cli->opt[o] != NULL) {
-		pr_cb_raw(b, key, cli->opt[o]);
+		pr__cb_raw(b, key, cli->opt[o]);
 	}
 }
 
 void
-pr_cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *source)
+pr__cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *source)
 {
-	pr_cb_str(b, "source", source);
+	pr__cb_str(b, "source", source);
 	body_opt_str(cli, b, PR_O_PROVIDER, "provider");
 	body_opt_str(cli, b, PR_O_START, "start");
 	body_opt_str(cli, b, PR_O_END, "end");
@@ -447,7 +461,7 @@ print_result(const struct pr_cli *cli, const struct pr_cj *result)
 	if (cli->json) {
 		print_json_line(result);
 	} else {
-		pr_cli_print_record(stdout, NULL, result, no_token);
+		pr__cli_print_record(stdout, NULL, result, no_token);
 	}
 }
 
@@ -463,17 +477,17 @@ token_command(struct pr_cli *cli, const char *command, struct pr_cb *b, const ch
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	result = pr_cj_get(env, "result");
-	token = pr_cj_str(result, field);
+	result = pr__cj_get(env, "result");
+	token = pr__cj_str(result, field);
 	if (cli->json) {
 		print_json_line(result);
 	} else if (token != NULL) {
 		puts(token);
 	} else {
-		pr_cli_fail(cli, "invalid_reply", "the reply has no %s", field);
+		pr__cli_fail(cli, "invalid_reply", "the reply has no %s", field);
 		rc = PR_EXIT_REFUSED;
 	}
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return rc;
 }
 
@@ -482,9 +496,9 @@ cmd_source_register(struct pr_cli *cli, const struct command *cmd)
 {
 	struct pr_cb b;
 
-	pr_cb_init(&b);
-	pr_cb_str(&b, "source", cli->args[0]);
-	pr_cb_str(&b, "owner", cli->opt[PR_O_OWNER]);
+	pr__cb_init(&b);
+	pr__cb_str(&b, "source", cli->args[0]);
+	pr__cb_str(&b, "owner", cli->opt[PR_O_OWNER]);
 	return token_command(cli, cmd->protocol, &b, "access_token");
 }
 
@@ -493,8 +507,8 @@ cmd_rotate_token(struct pr_cli *cli, const struct command *cmd)
 {
 	struct pr_cb b;
 
-	pr_cb_init(&b);
-	pr_cb_str(&b, "source", cli->args[0]);
+	pr__cb_init(&b);
+	pr__cb_str(&b, "source", cli->args[0]);
 	body_token(cli, &b);
 	return token_command(cli, cmd->protocol, &b, "access_token");
 }
@@ -504,9 +518,9 @@ cmd_provider_register(struct pr_cli *cli, const struct command *cmd)
 {
 	struct pr_cb b;
 
-	pr_cb_init(&b);
-	pr_cb_str(&b, "source", cli->args[0]);
-	pr_cb_str(&b, "provider", cli->args[1]);
+	pr__cb_init(&b);
+	pr__cb_str(&b, "source", cli->args[0]);
+	pr__cb_str(&b, "provider", cli->args[1]);
 	body_token(cli, &b);
 	return token_command(cli, cmd->protocol, &b, "provider_token");
 }
@@ -519,9 +533,9 @@ cmd_simple(struct pr_cli *cli, const struct command *cmd)
 	struct pr_cj *env;
 	int rc;
 
-	pr_cb_init(&b);
+	pr__cb_init(&b);
 	if (cli->nargs > 0) {
-		pr_cli_body_interval(cli, &b, cli->args[0]);
+		pr__cli_body_interval(cli, &b, cli->args[0]);
 	}
 	body_opt_num(cli, &b, PR_O_TTL, "ttl_s");
 	body_opt_str(cli, &b, PR_O_SESSION, "session");
@@ -533,8 +547,8 @@ cmd_simple(struct pr_cli *cli, const struct command *cmd)
 	}
 	rc = call(cli, cmd->protocol, &b, &env);
 	if (rc == PR_EXIT_OK) {
-		print_result(cli, pr_cj_get(env, "result"));
-		pr_cj_free(env);
+		print_result(cli, pr__cj_get(env, "result"));
+		pr__cj_free(env);
 	}
 	return rc;
 }
@@ -561,24 +575,24 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 		struct pr_cj *env;
 		const struct pr_cj *result, *items, *next;
 
-		pr_cb_init(&b);
+		pr__cb_init(&b);
 		if (cli->nargs > 0) {
-			pr_cli_body_interval(cli, &b, cli->args[0]);
+			pr__cli_body_interval(cli, &b, cli->args[0]);
 		}
 		body_opt_num(cli, &b, PR_O_LIMIT, "limit");
 		body_opt_num(cli, &b, PR_O_SINCE_SEQ, "since_seq");
 		body_opt_str(cli, &b, PR_O_FROM, "from");
 		body_opt_str(cli, &b, PR_O_TO, "to");
 		if (cursor != NULL) {
-			pr_cb_str(&b, "cursor", cursor);
+			pr__cb_str(&b, "cursor", cursor);
 		}
 		rc = call(cli, cmd->protocol, &b, &env);
 		if (rc != PR_EXIT_OK) {
 			break;
 		}
-		result = pr_cj_get(env, "result");
-		items = pr_cj_get(result, key);
-		next = pr_cj_get(result, "next_cursor");
+		result = pr__cj_get(env, "result");
+		items = pr__cj_get(result, key);
+		next = pr__cj_get(result, "next_cursor");
 		if (cli->json && !all) {
 			print_json_line(result);
 		} else {
@@ -588,9 +602,9 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 					if (!first) {
 						putc(',', stdout);
 					}
-					pr_cj_write(stdout, it);
+					pr__cj_write(stdout, it);
 				} else {
-					pr_cli_print_record(stdout, NULL, it, NULL);
+					pr__cli_print_record(stdout, NULL, it, NULL);
 				}
 				first = 0;
 			}
@@ -606,7 +620,7 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 				rc = PR_EXIT_REFUSED;
 			}
 		}
-		pr_cj_free(env);
+		pr__cj_free(env);
 		cursor = cursor_copy;
 		if (!all || cursor == NULL || rc != PR_EXIT_OK) {
 			break;
@@ -629,20 +643,20 @@ cmd_ready(struct pr_cli *cli, const struct command *cmd)
 	const struct pr_cj *result, *ready, *gaps, *blockers;
 	int rc;
 
-	pr_cb_init(&b);
-	pr_cli_body_interval(cli, &b, cli->args[0]);
+	pr__cb_init(&b);
+	pr__cli_body_interval(cli, &b, cli->args[0]);
 	rc = call(cli, cmd->protocol, &b, &env);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	result = pr_cj_get(env, "result");
-	ready = pr_cj_get(result, "ready");
-	gaps = pr_cj_get(result, "gaps");
-	blockers = pr_cj_get(result, "blockers");
+	result = pr__cj_get(env, "result");
+	ready = pr__cj_get(result, "ready");
+	gaps = pr__cj_get(result, "gaps");
+	blockers = pr__cj_get(result, "blockers");
 	if (cli->json) {
 		print_json_line(result);
 	} else {
-		pr_cli_print_record(stdout, NULL, result, skip);
+		pr__cli_print_record(stdout, NULL, result, skip);
 		for (const struct pr_cj *g = gaps ? gaps->child : NULL; g != NULL; g = g->next) {
 			const struct pr_cj *s = g->child, *e = s ? s->next : NULL;
 			if (s != NULL && e != NULL && s->type == PR_CJ_STR
@@ -652,12 +666,12 @@ cmd_ready(struct pr_cli *cli, const struct command *cmd)
 		}
 		for (const struct pr_cj *k = blockers ? blockers->child : NULL; k; k = k->next) {
 			static const char *const bskip[] = { "source", NULL };
-			pr_cli_print_record(stdout, "blocker", k, bskip);
+			pr__cli_print_record(stdout, "blocker", k, bskip);
 		}
 	}
 	rc = ready != NULL && ready->type == PR_CJ_BOOL && ready->boolean ? PR_EXIT_OK
 	                                                                  : PR_EXIT_REFUSED;
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return rc;
 }
 
@@ -665,21 +679,21 @@ static int
 cmd_watch(struct pr_cli *cli, const struct command *cmd)
 {
 	(void)cmd;
-	return pr_cli_watch(cli);
+	return pr__cli_watch(cli);
 }
 
 static int
 cmd_wait(struct pr_cli *cli, const struct command *cmd)
 {
 	(void)cmd;
-	return pr_cli_wait(cli);
+	return pr__cli_wait(cli);
 }
 
 static int
 cmd_run(struct pr_cli *cli, const struct command *cmd)
 {
 	(void)cmd;
-	return pr_cli_run(cli);
+	return pr__cli_run(cli);
 }
 
 /* ---- the command table and help ---- */
@@ -893,13 +907,13 @@ check_options(struct pr_cli *cli)
 	}
 	if (cli->opt[PR_O_METADATA] != NULL) {
 		struct pr_cj *m;
-		if (pr_cj_parse(cli->opt[PR_O_METADATA], strlen(cli->opt[PR_O_METADATA]), &m)
+		if (pr__cj_parse(cli->opt[PR_O_METADATA], strlen(cli->opt[PR_O_METADATA]), &m)
 		    != 0) {
 			return usage_error(
 			    "--metadata must be a JSON object, like '{\"rows\": 12}'");
 		}
 		rc = m->type == PR_CJ_OBJ;
-		pr_cj_free(m);
+		pr__cj_free(m);
 		if (!rc) {
 			return usage_error(
 			    "--metadata must be a JSON object, like '{\"rows\": 12}'");
@@ -1123,12 +1137,6 @@ main(int argc, char **argv)
 		}
 	}
 	cli.json = cli.opt[PR_O_JSON] != NULL;
-	/*
-	 * The library logs to stderr. Its warnings say why a connection is
-	 * refused (TLS, credentials), which a person wants to see; with --json
-	 * stderr carries only JSON errors, for scripts.
-	 */
-	pr_log_set_level(cli.json ? PR_LOG_ERROR : PR_LOG_WARN);
 	if ((rc = check_options(&cli)) != 0) {
 		return rc;
 	}

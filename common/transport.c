@@ -19,16 +19,18 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <MQTTAsync.h>
 
-#include "err.h"
-#include "log.h"
+#include <partreg/error.h>
+
 #include "nodelay.h"
-#include "ptime.h"
+#include <partreg/time.h>
 
 enum conn_state {
 	CONN_IDLE,       /* not connected, no attempt in progress */
@@ -60,7 +62,7 @@ struct pr_transport {
 };
 
 void
-pr_msg_free(struct pr_msg *m)
+pr__msg_free(struct pr_msg *m)
 {
 	if (m == NULL) {
 		return;
@@ -91,6 +93,26 @@ abstime_in(struct timespec *ts, int ms)
 }
 
 /* ---- inbound ---- */
+
+/* A diagnostic line to the owner's log callback, if any: the library is
+ * silent unless its caller asks, the daemon passes its logger. */
+static void tlog(struct pr_transport *t, enum pr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+tlog(struct pr_transport *t, enum pr_log_level level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (t->opts.log == NULL) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	t->opts.log(t->opts.log_arg, level, line);
+}
 
 static char *
 copy_bytes(const void *p, size_t n)
@@ -141,9 +163,10 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 		}
 	}
 	if (m->topic == NULL || (!m->too_big && m->payload == NULL)) {
-		pr_msg_free(m);
+		pr__msg_free(m);
 		m = NULL;
-		pr_error("transport: out of memory; message on %.*s dropped", (int)tlen, topic);
+		tlog(t, PR_LOG_ERROR, "transport: out of memory; message on %.*s dropped",
+		    (int)tlen, topic);
 	}
 out:
 	MQTTAsync_freeMessage(&pm);
@@ -196,12 +219,12 @@ retry_subscribe(struct pr_transport *t)
 
 /*
  * One subscribe request in flight: all filters after a connect (all = 1),
- * or one filter added by pr_transport_subscribe, whose caller waits for
+ * or one filter added by pr__transport_subscribe, whose caller waits for
  * done. Freed by whichever of callback and waiter comes last (refs).
  */
 struct subctx {
 	struct pr_transport *t;
-	char **filters; /* borrowed strings, owned array */
+	char **filters; /* copies, owned (unsubscribe may free the originals) */
 	int n;
 	int all;
 	int refs;
@@ -218,6 +241,9 @@ subctx_put(struct subctx *sc)
 	last = --sc->refs == 0;
 	pthread_mutex_unlock(&t->mu);
 	if (last) {
+		for (int i = 0; i < sc->n; i++) {
+			free(sc->filters[i]);
+		}
 		free(sc->filters);
 		free(sc);
 	}
@@ -255,7 +281,7 @@ on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
 		int code = sc->n == 1 ? (int)r->reasonCode : (int)r->alt.sub.reasonCodes[i];
 
 		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			pr_error("transport: subscription to %s refused (reason %d)",
+			tlog(sc->t, PR_LOG_ERROR, "transport: subscription to %s refused (reason %d)",
 			    sc->filters[i], code);
 			ok = sc->all; /* after a connect, go on with the others */
 		}
@@ -273,14 +299,18 @@ on_sub_ok(void *ctx, MQTTAsync_successData *r)
 static void
 on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	pr_error("transport: subscribe failed (code %d)", r->code);
+	struct pr_transport *t = ((struct subctx *)ctx)->t;
+
+	tlog(t, PR_LOG_ERROR, "transport: subscribe failed (code %d)", r->code);
 	subscribe_done(ctx, 0);
 }
 
 static void
 on_sub_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	pr_error("transport: subscribe failed (code %d)", r->code);
+	struct pr_transport *t = ((struct subctx *)ctx)->t;
+
+	tlog(t, PR_LOG_ERROR, "transport: subscribe failed (code %d)", r->code);
 	subscribe_done(ctx, 0);
 }
 
@@ -312,26 +342,28 @@ start_subscribe(struct pr_transport *t, struct subctx *sc)
 }
 
 static struct subctx *
-subctx_new(struct pr_transport *t, int all, int refs)
+subctx_new(struct pr_transport *t, const char *one, int refs)
 {
 	struct subctx *sc = calloc(1, sizeof *sc);
+	int ok;
 
 	if (sc == NULL) {
 		return NULL;
 	}
 	sc->t = t;
-	sc->all = all;
+	sc->all = one == NULL;
 	sc->refs = refs;
 	pthread_mutex_lock(&t->mu);
-	sc->n = all ? t->nsubs : 1;
+	sc->n = one == NULL ? t->nsubs : 1;
 	sc->filters = calloc((size_t)sc->n + 1, sizeof *sc->filters);
-	if (sc->filters != NULL) {
-		memcpy(sc->filters, all ? t->subs : t->subs + t->nsubs - 1,
-		    (size_t)sc->n * sizeof *sc->filters);
+	ok = sc->filters != NULL;
+	for (int i = 0; ok && i < sc->n; i++) {
+		ok = (sc->filters[i] = strdup(one != NULL ? one : t->subs[i])) != NULL;
 	}
 	pthread_mutex_unlock(&t->mu);
-	if (sc->filters == NULL) {
-		free(sc);
+	if (!ok) {
+		sc->refs = 1;
+		subctx_put(sc);
 		return NULL;
 	}
 	return sc;
@@ -341,10 +373,10 @@ subctx_new(struct pr_transport *t, int all, int refs)
 static void
 subscribe(struct pr_transport *t)
 {
-	struct subctx *sc = subctx_new(t, 1, 1);
+	struct subctx *sc = subctx_new(t, NULL, 1);
 
 	if (sc == NULL || start_subscribe(t, sc) != 0) {
-		pr_error("transport: subscribe failed to start; retrying");
+		tlog(t, PR_LOG_ERROR, "transport: subscribe failed to start; retrying");
 		if (sc != NULL) {
 			subctx_put(sc);
 		}
@@ -366,8 +398,10 @@ on_connected_cb(void *ctx, char *cause)
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 
-	n = pr_nodelay_all();
-	pr_info("transport: connected to %s (TCP_NODELAY on %d socket%s)", t->uri, n,
+	/* Nagle off: the daemon on every TCP socket of its process, a
+	 * library client only on its own connection (nodelay.h). */
+	n = t->opts.nodelay_all ? pr__nodelay_all() : pr__nodelay_peer(t->uri);
+	tlog(t, PR_LOG_INFO, "transport: connected to %s (TCP_NODELAY on %d socket%s)", t->uri, n,
 	    n == 1 ? "" : "s");
 	pthread_mutex_lock(&t->mu);
 	n = t->nsubs;
@@ -385,7 +419,7 @@ on_lost(void *ctx, char *cause)
 {
 	struct pr_transport *t = ctx;
 
-	pr_warn("transport: connection to %s lost%s%s; reconnecting", t->uri,
+	tlog(t, PR_LOG_WARN, "transport: connection to %s lost%s%s; reconnecting", t->uri,
 	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	set_connected(t, 0, 0);
 	pthread_mutex_lock(&t->mu);
@@ -409,7 +443,8 @@ update_window(struct pr_transport *t, int receive_max)
 	pthread_mutex_lock(&t->mu);
 	t->window = w;
 	pthread_mutex_unlock(&t->mu);
-	pr_debug("transport: publish window %d (broker receive maximum %d)", w, receive_max);
+	tlog(t, PR_LOG_DEBUG, "transport: publish window %d (broker receive maximum %d)", w,
+	    receive_max);
 }
 
 static void
@@ -449,8 +484,8 @@ connect_failed(struct pr_transport *t, int code, const char *msg)
 	retry = t->retry_ms;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
-	pr_warn("transport: cannot connect to %s (code %d%s%s); retrying in %.1f s", t->uri, code,
-	    msg != NULL ? ": " : "", msg != NULL ? msg : "", retry / 1000.0);
+	tlog(t, PR_LOG_WARN, "transport: cannot connect to %s (code %d%s%s); retrying in %.1f s",
+	    t->uri, code, msg != NULL ? ": " : "", msg != NULL ? msg : "", retry / 1000.0);
 }
 
 static void
@@ -557,7 +592,7 @@ connector_main(void *arg)
 			if (rc != MQTTASYNC_SUCCESS) {
 				t->state = CONN_IDLE;
 				backoff(t);
-				pr_warn(
+				tlog(t, PR_LOG_WARN,
 				    "transport: connect to %s failed to start (%d)", t->uri, rc);
 			}
 		} else if (t->state == CONN_UP && t->resubscribe) {
@@ -610,7 +645,7 @@ on_pub_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
 	struct pubctx *pc = ctx;
 
-	pr_debug("transport: publish failed (code %d)", r->code);
+	tlog(pc->t, PR_LOG_DEBUG, "transport: publish failed (code %d)", r->code);
 	complete(pc->t, (void *)pc->gen);
 	free(pc);
 }
@@ -630,13 +665,13 @@ on_pub_fail(void *ctx, MQTTAsync_failureData *r)
 {
 	struct pubctx *pc = ctx;
 
-	pr_debug("transport: publish failed (code %d)", r->code);
+	tlog(pc->t, PR_LOG_DEBUG, "transport: publish failed (code %d)", r->code);
 	complete(pc->t, (void *)pc->gen);
 	free(pc);
 }
 
 int
-pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
+pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
     int qos, int retained, const struct pr_pubprops *props, int timeout_ms)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -719,7 +754,37 @@ pr_transport_publish(struct pr_transport *t, const char *topic, const void *payl
 }
 
 int
-pr_transport_flush(struct pr_transport *t, int timeout_ms)
+pr__transport_unsubscribe(struct pr_transport *t, const char *filter)
+{
+	char *gone = NULL;
+	int still = 0; /* another entry keeps the broker subscription */
+
+	pthread_mutex_lock(&t->mu);
+	for (int i = 0; i < t->nsubs; i++) {
+		if (strcmp(t->subs[i], filter) == 0 && gone != NULL) {
+			still = 1;
+		} else if (strcmp(t->subs[i], filter) == 0) {
+			gone = t->subs[i];
+			memmove(t->subs + i, t->subs + i + 1, (size_t)(t->nsubs - i - 1) * sizeof *t->subs);
+			t->nsubs--;
+			i--;
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (gone == NULL) {
+		return PR_ENOTFOUND;
+	}
+	/* Not waited for: a message already on its way may still arrive, and
+	 * the caller drops what it no longer listens to. */
+	if (!still && pr__transport_is_connected(t)) {
+		MQTTAsync_unsubscribe(t->client, gone, NULL);
+	}
+	free(gone);
+	return 0;
+}
+
+int
+pr__transport_flush(struct pr_transport *t, int timeout_ms)
 {
 	struct timespec ts;
 	int rc = 0;
@@ -795,7 +860,7 @@ add_subscription(struct pr_transport *t, const char *filter)
 }
 
 int
-pr_transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms)
+pr__transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms)
 {
 	struct subctx *sc;
 	struct timespec ts;
@@ -804,10 +869,10 @@ pr_transport_subscribe(struct pr_transport *t, const char *filter, int timeout_m
 	if (rc != 0) {
 		return rc;
 	}
-	if (!pr_transport_is_connected(t)) {
+	if (!pr__transport_is_connected(t)) {
 		return -ENOTCONN; /* remembered: subscribed on the next connect */
 	}
-	sc = subctx_new(t, 0, 2);
+	sc = subctx_new(t, filter, 2);
 	if (sc == NULL) {
 		return -ENOMEM;
 	}
@@ -849,7 +914,7 @@ free_opts_copies(struct pr_transport *t)
 }
 
 int
-pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **out)
+pr__transport_open(const struct pr_transport_opts *opts, struct pr_transport **out)
 {
 	MQTTAsync_createOptions cr = MQTTAsync_createOptions_initializer5;
 	struct pr_transport *t;
@@ -887,13 +952,14 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 
 	t->uri = opts->uri != NULL ? paho_uri(opts->uri) : NULL;
 	if (t->uri == NULL) {
-		pr_error("transport: broker URL must be mqtt://host:port or mqtts://host:port");
-		pr_transport_close(t);
+		tlog(t, PR_LOG_ERROR,
+		    "transport: broker URL must be mqtt://host:port or mqtts://host:port");
+		pr__transport_close(t);
 		return PR_EFIELD;
 	}
 	for (int i = 0; i < opts->nsubscriptions; i++) {
 		if (add_subscription(t, opts->subscriptions[i]) != 0) {
-			pr_transport_close(t);
+			pr__transport_close(t);
 			return -ENOMEM;
 		}
 	}
@@ -904,14 +970,15 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 	rc = MQTTAsync_createWithOptions(
 	    &t->client, t->uri, t->opts.client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
 	if (rc != MQTTASYNC_SUCCESS) {
-		pr_error("transport: cannot create MQTT client for %s (%d)", t->uri, rc);
-		pr_transport_close(t);
+		tlog(t, PR_LOG_ERROR, "transport: cannot create MQTT client for %s (%d)", t->uri,
+		    rc);
+		pr__transport_close(t);
 		return PR_EINTERNAL;
 	}
 	MQTTAsync_setCallbacks(t->client, t, on_lost, on_arrived, NULL);
 	MQTTAsync_setConnected(t->client, t, on_connected_cb);
 	if (pthread_create(&t->connector, NULL, connector_main, t) != 0) {
-		pr_transport_close(t);
+		pr__transport_close(t);
 		return PR_EINTERNAL;
 	}
 	t->connector_started = 1;
@@ -920,7 +987,7 @@ pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **ou
 }
 
 int
-pr_transport_wait_connected(struct pr_transport *t, int timeout_ms)
+pr__transport_wait_connected(struct pr_transport *t, int timeout_ms)
 {
 	struct timespec ts;
 	int rc = 0;
@@ -937,7 +1004,7 @@ pr_transport_wait_connected(struct pr_transport *t, int timeout_ms)
 }
 
 int
-pr_transport_is_connected(struct pr_transport *t)
+pr__transport_is_connected(struct pr_transport *t)
 {
 	int c;
 
@@ -948,7 +1015,7 @@ pr_transport_is_connected(struct pr_transport *t)
 }
 
 void
-pr_transport_close(struct pr_transport *t)
+pr__transport_close(struct pr_transport *t)
 {
 	if (t == NULL) {
 		return;

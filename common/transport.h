@@ -12,7 +12,7 @@
  * Flow control: Paho 1.3.12's send thread sleeps one second whenever the
  * broker's in-flight window (Receive Maximum; mosquitto's default 20) is
  * full, which caps QoS 1 publishing at ~48 msg/s on a default broker. So
- * pr_transport_publish keeps its own count of publishes not yet completed
+ * pr__transport_publish keeps its own count of publishes not yet completed
  * (acknowledged for QoS 1, written for QoS 0) below both the broker's
  * Receive Maximum and Paho's buffer, and waits for completions instead.
  *
@@ -26,9 +26,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <partreg/log.h>
+
 struct pr_transport;
 
-/* An inbound message. Owned by whoever holds it; free with pr_msg_free. */
+/* An inbound message. Owned by whoever holds it; free with pr__msg_free. */
 struct pr_msg {
 	struct pr_msg *next; /* free for the owner's queues */
 	char *topic;         /* NUL-terminated */
@@ -42,7 +44,7 @@ struct pr_msg {
 	int64_t received_at; /* pr_time_now() at arrival */
 };
 
-void pr_msg_free(struct pr_msg *m);
+void pr__msg_free(struct pr_msg *m);
 
 struct pr_transport_opts {
 	const char *uri; /* mqtt://host:port, mqtts://host:port, tcp://, ssl:// */
@@ -69,6 +71,17 @@ struct pr_transport_opts {
 	const char *const *subscriptions;
 	int nsubscriptions;
 
+	/* TCP_NODELAY after each connect (Paho never sets it; a round trip
+	 * takes 88 ms with Nagle): 0 = on this client's own connection only
+	 * (its peer is the broker's address), 1 = on every TCP socket of the
+	 * process (nodelay.h; the daemon's choice). */
+	int nodelay_all;
+
+	/* Diagnostics (connect failures, losses, refused subscriptions), on
+	 * Paho's threads; NULL = silent. */
+	pr_log_fn log;
+	void *log_arg;
+
 	/* Callbacks, on Paho's receive thread. on_message takes ownership of m. */
 	void (*on_message)(void *arg, struct pr_msg *m);
 	void (*on_connected)(void *arg); /* after every (re)connect and subscribe */
@@ -86,22 +99,22 @@ struct pr_pubprops {
 
 /*
  * Create the client and start connecting (it keeps retrying until
- * pr_transport_close). opts is copied. Returns 0, PR_EFIELD for a bad URI or
+ * pr__transport_close). opts is copied. Returns 0, PR_EFIELD for a bad URI or
  * option, or PR_EINTERNAL if Paho refuses.
  */
-int pr_transport_open(const struct pr_transport_opts *opts, struct pr_transport **out);
+int pr__transport_open(const struct pr_transport_opts *opts, struct pr_transport **out);
 
 /* Wait until connected and subscribed, up to timeout_ms. 0 or -ETIMEDOUT.
- * pr_transport_is_connected is true as soon as the connection is up. */
-int pr_transport_wait_connected(struct pr_transport *t, int timeout_ms);
-int pr_transport_is_connected(struct pr_transport *t);
+ * pr__transport_is_connected is true as soon as the connection is up. */
+int pr__transport_wait_connected(struct pr_transport *t, int timeout_ms);
+int pr__transport_is_connected(struct pr_transport *t);
 
 /*
  * Publish. Blocks while the in-flight window is full (at most timeout_ms,
  * then -ETIMEDOUT). -ENOTCONN when not connected: the message is dropped.
  * Safe from any thread. props may be NULL.
  */
-int pr_transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
+int pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
     int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
 
 /*
@@ -110,12 +123,19 @@ int pr_transport_publish(struct pr_transport *t, const char *topic, const void *
  * the filter is still remembered for the next connect), -ETIMEDOUT,
  * PR_EFORBIDDEN (the broker refused it). Not from a callback.
  */
-int pr_transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms);
+int pr__transport_subscribe(struct pr_transport *t, const char *filter, int timeout_ms);
+
+/*
+ * Forget filter (one entry of it: it may have been subscribed more than
+ * once) and unsubscribe from the broker, without waiting for the answer.
+ * Returns 0 or PR_ENOTFOUND. Not from a callback.
+ */
+int pr__transport_unsubscribe(struct pr_transport *t, const char *filter);
 
 /* Wait until every publish so far has completed, up to timeout_ms. */
-int pr_transport_flush(struct pr_transport *t, int timeout_ms);
+int pr__transport_flush(struct pr_transport *t, int timeout_ms);
 
 /* Disconnect cleanly (no Last Will is sent) and free; NULL is fine. */
-void pr_transport_close(struct pr_transport *t);
+void pr__transport_close(struct pr_transport *t);
 
 #endif

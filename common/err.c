@@ -3,7 +3,7 @@
  * The one table of partreg errors. Indexed by err - PR_ERRBASE, so its order
  * must follow enum pr_err; a static assertion checks the count.
  */
-#include "err.h"
+#include <partreg/error.h>
 
 #include <string.h>
 

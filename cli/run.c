@@ -150,7 +150,7 @@ static void
 body_token(const struct pr_cli *cli, struct pr_cb *b)
 {
 	if (cli->token[0] != '\0') {
-		pr_cb_str(b, "access_token", cli->token);
+		pr__cb_str(b, "access_token", cli->token);
 	}
 }
 
@@ -158,7 +158,7 @@ body_token(const struct pr_cli *cli, struct pr_cb *b)
 static int
 reply_status(const struct pr_cj *env)
 {
-	const struct pr_cj *s = pr_cj_get(env, "status");
+	const struct pr_cj *s = pr__cj_get(env, "status");
 
 	return s != NULL && s->type == PR_CJ_NUM ? atoi(s->text) : 0;
 }
@@ -166,7 +166,7 @@ reply_status(const struct pr_cj *env)
 static int
 reply_ok(const struct pr_cj *env)
 {
-	const struct pr_cj *ok = pr_cj_get(env, "ok");
+	const struct pr_cj *ok = pr__cj_get(env, "ok");
 
 	return ok != NULL && ok->type == PR_CJ_BOOL && ok->boolean;
 }
@@ -174,9 +174,9 @@ reply_ok(const struct pr_cj *env)
 static void
 describe_error(const struct pr_cj *env, char *buf, size_t cap)
 {
-	const struct pr_cj *err = pr_cj_get(env, "error");
-	const char *code = pr_cj_str(err, "code");
-	const char *msg = pr_cj_str(err, "message");
+	const struct pr_cj *err = pr__cj_get(env, "error");
+	const char *code = pr__cj_str(err, "code");
+	const char *msg = pr__cj_str(err, "message");
 
 	snprintf(buf, cap, "%s: %s", code ? code : "unknown", msg ? msg : "(no message)");
 }
@@ -197,14 +197,14 @@ renew_once(struct renewer *rn, int timeout_ms)
 	struct pr_cj *env;
 	int rc;
 
-	pr_cb_init(&b);
-	pr_cli_body_interval(cli, &b, cli->args[0]);
-	pr_cb_raw(&b, "fence", rn->fence);
+	pr__cb_init(&b);
+	pr__cli_body_interval(cli, &b, cli->args[0]);
+	pr__cb_raw(&b, "fence", rn->fence);
 	snprintf(ttl, sizeof ttl, "%ld", rn->ttl_s);
-	pr_cb_raw(&b, "ttl_s", ttl);
+	pr__cb_raw(&b, "ttl_s", ttl);
 	body_token(cli, &b);
-	if ((body = pr_cb_finish(&b)) == NULL) {
-		pr_cb_release(&b);
+	if ((body = pr__cb_finish(&b)) == NULL) {
+		pr__cb_release(&b);
 		return RENEW_RETRY;
 	}
 	/*
@@ -212,14 +212,14 @@ renew_once(struct renewer *rn, int timeout_ms)
 	 * of the lease left, and a resend (same request_id) is free.
 	 */
 	rc = pr_client_request(cli->client, "partition/renew", body, timeout_ms, 500, &reply);
-	pr_cb_release(&b);
+	pr__cb_release(&b);
 	if (rc != 0) {
 		fprintf(stderr,
 		    "partreg run: renew got no reply (%s); the job keeps running, retrying\n",
 		    rc == -ETIMEDOUT ? "timed out" : strerror(rc < 0 && rc > -4096 ? -rc : EIO));
 		return RENEW_RETRY;
 	}
-	rc = pr_cj_parse(reply, strlen(reply), &env);
+	rc = pr__cj_parse(reply, strlen(reply), &env);
 	free(reply);
 	if (rc != 0) {
 		return RENEW_RETRY;
@@ -236,7 +236,7 @@ renew_once(struct renewer *rn, int timeout_ms)
 		describe_error(env, rn->why, sizeof rn->why);
 		rc = RENEW_REFUSED;
 	}
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return rc;
 }
 
@@ -307,28 +307,28 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 	const char *body;
 	int rc;
 
-	pr_cb_init(&b);
-	pr_cli_body_interval(cli, &b, cli->args[0]);
-	pr_cb_raw(&b, "fence", fence);
+	pr__cb_init(&b);
+	pr__cli_body_interval(cli, &b, cli->args[0]);
+	pr__cb_raw(&b, "fence", fence);
 	if (extra_key != NULL) {
-		pr_cb_raw(&b, extra_key, extra_raw);
+		pr__cb_raw(&b, extra_key, extra_raw);
 	}
 	if (reason != NULL) {
-		pr_cb_str(&b, "reason", reason);
+		pr__cb_str(&b, "reason", reason);
 	}
 	body_token(cli, &b);
-	if ((body = pr_cb_finish(&b)) == NULL) {
-		pr_cb_release(&b);
+	if ((body = pr__cb_finish(&b)) == NULL) {
+		pr__cb_release(&b);
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cli_request(cli, command, body, cli->timeout_ms, &env);
-	pr_cb_release(&b);
+	rc = pr__cli_request(cli, command, body, cli->timeout_ms, &env);
+	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
 	if (!reply_ok(env)) {
-		const char *code = pr_cj_str(pr_cj_get(env, "error"), "code");
-		pr_cli_print_error(cli, env);
+		const char *code = pr__cj_str(pr__cj_get(env, "error"), "code");
+		pr__cli_print_error(cli, env);
 		rc = PR_EXIT_REFUSED;
 		if (code != NULL
 		    && (strcmp(code, "lease_expired") == 0 || strcmp(code, "stale_fence") == 0
@@ -336,10 +336,10 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 			rc = PR_EXIT_LOST;
 		}
 	} else if (cli->json) {
-		pr_cj_write(stdout, pr_cj_get(env, "result"));
+		pr__cj_write(stdout, pr__cj_get(env, "result"));
 		putc('\n', stdout);
 	}
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return rc;
 }
 
@@ -374,46 +374,46 @@ lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fe
 	char ttl[24];
 	int rc;
 
-	pr_cb_init(&b);
-	pr_cli_body_interval(cli, &b, cli->args[0]);
+	pr__cb_init(&b);
+	pr__cli_body_interval(cli, &b, cli->args[0]);
 	snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-	pr_cb_raw(&b, "ttl_s", ttl);
-	pr_cb_str(&b, "session", session);
+	pr__cb_raw(&b, "ttl_s", ttl);
+	pr__cb_str(&b, "session", session);
 	body_token(cli, &b);
-	if ((body = pr_cb_finish(&b)) == NULL) {
-		pr_cb_release(&b);
+	if ((body = pr__cb_finish(&b)) == NULL) {
+		pr__cb_release(&b);
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr_cli_request(cli, "partition/lock", body, cli->timeout_ms, &env);
-	pr_cb_release(&b);
+	rc = pr__cli_request(cli, "partition/lock", body, cli->timeout_ms, &env);
+	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
 	if (!reply_ok(env)) {
-		pr_cli_print_error(cli, env);
-		pr_cj_free(env);
+		pr__cli_print_error(cli, env);
+		pr__cj_free(env);
 		return PR_EXIT_REFUSED;
 	}
-	res = pr_cj_get(env, "result");
-	f = pr_cj_get(res, "fence");
+	res = pr__cj_get(env, "result");
+	f = pr__cj_get(res, "fence");
 	if (f == NULL || f->type != PR_CJ_NUM || strlen(f->text) >= fence_cap) {
-		pr_cli_fail(cli, "invalid_reply", "the lock reply has no fence");
-		pr_cj_free(env);
+		pr__cli_fail(cli, "invalid_reply", "the lock reply has no fence");
+		pr__cj_free(env);
 		return PR_EXIT_REFUSED;
 	}
 	snprintf(fence, fence_cap, "%s", f->text);
-	exp = pr_cj_str(res, "expires_at");
+	exp = pr__cj_str(res, "expires_at");
 	if (!cli->json) {
 		fprintf(stderr, "partreg run: locked %s %s [%s, %s) fence %s, lease until %s\n",
 		    cli->args[0], cli->opt[PR_O_PROVIDER], cli->opt[PR_O_START], cli->opt[PR_O_END],
 		    fence, exp ? exp : "?");
 	}
-	pr_cj_free(env);
+	pr__cj_free(env);
 	return PR_EXIT_OK;
 }
 
 int
-pr_cli_run(struct pr_cli *cli)
+pr__cli_run(struct pr_cli *cli)
 {
 	const char *prefix = cli->opt[PR_O_PREFIX] ? cli->opt[PR_O_PREFIX] : PR_DEFAULT_PREFIX;
 	long ttl_s = cli->opt[PR_O_TTL] ? atol(cli->opt[PR_O_TTL]) : DEFAULT_TTL;
@@ -428,7 +428,7 @@ pr_cli_run(struct pr_cli *cli)
 	size_t nkeep = inherited_fds(keep, INHERITED_MAX);
 
 	if (new_session(session) != 0) {
-		pr_cli_fail(cli, "internal", "no random numbers: %s", strerror(errno));
+		pr__cli_fail(cli, "internal", "no random numbers: %s", strerror(errno));
 		return PR_EXIT_REFUSED;
 	}
 	snprintf(will_topic, sizeof will_topic, "%s/cmd/session/abort", prefix);
@@ -440,7 +440,7 @@ pr_cli_run(struct pr_cli *cli)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if ((rc = pr_cli_connect(cli, will_topic, will)) != PR_EXIT_OK) {
+	if ((rc = pr__cli_connect(cli, will_topic, will)) != PR_EXIT_OK) {
 		return rc;
 	}
 	if ((rc = lock(cli, session, ttl_s, fence, sizeof fence)) != PR_EXIT_OK) {
@@ -450,7 +450,7 @@ pr_cli_run(struct pr_cli *cli)
 	t0 = mono_us();
 	pid = fork();
 	if (pid < 0) {
-		pr_cli_fail(cli, "internal", "fork: %s", strerror(errno));
+		pr__cli_fail(cli, "internal", "fork: %s", strerror(errno));
 		finish(cli, "partition/fail", fence, NULL, NULL, "partreg run could not fork");
 		return PR_EXIT_REFUSED;
 	}
@@ -477,7 +477,7 @@ pr_cli_run(struct pr_cli *cli)
 	have_thread = pthread_create(&renew_thread, NULL, renew_main, &rn) == 0;
 	if (!have_thread) {
 		/* Without renewals the lease would run out under the job. */
-		pr_cli_fail(cli, "internal", "cannot start the renew thread");
+		pr__cli_fail(cli, "internal", "cannot start the renew thread");
 		kill(pid, SIGTERM);
 	}
 	for (;;) {
@@ -507,7 +507,7 @@ pr_cli_run(struct pr_cli *cli)
 
 	code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 	if (rn.lost) {
-		pr_cli_fail(cli, "lock_lost",
+		pr__cli_fail(cli, "lock_lost",
 		    "the lock was lost while the job ran (%s); job stopped", rn.why);
 		return PR_EXIT_LOST;
 	}
@@ -519,7 +519,7 @@ pr_cli_run(struct pr_cli *cli)
 		    duration, hostjson);
 		rc = finish(cli, "partition/unlock", fence, "metadata", meta, NULL);
 		if (rc == PR_EXIT_LOST) {
-			pr_cli_fail(cli, "lock_lost",
+			pr__cli_fail(cli, "lock_lost",
 			    "the job succeeded but the lock was lost before the unlock");
 		}
 		return rc;

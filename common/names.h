@@ -16,13 +16,13 @@
  * starting with '$'.
  * Returns 0 or PR_ENAME.
  */
-int pr_name_check(const char *s, size_t len);
+int pr__name_check(const char *s, size_t len);
 
 /*
  * An identifier (request_id, session, correlation_id): 1..PR_ID_MAX bytes of
  * printable ASCII (0x20..0x7e). Returns 0 or PR_EFIELD.
  */
-int pr_id_check(const char *s, size_t len);
+int pr__id_check(const char *s, size_t len);
 
 /*
  * A topic filter/topic level check for reply topics: the topic must start
@@ -31,20 +31,20 @@ int pr_id_check(const char *s, size_t len);
  * NUL, control characters or noncharacters (as for names). Returns 0 or
  * PR_EREPLYTOPIC.
  */
-int pr_reply_topic_check(const char *topic, size_t len, const char *prefix);
+int pr__reply_topic_check(const char *topic, size_t len, const char *prefix);
 
 /*
  * The topic prefix ("partreg/v1"): 1..256 bytes of topic text (as for reply
  * topics) without '+' or '#', no empty level (no leading, trailing or
  * doubled '/'), not starting with '$'. Returns 0 or PR_EFIELD.
  */
-int pr_prefix_check(const char *prefix);
+int pr__prefix_check(const char *prefix);
 
 /*
  * Is s[0..len) well-formed UTF-8 (no overlong forms, no surrogates, nothing
  * above U+10FFFF)? Returns 0, or PR_EFIELD with *bad_at (may be NULL) the
  * offset of the first ill-formed sequence.
  */
-int pr_utf8_check(const char *s, size_t len, size_t *bad_at);
+int pr__utf8_check(const char *s, size_t len, size_t *bad_at);
 
 #endif
