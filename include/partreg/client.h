@@ -67,9 +67,11 @@ struct pr_client_opts {
 };
 
 /*
- * Create a client and start connecting; opts and its strings are copied.
+ * Create a client and start connecting (it keeps reconnecting until
+ * pr_client_close); opts and its strings are copied. On success *out is
+ * the caller's, closed with pr_client_close; on failure *out is NULL.
  * Returns 0 (connecting may still be in progress: see
- * pr_client_wait_connected) or PR_EFIELD for a bad option.
+ * pr_client_wait_connected), PR_EFIELD for a bad option, -ENOMEM.
  */
 PR_API int pr_client_open(const struct pr_client_opts *opts, struct pr_client **out);
 
@@ -86,7 +88,8 @@ PR_API const char *pr_client_prefix(const struct pr_client *c);
 
 /*
  * Send command (e.g. "partition/lock") with body, a JSON object as text
- * (NULL = {}), and wait up to timeout_ms for its reply. A request_id is
+ * (NULL = {}; both borrowed for the call), and wait up to timeout_ms for
+ * its reply. A request_id is
  * added when the body has none (a random UUID); the command is sent again
  * with the same request_id every resend_ms (0 = 2000) until a reply comes.
  * On success *reply is the reply envelope as NUL-terminated JSON text,
@@ -147,8 +150,9 @@ struct pr_summary {
 	size_t nblocked;
 };
 
-/* Parse a summary message. Returns 0 or PR_EJSON/PR_ETIME/-ENOMEM; on
- * success release *out with pr_summary_release. */
+/* Parse a summary message (json[0..len), borrowed for the call; need not
+ * be NUL-terminated). Returns 0 or PR_EJSON/PR_ETIME/-ENOMEM; on success
+ * *out owns its arrays until pr_summary_release, on failure it is empty. */
 PR_API int pr_summary_parse(const char *json, size_t len, struct pr_summary *out);
 /* Free what pr_summary_parse allocated; zeroes *s. */
 PR_API void pr_summary_release(struct pr_summary *s);
@@ -156,8 +160,8 @@ PR_API void pr_summary_release(struct pr_summary *s);
 /*
  * Readiness of want from a summary, by the agent's rule
  * (pr_readiness_eval). out->gaps/gaps_cap are the caller's, as for
- * pr_readiness_eval. When s->truncated the answer may be wrong: ask the
- * agent instead.
+ * pr_readiness_eval; nothing in out points into s. When s->truncated
+ * the answer may be wrong: ask the agent instead.
  */
 PR_API void pr_summary_readiness(
     const struct pr_summary *s, struct pr_range want, struct pr_readiness *out);
