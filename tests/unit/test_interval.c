@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tables for src/interval.c with explicit instants (small integers stand for
+ * Tables for common/interval.c with explicit instants (small integers stand for
  * microseconds; days are D(n)), then a randomized comparison against a
  * brute-force model that marks every instant of a small grid, run over
  * sorted input, small unsorted input and large unsorted input so each of

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tables for src/names.c, plus exhaustive cross-checks of the UTF-8 rules
+ * Tables for common/names.c, plus exhaustive cross-checks of the UTF-8 rules
  * against a reference decoder written the other way round (decode by the
  * lead byte's bit pattern, then refuse overlong, surrogate and too-large
  * values), so a slip in either shows up as a disagreement.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tables for src/ptime.c: accepted texts with their exact value, one or more
+ * Tables for common/ptime.c: accepted texts with their exact value, one or more
  * refused texts for every rule of the grammar and the calendar, canonical
  * formatting, and format -> parse round trips across the whole range.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for src/token.c: the UUIDv4 text form, uniqueness, SHA-256 against
+ * Tests for common/token.c: the UUIDv4 text form, uniqueness, SHA-256 against
  * the FIPS 180-2 vectors, and matching.
  */
 #include <setjmp.h>
