@@ -281,8 +281,9 @@ on_sub_ok5(void *ctx, MQTTAsync_successData5 *r)
 		int code = sc->n == 1 ? (int)r->reasonCode : (int)r->alt.sub.reasonCodes[i];
 
 		if (code >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			tlog(sc->t, PR_LOG_ERROR, "transport: subscription to %s refused (reason %d)",
-			    sc->filters[i], code);
+			tlog(sc->t, PR_LOG_ERROR,
+			    "transport: subscription to %s refused (reason %d)", sc->filters[i],
+			    code);
 			ok = sc->all; /* after a connect, go on with the others */
 		}
 	}
@@ -765,7 +766,8 @@ pr__transport_unsubscribe(struct pr_transport *t, const char *filter)
 			still = 1;
 		} else if (strcmp(t->subs[i], filter) == 0) {
 			gone = t->subs[i];
-			memmove(t->subs + i, t->subs + i + 1, (size_t)(t->nsubs - i - 1) * sizeof *t->subs);
+			memmove(t->subs + i, t->subs + i + 1,
+			    (size_t)(t->nsubs - i - 1) * sizeof *t->subs);
 			t->nsubs--;
 			i--;
 		}

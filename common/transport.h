@@ -114,8 +114,8 @@ int pr__transport_is_connected(struct pr_transport *t);
  * then -ETIMEDOUT). -ENOTCONN when not connected: the message is dropped.
  * Safe from any thread. props may be NULL.
  */
-int pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
-    int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
+int pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload,
+    size_t len, int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
 
 /*
  * Subscribe to filter at QoS 1 now and on every reconnect; wait up to
