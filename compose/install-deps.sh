@@ -6,6 +6,9 @@ pkgs=(build-essential cmake ninja-build pkg-config
   libpaho-mqtt-dev liblmdb-dev libjson-c-dev uuid-dev libcmocka-dev libssl-dev
   mosquitto mosquitto-clients jq openssl python3 python3-jsonschema clang-format git
   gnuplot-nox
+  # the Debian package (cpack -G DEB: dpkg-shlibdeps, file) and man -l in
+  # test_installed.sh
+  dpkg-dev file man-db
   rabbitmq-server nats-server)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,11 +15,12 @@
 # In the ASan build (PARTREG_SANITIZE=1) the installed library is
 # instrumented, so the examples are compiled with the same sanitizers (an
 # uninstrumented program cannot load an instrumented library).
+# (The skip comes before lib.sh, whose exit trap would report it as a failure.)
+for tool in cc cmake pkg-config nm readelf perl man; do
+  command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
+done
 . "$(dirname "$0")/lib.sh"
 : "${PARTREG_BUILD_DIR:?set by ctest}"
-for tool in cc cmake pkg-config nm readelf perl man; do
-  command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; FAILED=0; exit 77; }
-done
 SRC=$PARTREG_SOURCE_DIR/examples
 PREFIX=$T/prefix
 cmake --install "$PARTREG_BUILD_DIR" --prefix "$PREFIX" >"$T/install.log" 2>&1 ||
@@ -34,6 +35,11 @@ for f in "$LIBDIR/libpartreg.so.0" "$LIBDIR/libpartreg.a" "$LIBDIR/pkgconfig/par
   [ -e "$f" ] || fail "not installed: ${f#"$PREFIX"/}"
 done
 ok "installed into a scratch prefix (libdir ${LIBDIR#"$PREFIX"/})"
+# The unit and config, with the unit's paths rewritten for this prefix.
+grep -qx "ExecStart=$PREFIX/sbin/partregd --config $PREFIX/etc/partreg/partregd.conf --data-dir /var/lib/partreg" \
+  "$PREFIX/lib/systemd/system/partregd.service" ||
+  fail "unit: $(grep ExecStart "$PREFIX/lib/systemd/system/partregd.service" 2>&1)"
+ok "partregd.service and etc/partreg/partregd.conf installed for this prefix"
 
 SAN=()
 [ "${PARTREG_SANITIZE:-0}" = 1 ] && SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer)
@@ -90,7 +96,7 @@ PARTREGD=$PREFIX/sbin/partregd
 CLI=$PREFIX/bin/partreg
 resolves_to_prefix "$CLI"
 start_broker
-start_agent
+start_agent --config "$PREFIX/etc/partreg/partregd.conf"
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
 S=inst
 A=2024-05-01T00:00:00Z
