@@ -1,87 +1,60 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's worker loop (see agent.h for the data path and guarantees).
+ * The agent's worker loop (see agent.h for the data path and guarantees):
+ *
+ *   transport (Paho's thread) → queue → decode → handlers → store (commit)
+ *   → publisher
  *
  * Everything that touches the store runs on the worker thread: LMDB allows
  * one write transaction at a time, and a single writer makes the order of
  * commits the order of publishes. Paho's receive thread only queues messages
- * and raises flags, and never publishes: a publish may wait for the
- * in-flight window, whose completions arrive on that same thread.
+ * and raises flags (queue.h), and never publishes: a publish may wait for
+ * the in-flight window, whose completions arrive on that same thread.
  *
- * Republishing all retained state (on every connect, and on agent/resync)
- * is done in steps of at most REPUBLISH_STEP partitions between batches, so
- * commands are still served while a large registry is republished. Each
- * step reads a fresh snapshot and publishes it before any later batch, so a
- * republished message never overtakes a newer change.
+ * Between batches the loop runs the timers: a step of republishing
+ * (publisher.h), lease expiry at the next deadline (expiry.h), pruning once
+ * a minute, and P/agent/stats every --stats-interval seconds.
  */
 #include "agent.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "codec.h"
 #include <partreg/error.h>
+#include <partreg/time.h>
+
+#include "decode.h"
+#include "encode.h"
+#include "expiry.h"
 #include "handlers.h"
 #include "lease.h"
 #include "log.h"
-#include "names.h"
-#include <partreg/time.h>
+#include "publisher.h"
+#include "queue.h"
 #include "store.h"
+#include "strfmt.h"
 #include "token.h"
 #include "transport.h"
 
-#define REPUBLISH_STEP     512
-#define PUBLISH_TIMEOUT_MS 10000
-#define PRUNE_INTERVAL_US  INT64_C(60000000)
-
-struct reply {
-	char *topic;       /* NULL: no reply wanted */
-	char *correlation; /* MQTT 5 Correlation Data */
-	size_t correlation_len;
-	char request_id[PR_ID_MAX + 1];
-	char correlation_id[PR_ID_MAX + 1]; /* MQTT 3.1.1 body field; "" = none */
-	char *payload;
-	size_t len;
-};
-
-struct republish {
-	int all;                           /* walking every source */
-	char source_cursor[PR_CURSOR_MAX]; /* next source when all */
-	char (*pending)[PR_NAME_MAX + 1];  /* single sources asked by agent/resync */
-	size_t npending, cap_pending;
-	int in_source; /* partitions of cur being published */
-	char cur[PR_NAME_MAX + 1];
-	char part_cursor[PR_CURSOR_MAX];
-};
+#define PRUNE_INTERVAL_US INT64_C(60000000)
 
 struct pr_agent {
 	const struct pr_config *cfg;
 	struct pr_store *store;
 	struct pr_transport *tr;
+	struct pr_publisher *pub;
+	struct pr_queue queue;
 	uint64_t epoch;
 	struct pr_handler_opts hopts;
 
-	char *cmd_filter;   /* P/cmd/+/+ */
-	char *cmd_prefix;   /* P/cmd/ */
-	char *status_topic; /* P/agent/status */
-	char *will_payload;
+	char *cmd_filter; /* P/cmd/+/+ */
+	char *cmd_prefix; /* P/cmd/ */
 
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct pr_msg *qhead, *qtail;
-	int connected_event; /* set by on_connected: publish online, republish */
-	int stopping;
-
-	struct republish rp;
 	int64_t last_prune;
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
 	int64_t last_stats;
-	char *stats_topic; /* P/agent/stats */
-	uint64_t qlen;
 	int64_t next_deadline; /* earliest lease deadline, 0 = none */
 };
 
@@ -92,16 +65,7 @@ on_message(void *arg, struct pr_msg *m)
 {
 	struct pr_agent *a = arg;
 
-	pthread_mutex_lock(&a->mu);
-	if (a->qtail != NULL) {
-		a->qtail->next = m;
-	} else {
-		a->qhead = m;
-	}
-	a->qtail = m;
-	a->qlen++;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->mu);
+	pr__queue_push(&a->queue, m);
 }
 
 static void
@@ -109,234 +73,10 @@ on_connected(void *arg)
 {
 	struct pr_agent *a = arg;
 
-	pthread_mutex_lock(&a->mu);
-	a->connected_event = 1;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-}
-
-/* ---- publishing ---- */
-
-static char *
-concat(const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-	char *s = malloc(n);
-
-	if (s != NULL) {
-		snprintf(s, n, "%s%s%s", a, b, c);
-	}
-	return s;
-}
-
-/* Publish j (consumed) on topic; failures are logged, not returned: every
- * state message is published again on the next connect. */
-static int
-publish_json_expiring(
-    struct pr_agent *a, const char *topic, struct pr_json *j, int retained, uint32_t expiry_s)
-{
-	struct pr_pubprops props = { .message_expiry_s = expiry_s };
-	size_t len;
-	char *text = j != NULL ? pr__json_dump(j, &len) : NULL;
-	int rc;
-
-	pr__json_free(j);
-	if (text == NULL) {
-		pr_error("agent: out of memory encoding a message for %s", topic);
-		return -ENOMEM;
-	}
-	rc = pr__transport_publish(a->tr, topic, text, len, 1, retained, &props, PUBLISH_TIMEOUT_MS);
-	if (rc != 0 && rc != -ENOTCONN) {
-		pr_warn("agent: publish to %s failed: %s", topic, pr_strerror(rc));
-	}
-	free(text);
-	return rc;
-}
-
-static int
-publish_json(struct pr_agent *a, const char *topic, struct pr_json *j, int retained)
-{
-	return publish_json_expiring(a, topic, j, retained, 0);
-}
-
-/*
- * A partition's retained state. A deleted partition is published as a
- * tombstone (state "deleted") that the broker drops after the rest of
- * --tombstone-expiry, not as an empty retained message: a bridge that is
- * down while an empty message passes never learns of the deletion.
- */
-static int
-publish_partition(struct pr_agent *a, const struct pr_partition *p)
-{
-	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
-	char topic[1024];
-	uint32_t expiry = 0;
-
-	if (p->state == PR_DELETED) {
-		int64_t left = (int64_t)a->cfg->tombstone_expiry_s
-		    - (pr_time_now() - p->since) / INT64_C(1000000);
-
-		if (left <= 0) {
-			return 0; /* expired: the broker has dropped it already */
-		}
-		expiry = (uint32_t)left;
-	}
-
-	snprintf(topic, sizeof topic, "%s/state/%s/partitions/%s/%s/%s", a->cfg->prefix, p->source,
-	    pr_time_format(p->range.start, s), pr_time_format(p->range.end, e), p->provider);
-	return publish_json_expiring(a, topic, pr__json_partition_state(p, a->epoch), 1, expiry);
-}
-
-struct summary_ctx {
-	struct pr_range *ready;
-	struct pr_partition *blocked;
-	size_t nready, nblocked, max;
-	int truncated;
-};
-
-static int
-summary_range(void *arg, struct pr_range r)
-{
-	struct summary_ctx *c = arg;
-
-	if (c->nready == c->max) {
-		c->truncated = 1;
-		return 1;
-	}
-	c->ready[c->nready++] = r;
-	return 0;
-}
-
-static int
-summary_blocker(void *arg, const struct pr_partition *p)
-{
-	struct summary_ctx *c = arg;
-
-	if (c->nblocked == c->max) {
-		c->truncated = 1;
-		return 1;
-	}
-	c->blocked[c->nblocked++] = *p;
-	return 0;
-}
-
-/* The summary of src as of txn: coalesced ready ranges and blockers, at
- * most summary_max of each (then "truncated"). NULL on failure (logged). */
-static struct pr_json *
-build_summary(struct pr_agent *a, struct pr_txn *txn, const struct pr_source *src)
-{
-	struct pr_range all = { PR_TIME_MIN, PR_TIME_MAX };
-	struct summary_ctx c = { .max = a->cfg->summary_max };
-	struct pr_json *j = NULL;
-	int rc;
-
-	c.ready = malloc(c.max * sizeof *c.ready);
-	c.blocked = malloc(c.max * sizeof *c.blocked);
-	if (c.ready == NULL || c.blocked == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = pr__store_ready_each(txn, src, all, summary_range, &c);
-	if (rc == 0 || rc == 1) {
-		rc = pr__store_blockers_each(txn, src, all, summary_blocker, &c);
-	}
-	if (rc == 0 || rc == 1) {
-		rc = 0;
-		j = pr__json_summary(
-		    src, a->epoch, c.ready, c.nready, c.blocked, c.nblocked, c.truncated);
-	}
-out:
-	if (rc != 0) {
-		pr_error("agent: summary of source %s failed: %s", src->name, pr_strerror(rc));
-	}
-	free(c.ready);
-	free(c.blocked);
-	return j;
-}
-
-static void
-publish_status(struct pr_agent *a, const char *status)
-{
-	publish_json(a, a->status_topic,
-	    pr__json_agent_status(status, a->cfg->client_id, a->epoch, pr_time_now()), 1);
-}
-
-/* ---- replies ---- */
-
-static void
-reply_release(struct reply *r)
-{
-	free(r->topic);
-	free(r->correlation);
-	free(r->payload);
-	memset(r, 0, sizeof *r);
-}
-
-static void
-reply_error(struct reply *r, int err, const char *message)
-{
-	free(r->payload);
-	r->payload = pr__reply_encode(err, message != NULL && message[0] != '\0' ? message : NULL,
-	    r->request_id[0] != '\0' ? r->request_id : NULL,
-	    r->correlation_id[0] != '\0' ? r->correlation_id : NULL, NULL, &r->len);
-}
-
-static void
-send_reply(struct pr_agent *a, const struct reply *r)
-{
-	struct pr_pubprops props = { 0 };
-	int rc;
-
-	if (r->topic == NULL || r->payload == NULL) {
-		return;
-	}
-	props.correlation = r->correlation;
-	props.correlation_len = r->correlation_len;
-	rc = pr__transport_publish(
-	    a->tr, r->topic, r->payload, r->len, 1, 0, &props, PUBLISH_TIMEOUT_MS);
-	if (rc != 0) {
-		pr_warn("agent: reply to %s not sent: %s (the client will retry)", r->topic,
-		    pr_strerror(rc));
-	}
+	pr__queue_connected(&a->queue);
 }
 
 /* ---- one command ---- */
-
-/*
- * Decide where the reply goes: the MQTT 5 Response Topic, else the body's
- * reply_to (MQTT 3.1.1). Returns 0 (r->topic may stay NULL: no reply
- * wanted) or PR_EREPLYTOPIC when the topic is outside P/reply/.
- */
-static int
-reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *cmd, struct reply *r)
-{
-	const char *topic = m->response_topic;
-
-	if (topic == NULL && cmd->has_reply_to) {
-		topic = cmd->reply_to;
-	}
-	if (cmd->has_request_id) {
-		snprintf(r->request_id, sizeof r->request_id, "%s", cmd->request_id);
-	}
-	if (cmd->has_correlation_id) {
-		snprintf(r->correlation_id, sizeof r->correlation_id, "%s", cmd->correlation_id);
-	}
-	if (topic == NULL) {
-		return 0;
-	}
-	if (pr__reply_topic_check(topic, strlen(topic), a->cfg->prefix) != 0) {
-		return PR_EREPLYTOPIC;
-	}
-	r->topic = strdup(topic);
-	if (m->correlation != NULL) {
-		r->correlation = malloc(m->correlation_len + 1);
-		if (r->correlation != NULL) {
-			memcpy(r->correlation, m->correlation, m->correlation_len);
-			r->correlation_len = m->correlation_len;
-		}
-	}
-	return 0;
-}
 
 /*
  * Answer a repeated request_id from its stored reply: 2 when replayed, 1
@@ -345,7 +85,7 @@ reply_address(struct pr_agent *a, const struct pr_msg *m, const struct pr_cmd *c
  * (see pr__idem_crypt): a reply may hold a token.
  */
 static int
-try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
+try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_reply *r)
 {
 	char command[64], key[2 * PR_DIGEST_LEN + 1];
 	char *stored = NULL;
@@ -363,7 +103,7 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 	}
 	if (rc != 0) {
 		free(stored);
-		reply_error(r, rc, NULL);
+		pr__reply_error(r, rc, NULL);
 		return 1;
 	}
 	if (strcmp(command, pr__cmd_name(cmd->kind)) != 0) {
@@ -373,7 +113,7 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 		    "request_id '%s' was already used for %s; use a new request_id for each "
 		    "operation",
 		    cmd->request_id, command);
-		reply_error(r, PR_EREQID, msg);
+		pr__reply_error(r, PR_EREQID, msg);
 	} else {
 		r->payload = pr__reply_replayed(
 		    stored, len, cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
@@ -386,7 +126,8 @@ try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct reply *r)
 
 /* Keep the first reply of a write for its request_id, encrypted. */
 static void
-remember_reply(struct pr_txn *batch, const struct pr_cmd *cmd, const struct reply *r, int64_t now)
+remember_reply(
+    struct pr_txn *batch, const struct pr_cmd *cmd, const struct pr_reply *r, int64_t now)
 {
 	char key[2 * PR_DIGEST_LEN + 1];
 	char *sealed = malloc(r->len + 1);
@@ -410,7 +151,7 @@ enum outcome { DONE, REFUSED, REPLAYED };
 
 static enum outcome
 handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int64_t now,
-    struct pr_changes *ch, struct reply *r)
+    struct pr_changes *ch, struct pr_reply *r)
 {
 	struct pr_cmd *cmd = calloc(1, sizeof *cmd);
 	struct pr_decode_error derr = { 0 };
@@ -437,7 +178,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		    known ? kind : PR_CMD_AGENT_RESYNC, m->payload, m->payload_len, cmd, &derr);
 		snprintf(msg, sizeof msg, "%s", derr.message);
 	}
-	if (reply_address(a, m, cmd, r) != 0) {
+	if (pr__reply_address(r, m, cmd, a->cfg->prefix) != 0) {
 		pr_warn("agent: command on %s refused: reply topic outside %s/reply/", m->topic,
 		    a->cfg->prefix);
 		free(r->topic);
@@ -453,7 +194,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	}
 	if (rc != 0) {
 		pr_info("agent: %s refused: %s: %s", m->topic, pr_err_code(rc), msg);
-		reply_error(r, rc, msg);
+		pr__reply_error(r, rc, msg);
 		free(cmd);
 		return REFUSED;
 	}
@@ -479,7 +220,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		result = NULL;
 		pr_info("agent: %s %s: %s", pr__cmd_name(kind), pr_err_code(rc),
 		    msg[0] != '\0' ? msg : pr_strerror(rc));
-		reply_error(r, rc, msg);
+		pr__reply_error(r, rc, msg);
 	} else {
 		r->payload = pr__reply_encode(0, NULL, cmd->has_request_id ? cmd->request_id : NULL,
 		    cmd->has_correlation_id ? cmd->correlation_id : NULL, result, &r->len);
@@ -498,28 +239,19 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 /* ---- batches ---- */
 
 /*
- * Finish a write transaction: build the summaries of the sources ch
- * changed (inside txn, so they show exactly what commits), commit, and only
- * then publish the changed partitions, summaries and events. Consumes txn.
+ * Finish a write transaction: read the summaries of the sources ch changed
+ * (inside txn, so they show exactly what commits), commit, and only then
+ * publish the changed partitions, summaries and events. Consumes txn.
  * Returns the commit's result; nothing is published when it failed.
  */
 static int
 commit_and_publish(
     struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, size_t ncommands)
 {
-	struct pr_json **summaries = calloc(ch->nsources + 1, sizeof *summaries);
-	int64_t t0;
-	size_t i;
+	struct pr_summaries *summaries = pr__publisher_summarize(a->pub, txn, ch);
+	int64_t t0 = pr_time_now();
 	int rc;
 
-	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
-		struct pr_source src;
-
-		if (pr__store_source_get(txn, ch->sources[i], &src) == 0) {
-			summaries[i] = build_summary(a, txn, &src);
-		}
-	}
-	t0 = pr_time_now();
 	/* The durability point: nothing below is published before this. */
 	rc = pr__txn_commit(txn);
 	a->stats.batches++;
@@ -530,62 +262,16 @@ commit_and_publish(
 	pr_debug("agent: batch of %zu command%s committed in %.3f ms", ncommands,
 	    ncommands == 1 ? "" : "s", a->stats.commit_ms_last);
 	if (rc == 0) {
-		for (i = 0; i < ch->nparts; i++) {
-			publish_partition(a, &ch->parts[i]);
-		}
-		for (i = 0; summaries != NULL && i < ch->nsources; i++) {
-			char *topic = concat(a->cfg->prefix, "/state/", ch->sources[i]);
-
-			if (topic != NULL && summaries[i] != NULL) {
-				publish_json(a, topic, summaries[i], 1);
-				summaries[i] = NULL;
-			}
-			free(topic);
-		}
-		for (i = 0; i < ch->nevents; i++) {
-			char *topic = concat(a->cfg->prefix, "/events/", ch->events[i].source);
-
-			if (topic != NULL) {
-				publish_json(a, topic, pr__json_event(&ch->events[i], a->epoch), 0);
-			}
-			free(topic);
-		}
+		pr__publisher_changes(a->pub, ch, summaries);
 	}
-	for (i = 0; summaries != NULL && i < ch->nsources; i++) {
-		pr__json_free(summaries[i]);
-	}
-	free(summaries);
+	pr__summaries_free(summaries);
 	return rc;
-}
-
-static void
-queue_resyncs(struct pr_agent *a, const struct pr_changes *ch)
-{
-	if (ch->resync_all) {
-		a->rp.all = 1;
-		a->rp.source_cursor[0] = '\0';
-	}
-	for (size_t i = 0; i < ch->nresync; i++) {
-		if (a->rp.npending == a->rp.cap_pending) {
-			size_t cap = a->rp.cap_pending ? a->rp.cap_pending * 2 : 8;
-			void *p = realloc(a->rp.pending, cap * sizeof *a->rp.pending);
-
-			if (p == NULL) {
-				pr_error("agent: out of memory; agent/resync of %s dropped",
-				    ch->resync[i]);
-				break;
-			}
-			a->rp.pending = p;
-			a->rp.cap_pending = cap;
-		}
-		memcpy(a->rp.pending[a->rp.npending++], ch->resync[i], PR_NAME_MAX + 1);
-	}
 }
 
 static void
 process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 {
-	struct reply *replies = calloc(n, sizeof *replies);
+	struct pr_reply *replies = calloc(n, sizeof *replies);
 	struct pr_changes ch;
 	struct pr_txn *batch = NULL;
 	int64_t now = pr_time_now();
@@ -611,15 +297,15 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	if (rc != 0) {
 		pr_error("agent: commit of %zu commands failed: %s", n, pr_strerror(rc));
 		for (i = 0; i < n; i++) {
-			reply_error(&replies[i], rc, NULL);
+			pr__reply_error(&replies[i], rc, NULL);
 		}
 	}
 	for (i = 0; i < n; i++) {
-		send_reply(a, &replies[i]);
-		reply_release(&replies[i]);
+		pr__publisher_reply(a->pub, &replies[i]);
+		pr__reply_release(&replies[i]);
 	}
 	if (rc == 0) {
-		queue_resyncs(a, &ch);
+		pr__publisher_resync(a->pub, &ch);
 		/* A new lease may run out before the one the worker waits for. */
 		for (i = 0; i < ch.nparts; i++) {
 			int64_t d = ch.parts[i].state == PR_LOCKED ? ch.parts[i].expires_at : 0;
@@ -633,23 +319,9 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	pr__changes_release(&ch);
 }
 
-/* ---- leases ---- */
+/* ---- timers ---- */
 
 #define EXPIRE_BATCH 256
-
-struct due {
-	struct pr_partition *items;
-	size_t n;
-};
-
-static int
-collect_due(void *arg, const struct pr_partition *p)
-{
-	struct due *d = arg;
-
-	d->items[d->n++] = *p;
-	return 0;
-}
 
 /*
  * Fail the locks whose lease ran out, in batches sharing one commit, and
@@ -660,36 +332,22 @@ collect_due(void *arg, const struct pr_partition *p)
 static void
 expire_due(struct pr_agent *a, int64_t now)
 {
-	struct due d = { .items = NULL, .n = 0 };
 	struct pr_txn *txn = NULL;
 	struct pr_changes ch;
-	int64_t next = 0;
+	size_t ndue = 0, nexpired = 0;
 	int rc;
 
 	if (a->next_deadline == 0 || a->next_deadline > now) {
 		return;
 	}
 	pr__changes_init(&ch);
-	d.items = malloc(EXPIRE_BATCH * sizeof *d.items);
-	rc = d.items != NULL ? pr__txn_begin(a->store, 1, &txn) : -ENOMEM;
+	rc = pr__txn_begin(a->store, 1, &txn);
 	if (rc == 0) {
-		rc = pr__store_leases_due(txn, now, EXPIRE_BATCH, collect_due, &d);
-	}
-	for (size_t i = 0; rc == 0 && i < d.n; i++) {
-		char s[PR_TIME_BUFSZ];
-
-		rc = pr__handle_expiry(txn, &d.items[i], now, &ch);
-		if (rc == 0) {
-			a->stats.leases_expired++;
-			pr_info("agent: lease of %s/%s/%s expired (fence %llu)", d.items[i].source,
-			    d.items[i].provider, pr_time_format(d.items[i].range.start, s),
-			    (unsigned long long)d.items[i].fence);
-		} else if (rc == PR_ENOTLOCKED) {
-			rc = 0;
-		}
+		rc = pr__expiry_run(txn, now, EXPIRE_BATCH, &ch, &ndue, &nexpired);
+		a->stats.leases_expired += nexpired;
 	}
 	if (rc == 0) {
-		rc = commit_and_publish(a, txn, &ch, d.n);
+		rc = commit_and_publish(a, txn, &ch, ndue);
 	} else {
 		pr__txn_abort(txn);
 	}
@@ -697,115 +355,8 @@ expire_due(struct pr_agent *a, int64_t now)
 		pr_error("agent: expiring leases failed: %s", pr_strerror(rc));
 	}
 	pr__changes_release(&ch);
-	free(d.items);
 	/* The next deadline; one still due (more than a batch) comes round at once. */
-	if (pr__txn_begin(a->store, 0, &txn) == 0) {
-		if (pr__store_lease_next(txn, &next) != 0) {
-			next = 0;
-		}
-		pr__txn_abort(txn);
-	}
-	a->next_deadline = rc == 0 ? next : now + 1000000;
-}
-
-/* ---- republishing ---- */
-
-static int
-republish_part_cb(void *arg, const struct pr_partition *p)
-{
-	return publish_partition(arg, p) == -ENOTCONN ? -ENOTCONN : 0;
-}
-
-static int
-first_source_cb(void *arg, const struct pr_source *s)
-{
-	memcpy(arg, s->name, sizeof s->name);
-	return 0;
-}
-
-static int
-republish_pending(const struct republish *rp)
-{
-	return rp->all || rp->npending > 0 || rp->in_source;
-}
-
-/* One step: the next source's summary, or up to REPUBLISH_STEP of its
- * partitions. Stops republishing when the connection is gone (the next
- * connect starts it again). */
-static void
-republish_step(struct pr_agent *a)
-{
-	struct republish *rp = &a->rp;
-	struct pr_txn *txn = NULL;
-	struct pr_source src;
-	char next[PR_CURSOR_MAX];
-	int rc = pr__txn_begin(a->store, 0, &txn);
-
-	if (rc != 0) {
-		goto fail;
-	}
-	if (!rp->in_source) {
-		char name[PR_NAME_MAX + 1] = "";
-
-		if (rp->npending > 0) {
-			memcpy(name, rp->pending[--rp->npending], sizeof name);
-		} else if (rp->all) {
-			rc = pr__store_source_list(
-			    txn, rp->source_cursor, 1, first_source_cb, name, next);
-			if (rc != 0) {
-				goto fail;
-			}
-			memcpy(rp->source_cursor, next, sizeof next);
-			if (next[0] == '\0') {
-				rp->all = 0;
-			}
-		}
-		if (name[0] == '\0' || pr__store_source_get(txn, name, &src) != 0) {
-			pr__txn_abort(txn);
-			if (!republish_pending(rp)) {
-				pr_info("agent: retained state republished");
-			}
-			return;
-		}
-		char *topic = concat(a->cfg->prefix, "/state/", src.name);
-
-		if (topic == NULL
-		    || publish_json(a, topic, build_summary(a, txn, &src), 1) == -ENOTCONN) {
-			free(topic);
-			rc = -ENOTCONN;
-			goto fail;
-		}
-		free(topic);
-		memcpy(rp->cur, src.name, sizeof rp->cur);
-		rp->part_cursor[0] = '\0';
-		rp->in_source = 1;
-	} else {
-		rc = pr__store_source_get(txn, rp->cur, &src);
-		if (rc == 0) {
-			rc = pr__store_partition_list(
-			    txn, &src, rp->part_cursor, REPUBLISH_STEP, republish_part_cb, a, next);
-		}
-		if (rc != 0) {
-			goto fail;
-		}
-		memcpy(rp->part_cursor, next, sizeof next);
-		if (next[0] == '\0') {
-			rp->in_source = 0;
-		}
-	}
-	pr__txn_abort(txn);
-	if (!republish_pending(rp)) {
-		pr_info("agent: retained state republished");
-	}
-	return;
-fail:
-	pr__txn_abort(txn);
-	if (rc != -ENOTCONN) {
-		pr_error("agent: republishing failed: %s", pr_strerror(rc));
-	}
-	rp->all = 0;
-	rp->npending = 0;
-	rp->in_source = 0;
+	a->next_deadline = rc == 0 ? pr__expiry_next(a->store) : now + 1000000;
 }
 
 /* The retained P/agent/stats message, every --stats-interval seconds. */
@@ -821,15 +372,13 @@ publish_stats(struct pr_agent *a, int64_t now)
 	}
 	a->last_stats = now;
 	a->stats.at = now;
-	pthread_mutex_lock(&a->mu);
-	a->stats.queue = a->qlen;
-	pthread_mutex_unlock(&a->mu);
+	a->stats.queue = pr__queue_len(&a->queue);
 	if (pr__store_info(a->store, &info) == 0) {
 		a->stats.store_used_bytes = info.used_bytes;
 		a->stats.store_map_bytes = info.map_size;
 		a->stats.store_readers = info.readers;
 	}
-	publish_json(a, a->stats_topic, pr__json_agent_stats(&a->stats), 1);
+	pr__publisher_stats(a->pub, &a->stats);
 	a->stats.commit_ms_max = 0; /* the max since the last message */
 }
 
@@ -874,7 +423,8 @@ maintenance(struct pr_agent *a, int64_t now)
 		pr_warn("agent: maintenance skipped: %s", pr_strerror(rc));
 		return;
 	}
-	rc = pr__store_idem_prune(c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
+	rc = pr__store_idem_prune(
+	    c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
 	if (rc == 0) {
 		rc = pr__store_source_list(c.txn, NULL, 0, prune_source_cb, &c, next);
 	}
@@ -895,65 +445,38 @@ int
 pr__agent_run(struct pr_agent *a)
 {
 	for (;;) {
-		struct pr_msg *batch = NULL, **tail = &batch;
-		size_t n = 0;
-		int connected_event, stopping;
+		struct pr_queue_batch b;
+		int64_t wait = 0;
 
-		pthread_mutex_lock(&a->mu);
 		/* Idle: sleep until work arrives, the next lease deadline, or at
-		 * most a second (maintenance). Deadlines are wall-clock times, as
-		 * CLOCK_REALTIME, the condition variable's clock. */
-		if (a->qhead == NULL && !a->connected_event && !a->stopping
-		    && !republish_pending(&a->rp)) {
-			/* Offline, expiry waits for the connect (which wakes us). */
+		 * most a second (maintenance). Offline, expiry waits for the
+		 * connect (which wakes the queue). */
+		if (!pr__publisher_republishing(a->pub)) {
 			int64_t next = pr__transport_is_connected(a->tr) ? a->next_deadline : 0;
-			int64_t wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 
-			if (wait > 0) {
-				int64_t until = pr_time_now() + wait;
-				struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
-					.tv_nsec = (long)(until % 1000000) * 1000 };
-
-				pthread_cond_timedwait(&a->cv, &a->mu, &ts);
-			}
+			wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 		}
-		while (a->qhead != NULL && n < a->cfg->batch_max) {
-			*tail = a->qhead;
-			a->qhead = a->qhead->next;
-			tail = &(*tail)->next;
-			*tail = NULL;
-			n++;
-			a->qlen--;
-		}
-		if (a->qhead == NULL) {
-			a->qtail = NULL;
-		}
-		connected_event = a->connected_event;
-		a->connected_event = 0;
-		stopping = a->stopping && a->qhead == NULL && n == 0;
-		pthread_mutex_unlock(&a->mu);
-
-		if (stopping) {
+		pr__queue_take(&a->queue, a->cfg->batch_max, wait, &b);
+		if (b.stop) {
 			break;
 		}
-		if (connected_event) {
-			publish_status(a, "online");
-			a->rp.all = 1;
-			a->rp.source_cursor[0] = '\0';
-			a->rp.in_source = 0;
+		if (b.connected) {
+			pr__publisher_status(a->pub, "online");
+			pr__publisher_republish_all(a->pub);
 			pr_info("agent: online (epoch %llu); republishing retained state",
 			    (unsigned long long)a->epoch);
 		}
-		if (n > 0) {
-			process_batch(a, batch, n);
-			while (batch != NULL) {
-				struct pr_msg *next = batch->next;
+		if (b.n > 0) {
+			process_batch(a, b.msgs, b.n);
+			while (b.msgs != NULL) {
+				struct pr_msg *next = b.msgs->next;
 
-				pr__msg_free(batch);
-				batch = next;
+				pr__msg_free(b.msgs);
+				b.msgs = next;
 			}
-		} else if (republish_pending(&a->rp) && pr__transport_is_connected(a->tr)) {
-			republish_step(a);
+		} else if (pr__publisher_republishing(a->pub)
+		    && pr__transport_is_connected(a->tr)) {
+			pr__publisher_republish_step(a->pub);
 		}
 		/* Expiry waits for the broker, so that its events reach subscribers
 		 * (a lease past its deadline is refused meanwhile: never ready). */
@@ -964,7 +487,7 @@ pr__agent_run(struct pr_agent *a)
 		publish_stats(a, pr_time_now());
 	}
 	if (pr__transport_is_connected(a->tr)) {
-		publish_status(a, "offline");
+		pr__publisher_status(a->pub, "offline");
 		pr__transport_flush(a->tr, 2000);
 	}
 	pr_info("agent: stopped");
@@ -974,10 +497,7 @@ pr__agent_run(struct pr_agent *a)
 void
 pr__agent_stop(struct pr_agent *a)
 {
-	pthread_mutex_lock(&a->mu);
-	a->stopping = 1;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->mu);
+	pr__queue_stop(&a->queue);
 }
 
 int
@@ -1001,14 +521,10 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	a->hopts.lease.max_s = cfg->lease_max_s;
 	/* Look for leases that ran out while the agent was down at once. */
 	a->next_deadline = 1;
-	pthread_mutex_init(&a->mu, NULL);
-	pthread_cond_init(&a->cv, NULL);
-	a->cmd_filter = concat(cfg->prefix, "/cmd/+/+", "");
-	a->cmd_prefix = concat(cfg->prefix, "/cmd/", "");
-	a->status_topic = concat(cfg->prefix, "/agent/status", "");
-	a->stats_topic = concat(cfg->prefix, "/agent/stats", "");
-	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->status_topic == NULL
-	    || a->stats_topic == NULL) {
+	pr__queue_init(&a->queue);
+	a->cmd_filter = pr__strfmt("%s/cmd/+/+", cfg->prefix);
+	a->cmd_prefix = pr__strfmt("%s/cmd/", cfg->prefix);
+	if (a->cmd_filter == NULL || a->cmd_prefix == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1025,12 +541,9 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	a->stats.agent_id = cfg->client_id;
 	a->stats.epoch = a->epoch;
 	a->stats.started_at = pr_time_now();
-	{
-		struct pr_json *w
-		    = pr__json_agent_status("offline", cfg->client_id, a->epoch, pr_time_now());
-
-		a->will_payload = w != NULL ? pr__json_dump(w, NULL) : NULL;
-		pr__json_free(w);
+	rc = pr__publisher_new(cfg, a->store, a->epoch, &a->pub);
+	if (rc != 0) {
+		goto fail;
 	}
 	if (cfg->password_file != NULL) {
 		password = pr__config_read_secret(cfg->password_file);
@@ -1054,8 +567,8 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	topts.clean_start = 0;
 	topts.session_expiry_s = cfg->session_expiry_s;
 	topts.max_payload = cfg->max_payload;
-	topts.will_topic = a->status_topic;
-	topts.will_payload = a->will_payload;
+	topts.will_topic = pr__publisher_will_topic(a->pub);
+	topts.will_payload = pr__publisher_will_payload(a->pub);
 	topts.will_retained = 1;
 	topts.subscriptions = subs;
 	topts.nsubscriptions = 1;
@@ -1070,6 +583,7 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	if (rc != 0) {
 		goto fail;
 	}
+	pr__publisher_attach(a->pub, a->tr);
 	pr_info("agent: partregd %s, store %s, epoch %llu, broker %s, prefix %s", PR_VERSION_STRING,
 	    cfg->data_dir, (unsigned long long)a->epoch, cfg->broker, cfg->prefix);
 	*out = a;
@@ -1085,21 +599,13 @@ pr__agent_close(struct pr_agent *a)
 	if (a == NULL) {
 		return;
 	}
+	/* The transport first: it stops Paho's thread, which pushes to the
+	 * queue and reads the Last Will the publisher owns. */
 	pr__transport_close(a->tr);
-	while (a->qhead != NULL) {
-		struct pr_msg *next = a->qhead->next;
-
-		pr__msg_free(a->qhead);
-		a->qhead = next;
-	}
+	pr__queue_release(&a->queue);
+	pr__publisher_free(a->pub);
 	pr__store_close(a->store);
 	free(a->cmd_filter);
 	free(a->cmd_prefix);
-	free(a->status_topic);
-	free(a->stats_topic);
-	free(a->will_payload);
-	free(a->rp.pending);
-	pthread_mutex_destroy(&a->mu);
-	pthread_cond_destroy(&a->cv);
 	free(a);
 }

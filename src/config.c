@@ -17,6 +17,7 @@
 #include <partreg/protocol.h>
 
 #include "names.h"
+#include "strfmt.h"
 
 enum kind { K_STR, K_SIZE, K_U32, K_U64, K_VERSION, K_FLAG };
 
@@ -349,37 +350,10 @@ pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 		return PR_EFIELD;
 	}
 	if (cfg->client_id == NULL) {
-		size_t n = strlen(cfg->prefix) + sizeof "partregd:";
-
-		cfg->client_id = malloc(n);
-		if (pr__prefix_check(cfg->prefix) != 0) {
-			fprintf(err,
-			    "partregd: --prefix '%s' must be topic levels separated by '/', "
-			    "without '+', "
-			    "'#', empty levels, or a leading '$'\n",
-			    cfg->prefix);
-			return PR_EFIELD;
-		}
-		if (strncmp(cfg->broker, "mqtts://", 8) != 0
-		    && strncmp(cfg->broker, "ssl://", 6) != 0
-		    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
-			fprintf(err,
-			    "partregd: --cafile/--cert/--key need an mqtts:// --broker (got %s): "
-			    "refusing "
-			    "to connect without TLS\n",
-			    cfg->broker);
-			return PR_EFIELD;
-		}
-		if (cfg->lease_default_s < 1 || cfg->lease_default_s > cfg->lease_max_s) {
-			fprintf(err,
-			    "partregd: --lease-default must be 1 to --lease-max (%u) seconds\n",
-			    (unsigned)cfg->lease_max_s);
-			return PR_EFIELD;
-		}
+		cfg->client_id = pr__strfmt("partregd:%s", cfg->prefix);
 		if (cfg->client_id == NULL) {
 			return -ENOMEM;
 		}
-		snprintf(cfg->client_id, n, "partregd:%s", cfg->prefix);
 	}
 	return 0;
 }

@@ -705,7 +705,8 @@ fail_collected(struct pr_txn *txn, const struct pr_partition *seen, const char *
 		return rc != 0 ? rc : PR_ENOTLOCKED;
 	}
 	if (strcmp(reason, PR_LEASE_REASON) == 0) {
-		return pr__lease_expired(out, now) ? expire(txn, &src, out, now, ch) : PR_ENOTLOCKED;
+		return pr__lease_expired(out, now) ? expire(txn, &src, out, now, ch)
+		                                   : PR_ENOTLOCKED;
 	}
 	out->state = PR_FAILED;
 	out->since = now;

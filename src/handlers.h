@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "decode.h"
+#include "encode.h"
 #include "lease.h"
 #include "model.h"
 #include "store.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The registry's records, as plain structs that every module shares: the
- * store persists them, the handlers change them, the codec encodes them.
+ * store persists them, the handlers change them, the encoders write them.
  * Fixed-size text fields keep copies cheap and ownership trivial: every
  * struct here is a value, with no pointers.
  */

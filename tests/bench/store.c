@@ -31,7 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "decode.h"
+#include "encode.h"
 #include "handlers.h"
 #include <partreg/time.h>
 #include "store.h"

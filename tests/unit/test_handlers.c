@@ -15,8 +15,10 @@
 
 #include <cmocka.h>
 
-#include "codec.h"
+#include "decode.h"
+#include "encode.h"
 #include <partreg/error.h>
+#include "expiry.h"
 #include "handlers.h"
 #include "store.h"
 
@@ -161,36 +163,17 @@ part(struct fx *f, const char *cmd, const char *tok, const char *start, const ch
 	return run(f, cmd, buf);
 }
 
-struct due {
-	struct pr_partition items[16];
-	size_t n;
-};
-
-static int
-collect_due(void *arg, const struct pr_partition *p)
-{
-	struct due *d = arg;
-
-	d->items[d->n++] = *p;
-	return 0;
-}
-
-/* Run the agent's lease expiry at f->now, as its worker loop does; returns
- * how many locks it failed. */
+/* Run the agent's lease expiry (expiry.h) at f->now in its own committed
+ * transaction; returns how many locks it failed. */
 static size_t
 expire_at_now(struct fx *f)
 {
-	struct due d = { .n = 0 };
 	struct pr_txn *txn;
-	size_t expired = 0;
+	size_t due = 0, expired = 0;
 
 	assert_int_equal(pr__txn_begin(f->st, 1, &txn), 0);
-	assert_int_equal(pr__store_leases_due(txn, f->now, 16, collect_due, &d), 0);
-	for (size_t i = 0; i < d.n; i++) {
-		if (pr__handle_expiry(txn, &d.items[i], f->now, &f->ch) == 0) {
-			expired++;
-		}
-	}
+	assert_int_equal(pr__expiry_run(txn, f->now, 16, &f->ch, &due, &expired), 0);
+	assert_true(expired <= due);
 	assert_int_equal(pr__txn_commit(txn), 0);
 	return expired;
 }
@@ -372,11 +355,14 @@ test_lease_expiry_and_fencing(void **state)
 	    part(f, "partition/renew", f->token, D1, D2, ",\"fence\":1,\"ttl_s\":5"), 0);
 	has(f, "\"state\":\"locked\"");
 	assert_int_equal(expire_at_now(f), 0); /* not yet */
+	/* The renew ran at f->now with ttl_s 5: the next deadline. */
+	assert_int_equal(pr__expiry_next(f->st), f->now + 5 * INT64_C(1000000));
 	f->now += 5 * INT64_C(1000000);
 	/* Past the deadline but before the agent's expiry ran: never ready. */
 	assert_int_equal(part(f, "partition/unlock", f->token, D1, D2, ",\"fence\":1"), PR_ELEASE);
 	assert_int_equal(part(f, "partition/renew", f->token, D1, D2, ",\"fence\":1"), PR_ELEASE);
 	assert_int_equal(expire_at_now(f), 1);
+	assert_int_equal(pr__expiry_next(f->st), 0); /* no lease runs */
 	assert_int_equal(run(f, "partition/list", "{\"source\":\"s\"}"), 0);
 	has(f, "\"state\":\"failed\"");
 	has(f, "\"reason\":\"lease_expired\"");

@@ -37,8 +37,8 @@ test_deadline(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		int64_t got = 0;
-		int rc
-		    = pr__lease_deadline(&pol, rows[i].has_ttl, rows[i].ttl, rows[i].now, &got, msg);
+		int rc = pr__lease_deadline(
+		    &pol, rows[i].has_ttl, rows[i].ttl, rows[i].now, &got, msg);
 
 		assert_int_equal(rc, rows[i].rc);
 		if (rc == 0) {
