@@ -174,13 +174,22 @@ nm "$CLI" >"$T/cli.nm" 2>/dev/null || nm -D "$CLI" >"$T/cli.nm"
 if grep -E ' (pr__store_|pr__json_|pr__handle|pr__cmd_decode)' "$T/cli.nm" >"$T/cli.bad"; then
   fail "the installed partreg holds agent modules: $(head -n 5 "$T/cli.bad")"
 fi
+# And by name from the build, so a renamed module is still caught: no
+# global symbol of the agent's modules (libpartregd_core.a, which also holds
+# common/) is defined in the CLI.
+CORE=$PARTREG_BUILD_DIR/src/libpartregd_core.a
+[ -f "$CORE" ] || fail "no $CORE"
+nm --defined-only -g "$CORE" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u >"$T/core.syms"
+awk 'NF == 3 && $2 != "U" { print $3 }' "$T/cli.nm" | sort -u >"$T/cli.syms"
+both=$(comm -12 "$T/core.syms" "$T/cli.syms")
+[ -z "$both" ] || fail "the installed partreg defines agent symbols: $(head -n 5 <<<"$both")"
 readelf -d "$CLI" >"$T/readelf.out"
 grep -q 'NEEDED.*libpartreg\.so\.0' "$T/readelf.out" || fail "partreg does not link libpartreg.so.0"
 nm -D --undefined-only "$CLI" | awk '{ print $NF }' | grep '^pr_' | sort -u >"$T/cli.undef"
 [ -s "$T/cli.undef" ] || fail "partreg uses no pr_ function of the library"
 missing=$(comm -23 "$T/cli.undef" "$T/exports.txt")
 [ -z "$missing" ] || fail "partreg needs pr_ symbols libpartreg.so does not export: $missing"
-ok "partreg: no store/codec/handler symbols; its $(wc -l <"$T/cli.undef") pr_ imports are all exported"
+ok "partreg: none of the $(wc -l <"$T/core.syms") agent/common symbols; its $(wc -l <"$T/cli.undef") pr_ imports are all exported"
 
 # ---- 6. the installed binaries and pages ----
 "$PARTREGD" --version >"$T/v.out" 2>&1 || fail "partregd --version: $(cat "$T/v.out")"
