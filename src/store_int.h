@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the store (store.c, store_index.c, store_xindex.c): the structs behind the
- * opaque handles, key and record encoding helpers, and the one place LMDB
- * return codes are translated. Nothing outside the store includes this.
+ * Private to the store (store.c, store_partitions.c, store_crossindex.c,
+ * store_events.c): the structs behind the opaque handles, key and record encoding helpers, and the
+ * one place LMDB return codes are translated. Nothing outside the store includes this.
  *
  * Encoding rules, shared by every DBI:
  * - integers in keys are big-endian so that memcmp order is numeric order;
@@ -43,13 +43,13 @@ struct pr_store {
 	MDB_dbi events;     /* src | seq -> event record */
 	MDB_dbi idem;       /* request_id -> created_at | command | reply */
 	MDB_dbi idem_time;  /* created_at | request_id -> "" */
-	MDB_dbi leases;     /* expires_at | partkey -> source name (store_xindex.c) */
+	MDB_dbi leases;     /* expires_at | partkey -> source name (store_crossindex.c) */
 	MDB_dbi sessions;   /* len | session | partkey -> source name */
 	MDB_dbi tombstones; /* since | partkey -> source name */
 	MDB_dbi tokens;     /* digest -> source | provider */
 };
 
-/* A partitions key: src | start | end | provider (store_index.c). */
+/* A partitions key: src | start | end | provider (store_partitions.c). */
 #define PR_PART_KEY_MAX (24 + PR_NAME_MAX)
 
 struct pr_txn {
@@ -67,6 +67,10 @@ struct pr_txn {
  * logged with what was being done and LMDB's own message.
  */
 int pr__store_lmdb_err(int rc, const char *what, int notfound);
+
+/* A u64 in meta under key[0..klen): get reads a missing one as 0 (store.c). */
+int pr__store_meta_get_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t *v);
+int pr__store_meta_put_u64(struct pr_txn *txn, const void *key, size_t klen, uint64_t v);
 
 /*
  * The length-class mask of one half of a source's overlap index: bit c set
@@ -92,7 +96,7 @@ int pr__store_part_read(
     struct pr_txn *txn, const struct pr_source *src, MDB_val *k, struct pr_partition *out);
 
 /*
- * The cross-source indexes of store_xindex.c (leases, sessions, tombstones)
+ * The cross-source indexes of store_crossindex.c (leases, sessions, tombstones)
  * after a partition of src changed from old to new (either NULL: absent).
  * Called by pr__store_partition_put/_del after the record itself is written.
  */

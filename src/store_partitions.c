@@ -9,7 +9,7 @@
  *   runion      src | start                                -> end
  * half is 1 for ready partitions and 0 for pending, locked and failed ones;
  * a partition in state "deleted" is in neither half. put and del also keep
- * the cross-source lease, session and tombstone indexes (store_xindex.c).
+ * the cross-source lease, session and tombstone indexes (store_crossindex.c).
  *
  * Overlap index. Within one class every length lies in [2^c, 2^(c+1)), so a
  * partition of class c that overlaps [a, b) starts in (a - 2^(c+1), b): one

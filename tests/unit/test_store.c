@@ -239,7 +239,8 @@ test_open_creates_dir_and_reopen_keeps_data(void **state)
 	assert_int_equal(pr__store_source_get(t, "orders", &g), 0);
 	assert_int_equal(g.id, s.id);
 	assert_string_equal(g.owner, "owner-of-orders");
-	assert_int_equal(pr__store_partition_get(t, &g, "dag", (struct pr_range) { 10, 20 }, &q), 0);
+	assert_int_equal(
+	    pr__store_partition_get(t, &g, "dag", (struct pr_range) { 10, 20 }, &q), 0);
 	assert_int_equal(q.state, PR_READY);
 	assert_int_equal(
 	    pr__store_ready_each(t, &g, (struct pr_range) { 0, 100 }, collect_range, &rs), 0);
@@ -501,7 +502,8 @@ test_partition_put_get_del(void **state)
 	assert_memory_equal(&g, &p, sizeof g);
 
 	/* Same provider, other range; other provider, same range: distinct. */
-	assert_int_equal(pr__store_partition_get(t, &s, "prov", (struct pr_range) { -100, 101 }, &g),
+	assert_int_equal(
+	    pr__store_partition_get(t, &s, "prov", (struct pr_range) { -100, 101 }, &g),
 	    PR_ENOPARTITION);
 	assert_int_equal(pr__store_partition_get(t, &s, "other", r, &g), PR_ENOPARTITION);
 
