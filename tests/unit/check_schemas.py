@@ -7,7 +7,8 @@ examples/<group>/<name>/valid/ validates against <group>/<name>.json; every
 example under invalid/ is refused: either it is not strict JSON (then its
 code must be invalid_json) or the schema rejects it -- unless the refusal is
 one JSON Schema cannot express (listed in GAPS below, each with its reason).
-The C codec is checked against the same examples by test_codec.c, so the
+The C decoder and encoders are checked against the same examples by
+test_decode.c and test_encode.c, so the
 schemas, the examples and the codec cannot drift apart silently.
 
 Usage: check_schemas.py [SCHEMAS_DIR]   (default: $PARTREG_SCHEMAS, else
