@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The partreg CLI's shared parts: a small JSON reader and writer, the
- * parsed command line, and the calls each subcommand file makes.
+ * The partreg CLI's shared parts: its JSON reading and writing, the parsed
+ * command line, and the calls each subcommand file makes.
  *
- * Replies and events are read into struct pr_cj trees (codec.h: json-c
- * stays inside the codec); numbers keep their literal text, so an integer
- * is printed back unchanged.
+ * Replies and events are read with json-c and walked as json_objects: the
+ * CLI is a program using libpartreg and json-c, seeing only their public
+ * headers. Printing is ours (json.c), so that output keeps its form.
  */
 #ifndef PR_CLI_H
 #define PR_CLI_H
@@ -14,8 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <partreg/client.h>
+#include <json-c/json.h>
 
+#include <partreg/client.h>
 
 /* Exit codes of partreg (documented in partreg --help). */
 #define PR_EXIT_OK          0
@@ -25,57 +26,55 @@
 #define PR_EXIT_TIMEOUT     4  /* wait timed out, or no reply came */
 #define PR_EXIT_LOST        75 /* run: the lock was lost (EX_TEMPFAIL) */
 
-/* ---- JSON trees: replies and events as read (json.c) ---- */
+/* ---- JSON (json.c) ---- */
 
-enum pr_cj_type {
-	PR_CJ_NULL,
-	PR_CJ_BOOL,
-	PR_CJ_NUM,
-	PR_CJ_STR,
-	PR_CJ_ARR,
-	PR_CJ_OBJ,
-};
+/*
+ * Parse text[0..len) as one whole JSON document, strictly (json-c's
+ * JSON_TOKENER_STRICT; nothing may follow it). 0 with *out owned by the
+ * caller (json_object_put; NULL for the document "null"), or PR_EJSON /
+ * -ENOMEM.
+ */
+int pr__cli_json_parse(const char *text, size_t len, struct json_object **out);
+/* Member key of obj when it has that type, else NULL (also when obj is not
+ * an object). Borrowed from obj. */
+struct json_object *pr__cli_json_get(
+    const struct json_object *obj, const char *key, enum json_type type);
+/* The string member key of obj, or NULL when absent or not a string. Borrowed from obj. */
+const char *pr__cli_json_str(const struct json_object *obj, const char *key);
+/* The length of an array; 0 for anything else (json-c's own array calls
+ * abort on a non-array, NULL included). */
+size_t pr__cli_json_len(const struct json_object *v);
+/* Element i of an array, or NULL (also past the end, or for a non-array). Borrowed. */
+struct json_object *pr__cli_json_at(const struct json_object *v, size_t i);
 
-/* One JSON value; the members of an object or array are a child list. */
-struct pr_cj {
-	enum pr_cj_type type;
-	char *key;  /* member name when inside an object, else NULL */
-	char *text; /* STR: the decoded string; NUM: the literal */
-	int boolean;
-	struct pr_cj *child; /* first member (ARR, OBJ) */
-	struct pr_cj *next;  /* next sibling */
-};
+/* Write v (NULL = null) as compact JSON: integers exactly, floats as their
+ * literal came, strings as pr__cli_json_write_str writes them. */
+void pr__cli_json_write(FILE *f, struct json_object *v);
+/*
+ * Write s[0..len) as a JSON string literal, quotes included: '"', '\\' and
+ * control characters (and DEL) escaped, every other byte (UTF-8, '/') as
+ * it is. The CLI's one string escaper: output and command bodies alike.
+ */
+void pr__cli_json_write_str(FILE *f, const char *s, size_t len);
 
-/* Parse text[0..len) into *out (caller frees with pr__cj_free). 0 or PR_EJSON / -ENOMEM. */
-int pr__cj_parse(const char *text, size_t len, struct pr_cj **out);
-/* Free a value and its members; NULL is fine. */
-void pr__cj_free(struct pr_cj *v);
-/* Member key of obj, or NULL (also when obj is not an object). Borrowed from obj. */
-const struct pr_cj *pr__cj_get(const struct pr_cj *obj, const char *key);
-/* The string member key of obj, or NULL when absent or not a string. */
-const char *pr__cj_str(const struct pr_cj *obj, const char *key);
-
-/* ---- JSON output ---- */
-
-/* Write v as compact JSON. */
-void pr__cj_write(FILE *f, const struct pr_cj *v);
-/* Write s as a JSON string literal, quotes included. */
-void pr__cj_write_str(FILE *f, const char *s);
-
-/* A growing JSON object under construction: a command body. */
+/* A JSON object under construction, on a memory stream: a command body. */
 struct pr_cb {
+	FILE *f; /* open_memstream on buf/len; NULL once finished */
 	char *buf;
-	size_t len, cap;
+	size_t len;
+	int nmembers;
 	int failed; /* ran out of memory: the body is unusable */
 };
 
 void pr__cb_init(struct pr_cb *b);
+/* Wipe (it may hold a token) and free the body; b may be finished or not. */
 void pr__cb_release(struct pr_cb *b);
 /* Add "key": "value", escaped. */
 void pr__cb_str(struct pr_cb *b, const char *key, const char *value);
 /* Add "key": raw, raw being valid JSON already (a number, an object). */
 void pr__cb_raw(struct pr_cb *b, const char *key, const char *raw);
-/* The finished object text ("{...}"), owned by b; NULL when out of memory. */
+/* The finished object text ("{...}"), owned by b until pr__cb_release; NULL
+ * when out of memory. No member may be added afterwards. */
 const char *pr__cb_finish(struct pr_cb *b);
 
 /* ---- the command line ---- */
@@ -141,15 +140,15 @@ int pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will
 
 /*
  * Send command with body and wait up to timeout_ms for the reply. On
- * PR_EXIT_OK *env is the parsed reply envelope (caller frees with
- * pr__cj_free); whether the agent accepted it is env's "ok". Otherwise the
+ * PR_EXIT_OK *env is the parsed reply envelope, an object (caller frees
+ * with json_object_put); whether the agent accepted it is env's "ok". Otherwise the
  * exit code to use, having printed why (no reply, broker unreachable).
  */
-int pr__cli_request(
-    struct pr_cli *cli, const char *command, const char *body, int timeout_ms, struct pr_cj **env);
+int pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env);
 
 /* Print the "error" of a refused reply (human: "error: code: message"). */
-void pr__cli_print_error(const struct pr_cli *cli, const struct pr_cj *env);
+void pr__cli_print_error(const struct pr_cli *cli, struct json_object *env);
 
 /*
  * Print an object as one "prefix key=value key=value" line (prefix NULL =
@@ -158,7 +157,11 @@ void pr__cli_print_error(const struct pr_cli *cli, const struct pr_cj *env);
  * keys listed in skip (NULL-terminated, or NULL) are left out.
  */
 void pr__cli_print_record(
-    FILE *f, const char *prefix, const struct pr_cj *obj, const char *const *skip);
+    FILE *f, const char *prefix, struct json_object *obj, const char *const *skip);
+
+/* Milliseconds on CLOCK_MONOTONIC (not wall time, which can jump), for
+ * deadlines and durations. */
+int64_t pr__cli_mono_ms(void);
 
 /* A compact time for status lines: HH:MM:SS today (UTC), else canonical. */
 void pr__cli_short_time(int64_t t, char *buf, size_t cap);

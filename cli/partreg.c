@@ -2,9 +2,9 @@
 /*
  * partreg: the command-line client of a partreg agent.
  *
- * One subcommand per protocol command, plus wait (cli_follow.c: readiness
+ * One subcommand per protocol command, plus wait (follow.c: readiness
  * from the retained summary, no polling), watch (events as they come) and
- * run (cli_run.c: a job under a lock). This file owns the command line,
+ * run (run.c: a job under a lock). This file owns the command line,
  * the connection, one request/reply round trip and the output formats.
  *
  * Output: one record per line, "key=value" pairs, the same on a terminal
@@ -111,9 +111,9 @@ pr__cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
 	va_end(ap);
 	if (cli != NULL && cli->json) {
 		fputs("{\"code\":", stderr);
-		pr__cj_write_str(stderr, code);
+		pr__cli_json_write_str(stderr, code, strlen(code));
 		fputs(",\"message\":", stderr);
-		pr__cj_write_str(stderr, msg);
+		pr__cli_json_write_str(stderr, msg, strlen(msg));
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "partreg: %s\n", msg);
@@ -137,13 +137,14 @@ usage_error(const char *fmt, ...)
 
 /* A string needs quoting when a reader splitting on spaces and '=' would misread it. */
 static int
-needs_quotes(const char *s)
+needs_quotes(const char *s, size_t len)
 {
-	if (*s == '\0') {
+	if (len == 0) {
 		return 1;
 	}
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || *p == 0x7F) {
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == '"' || c == '\\' || c == '=' || c == 0x7F) {
 			return 1;
 		}
 	}
@@ -151,7 +152,7 @@ needs_quotes(const char *s)
 }
 
 void
-pr__cli_print_record(FILE *f, const char *prefix, const struct pr_cj *obj, const char *const *skip)
+pr__cli_print_record(FILE *f, const char *prefix, struct json_object *obj, const char *const *skip)
 {
 	int first = 1;
 
@@ -159,26 +160,42 @@ pr__cli_print_record(FILE *f, const char *prefix, const struct pr_cj *obj, const
 		fputs(prefix, f);
 		first = 0;
 	}
-	for (const struct pr_cj *m = obj != NULL ? obj->child : NULL; m != NULL; m = m->next) {
-		int skipped = m->type == PR_CJ_NULL;
-		for (const char *const *k = skip; !skipped && k != NULL && *k != NULL; k++) {
-			skipped = strcmp(*k, m->key) == 0;
-		}
-		if (skipped) {
-			continue;
-		}
-		if (!first) {
-			putc(' ', f);
-		}
-		first = 0;
-		fprintf(f, "%s=", m->key);
-		if (m->type == PR_CJ_STR && !needs_quotes(m->text)) {
-			fputs(m->text, f);
-		} else {
-			pr__cj_write(f, m);
+	/* The foreach macro would dereference a non-object. */
+	if (json_object_is_type(obj, json_type_object)) {
+		json_object_object_foreach(obj, key, m)
+		{
+			int skipped = m == NULL; /* null members say nothing */
+			for (const char *const *k = skip; !skipped && k != NULL && *k != NULL;
+			     k++) {
+				skipped = strcmp(*k, key) == 0;
+			}
+			if (skipped) {
+				continue;
+			}
+			if (!first) {
+				putc(' ', f);
+			}
+			first = 0;
+			fprintf(f, "%s=", key);
+			if (json_object_is_type(m, json_type_string)
+			    && !needs_quotes(
+			        json_object_get_string(m), (size_t)json_object_get_string_len(m))) {
+				fputs(json_object_get_string(m), f);
+			} else {
+				pr__cli_json_write(f, m);
+			}
 		}
 	}
 	putc('\n', f);
+}
+
+int64_t
+pr__cli_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -202,26 +219,25 @@ pr__cli_short_time(int64_t t, char *buf, size_t cap)
 }
 
 void
-pr__cli_print_error(const struct pr_cli *cli, const struct pr_cj *env)
+pr__cli_print_error(const struct pr_cli *cli, struct json_object *env)
 {
-	const struct pr_cj *err = pr__cj_get(env, "error");
-	const struct pr_cj *details = pr__cj_get(err, "details");
-	const char *code = pr__cj_str(err, "code");
-	const char *msg = pr__cj_str(err, "message");
+	struct json_object *err, *details;
+	const char *code, *msg;
+	/* --json prints "error" whatever its type (null too), else the envelope. */
+	int has_err = json_object_object_get_ex(env, "error", &err);
 
+	details = pr__cli_json_get(err, "details", json_type_object);
+	code = pr__cli_json_str(err, "code");
+	msg = pr__cli_json_str(err, "message");
 	if (cli->json) {
-		if (err != NULL) {
-			pr__cj_write(stderr, err);
-		} else {
-			pr__cj_write(stderr, env);
-		}
+		pr__cli_json_write(stderr, has_err ? err : env);
 		putc('\n', stderr);
 		return;
 	}
 	fprintf(stderr, "error: %s: %s", code ? code : "unknown", msg ? msg : "(no message)");
-	if (details != NULL && details->type == PR_CJ_OBJ && details->child != NULL) {
+	if (details != NULL && json_object_object_length(details) > 0) {
 		fputs(" (", stderr);
-		pr__cj_write(stderr, details);
+		pr__cli_json_write(stderr, details);
 		putc(')', stderr);
 	}
 	putc('\n', stderr);
@@ -329,8 +345,8 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 }
 
 int
-pr__cli_request(
-    struct pr_cli *cli, const char *command, const char *body, int timeout_ms, struct pr_cj **env)
+pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env)
 {
 	char *reply = NULL;
 	int rc = pr__cli_connect(cli, NULL, NULL);
@@ -354,12 +370,11 @@ pr__cli_request(
 		pr__cli_fail(cli, "internal", "%s: %s", command, pr_strerror(rc));
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr__cj_parse(reply, strlen(reply), env);
+	rc = pr__cli_json_parse(reply, strlen(reply), env);
 	free(reply);
-	if (rc != 0 || (*env)->type != PR_CJ_OBJ) {
-		if (rc == 0) {
-			pr__cj_free(*env);
-		}
+	if (rc != 0 || !json_object_is_type(*env, json_type_object)) {
+		json_object_put(*env);
+		*env = NULL;
 		pr__cli_fail(cli, "invalid_reply", "the reply to %s is not a JSON object", command);
 		return PR_EXIT_REFUSED;
 	}
@@ -367,11 +382,9 @@ pr__cli_request(
 }
 
 static int
-reply_ok(const struct pr_cj *env)
+reply_ok(const struct json_object *env)
 {
-	const struct pr_cj *ok = pr__cj_get(env, "ok");
-
-	return ok != NULL && ok->type == PR_CJ_BOOL && ok->boolean;
+	return json_object_get_boolean(pr__cli_json_get(env, "ok", json_type_boolean));
 }
 
 /*
@@ -379,7 +392,7 @@ reply_ok(const struct pr_cj *env)
  * *env holds an accepted reply; otherwise nothing is left to free.
  */
 static int
-call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct pr_cj **env)
+call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct json_object **env)
 {
 	const char *body = pr__cb_finish(b);
 	int rc;
@@ -396,7 +409,7 @@ call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct pr_cj **en
 	}
 	if (!reply_ok(*env)) {
 		pr__cli_print_error(cli, *env);
-		pr__cj_free(*env);
+		json_object_put(*env);
 		*env = NULL;
 		return PR_EXIT_REFUSED;
 	}
@@ -404,13 +417,9 @@ call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct pr_cj **en
 }
 
 static void
-print_json_line(const struct pr_cj *v)
+print_json_line(struct json_object *v)
 {
-	if (v != NULL) {
-		pr__cj_write(stdout, v);
-	} else {
-		fputs("null", stdout);
-	}
+	pr__cli_json_write(stdout, v);
 	putc('\n', stdout);
 }
 
@@ -454,7 +463,7 @@ pr__cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *sou
 
 /* Print the result: compact JSON, or one record. */
 static void
-print_result(const struct pr_cli *cli, const struct pr_cj *result)
+print_result(const struct pr_cli *cli, struct json_object *result)
 {
 	static const char *const no_token[] = { "access_token", "provider_token", NULL };
 
@@ -469,16 +478,15 @@ print_result(const struct pr_cli *cli, const struct pr_cj *result)
 static int
 token_command(struct pr_cli *cli, const char *command, struct pr_cb *b, const char *field)
 {
-	struct pr_cj *env;
-	const struct pr_cj *result;
+	struct json_object *env, *result = NULL;
 	const char *token;
 	int rc = call(cli, command, b, &env);
 
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	result = pr__cj_get(env, "result");
-	token = pr__cj_str(result, field);
+	json_object_object_get_ex(env, "result", &result);
+	token = pr__cli_json_str(result, field);
 	if (cli->json) {
 		print_json_line(result);
 	} else if (token != NULL) {
@@ -487,7 +495,7 @@ token_command(struct pr_cli *cli, const char *command, struct pr_cb *b, const ch
 		pr__cli_fail(cli, "invalid_reply", "the reply has no %s", field);
 		rc = PR_EXIT_REFUSED;
 	}
-	pr__cj_free(env);
+	json_object_put(env);
 	return rc;
 }
 
@@ -530,7 +538,7 @@ static int
 cmd_simple(struct pr_cli *cli, const struct command *cmd)
 {
 	struct pr_cb b;
-	struct pr_cj *env;
+	struct json_object *env, *result = NULL;
 	int rc;
 
 	pr__cb_init(&b);
@@ -547,8 +555,9 @@ cmd_simple(struct pr_cli *cli, const struct command *cmd)
 	}
 	rc = call(cli, cmd->protocol, &b, &env);
 	if (rc == PR_EXIT_OK) {
-		print_result(cli, pr__cj_get(env, "result"));
-		pr__cj_free(env);
+		json_object_object_get_ex(env, "result", &result);
+		print_result(cli, result);
+		json_object_put(env);
 	}
 	return rc;
 }
@@ -572,8 +581,8 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 	}
 	for (;;) {
 		struct pr_cb b;
-		struct pr_cj *env;
-		const struct pr_cj *result, *items, *next;
+		struct json_object *env, *result = NULL, *items;
+		const char *next;
 
 		pr__cb_init(&b);
 		if (cli->nargs > 0) {
@@ -590,19 +599,19 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 		if (rc != PR_EXIT_OK) {
 			break;
 		}
-		result = pr__cj_get(env, "result");
-		items = pr__cj_get(result, key);
-		next = pr__cj_get(result, "next_cursor");
+		json_object_object_get_ex(env, "result", &result);
+		items = pr__cli_json_get(result, key, json_type_array);
+		next = pr__cli_json_str(result, "next_cursor");
 		if (cli->json && !all) {
 			print_json_line(result);
 		} else {
-			for (const struct pr_cj *it = items ? items->child : NULL; it;
-			     it = it->next) {
+			for (size_t i = 0; i < pr__cli_json_len(items); i++) {
+				struct json_object *it = pr__cli_json_at(items, i);
 				if (cli->json) {
 					if (!first) {
 						putc(',', stdout);
 					}
-					pr__cj_write(stdout, it);
+					pr__cli_json_write(stdout, it);
 				} else {
 					pr__cli_print_record(stdout, NULL, it, NULL);
 				}
@@ -611,16 +620,16 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 		}
 		free(cursor_copy);
 		cursor_copy = NULL;
-		if (next != NULL && next->type == PR_CJ_STR) {
+		if (next != NULL) {
 			if (!all) {
 				if (!cli->json) {
-					fprintf(stderr, "next_cursor=%s\n", next->text);
+					fprintf(stderr, "next_cursor=%s\n", next);
 				}
-			} else if ((cursor_copy = strdup(next->text)) == NULL) {
+			} else if ((cursor_copy = strdup(next)) == NULL) {
 				rc = PR_EXIT_REFUSED;
 			}
 		}
-		pr__cj_free(env);
+		json_object_put(env);
 		cursor = cursor_copy;
 		if (!all || cursor == NULL || rc != PR_EXIT_OK) {
 			break;
@@ -639,8 +648,7 @@ cmd_ready(struct pr_cli *cli, const struct command *cmd)
 {
 	static const char *const skip[] = { "gaps", "blockers", NULL };
 	struct pr_cb b;
-	struct pr_cj *env;
-	const struct pr_cj *result, *ready, *gaps, *blockers;
+	struct json_object *env, *result = NULL, *gaps, *blockers;
 	int rc;
 
 	pr__cb_init(&b);
@@ -649,29 +657,32 @@ cmd_ready(struct pr_cli *cli, const struct command *cmd)
 	if (rc != PR_EXIT_OK) {
 		return rc;
 	}
-	result = pr__cj_get(env, "result");
-	ready = pr__cj_get(result, "ready");
-	gaps = pr__cj_get(result, "gaps");
-	blockers = pr__cj_get(result, "blockers");
+	json_object_object_get_ex(env, "result", &result);
+	gaps = pr__cli_json_get(result, "gaps", json_type_array);
+	blockers = pr__cli_json_get(result, "blockers", json_type_array);
 	if (cli->json) {
 		print_json_line(result);
 	} else {
 		pr__cli_print_record(stdout, NULL, result, skip);
-		for (const struct pr_cj *g = gaps ? gaps->child : NULL; g != NULL; g = g->next) {
-			const struct pr_cj *s = g->child, *e = s ? s->next : NULL;
-			if (s != NULL && e != NULL && s->type == PR_CJ_STR
-			    && e->type == PR_CJ_STR) {
-				printf("gap start=%s end=%s\n", s->text, e->text);
+		for (size_t i = 0; i < pr__cli_json_len(gaps); i++) {
+			struct json_object *g = pr__cli_json_at(gaps, i);
+			struct json_object *s = pr__cli_json_at(g, 0), *e = pr__cli_json_at(g, 1);
+			if (json_object_is_type(s, json_type_string)
+			    && json_object_is_type(e, json_type_string)) {
+				printf("gap start=%s end=%s\n", json_object_get_string(s),
+				    json_object_get_string(e));
 			}
 		}
-		for (const struct pr_cj *k = blockers ? blockers->child : NULL; k; k = k->next) {
+		for (size_t i = 0; i < pr__cli_json_len(blockers); i++) {
 			static const char *const bskip[] = { "source", NULL };
-			pr__cli_print_record(stdout, "blocker", k, bskip);
+			pr__cli_print_record(
+			    stdout, "blocker", pr__cli_json_at(blockers, i), bskip);
 		}
 	}
-	rc = ready != NULL && ready->type == PR_CJ_BOOL && ready->boolean ? PR_EXIT_OK
-	                                                                  : PR_EXIT_REFUSED;
-	pr__cj_free(env);
+	rc = json_object_get_boolean(pr__cli_json_get(result, "ready", json_type_boolean))
+	    ? PR_EXIT_OK
+	    : PR_EXIT_REFUSED;
+	json_object_put(env);
 	return rc;
 }
 
@@ -906,14 +917,14 @@ check_options(struct pr_cli *cli)
 		return rc;
 	}
 	if (cli->opt[PR_O_METADATA] != NULL) {
-		struct pr_cj *m;
-		if (pr__cj_parse(cli->opt[PR_O_METADATA], strlen(cli->opt[PR_O_METADATA]), &m)
+		struct json_object *m;
+		if (pr__cli_json_parse(cli->opt[PR_O_METADATA], strlen(cli->opt[PR_O_METADATA]), &m)
 		    != 0) {
 			return usage_error(
 			    "--metadata must be a JSON object, like '{\"rows\": 12}'");
 		}
-		rc = m->type == PR_CJ_OBJ;
-		pr__cj_free(m);
+		rc = json_object_is_type(m, json_type_object);
+		json_object_put(m);
 		if (!rc) {
 			return usage_error(
 			    "--metadata must be a JSON object, like '{\"rows\": 12}'");

@@ -51,15 +51,6 @@ struct renewer {
 	long ttl_s;
 };
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * The descriptors partreg was started with (beyond 0-2), sorted: the job
  * gets these and no others. Read before the client opens its socket.
@@ -156,27 +147,30 @@ body_token(const struct pr_cli *cli, struct pr_cb *b)
 
 /* The "status" of a reply, 0 when absent. */
 static int
-reply_status(const struct pr_cj *env)
+reply_status(const struct json_object *env)
 {
-	const struct pr_cj *s = pr__cj_get(env, "status");
+	struct json_object *s;
 
-	return s != NULL && s->type == PR_CJ_NUM ? atoi(s->text) : 0;
+	if (!json_object_object_get_ex(env, "status", &s)
+	    || !(json_object_is_type(s, json_type_int)
+	        || json_object_is_type(s, json_type_double))) {
+		return 0;
+	}
+	return json_object_get_int(s);
 }
 
 static int
-reply_ok(const struct pr_cj *env)
+reply_ok(const struct json_object *env)
 {
-	const struct pr_cj *ok = pr__cj_get(env, "ok");
-
-	return ok != NULL && ok->type == PR_CJ_BOOL && ok->boolean;
+	return json_object_get_boolean(pr__cli_json_get(env, "ok", json_type_boolean));
 }
 
 static void
-describe_error(const struct pr_cj *env, char *buf, size_t cap)
+describe_error(const struct json_object *env, char *buf, size_t cap)
 {
-	const struct pr_cj *err = pr__cj_get(env, "error");
-	const char *code = pr__cj_str(err, "code");
-	const char *msg = pr__cj_str(err, "message");
+	struct json_object *err = pr__cli_json_get(env, "error", json_type_object);
+	const char *code = pr__cli_json_str(err, "code");
+	const char *msg = pr__cli_json_str(err, "message");
 
 	snprintf(buf, cap, "%s: %s", code ? code : "unknown", msg ? msg : "(no message)");
 }
@@ -194,7 +188,7 @@ renew_once(struct renewer *rn, int timeout_ms)
 	struct pr_cb b;
 	const char *body;
 	char *reply = NULL, ttl[24];
-	struct pr_cj *env;
+	struct json_object *env;
 	int rc;
 
 	pr__cb_init(&b);
@@ -219,7 +213,7 @@ renew_once(struct renewer *rn, int timeout_ms)
 		    rc == -ETIMEDOUT ? "timed out" : strerror(rc < 0 && rc > -4096 ? -rc : EIO));
 		return RENEW_RETRY;
 	}
-	rc = pr__cj_parse(reply, strlen(reply), &env);
+	rc = pr__cli_json_parse(reply, strlen(reply), &env);
 	free(reply);
 	if (rc != 0) {
 		return RENEW_RETRY;
@@ -236,7 +230,7 @@ renew_once(struct renewer *rn, int timeout_ms)
 		describe_error(env, rn->why, sizeof rn->why);
 		rc = RENEW_REFUSED;
 	}
-	pr__cj_free(env);
+	json_object_put(env);
 	return rc;
 }
 
@@ -244,20 +238,21 @@ static void *
 renew_main(void *arg)
 {
 	struct renewer *rn = arg;
-	int64_t period_us = rn->ttl_s * 1000000 / 3;
-	int timeout_ms = period_us / 1000 > 1000 ? (int)(period_us / 1000) : 1000;
-	int64_t due = mono_us() + period_us;
+	int64_t period_ms = rn->ttl_s * 1000 / 3;
+	int timeout_ms = period_ms > 1000 ? (int)period_ms : 1000;
+	int64_t due = pr__cli_mono_ms() + period_ms;
 
 	pthread_mutex_lock(&rn->mu);
 	for (;;) {
 		int64_t began, left;
 		int r;
 
-		while (!rn->stop && (left = due - mono_us()) > 0) {
+		while (!rn->stop && (left = due - pr__cli_mono_ms()) > 0) {
 			struct timespec ts;
+			/* The condition variable runs on CLOCK_MONOTONIC too. */
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += left / 1000000;
-			ts.tv_nsec += (left % 1000000) * 1000;
+			ts.tv_sec += left / 1000;
+			ts.tv_nsec += (left % 1000) * 1000000;
 			if (ts.tv_nsec >= 1000000000) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
@@ -268,7 +263,7 @@ renew_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&rn->mu);
-		began = mono_us();
+		began = pr__cli_mono_ms();
 		r = renew_once(rn, timeout_ms);
 		pthread_mutex_lock(&rn->mu);
 		if (r == RENEW_REFUSED && !rn->stop) {
@@ -282,11 +277,11 @@ renew_main(void *arg)
 		 * spent up to a period resending, so the next follows it at
 		 * once (after a short pause, should it have failed fast).
 		 */
-		due = mono_us() + period_us;
+		due = pr__cli_mono_ms() + period_ms;
 		if (r == RENEW_RETRY) {
-			due = began + period_us;
-			if (due < mono_us() + 200000) {
-				due = mono_us() + 200000;
+			due = began + period_ms;
+			if (due < pr__cli_mono_ms() + 200) {
+				due = pr__cli_mono_ms() + 200;
 			}
 		}
 	}
@@ -303,7 +298,7 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
     const char *extra_raw, const char *reason)
 {
 	struct pr_cb b;
-	struct pr_cj *env;
+	struct json_object *env;
 	const char *body;
 	int rc;
 
@@ -327,7 +322,8 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 		return rc;
 	}
 	if (!reply_ok(env)) {
-		const char *code = pr__cj_str(pr__cj_get(env, "error"), "code");
+		const char *code
+		    = pr__cli_json_str(pr__cli_json_get(env, "error", json_type_object), "code");
 		pr__cli_print_error(cli, env);
 		rc = PR_EXIT_REFUSED;
 		if (code != NULL
@@ -336,40 +332,20 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 			rc = PR_EXIT_LOST;
 		}
 	} else if (cli->json) {
-		pr__cj_write(stdout, pr__cj_get(env, "result"));
+		struct json_object *result = NULL;
+		json_object_object_get_ex(env, "result", &result);
+		pr__cli_json_write(stdout, result);
 		putc('\n', stdout);
 	}
-	pr__cj_free(env);
+	json_object_put(env);
 	return rc;
-}
-
-/* The JSON text of a string, for metadata. */
-static void
-json_string(const char *s, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	out[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < cap; p++) {
-		if (*p == '"' || *p == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)*p;
-		} else if (*p < 0x20 || *p == 0x7F) {
-			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
-		} else {
-			out[o++] = (char)*p;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
 }
 
 static int
 lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fence_cap)
 {
 	struct pr_cb b;
-	struct pr_cj *env;
-	const struct pr_cj *res, *f;
+	struct json_object *env, *res, *f;
 	const char *body, *exp;
 	char ttl[24];
 	int rc;
@@ -391,24 +367,27 @@ lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fe
 	}
 	if (!reply_ok(env)) {
 		pr__cli_print_error(cli, env);
-		pr__cj_free(env);
+		json_object_put(env);
 		return PR_EXIT_REFUSED;
 	}
-	res = pr__cj_get(env, "result");
-	f = pr__cj_get(res, "fence");
-	if (f == NULL || f->type != PR_CJ_NUM || strlen(f->text) >= fence_cap) {
+	res = pr__cli_json_get(env, "result", json_type_object);
+	/* Sent back as it came: json-c prints an integer exactly. */
+	f = pr__cli_json_get(res, "fence", json_type_int);
+	if (f == NULL
+	    || (size_t)snprintf(fence, fence_cap, "%s",
+	           json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN))
+	        >= fence_cap) {
 		pr__cli_fail(cli, "invalid_reply", "the lock reply has no fence");
-		pr__cj_free(env);
+		json_object_put(env);
 		return PR_EXIT_REFUSED;
 	}
-	snprintf(fence, fence_cap, "%s", f->text);
-	exp = pr__cj_str(res, "expires_at");
+	exp = pr__cli_json_str(res, "expires_at");
 	if (!cli->json) {
 		fprintf(stderr, "partreg run: locked %s %s [%s, %s) fence %s, lease until %s\n",
 		    cli->args[0], cli->opt[PR_O_PROVIDER], cli->opt[PR_O_START], cli->opt[PR_O_END],
 		    fence, exp ? exp : "?");
 	}
-	pr__cj_free(env);
+	json_object_put(env);
 	return PR_EXIT_OK;
 }
 
@@ -447,7 +426,7 @@ pr__cli_run(struct pr_cli *cli)
 		return rc;
 	}
 	fflush(NULL);
-	t0 = mono_us();
+	t0 = pr__cli_mono_ms();
 	pid = fork();
 	if (pid < 0) {
 		pr__cli_fail(cli, "internal", "fork: %s", strerror(errno));
@@ -495,7 +474,7 @@ pr__cli_run(struct pr_cli *cli)
 		}
 		kill(pid, sig);
 	}
-	double duration = (double)(mono_us() - t0) / 1e6;
+	double duration = (double)(pr__cli_mono_ms() - t0) / 1e3;
 
 	pthread_mutex_lock(&rn.mu);
 	rn.stop = 1;
@@ -512,12 +491,20 @@ pr__cli_run(struct pr_cli *cli)
 		return PR_EXIT_LOST;
 	}
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-		char host[256] = "", hostjson[600], meta[800];
+		char host[256] = "", secs[32];
+		struct pr_cb meta;
+		const char *m;
+
 		gethostname(host, sizeof host - 1);
-		json_string(host, hostjson, sizeof hostjson);
-		snprintf(meta, sizeof meta, "{\"exit_status\":0,\"duration_s\":%.3f,\"host\":%s}",
-		    duration, hostjson);
-		rc = finish(cli, "partition/unlock", fence, "metadata", meta, NULL);
+		snprintf(secs, sizeof secs, "%.3f", duration);
+		pr__cb_init(&meta);
+		pr__cb_raw(&meta, "exit_status", "0");
+		pr__cb_raw(&meta, "duration_s", secs);
+		pr__cb_str(&meta, "host", host);
+		/* Out of memory: unlocked all the same, without metadata. */
+		m = pr__cb_finish(&meta);
+		rc = finish(cli, "partition/unlock", fence, m ? "metadata" : NULL, m, NULL);
+		pr__cb_release(&meta);
 		if (rc == PR_EXIT_LOST) {
 			pr__cli_fail(cli, "lock_lost",
 			    "the job succeeded but the lock was lost before the unlock");
