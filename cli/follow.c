@@ -18,10 +18,11 @@
  * its threads inherit the mask and never take them.
  *
  * The inbox lives in the frame of wait or watch, and the client delivers
- * messages until it is closed, after they return: so each unsubscribes on
- * every way out, also when subscribing failed (the library keeps a failed
- * subscription, to make it on reconnect). Once pr_client_unsubscribe
- * returns no callback runs with the inbox, and it may go.
+ * messages until it is closed, after they return: so the inbox owns its
+ * subscription (inbox_follow) and inbox_release ends it first, also when
+ * subscribing failed (the library keeps a failed subscription, to make it
+ * on reconnect). Once pr_client_unsubscribe returns no callback runs with
+ * the inbox, and it may go.
  */
 #include "cli.h"
 #include <partreg/time.h>
@@ -50,6 +51,8 @@ struct inbox {
 	size_t n, cap;
 	int latest_only; /* wait: only the newest summary matters */
 	int pipe[2];
+	struct pr_client *client; /* set by inbox_follow: the subscription to end */
+	char filter[512];
 };
 
 static void
@@ -107,12 +110,35 @@ inbox_init(struct inbox *in, int latest_only)
 }
 
 /*
- * Free what is queued and close the pipe. Only once no callback can run
- * with this inbox any more: after pr_client_unsubscribe returned.
+ * Subscribe the inbox to filter (under the prefix), printing why when that
+ * fails. The subscription belongs to the inbox from here on, also when it
+ * failed (the library keeps it to make on reconnect): inbox_release ends it.
+ */
+static int
+inbox_follow(struct inbox *in, struct pr_cli *cli, const char *filter)
+{
+	snprintf(in->filter, sizeof in->filter, "%s", filter);
+	in->client = cli->client;
+	if (pr_client_subscribe(cli->client, in->filter, inbox_cb, in, cli->timeout_ms) != 0) {
+		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
+		    pr_client_prefix(cli->client), in->filter);
+		return PR_EXIT_UNREACHABLE;
+	}
+	return PR_EXIT_OK;
+}
+
+/*
+ * End the subscription, then free what is queued and close the pipe. The
+ * inbox usually lives in a stack frame, and messages keep coming until
+ * pr_client_close: once pr_client_unsubscribe has returned, no callback
+ * runs with this inbox any more.
  */
 static void
 inbox_release(struct inbox *in)
 {
+	if (in->client != NULL) {
+		pr_client_unsubscribe(in->client, in->filter, inbox_cb, in);
+	}
 	for (size_t i = 0; i < in->n; i++) {
 		free(in->msgs[i]);
 	}
@@ -259,19 +285,9 @@ pr__cli_watch(struct pr_cli *cli)
 		goto out;
 	}
 	snprintf(filter, sizeof filter, "events/%s", cli->args[0]);
-	if (pr_client_subscribe(cli->client, filter, inbox_cb, &in, cli->timeout_ms) != 0) {
-		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
-		    pr_client_prefix(cli->client), filter);
-		rc = PR_EXIT_UNREACHABLE;
-	} else {
+	if ((rc = inbox_follow(&in, cli, filter)) == PR_EXIT_OK) {
 		rc = watch_events(cli, &in, sfd, deadline);
 	}
-	/*
-	 * in lives in this frame: the subscription must be gone before it is
-	 * (messages keep coming until pr_client_close). A failed subscribe
-	 * stays registered too, to be made on reconnect.
-	 */
-	pr_client_unsubscribe(cli->client, filter, inbox_cb, &in);
 	inbox_release(&in);
 out:
 	if (sfd >= 0) {
@@ -698,15 +714,9 @@ pr__cli_wait(struct pr_cli *cli)
 		goto out;
 	}
 	snprintf(filter, sizeof filter, "state/%s", cli->args[0]);
-	if (pr_client_subscribe(cli->client, filter, inbox_cb, &in, cli->timeout_ms) != 0) {
-		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
-		    pr_client_prefix(cli->client), filter);
-		rc = PR_EXIT_UNREACHABLE;
-	} else {
+	if ((rc = inbox_follow(&in, cli, filter)) == PR_EXIT_OK) {
 		rc = wait_ready(cli, &in, sfd, want, deadline, grace);
 	}
-	/* As in watch: in lives in this frame, the subscription must not outlive it. */
-	pr_client_unsubscribe(cli->client, filter, inbox_cb, &in);
 	inbox_release(&in);
 out:
 	if (sfd >= 0) {
