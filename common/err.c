@@ -42,7 +42,10 @@ static const struct errdef errdefs[] = {
 	{ "invalid_cursor", 400, "the cursor is not one this agent returned" },
 	{ "invalid_reply_topic", 400, "the reply topic must be under the reply prefix" },
 	{ "not_found", 404, "not found" },
-	{ "store_full", 503, "the store is full; raise --map-size" },
+	{ "store_full", 507,
+	    "the store is full: free space on the agent's disk or raise --map-size; nothing of "
+	    "this "
+	    "batch was applied" },
 	{ "store_unavailable", 503, "the store failed; see the agent's log" },
 	{ "internal", 500, "internal error; see the agent's log" },
 	{ "lease_expired", 409,

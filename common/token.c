@@ -16,7 +16,6 @@
 #include "token.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -71,55 +70,4 @@ pr__token_matches(const char *token, size_t len, const uint8_t digest[PR_DIGEST_
 		return 0;
 	}
 	return CRYPTO_memcmp(d, digest, PR_DIGEST_LEN) == 0;
-}
-
-/* SHA-256 of label and request_id. */
-static int
-derive(const char *label, const char *request_id, uint8_t out[PR_DIGEST_LEN])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
-	    && EVP_DigestUpdate(ctx, label, strlen(label) + 1) == 1
-	    && EVP_DigestUpdate(ctx, request_id, strlen(request_id)) == 1
-	    && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == PR_DIGEST_LEN;
-
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : PR_EINTERNAL;
-}
-
-int
-pr__idem_key(const char *request_id, char out[2 * PR_DIGEST_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t d[PR_DIGEST_LEN];
-
-	if (derive("partreg idem key", request_id, d) != 0) {
-		return PR_EINTERNAL;
-	}
-	for (size_t i = 0; i < PR_DIGEST_LEN; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[2 * PR_DIGEST_LEN] = '\0';
-	return 0;
-}
-
-int
-pr__idem_crypt(const char *request_id, void *buf, size_t len)
-{
-	uint8_t key[PR_DIGEST_LEN], iv[PR_DIGEST_LEN];
-	EVP_CIPHER_CTX *ctx;
-	int n = 0, ok;
-
-	if (len > INT_MAX || derive("partreg idem cipher key", request_id, key) != 0
-	    || derive("partreg idem cipher iv", request_id, iv) != 0) {
-		return PR_EINTERNAL;
-	}
-	ctx = EVP_CIPHER_CTX_new();
-	ok = ctx != NULL && EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, iv) == 1
-	    && EVP_EncryptUpdate(ctx, buf, &n, buf, (int)len) == 1 && (size_t)n == len;
-	EVP_CIPHER_CTX_free(ctx);
-	OPENSSL_cleanse(key, sizeof key);
-	return ok ? 0 : PR_EINTERNAL;
 }

@@ -29,6 +29,7 @@
 #include "encode.h"
 #include "expiry.h"
 #include "handlers.h"
+#include "idem.h"
 #include "lease.h"
 #include "log.h"
 #include "publisher.h"
@@ -48,9 +49,11 @@ struct pr_agent {
 	struct pr_queue queue;
 	uint64_t epoch;
 	struct pr_handler_opts hopts;
+	struct pr_idem idem; /* the store's secret for request_id records */
 
-	char *cmd_filter; /* P/cmd/+/+ */
-	char *cmd_prefix; /* P/cmd/ */
+	char *cmd_filter;   /* P/cmd/+/+ */
+	char *cmd_prefix;   /* P/cmd/ */
+	char *reply_prefix; /* P/reply/ */
 
 	int64_t last_prune;
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
@@ -78,80 +81,12 @@ on_connected(void *arg)
 
 /* ---- one command ---- */
 
-/*
- * Answer a repeated request_id from its stored reply: 2 when replayed, 1
- * when answered with an error, 0 when the request_id is new. The
- * store holds the reply encrypted under a key made from the request_id
- * (see pr__idem_crypt): a reply may hold a token.
- */
-static int
-try_replay(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_reply *r)
-{
-	char command[64], key[2 * PR_DIGEST_LEN + 1];
-	char *stored = NULL;
-	size_t len;
-	int rc = pr__idem_key(cmd->request_id, key);
-
-	if (rc == 0) {
-		rc = pr__store_idem_get(txn, key, command, &stored, &len);
-	}
-	if (rc == PR_ENOTFOUND) {
-		return 0;
-	}
-	if (rc == 0) {
-		rc = pr__idem_crypt(cmd->request_id, stored, len);
-	}
-	if (rc != 0) {
-		free(stored);
-		pr__reply_error(r, rc, NULL);
-		return 1;
-	}
-	if (strcmp(command, pr__cmd_name(cmd->kind)) != 0) {
-		char msg[256];
-
-		snprintf(msg, sizeof msg,
-		    "request_id '%s' was already used for %s; use a new request_id for each "
-		    "operation",
-		    cmd->request_id, command);
-		pr__reply_error(r, PR_EREQID, msg);
-	} else {
-		r->payload = pr__reply_replayed(
-		    stored, len, cmd->has_correlation_id ? cmd->correlation_id : NULL, &r->len);
-		pr_debug("agent: request_id %s replayed", cmd->request_id);
-		rc = 2;
-	}
-	free(stored);
-	return rc == 2 ? 2 : 1;
-}
-
-/* Keep the first reply of a write for its request_id, encrypted. */
-static void
-remember_reply(
-    struct pr_txn *batch, const struct pr_cmd *cmd, const struct pr_reply *r, int64_t now)
-{
-	char key[2 * PR_DIGEST_LEN + 1];
-	char *sealed = malloc(r->len + 1);
-	int rc = sealed != NULL ? pr__idem_key(cmd->request_id, key) : -ENOMEM;
-
-	if (rc == 0) {
-		memcpy(sealed, r->payload, r->len);
-		rc = pr__idem_crypt(cmd->request_id, sealed, r->len);
-	}
-	if (rc == 0) {
-		rc = pr__store_idem_put(batch, key, pr__cmd_name(cmd->kind), sealed, r->len, now);
-	}
-	if (rc != 0) {
-		pr_error("agent: cannot record request_id: %s", pr_strerror(rc));
-	}
-	free(sealed);
-}
-
 /* The outcome of one command, for the stats. */
 enum outcome { DONE, REFUSED, REPLAYED };
 
 static enum outcome
 handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int64_t now,
-    struct pr_changes *ch, struct pr_reply *r)
+    struct pr_changes *ch, struct pr_reply *r, int *batch_err)
 {
 	struct pr_cmd *cmd = calloc(1, sizeof *cmd);
 	struct pr_decode_error derr = { 0 };
@@ -199,7 +134,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		return REFUSED;
 	}
 	if (pr__cmd_is_write(kind) && cmd->has_request_id) {
-		int replay = try_replay(batch, cmd, r);
+		int replay = pr__idem_lookup(&a->idem, batch, cmd, r);
 
 		if (replay != 0) {
 			free(cmd);
@@ -230,7 +165,18 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	 * agent's own (5xx): then a retry should really be retried. */
 	if (pr__cmd_is_write(kind) && cmd->has_request_id && r->payload != NULL
 	    && pr_err_status(rc) < 500) {
-		remember_reply(batch, cmd, r, now);
+		int err = pr__idem_remember(&a->idem, batch, cmd, r, now);
+
+		if (err != 0) {
+			/* The batch's transaction is not to be trusted any more
+			 * (LMDB refuses everything after a map-full): the whole
+			 * batch is answered with this error. */
+			pr_error("agent: cannot record request_id: %s", pr_strerror(err));
+			*batch_err = err;
+		}
+	}
+	if (rc == PR_EMAPFULL) {
+		*batch_err = rc;
 	}
 	free(cmd);
 	return rc == 0 ? DONE : REFUSED;
@@ -285,17 +231,25 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	pr__changes_init(&ch);
 	rc = pr__txn_begin(a->store, 1, &batch);
 	if (rc == 0) {
+		int batch_err = 0;
+
 		for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
-			enum outcome o = handle_one(a, batch, m, now, &ch, &replies[i]);
+			enum outcome o = handle_one(a, batch, m, now, &ch, &replies[i], &batch_err);
 
 			a->stats.commands++;
 			a->stats.refused += o == REFUSED;
 			a->stats.replayed += o == REPLAYED;
 		}
-		rc = commit_and_publish(a, batch, &ch, n);
+		if (batch_err != 0) {
+			pr__txn_abort(batch);
+			rc = batch_err;
+		} else {
+			rc = commit_and_publish(a, batch, &ch, n);
+		}
 	}
 	if (rc != 0) {
-		pr_error("agent: commit of %zu commands failed: %s", n, pr_strerror(rc));
+		/* All or nothing: every command of the batch gets the error. */
+		pr_error("agent: batch of %zu commands not applied: %s", n, pr_strerror(rc));
 		for (i = 0; i < n; i++) {
 			pr__reply_error(&replies[i], rc, NULL);
 		}
@@ -524,7 +478,9 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	pr__queue_init(&a->queue);
 	a->cmd_filter = pr__strfmt("%s/cmd/+/+", cfg->prefix);
 	a->cmd_prefix = pr__strfmt("%s/cmd/", cfg->prefix);
-	if (a->cmd_filter == NULL || a->cmd_prefix == NULL) {
+	a->reply_prefix = pr__strfmt("%s/reply/", cfg->prefix);
+	a->idem.reply_prefix = a->reply_prefix;
+	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->reply_prefix == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -536,6 +492,11 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	rc = pr__store_next_epoch(a->store, &a->epoch);
 	if (rc != 0) {
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
+		goto fail;
+	}
+	rc = pr__store_secret(a->store, a->idem.secret);
+	if (rc != 0) {
+		pr_error("agent: cannot read the store's secret: %s", pr_strerror(rc));
 		goto fail;
 	}
 	a->stats.agent_id = cfg->client_id;
@@ -607,5 +568,6 @@ pr__agent_close(struct pr_agent *a)
 	pr__store_close(a->store);
 	free(a->cmd_filter);
 	free(a->cmd_prefix);
+	free(a->reply_prefix);
 	free(a);
 }

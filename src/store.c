@@ -19,11 +19,13 @@
  *               'M' | src | half -> u64 mask of length classes ever indexed;
  *               'E' | src -> u64 event count (store_events.c);
  *               "xindex_version" -> u64, set once store_crossindex.c's
- *               indexes have been built
+ *               indexes have been built; "secret" -> 32 random bytes
+ *               (idem.h)
  *   sources     name -> id, owner, digest, created_at, updated_at, seq, fence
  *   providers   src | name -> digest, created_at
- *   idem        request_id -> created_at | command | reply
- *   idem_time   created_at | request_id -> "" (oldest first, for pruning)
+ *   idem        key -> created_at | command | sealed reply (the key and the
+ *               seal are idem.h's: no request_id or reply in clear)
+ *   idem_time   created_at | key -> "" (oldest first, for pruning)
  *   tokens      digest -> source name, provider name ("" = the owner)
  * and, in store_partitions.c, partitions, overlap and runion, with the note
  * on how the ready union is kept; in store_crossindex.c leases, sessions
@@ -40,6 +42,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -50,6 +53,7 @@
 static const char key_epoch[] = "epoch";
 static const char key_next_source[] = "next_source_id";
 static const char key_xindex_version[] = "xindex_version";
+static const char key_secret[] = "secret";
 
 #define XINDEX_VERSION 1
 
@@ -62,6 +66,8 @@ pr__store_lmdb_err(int rc, const char *what, int notfound)
 	case MDB_NOTFOUND:
 		return notfound;
 	case MDB_MAP_FULL:
+	case ENOSPC: /* the disk, at commit (LMDB returns errno values as they are) */
+	case EDQUOT:
 		pr_error("store: %s: %s", what, mdb_strerror(rc));
 		return PR_EMAPFULL;
 	default:
@@ -442,6 +448,39 @@ pr__store_next_epoch(struct pr_store *st, uint64_t *epoch)
 	*epoch = e + 1;
 	st->epoch = e + 1;
 	return 0;
+}
+
+int
+pr__store_secret(struct pr_store *st, uint8_t out[32])
+{
+	MDB_val k = { sizeof key_secret - 1, (void *)key_secret }, d;
+	struct pr_txn *txn;
+	int rc;
+
+	if ((rc = pr__txn_begin(st, 1, &txn)) != 0) {
+		return rc;
+	}
+	rc = mdb_get(txn->txn, st->meta, &k, &d);
+	if (rc == 0 && d.mv_size == 32) {
+		memcpy(out, d.mv_data, 32);
+		pr__txn_abort(txn);
+		return 0;
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND) {
+		rc = getrandom(out, 32, 0) == 32 ? 0 : PR_EINTERNAL;
+		d = (MDB_val) { 32, out };
+		if (rc == 0) {
+			rc = pr__store_lmdb_err(
+			    mdb_put(txn->txn, st->meta, &k, &d, 0), "secret", PR_ESTORE);
+		}
+	} else {
+		rc = pr__store_lmdb_err(rc, "secret", PR_ESTORE);
+	}
+	if (rc != 0) {
+		pr__txn_abort(txn);
+		return rc;
+	}
+	return pr__txn_commit(txn);
 }
 
 /* ---- sources ---- */

@@ -57,6 +57,10 @@ void pr__txn_abort(struct pr_txn *txn);
  * never call it while this thread holds a write transaction). */
 int pr__store_next_epoch(struct pr_store *st, uint64_t *epoch);
 
+/* The store's secret (idem.h): 32 random bytes in meta, made by the first
+ * call (its own committed transaction, as above). */
+int pr__store_secret(struct pr_store *st, uint8_t out[32]);
+
 /* Size of the store, for the agent's stats. */
 struct pr_store_info {
 	uint64_t map_size;   /* bytes reserved (sparse) */

@@ -62,9 +62,9 @@ struct pr_txn {
 
 /*
  * Translate an LMDB return code where it enters: 0 stays 0, MDB_NOTFOUND
- * becomes notfound (the record-specific PR_ENO*), MDB_MAP_FULL becomes
- * PR_EMAPFULL, anything else PR_ESTORE; failures other than "not found" are
- * logged with what was being done and LMDB's own message.
+ * becomes notfound (the record-specific PR_ENO*), MDB_MAP_FULL and a full
+ * disk (ENOSPC, EDQUOT at commit) become PR_EMAPFULL, anything else PR_ESTORE; failures other than
+ * "not found" are logged with what was being done and LMDB's own message.
  */
 int pr__store_lmdb_err(int rc, const char *what, int notfound);
 

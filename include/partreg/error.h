@@ -39,7 +39,7 @@ enum pr_err {
 	PR_ECURSOR,            /* 400 invalid_cursor */
 	PR_EREPLYTOPIC,        /* 400 invalid_reply_topic (never replied) */
 	PR_ENOTFOUND,          /* internal: key not found (store) */
-	PR_EMAPFULL,           /* 503 store_full */
+	PR_EMAPFULL,           /* 507 store_full: map or disk full */
 	PR_ESTORE,             /* 503 store_unavailable */
 	PR_EINTERNAL,          /* 500 internal */
 	PR_ELEASE,             /* 409 lease_expired: the lock's lease ran out */

@@ -134,7 +134,7 @@ wait_online() {
 
 # rr VERB JSON: send one command with mosquitto_rr (MQTT 5 request/response), print the reply.
 rr() {
-  mosquitto_rr -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/$1" -e "$P/reply/test-$$-$RANDOM" \
+  mosquitto_rr -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/$1" -e "$P/reply/test-$$/$RANDOM" \
     -m "$2" -W 10
 }
 

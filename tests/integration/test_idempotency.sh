@@ -4,7 +4,9 @@
 # after kill -9 and a restart, also when the first reply was an error; the
 # same request_id for another command is request_id_conflict (409); reads
 # are not recorded; an MQTT 3.1.1 retry gets the replay with its own
-# correlation_id.
+# correlation_id. A request_id is no key to someone else's reply: reused
+# with another body, another token or none, it is request_id_conflict with
+# nothing of the first reply, and the store holds no reply in clear.
 . "$(dirname "$0")/lib.sh"
 start_broker
 start_agent
@@ -171,4 +173,55 @@ sleep 0.3
 ok "one locked event for the four duplicates"
 r=$(rr partition/list "{\"source\":\"$S\"}")
 expect "$r" '[.result.items[] | select(.state == "locked")] | length == 2' "two locked partitions (r311, rdup)"
+# ---- a hostile client reusing request_ids (issue 10) ----
+# The owner registers a source; whoever knows (or guesses) its request_id
+# must not get the reply, hence the token, with any other body.
+r=$(rr source/register '{"source":"sales","owner":"alice","request_id":"register-sales"}')
+expect "$r" '.ok and (.result.access_token | length) == 36' "alice registers sales with request_id register-sales"
+SALES=$(jq -r .result.access_token <<<"$r")
+r=$(rr source/register '{"source":"sales","owner":"alice","request_id":"register-sales"}')
+expect "$r" ".replayed == true and .result.access_token == \"$SALES\"" "the very same body is replayed (alice's retry)"
+for body in '{"source":"evil","owner":"mallory","request_id":"register-sales"}' \
+  '{"source":"sales","owner":"mallory","request_id":"register-sales"}'; do
+  r=$(rr source/register "$body")
+  expect "$r" '.error.code == "request_id_conflict" and .status == 409 and (has("result") | not) and (.error | has("details") | not)' "source/register $(jq -c 'del(.request_id)' <<<"$body"): conflict"
+  if grep -qF "$SALES" <<<"$r"; then fail "the conflict disclosed the token"; fi
+done
+# The very same body from another user's reply topic (its body is public:
+# source/get shows the owner) is a conflict too.
+r=$(mosquitto_rr -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/source/register" -e "$P/reply/mallory/1" -W 10 \
+  -m '{"source":"sales","owner":"alice","request_id":"register-sales"}')
+expect "$r" '.error.code == "request_id_conflict" and (has("result") | not)' "alice's exact body replied to reply/mallory/: conflict"
+r=$(rr source/get '{"source":"evil"}')
+expect "$r" '.error.code == "unknown_source"' "the conflicting register did not create evil"
+
+# rotate-token: the owner's retry replays; no token or another token is a conflict.
+r=$(rr source/rotate-token "{\"source\":\"sales\",\"access_token\":\"$SALES\",\"request_id\":\"rot-1\"}")
+expect "$r" '.ok and (.result.access_token | length) == 36' "alice rotates the token (rot-1)"
+NEW=$(jq -r .result.access_token <<<"$r")
+r=$(rr source/rotate-token '{"source":"sales","request_id":"rot-1"}')
+expect "$r" '.error.code == "request_id_conflict" and (has("result") | not)' "rot-1 without a token: conflict, no token"
+r=$(rr source/rotate-token "{\"source\":\"sales\",\"access_token\":\"$TOKEN\",\"request_id\":\"rot-1\"}")
+expect "$r" '.error.code == "request_id_conflict"' "rot-1 with another source's token: conflict"
+if grep -qF "$NEW" <<<"$r"; then fail "the conflict disclosed the new token"; fi
+r=$(rr source/rotate-token "{\"source\":\"sales\",\"access_token\":\"$SALES\",\"request_id\":\"rot-1\"}")
+expect "$r" ".replayed == true and .result.access_token == \"$NEW\"" "rot-1 with alice's old token again: replayed"
+
+# A request_id reused for another partition: conflict, and B is not locked.
+LA="{\"source\":\"$S\",\"provider\":\"p\",\"access_token\":\"$TOKEN\",\"request_id\":\"lock-a\""
+r=$(rr partition/lock "$LA,\"start\":\"2023-02-01T00:00:00Z\",\"end\":\"2023-02-02T00:00:00Z\"}")
+expect "$r" '.ok and .result.state == "locked"' "lock-a locks A"
+r=$(rr partition/lock "$LA,\"start\":\"2023-02-02T00:00:00Z\",\"end\":\"2023-02-03T00:00:00Z\"}")
+expect "$r" '.error.code == "request_id_conflict" and (.error.message | contains("other fields"))' "lock-a for partition B: request_id_conflict"
+r=$(rr partition/list "{\"source\":\"$S\",\"limit\":1000}")
+expect "$r" '[.result.items[] | select(.start == "2023-02-02T00:00:00Z")] | length == 0' "B was never locked"
+r=$(rr partition/lock "$LA,\"start\":\"2023-02-01T00:00:00.000Z\",\"end\":\"2023-02-02T00:00:00+00:00\"}")
+expect "$r" '.replayed == true and .result.state == "locked"' "the same instants written another way: the same body, replayed"
+
+# The store keeps neither tokens nor request_ids in clear.
+stop_agent
+for needle in "$SALES" "$NEW" register-sales rot-1; do
+  if grep -qaF "$needle" "$T"/data/*.mdb; then fail "the store holds '$needle' in clear"; fi
+done
+ok "no token or request_id in clear in the store"
 pass

@@ -111,7 +111,7 @@ sub1() { msub -t "$1" -C 1 -W 2 2>/dev/null || true; }
 rr() {
   local o
   mapfile -t o < <(tls_client_opts)
-  mosquitto_rr "${o[@]}" -q 1 -t "$P/cmd/$1" -e "$P/reply/test-$$-$RANDOM" -m "$2" -W 5
+  mosquitto_rr "${o[@]}" -q 1 -t "$P/cmd/$1" -e "$P/reply/test-$$/$RANDOM" -m "$2" -W 5
 }
 wait_online() {
   for _ in $(seq 100); do

@@ -149,36 +149,6 @@ test_matches(void **state)
 	assert_int_equal(pr__token_matches(other, PR_TOKEN_LEN, d), 0);
 }
 
-static void
-test_idem_sealing(void **state)
-{
-	const char reply[] = "{\"ok\":true,\"result\":{\"access_token\":"
-	                     "\"6f1c7a52-3b0e-4d8c-9a41-2f5e8c7d9b10\"}}";
-	char k1[2 * PR_DIGEST_LEN + 1], k2[2 * PR_DIGEST_LEN + 1], again[2 * PR_DIGEST_LEN + 1];
-	char buf[sizeof reply], other[sizeof reply];
-
-	(void)state;
-	assert_int_equal(pr__idem_key("req-1", k1), 0);
-	assert_int_equal(pr__idem_key("req-1", again), 0);
-	assert_int_equal(pr__idem_key("req-2", k2), 0);
-	assert_int_equal(strlen(k1), 64);
-	assert_string_equal(k1, again);
-	assert_string_not_equal(k1, k2);
-	assert_null(strstr(k1, "req"));
-
-	memcpy(buf, reply, sizeof reply);
-	assert_int_equal(pr__idem_crypt("req-1", buf, sizeof reply - 1), 0);
-	assert_memory_not_equal(buf, reply, sizeof reply - 1);
-	assert_null(memmem(buf, sizeof reply - 1, "6f1c7a52", 8));
-	/* Another request_id's key does not open it... */
-	memcpy(other, buf, sizeof buf);
-	assert_int_equal(pr__idem_crypt("req-2", other, sizeof reply - 1), 0);
-	assert_memory_not_equal(other, reply, sizeof reply - 1);
-	/* ...its own does. */
-	assert_int_equal(pr__idem_crypt("req-1", buf, sizeof reply - 1), 0);
-	assert_memory_equal(buf, reply, sizeof reply);
-}
-
 int
 main(void)
 {
@@ -188,7 +158,6 @@ main(void)
 		cmocka_unit_test(test_digest_vectors),
 		cmocka_unit_test(test_digest_length),
 		cmocka_unit_test(test_matches),
-		cmocka_unit_test(test_idem_sealing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
