@@ -133,6 +133,11 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		free(cmd);
 		return REFUSED;
 	}
+	if (*batch_err != 0) {
+		/* The batch already failed: it is answered as a whole. */
+		free(cmd);
+		return REFUSED;
+	}
 	if (pr__cmd_is_write(kind) && cmd->has_request_id) {
 		int replay = pr__idem_lookup(&a->idem, batch, cmd, r);
 

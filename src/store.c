@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 
@@ -324,6 +325,17 @@ txn_free(struct pr_txn *txn)
 	free(txn);
 }
 
+/* Less than 1 MiB left on the store's file system? */
+static int
+disk_full(struct pr_store *st)
+{
+	struct statvfs fs;
+	mdb_filehandle_t fd;
+
+	return mdb_env_get_fd(st->env, &fd) == 0 && fstatvfs(fd, &fs) == 0
+	    && (uint64_t)fs.f_bavail * fs.f_frsize < (UINT64_C(1) << 20);
+}
+
 int
 pr__txn_commit(struct pr_txn *txn)
 {
@@ -331,6 +343,12 @@ pr__txn_commit(struct pr_txn *txn)
 
 	assert(txn->child == NULL);
 	rc = mdb_txn_commit(txn->txn);
+	if (rc == EIO && disk_full(txn->st)) {
+		/* LMDB 0.9 reports a short write, which is what a full disk
+		 * gives, as EIO. */
+		pr_error("store: commit: the disk is full");
+		rc = ENOSPC;
+	}
 	txn_free(txn);
 	return pr__store_lmdb_err(rc, "commit", PR_ESTORE);
 }
