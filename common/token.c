@@ -71,3 +71,15 @@ pr__token_matches(const char *token, size_t len, const uint8_t digest[PR_DIGEST_
 	}
 	return CRYPTO_memcmp(d, digest, PR_DIGEST_LEN) == 0;
 }
+
+void
+pr__digest_hex(const uint8_t digest[PR_DIGEST_LEN], char out[2 * PR_DIGEST_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < PR_DIGEST_LEN; i++) {
+		out[2 * i] = hex[digest[i] >> 4];
+		out[2 * i + 1] = hex[digest[i] & 15];
+	}
+	out[2 * PR_DIGEST_LEN] = '\0';
+}

@@ -26,4 +26,7 @@ int pr__token_digest(const char *token, size_t len, uint8_t digest[PR_DIGEST_LEN
  */
 int pr__token_matches(const char *token, size_t len, const uint8_t digest[PR_DIGEST_LEN]);
 
+/* digest as 64 lowercase hex characters plus NUL. */
+void pr__digest_hex(const uint8_t digest[PR_DIGEST_LEN], char out[2 * PR_DIGEST_LEN + 1]);
+
 #endif

@@ -18,6 +18,7 @@
 #include <partreg/time.h>
 
 #include "codec_int.h"
+#include "token.h"
 
 void
 pr__json_free(struct pr_json *j)
@@ -152,7 +153,14 @@ pr__json_partition(const struct pr_partition *p)
 		set_time(o, "expires_at", p->expires_at);
 	}
 	if (p->session[0] != '\0') {
-		set_str(o, "session", p->session);
+		/* Never the id: it is the capability to abort the session. */
+		uint8_t d[PR_DIGEST_LEN];
+		char hex[2 * PR_DIGEST_LEN + 1];
+
+		if (pr__token_digest(p->session, strlen(p->session), d) == 0) {
+			pr__digest_hex(d, hex);
+			set_str(o, "session_digest", hex);
+		}
 	}
 	if (p->reason[0] != '\0') {
 		set_str(o, "reason", p->reason);

@@ -120,17 +120,12 @@ derive(const char *label, const struct pr_idem *id, const void *a, size_t alen, 
 static int
 record_key(const struct pr_idem *id, const char *request_id, char out[2 * PR_DIGEST_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t d[PR_DIGEST_LEN];
 
 	if (derive("partreg idem key", id, request_id, strlen(request_id), "", 0, d) != 0) {
 		return PR_EINTERNAL;
 	}
-	for (size_t i = 0; i < PR_DIGEST_LEN; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[2 * PR_DIGEST_LEN] = '\0';
+	pr__digest_hex(d, out);
 	return 0;
 }
 

@@ -26,6 +26,9 @@ pstate() { rr partition/list "{\"source\":\"$1\"}" | jq -c ".result.items[] | se
 # Events of source B, from now on.
 follow_events "$SB"
 
+# sd SESSION: the session_digest partreg publishes for SESSION.
+sd() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+
 # --- session names --------------------------------------------------------------
 S64=$(printf 's%.0s' $(seq 64))
 r=$(rr partition/lock "$(part $SA 0 "\"session\":\"${S64}x\"")")
@@ -46,15 +49,23 @@ expect "$r" '.status == 400 and .error.code == "invalid_field"' "session/abort w
 
 # --- abort: every lock of the session, across sources, and nothing else -------
 r=$(rr partition/lock "$(part $SA 0 "\"session\":\"$S64\"")")
-expect "$r" ".ok and .result.session == \"$S64\"" "a session of 64 characters is accepted"
-expect "$(rr partition/lock "$(part $SA 1 '"session":"job-7"')")" '.ok and .result.state == "locked" and .result.session == "job-7"' "lock A day 1 under job-7"
-expect "$(rr partition/lock "$(part $SA 2 '"session":"job-7"')")" '.ok and .result.session == "job-7"' "lock A day 2 under job-7"
-expect "$(rr partition/lock "$(part $SB 1 '"session":"job-7"')")" '.ok and .result.session == "job-7"' "lock B day 1 under job-7"
-expect "$(rr partition/lock "$(part $SA 3 '"session":"job-8"')")" '.ok and .result.session == "job-8"' "lock A day 3 under job-8"
-expect "$(rr partition/lock "$(part $SA 4)")" '.ok and (.result | has("session") | not)' "lock A day 4 without a session"
+expect "$r" ".ok and .result.session_digest == \"$(sd "$S64")\"" "a session of 64 characters is accepted"
+expect "$(rr partition/lock "$(part $SA 1 '"session":"job-7"')")" '.ok and .result.state == "locked" and .result.session_digest == "c37bd1a8462d7ad637654ed3043935aa95e808767e0adee1400d206ef5e2a5ff"' "lock A day 1 under job-7"
+expect "$(rr partition/lock "$(part $SA 2 '"session":"job-7"')")" '.ok and .result.session_digest == "c37bd1a8462d7ad637654ed3043935aa95e808767e0adee1400d206ef5e2a5ff"' "lock A day 2 under job-7"
+expect "$(rr partition/lock "$(part $SB 1 '"session":"job-7"')")" '.ok and .result.session_digest == "c37bd1a8462d7ad637654ed3043935aa95e808767e0adee1400d206ef5e2a5ff"' "lock B day 1 under job-7"
+expect "$(rr partition/lock "$(part $SA 3 '"session":"job-8"')")" '.ok and .result.session_digest == "8c06992db1914444fbe046ee06e4613ad6c144e776b902a00a45c98b30eaf24c"' "lock A day 3 under job-8"
+expect "$(rr partition/lock "$(part $SA 4)")" '.ok and (.result | has("session_digest") | not)' "lock A day 4 without a session"
 expect "$(rr partition/lock "$(part $SA 5 '"session":"job-7"')")" '.ok' "lock A day 5 under job-7..."
 expect "$(rr partition/unlock "$(part $SA 5)")" '.ok and .result.state == "ready"' "...and finish it"
-expect "$(sub1 "$(ptopic $SB 1)")" '.state == "locked" and .session == "job-7"' "retained partition names its session"
+expect "$(sub1 "$(ptopic $SB 1)")" ".state == \"locked\" and .session_digest == \"$(sd job-7)\" and (has(\"session\") | not)" "retained partition names its session's digest, never the id"
+r=$(rr partition/list "{\"source\":\"$SA\"}")
+if grep -q job-7 <<<"$r"; then fail "partition/list shows a session id: $r"; fi
+ok "partition/list shows no session id"
+# What a reader sees is no capability: aborting "the session" it read fails nothing.
+seen=$(sub1 "$(ptopic $SB 1)" | jq -r .session_digest)
+r=$(rr session/abort "{\"session\":\"$seen\"}")
+expect "$r" '.ok and .result.failed == []' "session/abort with the published digest fails nothing"
+expect "$(sub1 "$(ptopic $SB 1)")" '.state == "locked"' "B day 1 still locked after the reader's abort"
 F7=$(pstate $SA 1 | jq .fence)
 
 r=$(rr session/abort '{"session":"job-7"}')
@@ -65,7 +76,7 @@ expect "$(pstate $SA 1)" '.state == "failed" and .reason == "session_aborted"' "
 expect "$(pstate $SA 2)" '.state == "failed" and .reason == "session_aborted"' "A day 2: failed"
 expect "$(pstate $SB 1)" '.state == "failed" and .reason == "session_aborted"' "B day 1: failed"
 expect "$(pstate $SA 0)" '.state == "locked"' "A day 0 (another session) still locked"
-expect "$(pstate $SA 3)" '.state == "locked" and .session == "job-8"' "A day 3 (job-8) still locked"
+expect "$(pstate $SA 3)" ".state == \"locked\" and .session_digest == \"$(sd job-8)\"" "A day 3 (job-8) still locked"
 expect "$(pstate $SA 4)" '.state == "locked"' "A day 4 (no session) still locked"
 expect "$(pstate $SA 5)" '.state == "ready" and .version == 1' "A day 5 (finished under job-7) still ready"
 expect "$(sub1 "$(ptopic $SB 1)")" '.state == "failed" and .reason == "session_aborted"' "retained partition: failed"
@@ -87,9 +98,9 @@ expect "$(sub1 "$(ptopic $SA 3)")" '.state == "failed" and .reason == "worker lo
 
 # A new run of an aborted partition under another session is not touched by
 # the old session's abort.
-expect "$(rr partition/lock "$(part $SA 1 '"session":"job-9"')")" '.ok and .result.state == "locked" and .result.session == "job-9"' "relock A day 1 under job-9"
+expect "$(rr partition/lock "$(part $SA 1 '"session":"job-9"')")" '.ok and .result.state == "locked" and .result.session_digest == "e7a4577ffc3da084456e4f8e5950e67cab1816793f0297612b8ccba2738c0218"' "relock A day 1 under job-9"
 expect "$(rr session/abort '{"session":"job-7"}')" '.result.failed == []' "job-7's abort does not touch job-9's lock"
-expect "$(pstate $SA 1)" '.state == "locked" and .session == "job-9"' "A day 1 still locked by job-9"
+expect "$(pstate $SA 1)" ".state == \"locked\" and .session_digest == \"$(sd job-9)\"" "A day 1 still locked by job-9"
 
 # --- the session survives a restart ---------------------------------------------
 stop_agent
@@ -109,8 +120,8 @@ for i in $(seq 50); do
   sleep 0.1
 done
 grep -q up "$T/will.out" || fail "the client with the Last Will did not connect"
-expect "$(rr partition/lock "$(part $SA 10 '"session":"job-42"')")" '.ok and .result.session == "job-42"' "the job locks A day 10 under job-42"
-expect "$(rr partition/lock "$(part $SB 10 '"session":"job-42"')")" '.ok and .result.session == "job-42"' "the job locks B day 10 under job-42"
+expect "$(rr partition/lock "$(part $SA 10 '"session":"job-42"')")" '.ok and .result.session_digest == "5359ae12ca11e5d628161c38de88522b51cb30c79b1ad9ba67e4860c6119bfff"' "the job locks A day 10 under job-42"
+expect "$(rr partition/lock "$(part $SB 10 '"session":"job-42"')")" '.ok and .result.session_digest == "5359ae12ca11e5d628161c38de88522b51cb30c79b1ad9ba67e4860c6119bfff"' "the job locks B day 10 under job-42"
 sleep 0.5
 expect "$(pstate $SA 10)" '.state == "locked"' "locked while the job lives"
 t0=$(date +%s%N)
