@@ -4,11 +4,14 @@
  * subscriptions, over one transport.
  *
  * Replies come to one topic per client, P/reply/<client id>. Each request
- * has its own correlation ("c<n>"): as MQTT 5 Correlation Data, or for MQTT
- * 3.1.1 as the body's correlation_id. The receive thread matches a reply to
- * its waiting request by it; a reply that matches nothing (an answer to an
- * earlier resend that arrived late) is dropped. A resend reuses the body,
- * request_id included, so the agent applies the command at most once.
+ * has its own correlation, random and unguessable: as MQTT 5 Correlation
+ * Data, or for MQTT 3.1.1 as the body's correlation_id. The receive thread
+ * hands a reply to its waiting request only when both the correlation and
+ * the reply's request_id are the request's; anything else on the reply
+ * topic (an answer to an earlier resend that arrived late, or a reply
+ * forged by another client that can publish there) is dropped. A resend
+ * reuses the body, request_id included, so the agent applies the command
+ * at most once.
  *
  * Subscribed messages are dispatched to every subscription whose filter
  * matches the topic (pr_topic_matches), on the receive thread, which holds
@@ -33,7 +36,8 @@
 
 struct waiter {
 	struct waiter *next;
-	char correlation[24];
+	char correlation[PR_ID_MAX + 1];
+	char request_id[PR_ID_MAX + 1];
 	char *reply; /* set by the receive thread */
 };
 
@@ -56,26 +60,47 @@ struct pr_client {
 	pthread_cond_t cv;
 	struct waiter *waiters;
 	struct sub *subs; /* changed under mu and dispatch_mu together */
-	uint64_t next_corr;
 
 	pthread_mutex_t dispatch_mu; /* held while callbacks run */
 };
 
+/*
+ * Is this reply the answer to w? Its request_id must be w's; only an
+ * agent that could not read the command at all (payload_too_large) answers
+ * without one.
+ */
+static int
+reply_is_for(const struct waiter *w, const char *request_id, const char *code)
+{
+	if (request_id[0] == '\0') {
+		return strcmp(code, "payload_too_large") == 0;
+	}
+	return strcmp(request_id, w->request_id) == 0;
+}
+
 static void
 deliver_reply(struct pr_client *c, const struct pr_msg *m)
 {
-	char corr[PR_ID_MAX + 1] = "";
+	char corr[PR_ID_MAX + 1], body_corr[PR_ID_MAX + 1], request_id[PR_ID_MAX + 1], code[32];
 
-	if (m->correlation != NULL && m->correlation_len < sizeof corr) {
+	if (m->payload == NULL
+	    || pr__reply_ids(m->payload, m->payload_len, body_corr, request_id, code) != 0) {
+		return;
+	}
+	if (m->correlation != NULL) {
+		if (m->correlation_len >= sizeof corr) {
+			return;
+		}
 		memcpy(corr, m->correlation, m->correlation_len);
 		corr[m->correlation_len] = '\0';
-	} else if (m->payload != NULL) {
-		pr__reply_correlation(m->payload, m->payload_len, corr);
+	} else {
+		memcpy(corr, body_corr, sizeof corr);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (struct waiter *w = c->waiters; w != NULL; w = w->next) {
-		if (w->reply == NULL && strcmp(w->correlation, corr) == 0) {
-			w->reply = strdup(m->payload != NULL ? m->payload : "");
+		if (w->reply == NULL && strcmp(w->correlation, corr) == 0
+		    && reply_is_for(w, request_id, code)) {
+			w->reply = strdup(m->payload);
 			pthread_cond_broadcast(&c->cv);
 			break;
 		}
@@ -228,9 +253,11 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	if (resend_ms <= 0) {
 		resend_ms = 2000;
 	}
-	pthread_mutex_lock(&c->mu);
-	snprintf(w.correlation, sizeof w.correlation, "c%llu", (unsigned long long)++c->next_corr);
-	pthread_mutex_unlock(&c->mu);
+	/* Random, so that no other client can guess it and answer first. */
+	if ((rc = pr__token_new(rid)) != 0) {
+		return rc;
+	}
+	snprintf(w.correlation, sizeof w.correlation, "c-%s", rid);
 	if ((rc = pr__token_new(rid)) != 0) {
 		return rc;
 	}
@@ -239,6 +266,7 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	if (rc != 0) {
 		return rc;
 	}
+	memcpy(w.request_id, request_id, sizeof w.request_id);
 	topic = pr__strfmt("%s/cmd/%s", c->prefix, command);
 	if (topic == NULL) {
 		free(payload);

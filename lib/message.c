@@ -82,18 +82,33 @@ pr__body_prepare(const char *body, const char *request_id_if_missing, const char
 	return *out != NULL ? 0 : -ENOMEM;
 }
 
+/* The string field key of o into out (cap bytes), "" if absent or not a string. */
+static void
+get_str(struct json_object *o, const char *key, char *out, size_t cap)
+{
+	struct json_object *v;
+
+	out[0] = '\0';
+	if (o != NULL && json_object_object_get_ex(o, key, &v)
+	    && json_object_is_type(v, json_type_string)) {
+		snprintf(out, cap, "%s", json_object_get_string(v));
+	}
+}
+
 int
-pr__reply_correlation(const char *reply, size_t len, char out[PR_ID_MAX + 1])
+pr__reply_ids(const char *reply, size_t len, char correlation_id[PR_ID_MAX + 1],
+    char request_id[PR_ID_MAX + 1], char code[32])
 {
 	struct json_object *o = pr__json_object_parse(reply, len);
-	struct json_object *v;
-	int rc = PR_ENOTFOUND;
+	struct json_object *e = NULL;
+	int rc = o != NULL ? 0 : PR_EJSON;
 
-	if (o != NULL && json_object_object_get_ex(o, "correlation_id", &v)
-	    && json_object_is_type(v, json_type_string)) {
-		snprintf(out, PR_ID_MAX + 1, "%s", json_object_get_string(v));
-		rc = 0;
+	get_str(o, "correlation_id", correlation_id, PR_ID_MAX + 1);
+	get_str(o, "request_id", request_id, PR_ID_MAX + 1);
+	if (o != NULL) {
+		json_object_object_get_ex(o, "error", &e);
 	}
+	get_str(json_object_is_type(e, json_type_object) ? e : NULL, "code", code, 32);
 	json_object_put(o);
 	return rc;
 }

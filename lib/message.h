@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libpartreg's view of the JSON it sends and receives: a command body made
- * ready to send, and the correlation of an MQTT 3.1.1 reply. These read the
+ * ready to send, and the ids that tie a reply to its request. These read the
  * agent's own messages or the caller's body, not untrusted commands, so they
  * use json-c's ordinary parser, not the agent's strict one.
  */
@@ -27,7 +27,13 @@ struct json_object *pr__json_object_parse(const char *text, size_t len);
  */
 int pr__body_prepare(const char *body, const char *request_id_if_missing, const char *reply_to,
     const char *correlation_id, char **out, char request_id[PR_ID_MAX + 1]);
-/* The correlation_id field of a reply (MQTT 3.1.1); 0 or PR_ENOTFOUND. */
-int pr__reply_correlation(const char *reply, size_t len, char out[PR_ID_MAX + 1]);
+/*
+ * What ties a reply to its request: its correlation_id (the body's, for
+ * MQTT 3.1.1), its request_id and its error code, each "" when absent (or
+ * not a string). Returns 0, or PR_EJSON when reply is not a JSON object
+ * (then all three are "").
+ */
+int pr__reply_ids(const char *reply, size_t len, char correlation_id[PR_ID_MAX + 1],
+    char request_id[PR_ID_MAX + 1], char code[32]);
 
 #endif
