@@ -138,6 +138,7 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 		goto out;
 	}
 	m->received_at = pr_time_now();
+	m->retained = pm->retained;
 	m->topic = copy_bytes(topic, tlen);
 	m->original_len = plen;
 	if (t->opts.max_payload != 0 && plen > t->opts.max_payload) {
@@ -320,25 +321,36 @@ static int
 start_subscribe(struct pr_transport *t, struct subctx *sc)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTSubscribe_options *so = calloc((size_t)sc->n, sizeof *so);
 	int *qos = calloc((size_t)sc->n, sizeof *qos);
 	int rc;
 
-	if (qos == NULL) {
+	if (qos == NULL || so == NULL) {
+		free(qos);
+		free(so);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < sc->n; i++) {
 		qos[i] = 1;
+		so[i] = (MQTTSubscribe_options)MQTTSubscribe_options_initializer;
+		/* 2: the broker never sends retained messages for it. */
+		so[i].retainHandling = t->opts.no_retained ? 2 : 0;
 	}
 	ro.context = sc;
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
 		ro.onSuccess5 = on_sub_ok5;
 		ro.onFailure5 = on_sub_fail5;
+		/* Paho reads the list for several filters, the single one for one. */
+		ro.subscribeOptions = so[0];
+		ro.subscribeOptionsList = so;
+		ro.subscribeOptionsCount = sc->n;
 	} else {
 		ro.onSuccess = on_sub_ok;
 		ro.onFailure = on_sub_fail;
 	}
 	rc = MQTTAsync_subscribeMany(t->client, sc->n, sc->filters, qos, &ro);
 	free(qos);
+	free(so);
 	return rc == MQTTASYNC_SUCCESS ? 0 : PR_EINTERNAL;
 }
 

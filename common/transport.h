@@ -42,6 +42,7 @@ struct pr_msg {
 	char *correlation;    /* MQTT 5 Correlation Data, or NULL */
 	size_t correlation_len;
 	int64_t received_at; /* pr_time_now() at arrival */
+	int retained;        /* the retain flag: a retained message, sent for a new subscription */
 };
 
 void pr__msg_free(struct pr_msg *m);
@@ -70,6 +71,9 @@ struct pr_transport_opts {
 	/* Topic filters subscribed at QoS 1 on every connect. */
 	const char *const *subscriptions;
 	int nsubscriptions;
+	/* MQTT 5 Retain Handling 2 on every subscription: the broker sends no
+	 * retained messages (on 3.1.1 they still come, with the retain flag). */
+	int no_retained;
 
 	/* TCP_NODELAY after each connect (Paho never sets it; a round trip
 	 * takes 88 ms with Nagle): 0 = on this client's own connection only

@@ -239,7 +239,21 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		int batch_err = 0;
 
 		for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
-			enum outcome o = handle_one(a, batch, m, now, &ch, &replies[i], &batch_err);
+			enum outcome o;
+
+			if (m->retained) {
+				/* Left on the broker by someone, and sent to the
+				 * subscription anew after a restart (a broker without
+				 * Retain Handling, or MQTT 3.1.1): it was run when it was
+				 * published, so it is not run again, nor answered. */
+				pr_warn(
+				    "agent: retained command on %s ignored; clear it with an empty "
+				    "retained message",
+				    m->topic);
+				a->stats.retained_dropped++;
+				continue;
+			}
+			o = handle_one(a, batch, m, now, &ch, &replies[i], &batch_err);
 
 			a->stats.commands++;
 			a->stats.refused += o == REFUSED;
@@ -538,6 +552,7 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	topts.will_retained = 1;
 	topts.subscriptions = subs;
 	topts.nsubscriptions = 1;
+	topts.no_retained = 1; /* a retained command must not run at every start */
 	topts.on_message = on_message;
 	topts.on_connected = on_connected;
 	topts.arg = a;

@@ -415,6 +415,7 @@ pr__json_agent_stats(const struct pr_agent_stats *st)
 	set_u64(cmds, "total", st->commands);
 	set_u64(cmds, "refused", st->refused);
 	set_u64(cmds, "replayed", st->replayed);
+	set_u64(cmds, "retained_dropped", st->retained_dropped);
 	json_object_object_add(o, "commands", cmds);
 	set_u64(o, "batches", st->batches);
 	set_u64(o, "leases_expired", st->leases_expired);

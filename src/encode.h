@@ -79,10 +79,11 @@ struct pr_agent_stats {
 	const char *agent_id;
 	uint64_t epoch;
 	int64_t at, started_at;
-	uint64_t commands; /* decoded and handled, replays included */
-	uint64_t refused;  /* answered with an error */
-	uint64_t replayed; /* answered from an idempotency record */
-	uint64_t batches;  /* commits */
+	uint64_t commands;         /* decoded and handled, replays included */
+	uint64_t refused;          /* answered with an error */
+	uint64_t replayed;         /* answered from an idempotency record */
+	uint64_t retained_dropped; /* retained commands ignored (not in commands) */
+	uint64_t batches;          /* commits */
 	uint64_t leases_expired;
 	double commit_ms_last, commit_ms_max; /* max since the last stats message */
 	uint64_t queue;                       /* commands waiting now */
@@ -90,7 +91,7 @@ struct pr_agent_stats {
 	unsigned store_readers;
 };
 /* {agent_id, version, epoch, at, uptime_s, commands: {total, refused,
- *  replayed}, batches, leases_expired, commit_ms: {last, max}, queue,
+ *  replayed, retained_dropped}, batches, leases_expired, commit_ms: {last, max}, queue,
  *  store: {used_bytes, map_bytes, readers}} */
 struct pr_json *pr__json_agent_stats(const struct pr_agent_stats *s);
 
