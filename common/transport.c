@@ -56,6 +56,8 @@ struct pr_transport {
 	int retry_ms;    /* the connector's current backoff */
 	int inflight;
 	int window;
+	int pub_waiting; /* publishers and flushes waiting for completions */
+	int taken_over;  /* another client took our session: no reconnecting */
 	uintptr_t gen;
 	pthread_t connector;
 	int connector_started;
@@ -334,7 +336,10 @@ start_subscribe(struct pr_transport *t, struct subctx *sc)
 		qos[i] = 1;
 		so[i] = (MQTTSubscribe_options)MQTTSubscribe_options_initializer;
 		/* 2: the broker never sends retained messages for it. */
-		so[i].retainHandling = t->opts.no_retained ? 2 : 0;
+		so[i].retainHandling = t->opts.no_retained != NULL
+		        && strcmp(sc->filters[i], t->opts.no_retained) == 0
+		    ? 2
+		    : 0;
 	}
 	ro.context = sc;
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
@@ -444,6 +449,33 @@ on_lost(void *ctx, char *cause)
 	}
 }
 
+/* The broker sent DISCONNECT (MQTT 5): with "session taken over", another
+ * client connected with this client id. Reconnecting would take it back,
+ * and the two would push each other off for ever: stay down instead. */
+static void
+on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes code)
+{
+	struct pr_transport *t = ctx;
+
+	(void)props;
+	if (code != MQTTREASONCODE_SESSION_TAKEN_OVER) {
+		tlog(
+		    t, PR_LOG_WARN, "transport: the broker disconnected us (reason %d)", (int)code);
+		return;
+	}
+	tlog(t, PR_LOG_ERROR,
+	    "transport: another client connected to %s with our client id %s and took over the "
+	    "session; not reconnecting",
+	    t->uri, t->opts.client_id);
+	pthread_mutex_lock(&t->mu);
+	t->taken_over = 1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	if (t->opts.on_taken_over != NULL) {
+		t->opts.on_taken_over(t->opts.arg);
+	}
+}
+
 static void
 update_window(struct pr_transport *t, int receive_max)
 {
@@ -539,6 +571,12 @@ start_connect(struct pr_transport *t)
 		c->onFailure5 = on_connect_fail5;
 		p.value.integer4 = t->opts.clean_start ? 0 : t->opts.session_expiry_s;
 		MQTTProperties_add(&cprops, &p);
+		if (t->opts.receive_max > 0) {
+			MQTTProperty rm = { .identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM };
+
+			rm.value.integer2 = t->opts.receive_max;
+			MQTTProperties_add(&cprops, &rm);
+		}
 		c->connectProperties = &cprops;
 	} else {
 		c->cleansession = t->opts.clean_start;
@@ -585,7 +623,7 @@ connector_main(void *arg)
 
 	pthread_mutex_lock(&t->mu);
 	while (!t->closing) {
-		if (t->state == CONN_IDLE) {
+		if (t->state == CONN_IDLE && !t->taken_over) {
 			struct timespec ts;
 			int rc;
 
@@ -703,7 +741,12 @@ pr__transport_publish(struct pr_transport *t, const char *topic, const void *pay
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
 	while (t->connected && t->inflight >= t->window) {
-		if (pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT) {
+		int timedout;
+
+		t->pub_waiting++;
+		timedout = pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT;
+		t->pub_waiting--;
+		if (timedout) {
 			pthread_mutex_unlock(&t->mu);
 			free(pc);
 			return -ETIMEDOUT;
@@ -806,7 +849,12 @@ pr__transport_flush(struct pr_transport *t, int timeout_ms)
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
 	while (t->connected && t->inflight > 0 && rc == 0) {
-		if (pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT) {
+		int timedout;
+
+		t->pub_waiting++;
+		timedout = pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT;
+		t->pub_waiting--;
+		if (timedout) {
 			rc = -ETIMEDOUT;
 		}
 	}
@@ -925,6 +973,7 @@ free_opts_copies(struct pr_transport *t)
 	free((char *)t->opts.keyfile);
 	free((char *)t->opts.will_topic);
 	free((char *)t->opts.will_payload);
+	free((char *)t->opts.no_retained);
 }
 
 int
@@ -955,6 +1004,7 @@ pr__transport_open(const struct pr_transport_opts *opts, struct pr_transport **o
 	t->opts.certfile = dup_or_null(opts->certfile);
 	t->opts.keyfile = dup_or_null(opts->keyfile);
 	t->opts.will_topic = dup_or_null(opts->will_topic);
+	t->opts.no_retained = dup_or_null(opts->no_retained);
 	t->opts.will_payload = dup_or_null(opts->will_payload);
 	t->window = 1;
 	pthread_mutex_init(&t->mu, NULL);
@@ -991,6 +1041,7 @@ pr__transport_open(const struct pr_transport_opts *opts, struct pr_transport **o
 	}
 	MQTTAsync_setCallbacks(t->client, t, on_lost, on_arrived, NULL);
 	MQTTAsync_setConnected(t->client, t, on_connected_cb);
+	MQTTAsync_setDisconnected(t->client, t, on_disconnected);
 	if (pthread_create(&t->connector, NULL, connector_main, t) != 0) {
 		pr__transport_close(t);
 		return PR_EINTERNAL;
@@ -1015,6 +1066,17 @@ pr__transport_wait_connected(struct pr_transport *t, int timeout_ms)
 	}
 	pthread_mutex_unlock(&t->mu);
 	return rc;
+}
+
+int
+pr__transport_publish_waiting(struct pr_transport *t)
+{
+	int n;
+
+	pthread_mutex_lock(&t->mu);
+	n = t->pub_waiting;
+	pthread_mutex_unlock(&t->mu);
+	return n > 0;
 }
 
 int

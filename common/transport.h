@@ -5,9 +5,11 @@
  * <MQTTAsync.h>.
  *
  * Threads: Paho runs one receive thread (all callbacks below run on it) and
- * one send thread, shared by every client of the process. on_message must
- * return quickly: Paho sends the PUBACK of a QoS 1 message as soon as it
- * returns, and the same thread drives keepalive.
+ * one send thread, shared by every client of the process. Paho sends the
+ * PUBACK of a QoS 1 message as soon as on_message returns, and the same
+ * thread drives keepalive and completes publishes: on_message may hold a
+ * message back (flow control: the broker keeps the rest) only while no
+ * publisher waits for completions (pr__transport_publish_waiting).
  *
  * Flow control: Paho 1.3.12's send thread sleeps one second whenever the
  * broker's in-flight window (Receive Maximum; mosquitto's default 20) is
@@ -61,6 +63,7 @@ struct pr_transport_opts {
 	uint32_t session_expiry_s; /* MQTT 5, when clean_start == 0 */
 	size_t max_payload;        /* larger inbound payloads arrive with too_big set */
 	int max_inflight;          /* our own cap on unfinished publishes; 0 = 256 */
+	int receive_max; /* MQTT 5 Receive Maximum announced to the broker (1..65535); 0 = none */
 
 	/* Last Will: retained when will_retained; NULL topic = none. */
 	const char *will_topic;
@@ -71,9 +74,10 @@ struct pr_transport_opts {
 	/* Topic filters subscribed at QoS 1 on every connect. */
 	const char *const *subscriptions;
 	int nsubscriptions;
-	/* MQTT 5 Retain Handling 2 on every subscription: the broker sends no
-	 * retained messages (on 3.1.1 they still come, with the retain flag). */
-	int no_retained;
+	/* One of them subscribed with MQTT 5 Retain Handling 2: the broker
+	 * sends no retained messages for it (on 3.1.1 they still come, with
+	 * the retain flag); NULL = none. */
+	const char *no_retained;
 
 	/* TCP_NODELAY after each connect (Paho never sets it; a round trip
 	 * takes 88 ms with Nagle): 0 = on this client's own connection only
@@ -90,6 +94,9 @@ struct pr_transport_opts {
 	void (*on_message)(void *arg, struct pr_msg *m);
 	void (*on_connected)(void *arg); /* after every (re)connect and subscribe */
 	void (*on_lost)(void *arg);
+	/* MQTT 5: the broker said another client took over our session (same
+	 * client id). The transport does not reconnect after it. */
+	void (*on_taken_over)(void *arg);
 	void *arg;
 };
 
@@ -135,6 +142,10 @@ int pr__transport_subscribe(struct pr_transport *t, const char *filter, int time
  * Returns 0 or PR_ENOTFOUND. Not from a callback.
  */
 int pr__transport_unsubscribe(struct pr_transport *t, const char *filter);
+
+/* Is a publisher (or flush) waiting for the broker's acknowledgements?
+ * They arrive on the receive thread, so on_message must not block then. */
+int pr__transport_publish_waiting(struct pr_transport *t);
 
 /* Wait until every publish so far has completed, up to timeout_ms. */
 int pr__transport_flush(struct pr_transport *t, int timeout_ms);

@@ -18,9 +18,11 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <partreg/error.h>
 #include <partreg/time.h>
@@ -28,6 +30,7 @@
 #include "decode.h"
 #include "encode.h"
 #include "expiry.h"
+#include "guard.h"
 #include "handlers.h"
 #include "idem.h"
 #include "lease.h"
@@ -54,6 +57,14 @@ struct pr_agent {
 	char *cmd_filter;   /* P/cmd/+/+ */
 	char *cmd_prefix;   /* P/cmd/ */
 	char *reply_prefix; /* P/reply/ */
+	char *status_topic; /* P/agent/status, watched for other agents */
+
+	int lock_fd;                 /* the store's lock (guard.h) */
+	char replaced[40];           /* the instance --takeover replaced, or "" */
+	struct pr_agent_identity id; /* in P/agent/status */
+	int exit_code;               /* set (atomically) when the agent stops itself */
+	uint64_t other_agents;       /* other instances seen online (atomic) */
+	uint64_t untrimmed;          /* bytes of commands taken since the last malloc_trim */
 
 	int64_t last_prune;
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
@@ -63,12 +74,72 @@ struct pr_agent {
 
 /* ---- callbacks (Paho's receive thread) ---- */
 
+/* A full queue lets a command in when the worker waits for this thread. */
+static int
+admit(void *arg)
+{
+	struct pr_transport *tr = __atomic_load_n(&((struct pr_agent *)arg)->tr, __ATOMIC_ACQUIRE);
+
+	return tr != NULL && pr__transport_publish_waiting(tr);
+}
+
+/* Stop the worker: another agent took over (guard.h). */
+static void
+step_down(struct pr_agent *a)
+{
+	__atomic_store_n(&a->exit_code, PR_EXIT_TAKEN_OVER, __ATOMIC_RELEASE);
+	pr__queue_stop(&a->queue);
+}
+
+/*
+ * A P/agent/status message (live, or the retained one at a (re)connect): is
+ * another agent online on our prefix? Not: our own status, one of our
+ * store's (an earlier run: the store's lock says it is gone), or the agent
+ * this one took over from.
+ */
+static void
+watch_status(struct pr_agent *a, const struct pr_msg *m)
+{
+	struct pr_guard_status st;
+
+	if (m->payload == NULL || pr__guard_parse(m->payload, m->payload_len, &st) != 0
+	    || !st.online || strcmp(st.instance, a->id.instance) == 0
+	    || strcmp(st.store, a->id.store) == 0 || strcmp(st.instance, a->replaced) == 0) {
+		return;
+	}
+	__atomic_add_fetch(&a->other_agents, 1, __ATOMIC_RELAXED);
+	pr_error("agent: ANOTHER AGENT came online on prefix %s: %s (instance %s, store %s, epoch "
+	         "%llu). Two agents on one prefix publish conflicting state; stop one of them",
+	    a->cfg->prefix, st.agent_id, st.instance, st.store, st.epoch);
+	if (st.takeover) {
+		pr_error("agent: it took over (--takeover): this agent (instance %s) stops",
+		    a->id.instance);
+		step_down(a);
+	}
+}
+
 static void
 on_message(void *arg, struct pr_msg *m)
 {
 	struct pr_agent *a = arg;
 
-	pr__queue_push(&a->queue, m);
+	if (strcmp(m->topic, a->status_topic) == 0) {
+		watch_status(a, m);
+		pr__msg_free(m);
+		return;
+	}
+	pr__queue_push(&a->queue, m, admit, a);
+}
+
+static void
+on_taken_over(void *arg)
+{
+	struct pr_agent *a = arg;
+
+	pr_error("agent: another partregd connected with client id %s and took over the session; "
+	         "this agent (instance %s) stops",
+	    a->cfg->client_id, a->id.instance);
+	step_down(a);
 }
 
 static void
@@ -345,7 +416,17 @@ publish_stats(struct pr_agent *a, int64_t now)
 	}
 	a->last_stats = now;
 	a->stats.at = now;
-	a->stats.queue = pr__queue_len(&a->queue);
+	{
+		struct pr_queue_stats q;
+
+		pr__queue_stats(&a->queue, &q);
+		a->stats.queue = q.len;
+		a->stats.queue_bytes = q.bytes;
+		a->stats.queue_peak_bytes = q.peak_bytes;
+		a->stats.queue_full_waits = q.full_waits;
+		a->stats.queue_over_limit = q.over_limit;
+	}
+	a->stats.other_agents = __atomic_load_n(&a->other_agents, __ATOMIC_RELAXED);
 	if (pr__store_info(a->store, &info) == 0) {
 		a->stats.store_used_bytes = info.used_bytes;
 		a->stats.store_map_bytes = info.map_size;
@@ -414,6 +495,24 @@ maintenance(struct pr_agent *a, int64_t now)
 	}
 }
 
+/*
+ * After a burst, hand the memory of its commands back to the system: glibc
+ * keeps freed heap for reuse, and a flood of large commands would leave the
+ * agent at its peak size for good. Once the queue is empty and more than
+ * TRIM_AFTER bytes went through since the last time.
+ */
+#define TRIM_AFTER (UINT64_C(32) << 20)
+
+static void
+give_back_memory(struct pr_agent *a)
+{
+	if (a->untrimmed < TRIM_AFTER || pr__queue_len(&a->queue) != 0) {
+		return;
+	}
+	a->untrimmed = 0;
+	malloc_trim(0);
+}
+
 int
 pr__agent_run(struct pr_agent *a)
 {
@@ -444,9 +543,11 @@ pr__agent_run(struct pr_agent *a)
 			while (b.msgs != NULL) {
 				struct pr_msg *next = b.msgs->next;
 
+				a->untrimmed += pr__queue_msg_bytes(b.msgs);
 				pr__msg_free(b.msgs);
 				b.msgs = next;
 			}
+			give_back_memory(a);
 		} else if (pr__publisher_republishing(a->pub)
 		    && pr__transport_is_connected(a->tr)) {
 			pr__publisher_republish_step(a->pub);
@@ -459,12 +560,19 @@ pr__agent_run(struct pr_agent *a)
 		maintenance(a, pr_time_now());
 		publish_stats(a, pr_time_now());
 	}
-	if (pr__transport_is_connected(a->tr)) {
+	/* Taken over: the retained status is the new agent's now. */
+	if (pr__transport_is_connected(a->tr) && pr__agent_exit_code(a) == 0) {
 		pr__publisher_status(a->pub, "offline");
 		pr__transport_flush(a->tr, 2000);
 	}
 	pr_info("agent: stopped");
 	return 0;
+}
+
+int
+pr__agent_exit_code(struct pr_agent *a)
+{
+	return __atomic_load_n(&a->exit_code, __ATOMIC_ACQUIRE);
 }
 
 void
@@ -473,14 +581,41 @@ pr__agent_stop(struct pr_agent *a)
 	pr__queue_stop(&a->queue);
 }
 
+/* Who this agent is: a new instance id, and the store's id (a digest of its
+ * secret, so every run on one store shows the same). */
+static int
+identify(struct pr_agent *a)
+{
+	static const char label[] = "partreg store id";
+	uint8_t buf[sizeof label + PR_DIGEST_LEN], d[PR_DIGEST_LEN];
+	char hex[2 * PR_DIGEST_LEN + 1];
+	int rc = pr__token_new(a->id.instance);
+
+	memcpy(buf, label, sizeof label);
+	memcpy(buf + sizeof label, a->idem.secret, PR_DIGEST_LEN);
+	if (rc == 0) {
+		rc = pr__token_digest((const char *)buf, sizeof buf, d);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	pr__digest_hex(d, hex);
+	snprintf(a->id.store, sizeof a->id.store, "%.32s", hex);
+	a->id.agent_id = a->cfg->client_id;
+	a->id.epoch = a->epoch;
+	a->id.takeover = a->cfg->takeover;
+	return 0;
+}
+
 int
 pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 {
 	struct pr_store_opts sopts = { .map_size = cfg->map_size_mb * 1024 * 1024 };
 	struct pr_transport_opts topts = { 0 };
 	struct pr_agent *a = calloc(1, sizeof *a);
+	struct pr_transport *tr = NULL;
 	char *password = NULL;
-	const char *subs[1];
+	const char *subs[2];
 	int rc;
 
 	*out = NULL;
@@ -488,19 +623,27 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		return -ENOMEM;
 	}
 	a->cfg = cfg;
+	a->lock_fd = -1;
 	a->hopts.list_default = 100;
 	a->hopts.blockers_max = cfg->summary_max;
 	a->hopts.lease.default_s = cfg->lease_default_s;
 	a->hopts.lease.max_s = cfg->lease_max_s;
 	/* Look for leases that ran out while the agent was down at once. */
 	a->next_deadline = 1;
-	pr__queue_init(&a->queue);
+	pr__queue_init(&a->queue, cfg->queue_max, (uint64_t)cfg->queue_max_mb << 20);
 	a->cmd_filter = pr__strfmt("%s/cmd/+/+", cfg->prefix);
 	a->cmd_prefix = pr__strfmt("%s/cmd/", cfg->prefix);
 	a->reply_prefix = pr__strfmt("%s/reply/", cfg->prefix);
+	a->status_topic = pr__strfmt("%s/agent/status", cfg->prefix);
 	a->idem.reply_prefix = a->reply_prefix;
-	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->reply_prefix == NULL) {
+	if (a->cmd_filter == NULL || a->cmd_prefix == NULL || a->reply_prefix == NULL
+	    || a->status_topic == NULL) {
 		rc = -ENOMEM;
+		goto fail;
+	}
+	/* One agent per store: before the store is touched at all. */
+	rc = pr__guard_lock_store(cfg->data_dir, &a->lock_fd);
+	if (rc != 0) {
 		goto fail;
 	}
 	rc = pr__store_open(cfg->data_dir, &sopts, &a->store);
@@ -518,10 +661,16 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		pr_error("agent: cannot read the store's secret: %s", pr_strerror(rc));
 		goto fail;
 	}
+	rc = identify(a);
+	if (rc != 0) {
+		goto fail;
+	}
 	a->stats.agent_id = cfg->client_id;
 	a->stats.epoch = a->epoch;
 	a->stats.started_at = pr_time_now();
-	rc = pr__publisher_new(cfg, a->store, a->epoch, &a->pub);
+	a->stats.queue_max = cfg->queue_max;
+	a->stats.queue_max_bytes = (uint64_t)cfg->queue_max_mb << 20;
+	rc = pr__publisher_new(cfg, a->store, &a->id, &a->pub);
 	if (rc != 0) {
 		goto fail;
 	}
@@ -533,7 +682,13 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 			goto fail;
 		}
 	}
+	/* One agent per prefix: before connecting under our client id. */
+	rc = pr__guard_probe(cfg, password, &a->id, a->replaced);
+	if (rc != 0) {
+		goto fail;
+	}
 	subs[0] = a->cmd_filter;
+	subs[1] = a->status_topic;
 	topts.nodelay_all = 1;
 	topts.log = pr__log_line;
 	topts.uri = cfg->broker;
@@ -551,25 +706,38 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	topts.will_payload = pr__publisher_will_payload(a->pub);
 	topts.will_retained = 1;
 	topts.subscriptions = subs;
-	topts.nsubscriptions = 1;
-	topts.no_retained = 1; /* a retained command must not run at every start */
+	topts.nsubscriptions = 2;
+	/* A retained command must not run at every start; the retained status
+	 * is read at every (re)connect: an agent that took the connection
+	 * away while this one was off it shows there. */
+	topts.no_retained = a->cmd_filter;
+	topts.receive_max = (int)cfg->receive_max;
 	topts.on_message = on_message;
 	topts.on_connected = on_connected;
+	topts.on_taken_over = on_taken_over;
 	topts.arg = a;
-	rc = pr__transport_open(&topts, &a->tr);
+	rc = pr__transport_open(&topts, &tr);
+	__atomic_store_n(&a->tr, tr, __ATOMIC_RELEASE);
+	if (rc != 0) {
+		goto fail;
+	}
+	if (password != NULL) {
+		memset(password, 0, strlen(password));
+		free(password);
+		password = NULL;
+	}
+	pr__publisher_attach(a->pub, a->tr);
+	pr_info("agent: partregd %s, store %s, store id %s, instance %s, epoch %llu, broker %s, "
+	        "prefix %s",
+	    PR_VERSION_STRING, cfg->data_dir, a->id.store, a->id.instance,
+	    (unsigned long long)a->epoch, cfg->broker, cfg->prefix);
+	*out = a;
+	return 0;
+fail:
 	if (password != NULL) {
 		memset(password, 0, strlen(password));
 		free(password);
 	}
-	if (rc != 0) {
-		goto fail;
-	}
-	pr__publisher_attach(a->pub, a->tr);
-	pr_info("agent: partregd %s, store %s, epoch %llu, broker %s, prefix %s", PR_VERSION_STRING,
-	    cfg->data_dir, (unsigned long long)a->epoch, cfg->broker, cfg->prefix);
-	*out = a;
-	return 0;
-fail:
 	pr__agent_close(a);
 	return rc;
 }
@@ -586,8 +754,12 @@ pr__agent_close(struct pr_agent *a)
 	pr__queue_release(&a->queue);
 	pr__publisher_free(a->pub);
 	pr__store_close(a->store);
+	if (a->lock_fd >= 0) {
+		close(a->lock_fd); /* the store's lock goes with it */
+	}
 	free(a->cmd_filter);
 	free(a->cmd_prefix);
 	free(a->reply_prefix);
+	free(a->status_topic);
 	free(a);
 }

@@ -25,14 +25,18 @@
 
 struct pr_agent;
 
-/* Open the store, raise the epoch, start connecting. cfg must outlive the
- * agent. Returns 0 or an error (logged). */
+/* Lock and open the store, raise the epoch, check that no other agent
+ * serves the prefix (guard.h), start connecting. cfg must outlive the
+ * agent. Returns 0 or an error (logged): -EBUSY when another process holds
+ * the store, -EEXIST when another agent is online on the prefix. */
 int pr__agent_open(const struct pr_config *cfg, struct pr_agent **out);
 /* Run the worker on the calling thread until pr__agent_stop. Returns 0. */
 int pr__agent_run(struct pr_agent *a);
 /* Ask the worker to finish the commands already received, publish
  * "offline" and return. Any thread. */
 void pr__agent_stop(struct pr_agent *a);
+/* 0, or the exit code (guard.h) when the agent stopped itself. */
+int pr__agent_exit_code(struct pr_agent *a);
 /* Disconnect and close the store; NULL is fine. */
 void pr__agent_close(struct pr_agent *a);
 

@@ -59,6 +59,13 @@ static const struct optdef opts[] = {
 	    "seconds a deleted partition's retained tombstone lives" },
 	{ "stats-interval", K_U32, O(stats_interval_s),
 	    "seconds between retained P/agent/stats messages (0: none)" },
+	{ "queue-max", K_SIZE, O(queue_max),
+	    "most commands waiting for the worker; then the broker holds the rest" },
+	{ "queue-max-mb", K_SIZE, O(queue_max_mb), "most MiB of commands waiting for the worker" },
+	{ "receive-max", K_U32, O(receive_max),
+	    "MQTT 5 Receive Maximum: commands the broker may send unacknowledged (1-65535)" },
+	{ "takeover", K_FLAG, O(takeover),
+	    "start even if another agent is online on the prefix, and replace it" },
 	{ "help", K_FLAG, O(help), "print this help and exit" },
 	{ "version", K_FLAG, O(version), "print the version and exit" },
 };
@@ -242,6 +249,9 @@ set_defaults(struct pr_config *cfg)
 	cfg->history_max_events = 100000;
 	cfg->tombstone_expiry_s = 604800;
 	cfg->stats_interval_s = 30;
+	cfg->queue_max = 10000;
+	cfg->queue_max_mb = 64;
+	cfg->receive_max = 100;
 	if (cfg->broker == NULL || cfg->data_dir == NULL || cfg->prefix == NULL
 	    || cfg->log_level == NULL) {
 		return -ENOMEM;
@@ -349,6 +359,10 @@ pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 		    (unsigned)cfg->lease_max_s);
 		return PR_EFIELD;
 	}
+	if (cfg->receive_max < 1 || cfg->receive_max > 65535) {
+		fprintf(err, "partregd: --receive-max must be 1 to 65535\n");
+		return PR_EFIELD;
+	}
 	if (cfg->client_id == NULL) {
 		cfg->client_id = pr__strfmt("partregd:%s", cfg->prefix);
 		if (cfg->client_id == NULL) {
@@ -391,12 +405,16 @@ pr__config_usage(FILE *out)
 		    opts[i].kind == K_FLAG ? "" : "]");
 	}
 	fprintf(out,
+	    "\nexit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start, 2 usage,\n"
+	    "  3 another process holds the store, 4 another agent is online on the\n"
+	    "  prefix (see --takeover), 5 another agent took over while running\n"
 	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --data-dir /var/lib/partreg\n"
 	    "  --prefix %s --client-id partregd:<prefix> --max-payload 65536\n"
 	    "  --session-expiry 86400 --map-size 16384 --batch-max 256\n"
 	    "  --idempotency-ttl 86400 --summary-max 1000 --log-level info\n"
 	    "  --lease-default 3600 --lease-max 604800 --history-max-age 2592000\n"
-	    "  --history-max-events 100000 --tombstone-expiry 604800 --stats-interval 30\n",
+	    "  --history-max-events 100000 --tombstone-expiry 604800 --stats-interval 30\n"
+	    "  --queue-max 10000 --queue-max-mb 64 --receive-max 100\n",
 	    PR_DEFAULT_PREFIX);
 }
 

@@ -39,6 +39,10 @@ struct pr_config {
 	size_t history_max_events;   /* events kept per source, 100000 */
 	uint32_t tombstone_expiry_s; /* deleted partitions' retained tombstones, 604800 */
 	uint32_t stats_interval_s;   /* P/agent/stats period, 30; 0 = never */
+	size_t queue_max;            /* commands waiting for the worker, 10000 */
+	size_t queue_max_mb;         /* their bytes, MiB, 64 */
+	uint32_t receive_max;        /* MQTT 5 Receive Maximum announced, 100 */
+	int takeover;                /* replace another agent online on the prefix */
 	int help;
 	int version;
 };

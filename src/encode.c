@@ -377,7 +377,7 @@ pr__json_event(const struct pr_event *ev, uint64_t epoch)
 }
 
 struct pr_json *
-pr__json_agent_status(const char *status, const char *agent_id, uint64_t epoch, int64_t at)
+pr__json_agent_status(const char *status, const struct pr_agent_identity *id, int64_t at)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -385,9 +385,14 @@ pr__json_agent_status(const char *status, const char *agent_id, uint64_t epoch, 
 		return NULL;
 	}
 	set_str(o, "status", status);
-	set_str(o, "agent_id", agent_id);
+	set_str(o, "agent_id", id->agent_id);
 	set_str(o, "version", PR_VERSION_STRING);
-	set_u64(o, "epoch", epoch);
+	set_u64(o, "epoch", id->epoch);
+	set_str(o, "instance", id->instance);
+	set_str(o, "store", id->store);
+	if (id->takeover) {
+		json_object_object_add(o, "takeover", json_object_new_boolean(1));
+	}
 	set_time(o, "at", at);
 	return PJ(o);
 }
@@ -399,12 +404,14 @@ pr__json_agent_stats(const struct pr_agent_stats *st)
 	struct json_object *cmds = json_object_new_object();
 	struct json_object *commit = json_object_new_object();
 	struct json_object *store = json_object_new_object();
+	struct json_object *flow = json_object_new_object();
 
-	if (o == NULL || cmds == NULL || commit == NULL || store == NULL) {
+	if (o == NULL || cmds == NULL || commit == NULL || store == NULL || flow == NULL) {
 		json_object_put(o);
 		json_object_put(cmds);
 		json_object_put(commit);
 		json_object_put(store);
+		json_object_put(flow);
 		return NULL;
 	}
 	set_str(o, "agent_id", st->agent_id);
@@ -423,6 +430,14 @@ pr__json_agent_stats(const struct pr_agent_stats *st)
 	json_object_object_add(commit, "max", json_object_new_double(st->commit_ms_max));
 	json_object_object_add(o, "commit_ms", commit);
 	set_u64(o, "queue", st->queue);
+	set_u64(flow, "bytes", st->queue_bytes);
+	set_u64(flow, "peak_bytes", st->queue_peak_bytes);
+	set_u64(flow, "max_commands", st->queue_max);
+	set_u64(flow, "max_bytes", st->queue_max_bytes);
+	set_u64(flow, "full_waits", st->queue_full_waits);
+	set_u64(flow, "over_limit", st->queue_over_limit);
+	json_object_object_add(o, "flow", flow);
+	set_u64(o, "other_agents", st->other_agents);
 	set_u64(store, "used_bytes", st->store_used_bytes);
 	set_u64(store, "map_bytes", st->store_map_bytes);
 	set_u64(store, "readers", st->store_readers);

@@ -70,9 +70,18 @@ struct pr_json *pr__json_partition_state(const struct pr_partition *p, uint64_t 
 /* An event on P/events/<source>: {seq, epoch, at, type, source, provider?,
  * start?, end?, state?, fence?, version?, reason?} */
 struct pr_json *pr__json_event(const struct pr_event *ev, uint64_t epoch);
-/* P/agent/status: {status: "online"|"offline", agent_id, version, epoch, at} */
+/* Who an agent is, in its P/agent/status. */
+struct pr_agent_identity {
+	const char *agent_id; /* the MQTT client id */
+	uint64_t epoch;
+	char instance[40]; /* random per process start */
+	char store[40];    /* the store's id: the same for every agent on one store */
+	int takeover;      /* started with --takeover */
+};
+/* P/agent/status: {status: "online"|"offline", agent_id, version, epoch,
+ * instance, store, takeover?, at} */
 struct pr_json *pr__json_agent_status(
-    const char *status, const char *agent_id, uint64_t epoch, int64_t at);
+    const char *status, const struct pr_agent_identity *id, int64_t at);
 
 /* P/agent/stats, retained, refreshed every --stats-interval seconds. */
 struct pr_agent_stats {
@@ -85,14 +94,20 @@ struct pr_agent_stats {
 	uint64_t retained_dropped; /* retained commands ignored (not in commands) */
 	uint64_t batches;          /* commits */
 	uint64_t leases_expired;
-	double commit_ms_last, commit_ms_max; /* max since the last stats message */
-	uint64_t queue;                       /* commands waiting now */
+	double commit_ms_last, commit_ms_max;   /* max since the last stats message */
+	uint64_t queue;                         /* commands waiting now */
+	uint64_t queue_bytes, queue_peak_bytes; /* their bytes now, most since the last stats */
+	uint64_t queue_max, queue_max_bytes;    /* the limits */
+	uint64_t queue_full_waits;              /* arrivals that waited for room */
+	uint64_t queue_over_limit;              /* arrivals let in over the limit */
+	uint64_t other_agents;                  /* other instances seen online on the prefix */
 	uint64_t store_used_bytes, store_map_bytes;
 	unsigned store_readers;
 };
 /* {agent_id, version, epoch, at, uptime_s, commands: {total, refused,
  *  replayed, retained_dropped}, batches, leases_expired, commit_ms: {last, max}, queue,
- *  store: {used_bytes, map_bytes, readers}} */
+ *  flow: {bytes, peak_bytes, max_commands, max_bytes, full_waits, over_limit},
+ *  other_agents, store: {used_bytes, map_bytes, readers}} */
 struct pr_json *pr__json_agent_stats(const struct pr_agent_stats *s);
 
 /*

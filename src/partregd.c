@@ -3,17 +3,22 @@
  * partregd: the partreg agent's main(). Signals are blocked in every thread
  * and taken synchronously here with sigwait, so no work happens in a signal
  * handler: SIGTERM or SIGINT asks the worker to finish the commands it has,
- * publish "offline" and close the store; the process then exits 0.
+ * publish "offline" and close the store; the process then exits 0. An
+ * agent that stops by itself (another agent took over its prefix) wakes
+ * main with SIGUSR1 and the process exits with its code (guard.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <partreg/protocol.h>
 
 #include "agent.h"
 #include "config.h"
+#include "guard.h"
 #include <partreg/error.h>
 #include "log.h"
 
@@ -21,6 +26,9 @@ static void *
 worker(void *arg)
 {
 	pr__agent_run(arg);
+	/* If the agent stopped by itself (taken over), wake main's sigwait;
+	 * after a SIGTERM this one stays pending and blocked, harmlessly. */
+	kill(getpid(), SIGUSR1);
 	return NULL;
 }
 
@@ -62,6 +70,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -69,7 +78,7 @@ main(int argc, char **argv)
 	if (rc != 0) {
 		pr_error("partregd: cannot start: %s", pr_strerror(rc));
 		pr__config_release(&cfg);
-		return 1;
+		return rc == -EBUSY ? PR_EXIT_STORE_BUSY : rc == -EEXIST ? PR_EXIT_PREFIX_BUSY : 1;
 	}
 	if (pthread_create(&th, NULL, worker, agent) != 0) {
 		pr_error("partregd: cannot start the worker thread");
@@ -83,10 +92,13 @@ main(int argc, char **argv)
 			pr_info("partregd: SIGHUP ignored (restart to reload the configuration)");
 		}
 	} while (sig == SIGHUP);
-	pr_info("partregd: %s received; stopping", strsignal(sig));
+	if (sig != SIGUSR1) {
+		pr_info("partregd: %s received; stopping", strsignal(sig));
+	}
 	pr__agent_stop(agent);
 	pthread_join(th, NULL);
+	rc = pr__agent_exit_code(agent);
 	pr__agent_close(agent);
 	pr__config_release(&cfg);
-	return 0;
+	return rc;
 }

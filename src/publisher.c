@@ -44,8 +44,9 @@ struct pr_publisher {
 	struct pr_store *store;
 	struct pr_transport *tr;
 	uint64_t epoch;
-	char *status_topic; /* P/agent/status, also the Last Will's */
-	char *stats_topic;  /* P/agent/stats */
+	struct pr_agent_identity id; /* for P/agent/status */
+	char *status_topic;          /* P/agent/status, also the Last Will's */
+	char *stats_topic;           /* P/agent/stats */
 	char *will_payload;
 	struct republish rp;
 };
@@ -110,8 +111,8 @@ pr__reply_release(struct pr_reply *r)
 /* ---- the publisher ---- */
 
 int
-pr__publisher_new(
-    const struct pr_config *cfg, struct pr_store *st, uint64_t epoch, struct pr_publisher **out)
+pr__publisher_new(const struct pr_config *cfg, struct pr_store *st,
+    const struct pr_agent_identity *id, struct pr_publisher **out)
 {
 	struct pr_publisher *p = calloc(1, sizeof *p);
 	struct pr_json *will;
@@ -122,10 +123,11 @@ pr__publisher_new(
 	}
 	p->cfg = cfg;
 	p->store = st;
-	p->epoch = epoch;
+	p->epoch = id->epoch;
+	p->id = *id;
 	p->status_topic = pr__strfmt("%s/agent/status", cfg->prefix);
 	p->stats_topic = pr__strfmt("%s/agent/stats", cfg->prefix);
-	will = pr__json_agent_status("offline", cfg->client_id, epoch, pr_time_now());
+	will = pr__json_agent_status("offline", &p->id, pr_time_now());
 	p->will_payload = will != NULL ? pr__json_dump(will, NULL) : NULL;
 	pr__json_free(will);
 	if (p->status_topic == NULL || p->stats_topic == NULL) {
@@ -220,8 +222,7 @@ publish_json(struct pr_publisher *p, const char *topic, struct pr_json *j, int r
 void
 pr__publisher_status(struct pr_publisher *p, const char *status)
 {
-	publish_json(p, p->status_topic,
-	    pr__json_agent_status(status, p->cfg->client_id, p->epoch, pr_time_now()), 1);
+	publish_json(p, p->status_topic, pr__json_agent_status(status, &p->id, pr_time_now()), 1);
 }
 
 void

@@ -62,12 +62,13 @@ void pr__reply_error(struct pr_reply *r, int err, const char *message);
 void pr__reply_release(struct pr_reply *r);
 
 /*
- * A publisher for the agent of cfg (which must outlive it) at epoch, reading
+ * A publisher for the agent of cfg (which must outlive it), identified by id
+ * (copied; id->agent_id must outlive it), reading
  * summaries and republished state from st (borrowed). It publishes nothing
  * until pr__publisher_attach gives it the transport. Returns 0 or -ENOMEM.
  */
-int pr__publisher_new(
-    const struct pr_config *cfg, struct pr_store *st, uint64_t epoch, struct pr_publisher **out);
+int pr__publisher_new(const struct pr_config *cfg, struct pr_store *st,
+    const struct pr_agent_identity *id, struct pr_publisher **out);
 /* NULL is fine. Close the transport first. */
 void pr__publisher_free(struct pr_publisher *p);
 /* The Last Will: P/agent/status and its "offline" payload, for the transport's

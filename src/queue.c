@@ -2,25 +2,29 @@
 /*
  * See queue.h. A singly linked list with a tail pointer: a push is O(1)
  * under the lock and allocates nothing (the transport allocated the
- * message), so the receive thread holds the lock for a few stores only.
- * Rejected: a bounded ring, which when full would have to drop commands or
- * block the receive thread.
+ * message). Rejected: dropping commands when full (a client would wait for
+ * a reply that never comes) and a bounded ring (the same, or blocking with
+ * no way out when the worker needs the receive thread).
  */
 #include "queue.h"
 
+#include <string.h>
 #include <time.h>
 
 #include <partreg/time.h>
 
+/* How often a full push looks at admit(). */
+#define ADMIT_POLL_US 2000
+
 void
-pr__queue_init(struct pr_queue *q)
+pr__queue_init(struct pr_queue *q, uint64_t max_len, uint64_t max_bytes)
 {
-	q->head = q->tail = NULL;
-	q->len = 0;
-	q->connected = 0;
-	q->stopping = 0;
+	memset(q, 0, sizeof *q);
+	q->max_len = max_len;
+	q->max_bytes = max_bytes;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->space_cv, NULL);
 }
 
 void
@@ -35,12 +39,48 @@ pr__queue_release(struct pr_queue *q)
 	q->tail = NULL;
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->space_cv);
+}
+
+uint64_t
+pr__queue_msg_bytes(const struct pr_msg *m)
+{
+	/* The copies, and about what malloc adds to each. */
+	return sizeof *m + strlen(m->topic) + 1 + m->payload_len + 1
+	    + (m->response_topic != NULL ? strlen(m->response_topic) + 1 : 0) + m->correlation_len
+	    + 5 * 16;
+}
+
+static int
+full(const struct pr_queue *q, uint64_t size)
+{
+	/* An empty queue always takes one message, however large. */
+	return q->head != NULL
+	    && ((q->max_len != 0 && q->len >= q->max_len)
+	        || (q->max_bytes != 0 && q->bytes + size > q->max_bytes));
 }
 
 void
-pr__queue_push(struct pr_queue *q, struct pr_msg *m)
+pr__queue_push(struct pr_queue *q, struct pr_msg *m, int (*admit)(void *arg), void *arg)
 {
+	uint64_t size = pr__queue_msg_bytes(m);
+
 	pthread_mutex_lock(&q->mu);
+	if (full(q, size)) {
+		q->full_waits++;
+	}
+	while (full(q, size) && !q->stopping) {
+		int64_t until = pr_time_now() + ADMIT_POLL_US;
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
+			.tv_nsec = (long)(until % 1000000) * 1000 };
+
+		pthread_cond_timedwait(&q->space_cv, &q->mu, &ts);
+		if (full(q, size) && admit != NULL && admit(arg)) {
+			q->over_limit++;
+			break;
+		}
+	}
+	m->next = NULL;
 	if (q->tail != NULL) {
 		q->tail->next = m;
 	} else {
@@ -48,6 +88,10 @@ pr__queue_push(struct pr_queue *q, struct pr_msg *m)
 	}
 	q->tail = m;
 	q->len++;
+	q->bytes += size;
+	if (q->bytes > q->peak_bytes) {
+		q->peak_bytes = q->bytes;
+	}
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
@@ -67,6 +111,20 @@ pr__queue_stop(struct pr_queue *q)
 	pthread_mutex_lock(&q->mu);
 	q->stopping = 1;
 	pthread_cond_signal(&q->cv);
+	pthread_cond_broadcast(&q->space_cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void
+pr__queue_stats(struct pr_queue *q, struct pr_queue_stats *out)
+{
+	pthread_mutex_lock(&q->mu);
+	out->len = q->len;
+	out->bytes = q->bytes;
+	out->full_waits = q->full_waits;
+	out->over_limit = q->over_limit;
+	out->peak_bytes = q->peak_bytes;
+	q->peak_bytes = q->bytes;
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -99,6 +157,7 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	while (q->head != NULL && out->n < max) {
 		*tail = q->head;
 		q->head = q->head->next;
+		q->bytes -= pr__queue_msg_bytes(*tail);
 		tail = &(*tail)->next;
 		*tail = NULL;
 		out->n++;
@@ -106,6 +165,9 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	}
 	if (q->head == NULL) {
 		q->tail = NULL;
+	}
+	if (out->n > 0) {
+		pthread_cond_broadcast(&q->space_cv);
 	}
 	out->connected = q->connected;
 	q->connected = 0;

@@ -39,7 +39,7 @@ for o in $KNOWN; do
 done
 for o in $TABLE; do
   [ "$(grep -cE "^  --$o " "$T/help.opts")" -eq 1 ] || fail "--help does not list --$o once"
-  case $o in help | version) ;; *)
+  case $o in help | version | takeover) ;; *)
     env=PARTREG_$(tr 'a-z-' 'A-Z_' <<<"$o")
     grep -qE "^  --$o .*\[$env\]$" "$T/help.opts" || fail "--help does not name $env for --$o" ;;
   esac

@@ -189,6 +189,11 @@ test_encode_partitions(void **state)
 	pr__json_free(j);
 }
 
+static const struct pr_agent_identity agent_identity = { .agent_id = "partregd@host-1",
+	.epoch = 3,
+	.instance = "0b6c2f3e-8d1a-4c5b-9e7f-2a4d6c8e0f13",
+	.store = "5f0d7c1b9a2e4f6d8c0b1a3e5d7f9c2b" };
+
 static void
 test_encode_exact_text(void **state)
 {
@@ -197,11 +202,13 @@ test_encode_exact_text(void **state)
 	char *out;
 
 	(void)state;
-	j = pr__json_agent_status("online", "partregd@host-1", 3, NOW);
+	j = pr__json_agent_status("online", &agent_identity, NOW);
 	out = pr__json_dump(j, &len);
 	assert_string_equal(out,
 	    "{\"status\":\"online\",\"agent_id\":\"partregd@host-1\","
 	    "\"version\":\"" PR_VERSION_STRING "\",\"epoch\":3,"
+	    "\"instance\":\"0b6c2f3e-8d1a-4c5b-9e7f-2a4d6c8e0f13\","
+	    "\"store\":\"5f0d7c1b9a2e4f6d8c0b1a3e5d7f9c2b\","
 	    "\"at\":\"2023-01-02T03:04:05.123456Z\"}");
 	assert_int_equal(len, strlen(out));
 	free(out);
@@ -274,8 +281,15 @@ test_encode_state(void **state)
 	strcpy(ev.source, "orders");
 	assert_matches_example(pr__json_event(&ev, 1), "state/event/valid/source-registered.json");
 
-	assert_matches_example(pr__json_agent_status("online", "partregd@host-1", 3, NOW),
+	assert_matches_example(pr__json_agent_status("online", &agent_identity, NOW),
 	    "state/agent-status/valid/online.json");
+	{
+		struct pr_agent_identity t = agent_identity;
+
+		t.takeover = 1;
+		assert_matches_example(pr__json_agent_status("online", &t, NOW),
+		    "state/agent-status/valid/takeover.json");
+	}
 
 	struct pr_agent_stats st = { .agent_id = "partregd@host-1",
 		.epoch = 3,
@@ -284,6 +298,14 @@ test_encode_state(void **state)
 		.commands = 120,
 		.refused = 4,
 		.replayed = 2,
+		.retained_dropped = 1,
+		.queue_bytes = 65600,
+		.queue_peak_bytes = 67174400,
+		.queue_max = 10000,
+		.queue_max_bytes = 67108864,
+		.queue_full_waits = 12,
+		.queue_over_limit = 3,
+		.other_agents = 0,
 		.batches = 37,
 		.leases_expired = 1,
 		.commit_ms_last = 0.25,
