@@ -57,7 +57,18 @@ struct pr_transport {
 	int inflight;
 	int window;
 	int pub_waiting; /* publishers and flushes waiting for completions */
-	int taken_over;  /* another client took our session: no reconnecting */
+	/* Flow control (pr__transport_park): the receive thread parked in
+	 * on_message, and the publishes it makes for other threads. */
+	pthread_cond_t park_cv; /* the parked thread: unpark, pub_waiting, close */
+	int parked, unparked;
+	pthread_t parked_thread;
+	int direct_sends; /* publishes calling Paho themselves now */
+	/* Publishes waiting for the window (or for a parked receive thread),
+	 * in order; at most outbox_max bytes. */
+	struct outmsg *outbox, **outbox_tail;
+	size_t outbox_bytes, outbox_max;
+	int draining;   /* a thread is handing the outbox to Paho */
+	int taken_over; /* another client took our session: no reconnecting */
 	uintptr_t gen;
 	pthread_t connector;
 	int connector_started;
@@ -187,6 +198,10 @@ out:
  * up: the connection is up (publishing works; a persistent session's queued
  * messages may already arrive, before the SUBACK). ready: also subscribed.
  */
+/* The outbox (publish, below). */
+static void drain(struct pr_transport *t);
+static void drop_outbox(struct pr_transport *t);
+
 static void
 set_connected(struct pr_transport *t, int up, int ready)
 {
@@ -440,6 +455,7 @@ on_lost(void *ctx, char *cause)
 	tlog(t, PR_LOG_WARN, "transport: connection to %s lost%s%s; reconnecting", t->uri,
 	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	set_connected(t, 0, 0);
+	drop_outbox(t);
 	pthread_mutex_lock(&t->mu);
 	t->state = CONN_IDLE;
 	pthread_cond_broadcast(&t->cv);
@@ -672,6 +688,7 @@ complete(struct pr_transport *t, void *ctx_gen)
 		pthread_cond_broadcast(&t->pub_cv);
 	}
 	pthread_mutex_unlock(&t->mu);
+	drain(t); /* a slot in the window: the next queued publish */
 }
 
 /* A publish's completion context: the transport, and the connection (gen)
@@ -680,6 +697,72 @@ struct pubctx {
 	struct pr_transport *t;
 	uintptr_t gen;
 };
+
+/* A publish waiting in the outbox, with copies of everything. */
+struct outmsg {
+	struct outmsg *next;
+	char *topic;
+	void *payload;
+	size_t len;
+	int qos, retained;
+	struct pr_pubprops props; /* correlation and response_topic are copies */
+	size_t bytes;             /* what it holds, for the outbox's limit */
+};
+
+static void
+outmsg_free(struct outmsg *o)
+{
+	if (o != NULL) {
+		free(o->topic);
+		free(o->payload);
+		free((char *)o->props.correlation);
+		free((char *)o->props.response_topic);
+		free(o);
+	}
+}
+
+static struct outmsg *
+outmsg_new(const char *topic, const void *payload, size_t len, int qos, int retained,
+    const struct pr_pubprops *props)
+{
+	struct outmsg *o = calloc(1, sizeof *o);
+	int ok = o != NULL;
+
+	if (ok) {
+		o->topic = strdup(topic);
+		o->payload = malloc(len > 0 ? len : 1);
+		o->len = len;
+		o->qos = qos;
+		o->retained = retained;
+		ok = o->topic != NULL && o->payload != NULL;
+		if (ok) {
+			memcpy(o->payload, payload, len);
+		}
+	}
+	if (ok && props != NULL) {
+		o->props.message_expiry_s = props->message_expiry_s;
+		if (props->correlation != NULL) {
+			char *c = malloc(props->correlation_len > 0 ? props->correlation_len : 1);
+
+			ok = c != NULL;
+			if (ok) {
+				memcpy(c, props->correlation, props->correlation_len);
+				o->props.correlation = c;
+				o->props.correlation_len = props->correlation_len;
+			}
+		}
+		if (ok && props->response_topic != NULL) {
+			ok = (o->props.response_topic = strdup(props->response_topic)) != NULL;
+		}
+	}
+	if (!ok) {
+		outmsg_free(o);
+		return NULL;
+	}
+	o->bytes = sizeof *o + strlen(topic) + len + o->props.correlation_len
+	    + (o->props.response_topic != NULL ? strlen(o->props.response_topic) : 0) + 64;
+	return o;
+}
 
 static void
 on_pub_ok5(void *ctx, MQTTAsync_successData5 *r)
@@ -721,46 +804,16 @@ on_pub_fail(void *ctx, MQTTAsync_failureData *r)
 	free(pc);
 }
 
-int
-pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
-    int qos, int retained, const struct pr_pubprops *props, int timeout_ms)
+/* One publish, with its completion context pc (counted in inflight); Paho
+ * copies everything before returning. Returns 0 or the error (pc freed,
+ * the slot given back). */
+static int
+send_now(struct pr_transport *t, struct pubctx *pc, const char *topic, const void *payload,
+    size_t len, int qos, int retained, const struct pr_pubprops *props)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTAsync_message m = MQTTAsync_message_initializer;
-	struct timespec ts;
-	struct pubctx *pc;
 	int rc;
-
-	if (len > INT32_MAX) {
-		return PR_ETOOBIG;
-	}
-	pc = malloc(sizeof *pc);
-	if (pc == NULL) {
-		return -ENOMEM;
-	}
-	abstime_in(&ts, timeout_ms);
-	pthread_mutex_lock(&t->mu);
-	while (t->connected && t->inflight >= t->window) {
-		int timedout;
-
-		t->pub_waiting++;
-		timedout = pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT;
-		t->pub_waiting--;
-		if (timedout) {
-			pthread_mutex_unlock(&t->mu);
-			free(pc);
-			return -ETIMEDOUT;
-		}
-	}
-	if (!t->connected) {
-		pthread_mutex_unlock(&t->mu);
-		free(pc);
-		return -ENOTCONN;
-	}
-	t->inflight++;
-	pc->t = t;
-	pc->gen = t->gen;
-	pthread_mutex_unlock(&t->mu);
 
 	m.payload = (void *)payload;
 	m.payloadlen = (int)len;
@@ -798,7 +851,6 @@ pr__transport_publish(struct pr_transport *t, const char *topic, const void *pay
 		ro.onSuccess = on_pub_ok;
 		ro.onFailure = on_pub_fail;
 	}
-	/* Paho copies topic, payload and properties before returning. */
 	rc = MQTTAsync_sendMessage(t->client, topic, &m, &ro);
 	MQTTProperties_free(&m.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -807,6 +859,239 @@ pr__transport_publish(struct pr_transport *t, const char *topic, const void *pay
 		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : PR_EINTERNAL;
 	}
 	return 0;
+}
+
+/* May this thread call Paho now? Not while another one is parked in
+ * on_message: it holds Paho's lock. Under t->mu. */
+static int
+may_call_paho(const struct pr_transport *t)
+{
+	return !t->parked || pthread_equal(pthread_self(), t->parked_thread);
+}
+
+/*
+ * Hand queued publishes to Paho, in order, while the window has room. One
+ * thread at a time (draining); the others' publishes wait their turn in
+ * the outbox, so the order of publishes is the order of the calls.
+ */
+static void
+drain(struct pr_transport *t)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->draining || !may_call_paho(t)) {
+		pthread_mutex_unlock(&t->mu);
+		return;
+	}
+	t->draining = 1;
+	while (t->outbox != NULL && t->connected && t->inflight < t->window) {
+		struct outmsg *o = t->outbox;
+		struct pubctx *pc = malloc(sizeof *pc);
+		int rc;
+
+		if (pc == NULL) {
+			break;
+		}
+		t->outbox = o->next;
+		if (t->outbox == NULL) {
+			t->outbox_tail = &t->outbox;
+		}
+		t->outbox_bytes -= o->bytes;
+		t->inflight++;
+		pc->t = t;
+		pc->gen = t->gen;
+		pthread_cond_broadcast(&t->pub_cv); /* room in the outbox */
+		pthread_mutex_unlock(&t->mu);
+		rc = send_now(t, pc, o->topic, o->payload, o->len, o->qos, o->retained, &o->props);
+		if (rc != 0) {
+			tlog(t, PR_LOG_WARN, "transport: queued publish to %s failed: %d", o->topic,
+			    rc);
+		}
+		outmsg_free(o);
+		pthread_mutex_lock(&t->mu);
+	}
+	t->draining = 0;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Drop what the outbox holds (the connection is gone). Under no lock. */
+static void
+drop_outbox(struct pr_transport *t)
+{
+	struct outmsg *o;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	o = t->outbox;
+	t->outbox = NULL;
+	t->outbox_tail = &t->outbox;
+	t->outbox_bytes = 0;
+	pthread_cond_broadcast(&t->pub_cv);
+	pthread_mutex_unlock(&t->mu);
+	while (o != NULL) {
+		struct outmsg *next = o->next;
+
+		outmsg_free(o);
+		o = next;
+		n++;
+	}
+	if (n > 0) {
+		tlog(t, PR_LOG_WARN, "transport: %zu queued publish%s dropped with the connection",
+		    n, n == 1 ? "" : "es");
+	}
+}
+
+/*
+ * A large retained message whose topic already waits in the outbox takes
+ * the queued one's place: a broker keeps only the last retained message of
+ * a topic, so the older one would be sent only to be replaced (a source's
+ * summary, republished after every batch, would otherwise fill the outbox).
+ * It goes out earlier than its call, never later: what follows it was
+ * decided before it. Under t->mu; returns 1 when o was taken (freed).
+ */
+#define SUPERSEDE_MIN 4096
+
+static int
+supersede(struct pr_transport *t, struct outmsg *o)
+{
+	if (!o->retained || o->len < SUPERSEDE_MIN) {
+		return 0;
+	}
+	for (struct outmsg *q = t->outbox; q != NULL; q = q->next) {
+		if (q->retained && q->qos == o->qos && strcmp(q->topic, o->topic) == 0) {
+			struct outmsg keep = *q;
+
+			t->outbox_bytes = t->outbox_bytes - q->bytes + o->bytes;
+			o->next = q->next;
+			*q = *o;
+			o->next = NULL;
+			*o = keep;
+			o->next = NULL;
+			outmsg_free(o);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload, size_t len,
+    int qos, int retained, const struct pr_pubprops *props, int timeout_ms)
+{
+	struct outmsg *o;
+	struct timespec ts;
+	int rc;
+
+	if (len > INT32_MAX) {
+		return PR_ETOOBIG;
+	}
+	pthread_mutex_lock(&t->mu);
+	if (!t->connected) {
+		pthread_mutex_unlock(&t->mu);
+		return -ENOTCONN;
+	}
+	if (t->outbox == NULL && t->inflight < t->window && may_call_paho(t)) {
+		/* Straight to Paho. A receive thread about to park sees
+		 * direct_sends and does not (it would hold Paho's lock). */
+		struct pubctx *pc = malloc(sizeof *pc);
+
+		if (pc == NULL) {
+			pthread_mutex_unlock(&t->mu);
+			return -ENOMEM;
+		}
+		t->inflight++;
+		t->direct_sends++;
+		pc->t = t;
+		pc->gen = t->gen;
+		pthread_mutex_unlock(&t->mu);
+		rc = send_now(t, pc, topic, payload, len, qos, retained, props);
+		pthread_mutex_lock(&t->mu);
+		t->direct_sends--;
+		pthread_mutex_unlock(&t->mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&t->mu);
+	/* The window is full or the receive thread is parked: queue it. */
+	o = outmsg_new(topic, payload, len, qos, retained, props);
+	if (o == NULL) {
+		return -ENOMEM;
+	}
+	abstime_in(&ts, timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	if (supersede(t, o)) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
+	}
+	while (t->connected && t->outbox != NULL && t->outbox_bytes + o->bytes > t->outbox_max) {
+		int timedout;
+
+		/* Only completions make room, and they come on the receive
+		 * thread: a parked one must go back to reading. */
+		t->pub_waiting++;
+		pthread_cond_broadcast(&t->park_cv);
+		timedout = pthread_cond_timedwait(&t->pub_cv, &t->mu, &ts) == ETIMEDOUT;
+		t->pub_waiting--;
+		if (timedout) {
+			pthread_mutex_unlock(&t->mu);
+			outmsg_free(o);
+			return -ETIMEDOUT;
+		}
+	}
+	if (!t->connected) {
+		pthread_mutex_unlock(&t->mu);
+		outmsg_free(o);
+		return -ENOTCONN;
+	}
+	*t->outbox_tail = o;
+	t->outbox_tail = &o->next;
+	t->outbox_bytes += o->bytes;
+	pthread_mutex_unlock(&t->mu);
+	drain(t);
+	return 0;
+}
+
+int
+pr__transport_park(struct pr_transport *t)
+{
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	t->parked = 1;
+	t->parked_thread = pthread_self();
+	for (;;) {
+		struct timespec ts;
+
+		/* This thread may call Paho: move what is queued into its
+		 * window (it goes out once this thread returns). */
+		pthread_mutex_unlock(&t->mu);
+		drain(t);
+		pthread_mutex_lock(&t->mu);
+		if (t->pub_waiting > 0 || t->direct_sends > 0 || t->closing || !t->connected) {
+			rc = PR_PARK_ADMIT;
+			break;
+		}
+		if (t->unparked) {
+			rc = PR_PARK_RECHECK;
+			break;
+		}
+		/* Woken by unpark, a full outbox, or close; the timeout is a
+		 * safety net. */
+		abstime_in(&ts, 100);
+		pthread_cond_timedwait(&t->park_cv, &t->mu, &ts);
+	}
+	t->unparked = 0;
+	t->parked = 0;
+	pthread_mutex_unlock(&t->mu);
+	drain(t);
+	return rc;
+}
+
+void
+pr__transport_unpark(struct pr_transport *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->unparked = 1;
+	pthread_cond_broadcast(&t->park_cv);
+	pthread_mutex_unlock(&t->mu);
 }
 
 int
@@ -848,7 +1133,7 @@ pr__transport_flush(struct pr_transport *t, int timeout_ms)
 
 	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&t->mu);
-	while (t->connected && t->inflight > 0 && rc == 0) {
+	while (t->connected && (t->inflight > 0 || t->outbox != NULL) && rc == 0) {
 		int timedout;
 
 		t->pub_waiting++;
@@ -1012,6 +1297,9 @@ pr__transport_open(const struct pr_transport_opts *opts, struct pr_transport **o
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&t->cv, &ca);
 	pthread_cond_init(&t->pub_cv, &ca);
+	pthread_cond_init(&t->park_cv, &ca);
+	t->outbox_tail = &t->outbox;
+	t->outbox_max = opts->max_outbox > 0 ? opts->max_outbox : (size_t)32 << 20;
 	pthread_condattr_destroy(&ca);
 
 	t->uri = opts->uri != NULL ? paho_uri(opts->uri) : NULL;
@@ -1069,17 +1357,6 @@ pr__transport_wait_connected(struct pr_transport *t, int timeout_ms)
 }
 
 int
-pr__transport_publish_waiting(struct pr_transport *t)
-{
-	int n;
-
-	pthread_mutex_lock(&t->mu);
-	n = t->pub_waiting;
-	pthread_mutex_unlock(&t->mu);
-	return n > 0;
-}
-
-int
 pr__transport_is_connected(struct pr_transport *t)
 {
 	int c;
@@ -1099,6 +1376,7 @@ pr__transport_close(struct pr_transport *t)
 	pthread_mutex_lock(&t->mu);
 	t->closing = 1;
 	pthread_cond_broadcast(&t->cv);
+	pthread_cond_broadcast(&t->park_cv);
 	pthread_mutex_unlock(&t->mu);
 	if (t->connector_started) {
 		pthread_join(t->connector, NULL);
@@ -1124,8 +1402,10 @@ pr__transport_close(struct pr_transport *t)
 		MQTTAsync_destroy(&t->client);
 	}
 	pthread_mutex_destroy(&t->mu);
+	drop_outbox(t);
 	pthread_cond_destroy(&t->cv);
 	pthread_cond_destroy(&t->pub_cv);
+	pthread_cond_destroy(&t->park_cv);
 	free_opts_copies(t);
 	free(t->uri);
 	for (int i = 0; i < t->nsubs; i++) {

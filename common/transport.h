@@ -8,15 +8,14 @@
  * one send thread, shared by every client of the process. Paho sends the
  * PUBACK of a QoS 1 message as soon as on_message returns, and the same
  * thread drives keepalive and completes publishes: on_message may hold a
- * message back (flow control: the broker keeps the rest) only while no
- * publisher waits for completions (pr__transport_publish_waiting).
+ * message back only through pr__transport_park.
  *
  * Flow control: Paho 1.3.12's send thread sleeps one second whenever the
  * broker's in-flight window (Receive Maximum; mosquitto's default 20) is
  * full, which caps QoS 1 publishing at ~48 msg/s on a default broker. So
  * pr__transport_publish keeps its own count of publishes not yet completed
  * (acknowledged for QoS 1, written for QoS 0) below both the broker's
- * Receive Maximum and Paho's buffer, and waits for completions instead.
+ * Receive Maximum and Paho's buffer, and queues the rest in its outbox.
  *
  * Session: with clean_start == 0 the broker keeps the subscriptions and
  * queues QoS 1 messages while the client is away (for session_expiry
@@ -63,7 +62,8 @@ struct pr_transport_opts {
 	uint32_t session_expiry_s; /* MQTT 5, when clean_start == 0 */
 	size_t max_payload;        /* larger inbound payloads arrive with too_big set */
 	int max_inflight;          /* our own cap on unfinished publishes; 0 = 256 */
-	int receive_max; /* MQTT 5 Receive Maximum announced to the broker (1..65535); 0 = none */
+	int receive_max;   /* MQTT 5 Receive Maximum announced to the broker (1..65535); 0 = none */
+	size_t max_outbox; /* bytes of publishes queued beyond the window; 0 = 32 MiB */
 
 	/* Last Will: retained when will_retained; NULL topic = none. */
 	const char *will_topic;
@@ -121,9 +121,14 @@ int pr__transport_wait_connected(struct pr_transport *t, int timeout_ms);
 int pr__transport_is_connected(struct pr_transport *t);
 
 /*
- * Publish. Blocks while the in-flight window is full (at most timeout_ms,
- * then -ETIMEDOUT). -ENOTCONN when not connected: the message is dropped.
- * Safe from any thread. props may be NULL.
+ * Publish. Straight to Paho while the in-flight window has room; beyond it
+ * (or while the receive thread is parked), copied into the outbox, which
+ * completions empty in order. Blocks only while the outbox is full (at
+ * most timeout_ms, then -ETIMEDOUT). -ENOTCONN when not connected: the
+ * message is dropped, as is what the outbox holds when the connection goes.
+ * Publishes go out in the order of the calls, except that a large retained
+ * message replaces a queued one of the same topic, in its place. Safe from
+ * any thread. props may be NULL.
  */
 int pr__transport_publish(struct pr_transport *t, const char *topic, const void *payload,
     size_t len, int qos, int retained, const struct pr_pubprops *props, int timeout_ms);
@@ -143,9 +148,20 @@ int pr__transport_subscribe(struct pr_transport *t, const char *filter, int time
  */
 int pr__transport_unsubscribe(struct pr_transport *t, const char *filter);
 
-/* Is a publisher (or flush) waiting for the broker's acknowledgements?
- * They arrive on the receive thread, so on_message must not block then. */
-int pr__transport_publish_waiting(struct pr_transport *t);
+/*
+ * Flow control, from on_message only: hold the message back (Paho reads and
+ * acknowledges nothing more meanwhile, so the broker keeps the rest) until
+ * pr__transport_unpark. Paho holds its one lock while on_message runs, and
+ * every publish needs it: while parked, this thread makes the publishes
+ * other threads ask for. Returns PR_PARK_RECHECK after an unpark, or
+ * PR_PARK_ADMIT when holding on would deadlock (a publisher waits for the
+ * broker's acknowledgements, which only this thread reads) or the
+ * connection is down or closing: then take the message anyway.
+ */
+enum { PR_PARK_RECHECK, PR_PARK_ADMIT };
+int pr__transport_park(struct pr_transport *t);
+/* Wake a parked on_message (there is room now). Any thread. */
+void pr__transport_unpark(struct pr_transport *t);
 
 /* Wait until every publish so far has completed, up to timeout_ms. */
 int pr__transport_flush(struct pr_transport *t, int timeout_ms);

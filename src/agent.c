@@ -74,15 +74,6 @@ struct pr_agent {
 
 /* ---- callbacks (Paho's receive thread) ---- */
 
-/* A full queue lets a command in when the worker waits for this thread. */
-static int
-admit(void *arg)
-{
-	struct pr_transport *tr = __atomic_load_n(&((struct pr_agent *)arg)->tr, __ATOMIC_ACQUIRE);
-
-	return tr != NULL && pr__transport_publish_waiting(tr);
-}
-
 /* Stop the worker: another agent took over (guard.h). */
 static void
 step_down(struct pr_agent *a)
@@ -128,7 +119,18 @@ on_message(void *arg, struct pr_msg *m)
 		pr__msg_free(m);
 		return;
 	}
-	pr__queue_push(&a->queue, m, admit, a);
+	/* Flow control: while the queue is full, hold the command back
+	 * (queue.h, pr__transport_park). */
+	while (pr__queue_push(&a->queue, m, 0) != 0) {
+		/* (a->tr is set once pr__transport_open returns; a backlog may
+		 * arrive before.) */
+		struct pr_transport *tr = __atomic_load_n(&a->tr, __ATOMIC_ACQUIRE);
+
+		if (tr == NULL || pr__transport_park(tr) == PR_PARK_ADMIT) {
+			pr__queue_push(&a->queue, m, 1);
+			break;
+		}
+	}
 }
 
 static void
@@ -425,6 +427,9 @@ publish_stats(struct pr_agent *a, int64_t now)
 		a->stats.queue_peak_bytes = q.peak_bytes;
 		a->stats.queue_full_waits = q.full_waits;
 		a->stats.queue_over_limit = q.over_limit;
+		a->stats.queue_spilled = q.spilled;
+		a->stats.spill_len = q.spill_len;
+		a->stats.spill_bytes = q.spill_bytes;
 	}
 	a->stats.other_agents = __atomic_load_n(&a->other_agents, __ATOMIC_RELAXED);
 	if (pr__store_info(a->store, &info) == 0) {
@@ -529,6 +534,9 @@ pr__agent_run(struct pr_agent *a)
 			wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 		}
 		pr__queue_take(&a->queue, a->cfg->batch_max, wait, &b);
+		if (b.n > 0) {
+			pr__transport_unpark(a->tr); /* room again */
+		}
 		if (b.stop) {
 			break;
 		}
@@ -579,6 +587,24 @@ void
 pr__agent_stop(struct pr_agent *a)
 {
 	pr__queue_stop(&a->queue);
+}
+
+/* The queue's overflow file, <data-dir>/partregd.spill (queue.h). */
+static int
+open_spill(struct pr_agent *a)
+{
+	struct pr_spill *sp;
+	char *path = pr__strfmt("%s/partregd.spill", a->cfg->data_dir);
+	int rc = path != NULL ? pr__spill_open(path, &sp) : -ENOMEM;
+
+	if (rc == 0) {
+		pr__queue_set_spill(&a->queue, sp);
+	} else {
+		pr_error("agent: cannot create %s: %s", path != NULL ? path : "the spill file",
+		    strerror(-rc));
+	}
+	free(path);
+	return rc;
 }
 
 /* Who this agent is: a new instance id, and the store's id (a digest of its
@@ -643,6 +669,10 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	}
 	/* One agent per store: before the store is touched at all. */
 	rc = pr__guard_lock_store(cfg->data_dir, &a->lock_fd);
+	if (rc != 0) {
+		goto fail;
+	}
+	rc = open_spill(a);
 	if (rc != 0) {
 		goto fail;
 	}
@@ -712,6 +742,7 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	 * away while this one was off it shows there. */
 	topts.no_retained = a->cmd_filter;
 	topts.receive_max = (int)cfg->receive_max;
+	topts.max_inflight = 65535; /* as many as the broker lets us */
 	topts.on_message = on_message;
 	topts.on_connected = on_connected;
 	topts.on_taken_over = on_taken_over;

@@ -405,13 +405,16 @@ pr__json_agent_stats(const struct pr_agent_stats *st)
 	struct json_object *commit = json_object_new_object();
 	struct json_object *store = json_object_new_object();
 	struct json_object *flow = json_object_new_object();
+	struct json_object *spill = json_object_new_object();
 
-	if (o == NULL || cmds == NULL || commit == NULL || store == NULL || flow == NULL) {
+	if (o == NULL || cmds == NULL || commit == NULL || store == NULL || flow == NULL
+	    || spill == NULL) {
 		json_object_put(o);
 		json_object_put(cmds);
 		json_object_put(commit);
 		json_object_put(store);
 		json_object_put(flow);
+		json_object_put(spill);
 		return NULL;
 	}
 	set_str(o, "agent_id", st->agent_id);
@@ -436,6 +439,10 @@ pr__json_agent_stats(const struct pr_agent_stats *st)
 	set_u64(flow, "max_bytes", st->queue_max_bytes);
 	set_u64(flow, "full_waits", st->queue_full_waits);
 	set_u64(flow, "over_limit", st->queue_over_limit);
+	set_u64(flow, "spilled", st->queue_spilled);
+	set_u64(spill, "commands", st->spill_len);
+	set_u64(spill, "bytes", st->spill_bytes);
+	json_object_object_add(flow, "spill", spill);
 	json_object_object_add(o, "flow", flow);
 	set_u64(o, "other_agents", st->other_agents);
 	set_u64(store, "used_bytes", st->store_used_bytes);

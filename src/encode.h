@@ -100,13 +100,16 @@ struct pr_agent_stats {
 	uint64_t queue_max, queue_max_bytes;    /* the limits */
 	uint64_t queue_full_waits;              /* arrivals that waited for room */
 	uint64_t queue_over_limit;              /* arrivals let in over the limit */
+	uint64_t queue_spilled;                 /* arrivals written to the spill file */
+	uint64_t spill_len, spill_bytes;        /* in the spill file now */
 	uint64_t other_agents;                  /* other instances seen online on the prefix */
 	uint64_t store_used_bytes, store_map_bytes;
 	unsigned store_readers;
 };
 /* {agent_id, version, epoch, at, uptime_s, commands: {total, refused,
  *  replayed, retained_dropped}, batches, leases_expired, commit_ms: {last, max}, queue,
- *  flow: {bytes, peak_bytes, max_commands, max_bytes, full_waits, over_limit},
+ *  flow: {bytes, peak_bytes, max_commands, max_bytes, full_waits, over_limit,
+ *  spilled, spill: {commands, bytes}},
  *  other_agents, store: {used_bytes, map_bytes, readers}} */
 struct pr_json *pr__json_agent_stats(const struct pr_agent_stats *s);
 

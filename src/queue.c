@@ -3,18 +3,15 @@
  * See queue.h. A singly linked list with a tail pointer: a push is O(1)
  * under the lock and allocates nothing (the transport allocated the
  * message). Rejected: dropping commands when full (a client would wait for
- * a reply that never comes) and a bounded ring (the same, or blocking with
- * no way out when the worker needs the receive thread).
+ * a reply that never comes).
  */
 #include "queue.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include <partreg/time.h>
-
-/* How often a full push looks at admit(). */
-#define ADMIT_POLL_US 2000
 
 void
 pr__queue_init(struct pr_queue *q, uint64_t max_len, uint64_t max_bytes)
@@ -24,7 +21,14 @@ pr__queue_init(struct pr_queue *q, uint64_t max_len, uint64_t max_bytes)
 	q->max_bytes = max_bytes;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	pthread_cond_init(&q->space_cv, NULL);
+}
+
+void
+pr__queue_set_spill(struct pr_queue *q, struct pr_spill *spill)
+{
+	pthread_mutex_lock(&q->mu);
+	q->spill = spill;
+	pthread_mutex_unlock(&q->mu);
 }
 
 void
@@ -37,9 +41,9 @@ pr__queue_release(struct pr_queue *q)
 		q->head = next;
 	}
 	q->tail = NULL;
+	pr__spill_close(q->spill);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
-	pthread_cond_destroy(&q->space_cv);
 }
 
 uint64_t
@@ -60,25 +64,26 @@ full(const struct pr_queue *q, uint64_t size)
 	        || (q->max_bytes != 0 && q->bytes + size > q->max_bytes));
 }
 
-void
-pr__queue_push(struct pr_queue *q, struct pr_msg *m, int (*admit)(void *arg), void *arg)
+int
+pr__queue_push(struct pr_queue *q, struct pr_msg *m, int force)
 {
 	uint64_t size = pr__queue_msg_bytes(m);
 
 	pthread_mutex_lock(&q->mu);
-	if (full(q, size)) {
-		q->full_waits++;
-	}
-	while (full(q, size) && !q->stopping) {
-		int64_t until = pr_time_now() + ADMIT_POLL_US;
-		struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
-			.tv_nsec = (long)(until % 1000000) * 1000 };
-
-		pthread_cond_timedwait(&q->space_cv, &q->mu, &ts);
-		if (full(q, size) && admit != NULL && admit(arg)) {
-			q->over_limit++;
-			break;
+	if (full(q, size) || pr__spill_count(q->spill) > 0) {
+		if (!force) {
+			q->full_waits++;
+			pthread_mutex_unlock(&q->mu);
+			return -EAGAIN;
 		}
+		if (q->spill != NULL && pr__spill_put(q->spill, m) == 0) {
+			q->spilled++;
+			pr__msg_free(m);
+			pthread_cond_signal(&q->cv);
+			pthread_mutex_unlock(&q->mu);
+			return 0;
+		}
+		q->over_limit++;
 	}
 	m->next = NULL;
 	if (q->tail != NULL) {
@@ -94,6 +99,7 @@ pr__queue_push(struct pr_queue *q, struct pr_msg *m, int (*admit)(void *arg), vo
 	}
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
+	return 0;
 }
 
 void
@@ -111,7 +117,6 @@ pr__queue_stop(struct pr_queue *q)
 	pthread_mutex_lock(&q->mu);
 	q->stopping = 1;
 	pthread_cond_signal(&q->cv);
-	pthread_cond_broadcast(&q->space_cv);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -124,6 +129,9 @@ pr__queue_stats(struct pr_queue *q, struct pr_queue_stats *out)
 	out->full_waits = q->full_waits;
 	out->over_limit = q->over_limit;
 	out->peak_bytes = q->peak_bytes;
+	out->spilled = q->spilled;
+	out->spill_len = pr__spill_count(q->spill);
+	out->spill_bytes = pr__spill_bytes(q->spill);
 	q->peak_bytes = q->bytes;
 	pthread_mutex_unlock(&q->mu);
 }
@@ -134,7 +142,7 @@ pr__queue_len(struct pr_queue *q)
 	uint64_t n;
 
 	pthread_mutex_lock(&q->mu);
-	n = q->len;
+	n = q->len + pr__spill_count(q->spill);
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
@@ -147,7 +155,8 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	out->msgs = NULL;
 	out->n = 0;
 	pthread_mutex_lock(&q->mu);
-	if (q->head == NULL && !q->connected && !q->stopping && wait_us > 0) {
+	if (q->head == NULL && pr__spill_count(q->spill) == 0 && !q->connected && !q->stopping
+	    && wait_us > 0) {
 		int64_t until = pr_time_now() + wait_us;
 		struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
 			.tv_nsec = (long)(until % 1000000) * 1000 };
@@ -166,11 +175,20 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	if (q->head == NULL) {
 		q->tail = NULL;
 	}
-	if (out->n > 0) {
-		pthread_cond_broadcast(&q->space_cv);
+	/* Memory first: what is in the spill file came after it. */
+	while (q->head == NULL && out->n < max && pr__spill_count(q->spill) > 0) {
+		struct pr_msg *m = pr__spill_get(q->spill);
+
+		if (m == NULL) {
+			break;
+		}
+		*tail = m;
+		tail = &m->next;
+		*tail = NULL;
+		out->n++;
 	}
 	out->connected = q->connected;
 	q->connected = 0;
-	out->stop = q->stopping && q->head == NULL && out->n == 0;
+	out->stop = q->stopping && q->head == NULL && pr__spill_count(q->spill) == 0 && out->n == 0;
 	pthread_mutex_unlock(&q->mu);
 }

@@ -2,17 +2,20 @@
 /*
  * The command queue: the one place Paho's receive thread hands work to the
  * agent's worker thread. The receive thread pushes messages and raises two
- * flags (connected, stop); the worker takes them in batches. A mutex and two
- * condition variables, nothing else.
+ * flags (connected, stop); the worker takes them in batches. A mutex and a
+ * condition variable, nothing else.
  *
- * Bounded: at most max_len messages and max_bytes bytes wait. A push into a
- * full queue waits for the worker to take some, so the receive thread does
- * not return to Paho, which then acknowledges nothing more and reads no
- * more: the broker keeps the rest (it sends at most the Receive Maximum the
- * agent announced without acknowledgements). One exception keeps the two
- * threads from waiting on each other: while the worker waits for the
- * broker's acknowledgement of its own publishes (which the receive thread
- * delivers), a push goes in over the limit (admit() says so).
+ * Bounded: at most max_len messages and max_bytes bytes wait in memory. A
+ * push into a full queue is refused unless forced; the receive thread then
+ * holds the message back (pr__transport_park) until the worker takes some,
+ * so Paho reads and acknowledges nothing more and the broker keeps the rest
+ * (it sends at most the Receive Maximum the agent announced without
+ * acknowledgements). When holding back would deadlock (the agent must read
+ * the broker's acknowledgements of its own publishes, which come on the
+ * same connection as the commands), the push is forced: it goes to the
+ * spill file (spill.h), and until that is read back every push waits
+ * behind it, so the order is kept. Without a spill file a forced push goes
+ * in over the limit.
  */
 #ifndef PR_QUEUE_H
 #define PR_QUEUE_H
@@ -21,19 +24,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spill.h"
 #include "transport.h"
 
 /* Embedded in the agent; _init/_release. The fields are the queue's own. */
 struct pr_queue {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* signalled on push, connect and stop */
-	pthread_cond_t space_cv; /* signalled on take and stop */
+	pthread_cond_t cv; /* signalled on push, connect and stop */
 	struct pr_msg *head, *tail;
 	uint64_t len, bytes;
 	uint64_t max_len, max_bytes; /* 0 = no limit */
-	uint64_t full_waits;         /* pushes that found the queue full */
-	uint64_t over_limit;         /* pushes let in over the limit (admit) */
-	uint64_t peak_bytes;         /* most bytes waiting since the last take of the peak */
+	uint64_t full_waits;         /* pushes refused: the queue was full */
+	uint64_t over_limit;         /* pushes forced into memory over the limit */
+	struct pr_spill *spill;      /* NULL = none */
+	uint64_t spilled;            /* pushes forced into the spill file */
+	uint64_t peak_bytes;         /* most bytes waiting since the last pr__queue_stats */
 	int connected;               /* a (re)connect not yet taken by the worker */
 	int stopping;
 };
@@ -50,23 +55,27 @@ struct pr_queue_batch {
 /* Counters for the agent's stats. */
 struct pr_queue_stats {
 	uint64_t len, bytes, full_waits, over_limit, peak_bytes;
+	uint64_t spilled, spill_len, spill_bytes;
 };
 
 /* max_len, max_bytes: the limits (0 = none). */
 void pr__queue_init(struct pr_queue *q, uint64_t max_len, uint64_t max_bytes);
-/* Free the messages still queued. No other thread may use q any more. */
+/* Give the queue its overflow file (taken), before any push. */
+void pr__queue_set_spill(struct pr_queue *q, struct pr_spill *spill);
+/* Free the messages still queued, and the spill file. No other thread may
+ * use q any more. */
 void pr__queue_release(struct pr_queue *q);
 
 /* Bytes a message takes in the queue (its copies and their headers). */
 uint64_t pr__queue_msg_bytes(const struct pr_msg *m);
 
 /*
- * Append m (takes ownership) and wake the worker. While the queue is full,
- * wait for room, checking admit(arg) every few milliseconds: when it
- * returns non-zero, m goes in over the limit. Stop ends the wait too. Any
- * thread; admit may be NULL (never).
+ * Append m (takes ownership) and wake the worker: 0. When the queue is full
+ * (an empty queue takes one message of any size) or messages wait in the
+ * spill file, and force is 0: -EAGAIN, and m stays the caller's. Forced,
+ * m goes to the spill file (or over the limit). Any thread.
  */
-void pr__queue_push(struct pr_queue *q, struct pr_msg *m, int (*admit)(void *arg), void *arg);
+int pr__queue_push(struct pr_queue *q, struct pr_msg *m, int force);
 /* Tell the worker the connection came (back). Any thread. */
 void pr__queue_connected(struct pr_queue *q);
 /* Ask the worker to finish what is queued and stop. Any thread. */
