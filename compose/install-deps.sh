@@ -9,6 +9,9 @@ pkgs=(build-essential cmake ninja-build pkg-config
   # the Debian package (cpack -G DEB: dpkg-shlibdeps, file) and man -l in
   # test_installed.sh
   dpkg-dev file man-db
+  # libFuzzer for tests/fuzz: clang, and the runtime it only recommends
+  # (through libclang-common-14-dev), so --no-install-recommends skips it
+  clang libclang-rt-14-dev
   rabbitmq-server nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
