@@ -9,7 +9,7 @@
  *    pr_summary_readiness over it, compared with a plain sweep of the
  *    same ranges (the rule in <partreg/interval.h>), and
  *    pr_summary_release;
- *  - pr__reply_correlation (an MQTT 3.1.1 reply);
+ *  - pr__reply_ids (what ties a reply to its request);
  *  - pr__body_prepare (a caller's command body);
  *  - pr_time_parse, and pr_time_format of what it gives back;
  *  - pr_topic_matches, the input split at its first '\n' into filter and
@@ -189,18 +189,21 @@ fuzz_summary(const char *text, size_t len)
 static void
 fuzz_reply(const char *text, size_t len)
 {
-	char id[PR_ID_MAX + 1];
-	int rc = pr__reply_correlation(text, len, id);
+	char corr[PR_ID_MAX + 1], id[PR_ID_MAX + 1], code[32];
+	int rc = pr__reply_ids(text, len, corr, id, code);
 
-	CHECK(rc == 0 || rc == PR_ENOTFOUND, pr_strerror(rc));
-	CHECK(rc != 0 || terminated(id, sizeof id), "correlation_id");
+	CHECK(rc == 0 || rc == PR_EJSON, pr_strerror(rc));
+	CHECK(terminated(corr, sizeof corr) && terminated(id, sizeof id)
+	        && terminated(code, sizeof code),
+	    "ids");
+	CHECK(rc == 0 || (corr[0] == '\0' && id[0] == '\0' && code[0] == '\0'), "empty on failure");
 }
 
 /* body: NUL-terminated, as pr_client_request gets it. */
 static void
 fuzz_body(const char *body)
 {
-	char id[PR_ID_MAX + 1], corr[PR_ID_MAX + 1], *out = NULL;
+	char id[PR_ID_MAX + 1], corr[PR_ID_MAX + 1], rid[PR_ID_MAX + 1], code[32], *out = NULL;
 	int rc = pr__body_prepare(body, "fuzz-request", REPLY_TO, "fuzz-corr", &out, id);
 
 	if (rc != 0) {
@@ -209,8 +212,9 @@ fuzz_body(const char *body)
 		return;
 	}
 	CHECK(out != NULL && terminated(id, sizeof id), "a prepared body");
-	/* What is sent is an object with our correlation_id. */
-	CHECK(pr__reply_correlation(out, strlen(out), corr) == 0 && strcmp(corr, "fuzz-corr") == 0,
+	/* What is sent is an object with our correlation_id and its request_id. */
+	CHECK(pr__reply_ids(out, strlen(out), corr, rid, code) == 0
+	        && strcmp(corr, "fuzz-corr") == 0 && strcmp(rid, id) == 0,
 	    out);
 	free(out);
 }
