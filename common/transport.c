@@ -897,6 +897,8 @@ drain(struct pr_transport *t)
 		}
 		t->outbox_bytes -= o->bytes;
 		t->inflight++;
+		/* Calling Paho: a receive thread about to park must not. */
+		t->direct_sends++;
 		pc->t = t;
 		pc->gen = t->gen;
 		pthread_cond_broadcast(&t->pub_cv); /* room in the outbox */
@@ -908,6 +910,7 @@ drain(struct pr_transport *t)
 		}
 		outmsg_free(o);
 		pthread_mutex_lock(&t->mu);
+		t->direct_sends--;
 	}
 	t->draining = 0;
 	pthread_mutex_unlock(&t->mu);
