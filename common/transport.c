@@ -133,7 +133,9 @@ copy_bytes(const void *p, size_t n)
 	char *c = malloc(n + 1);
 
 	if (c != NULL) {
-		memcpy(c, p, n);
+		if (n > 0) {
+			memcpy(c, p, n);
+		}
 		c[n] = '\0';
 	}
 	return c;
@@ -730,26 +732,19 @@ outmsg_new(const char *topic, const void *payload, size_t len, int qos, int reta
 
 	if (ok) {
 		o->topic = strdup(topic);
-		o->payload = malloc(len > 0 ? len : 1);
+		o->payload = copy_bytes(payload, len);
 		o->len = len;
 		o->qos = qos;
 		o->retained = retained;
 		ok = o->topic != NULL && o->payload != NULL;
-		if (ok) {
-			memcpy(o->payload, payload, len);
-		}
 	}
 	if (ok && props != NULL) {
 		o->props.message_expiry_s = props->message_expiry_s;
 		if (props->correlation != NULL) {
-			char *c = malloc(props->correlation_len > 0 ? props->correlation_len : 1);
-
-			ok = c != NULL;
-			if (ok) {
-				memcpy(c, props->correlation, props->correlation_len);
-				o->props.correlation = c;
-				o->props.correlation_len = props->correlation_len;
-			}
+			o->props.correlation
+			    = copy_bytes(props->correlation, props->correlation_len);
+			o->props.correlation_len = props->correlation_len;
+			ok = o->props.correlation != NULL;
 		}
 		if (ok && props->response_topic != NULL) {
 			ok = (o->props.response_topic = strdup(props->response_topic)) != NULL;

@@ -8,8 +8,10 @@
  * Everything that touches the store runs on the worker thread: LMDB allows
  * one write transaction at a time, and a single writer makes the order of
  * commits the order of publishes. Paho's receive thread only queues messages
- * and raises flags (queue.h), and never publishes: a publish may wait for
- * the in-flight window, whose completions arrive on that same thread.
+ * and raises flags (queue.h); while the queue is full it holds the next
+ * command back (pr__transport_park), and meanwhile hands the worker's
+ * publishes to Paho, whose lock it holds. It also watches P/agent/status
+ * for another agent on the prefix (guard.h).
  *
  * Between batches the loop runs the timers: a step of republishing
  * (publisher.h), lease expiry at the next deadline (expiry.h), pruning once
