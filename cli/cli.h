@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -24,6 +25,7 @@
 #define PR_EXIT_USAGE       2
 #define PR_EXIT_UNREACHABLE 3  /* no broker connection within --timeout */
 #define PR_EXIT_TIMEOUT     4  /* wait timed out, or no reply came */
+#define PR_EXIT_UNKNOWN     5  /* unknown source, provider or partition */
 #define PR_EXIT_LOST        75 /* run: the lock was lost (EX_TEMPFAIL) */
 
 /* ---- JSON (json.c) ---- */
@@ -91,6 +93,7 @@ enum pr_cli_opt {
 	PR_O_MQTT_VERSION,
 	PR_O_TIMEOUT,
 	PR_O_JSON,
+	PR_O_QUIET,
 	PR_O_TOKEN_FILE,
 	PR_O_HELP,
 	PR_O_VERSION,
@@ -123,8 +126,13 @@ struct pr_cli {
 	int json;
 	int timeout_ms;    /* --timeout, or the default of 10 s */
 	int timeout_given; /* --timeout or PARTREG_TIMEOUT was set */
+	int quiet;         /* --quiet: no progress lines, only results and errors */
 	char token[257];   /* access token ("" = none) */
 	struct pr_client *client;
+	/* The library's last warning (why a connection fails), for the one
+	 * line a person sees instead of its log lines. */
+	pthread_mutex_t warn_mu;
+	char last_warning[256];
 };
 
 /* Print "partreg: msg" (human) or {"code","message"} (--json) on stderr. */
@@ -147,8 +155,12 @@ int pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will
 int pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
     struct json_object **env);
 
-/* Print the "error" of a refused reply (human: "error: code: message"). */
-void pr__cli_print_error(const struct pr_cli *cli, struct json_object *env);
+/* Print the "error" of a refused reply (human: "error: code: message") and
+ * return its exit code: PR_EXIT_USAGE for invalid input (invalid_*,
+ * missing_field, payload_too_large, unknown_command), PR_EXIT_UNKNOWN for
+ * unknown_source, unknown_provider, unknown_partition, else
+ * PR_EXIT_REFUSED. */
+int pr__cli_refused(const struct pr_cli *cli, struct json_object *env);
 
 /*
  * Print an object as one "prefix key=value key=value" line (prefix NULL =
@@ -163,8 +175,8 @@ void pr__cli_print_record(
  * deadlines and durations. */
 int64_t pr__cli_mono_ms(void);
 
-/* A compact time for status lines: HH:MM:SS today (UTC), else canonical. */
-void pr__cli_short_time(int64_t t, char *buf, size_t cap);
+/* t for a person: canonical, with date and zone, to the second. */
+void pr__cli_time_for_people(int64_t t, char *buf, size_t cap);
 
 /* Add "source"/"start"/"end"... helpers for bodies. */
 void pr__cli_body_interval(const struct pr_cli *cli, struct pr_cb *b, const char *source);

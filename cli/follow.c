@@ -359,11 +359,11 @@ describe(struct status *st, const struct pr_range *gaps, size_t ngaps, size_t ng
 			status_add(st, " %s by %s", bl[i].state, bl[i].provider);
 		}
 		if (bl[i].since != 0) {
-			pr__cli_short_time(bl[i].since, t, sizeof t);
+			pr__cli_time_for_people(bl[i].since, t, sizeof t);
 			status_add(st, " since %s", t);
 		}
 		if (bl[i].expires_at != 0) {
-			pr__cli_short_time(bl[i].expires_at, t, sizeof t);
+			pr__cli_time_for_people(bl[i].expires_at, t, sizeof t);
 			status_add(st, ", lease until %s", t);
 		}
 		if (bl[i].reason[0] != '\0') {
@@ -504,9 +504,9 @@ ask_agent(struct pr_cli *cli, int *ready, struct status *st)
 		return rc;
 	}
 	if (!json_object_object_get_ex(env, "result", &res)) {
-		pr__cli_print_error(cli, env);
+		rc = pr__cli_refused(cli, env);
 		json_object_put(env);
-		return PR_EXIT_REFUSED;
+		return rc;
 	}
 	*ready = json_object_get_boolean(pr__cli_json_get(res, "ready", json_type_boolean));
 	gl = pr__cli_json_get(res, "gaps", json_type_array);
@@ -676,8 +676,7 @@ check_source(struct pr_cli *cli)
 		return rc;
 	}
 	if (!json_object_object_get_ex(env, "result", NULL)) {
-		pr__cli_print_error(cli, env);
-		rc = PR_EXIT_REFUSED;
+		rc = pr__cli_refused(cli, env);
 	}
 	json_object_put(env);
 	return rc;

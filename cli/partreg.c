@@ -53,6 +53,8 @@ static const struct optdef optdefs[PR_O_COUNT_OF_OPTIONS] = {
 	= { "timeout", 1, "S       seconds to wait for the broker and for a reply (default 10)" },
 	[PR_O_JSON]
 	= { "json", 0, "           print the result as compact JSON; errors as JSON on stderr" },
+	[PR_O_QUIET] = { "quiet", 0,
+	    "          no progress lines (waiting, locked...); results and errors only" },
 	[PR_O_TOKEN_FILE]
 	= { "token-file", 1, "F    access token: the first line of F (or PARTREG_TOKEN)" },
 	[PR_O_HELP] = { "help", 0, NULL },
@@ -120,18 +122,26 @@ pr__cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
 	}
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const struct pr_cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
+/* A bad command line: exit 2, said in plain text, or under --json as JSON
+ * on stderr ({"code":"usage","message":…}). */
 static int
-usage_error(const char *fmt, ...)
+usage_error(const struct pr_cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fputs("partreg: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputs("\n(partreg --help lists the commands and options)\n", stderr);
+	if (cli->json) {
+		pr__cli_fail(cli, "usage", "%s", msg);
+	} else {
+		fprintf(
+		    stderr, "partreg: %s\n(partreg --help lists the commands and options)\n", msg);
+	}
 	return PR_EXIT_USAGE;
 }
 
@@ -199,27 +209,44 @@ pr__cli_mono_ms(void)
 }
 
 void
-pr__cli_short_time(int64_t t, char *buf, size_t cap)
+pr__cli_time_for_people(int64_t t, char *buf, size_t cap)
 {
 	char full[PR_TIME_BUFSZ];
-	char today[PR_TIME_BUFSZ];
 
 	if (t < PR_TIME_MIN || t > PR_TIME_MAX) {
 		snprintf(buf, cap, "?");
 		return;
 	}
-	pr_time_format(t, full);
-	pr_time_format(pr_time_now(), today);
-	/* Same UTC day: the clock time says enough on a status line. */
-	if (strncmp(full, today, 11) == 0) {
-		snprintf(buf, cap, "%.8s", full + 11);
-	} else {
-		snprintf(buf, cap, "%s", full);
-	}
+	/* Canonical, with date and zone, to the second: 2023-01-02T03:04:05Z. */
+	pr_time_format(t - t % 1000000, full);
+	snprintf(buf, cap, "%s", full);
 }
 
-void
-pr__cli_print_error(const struct pr_cli *cli, struct json_object *env)
+/* The exit code for the agent's error code (see pr__cli_refused). */
+static int
+exit_for_code(const char *code)
+{
+	static const char *const input[] = { "invalid_json", "invalid_field", "missing_field",
+		"invalid_name", "invalid_time", "invalid_interval", "invalid_cursor",
+		"invalid_reply_topic", "payload_too_large", "unknown_command", NULL };
+	static const char *const unknown[]
+	    = { "unknown_source", "unknown_provider", "unknown_partition", NULL };
+
+	for (size_t i = 0; code != NULL && input[i] != NULL; i++) {
+		if (strcmp(code, input[i]) == 0) {
+			return PR_EXIT_USAGE;
+		}
+	}
+	for (size_t i = 0; code != NULL && unknown[i] != NULL; i++) {
+		if (strcmp(code, unknown[i]) == 0) {
+			return PR_EXIT_UNKNOWN;
+		}
+	}
+	return PR_EXIT_REFUSED;
+}
+
+int
+pr__cli_refused(const struct pr_cli *cli, struct json_object *env)
 {
 	struct json_object *err, *details;
 	const char *code, *msg;
@@ -232,15 +259,17 @@ pr__cli_print_error(const struct pr_cli *cli, struct json_object *env)
 	if (cli->json) {
 		pr__cli_json_write(stderr, has_err ? err : env);
 		putc('\n', stderr);
-		return;
+	} else {
+		fprintf(
+		    stderr, "error: %s: %s", code ? code : "unknown", msg ? msg : "(no message)");
+		if (details != NULL && json_object_object_length(details) > 0) {
+			fputs(" (", stderr);
+			pr__cli_json_write(stderr, details);
+			putc(')', stderr);
+		}
+		putc('\n', stderr);
 	}
-	fprintf(stderr, "error: %s: %s", code ? code : "unknown", msg ? msg : "(no message)");
-	if (details != NULL && json_object_object_length(details) > 0) {
-		fputs(" (", stderr);
-		pr__cli_json_write(stderr, details);
-		putc(')', stderr);
-	}
-	putc('\n', stderr);
+	return exit_for_code(code);
 }
 
 /* ---- connection and requests ---- */
@@ -281,16 +310,27 @@ mqtt_version(const char *v)
 }
 
 /*
- * The library's warnings say why a connection is refused (TLS, credentials),
- * which a person wants to see; with --json stderr carries only JSON errors,
- * for scripts, so no callback is set then.
+ * The library's warnings say why a connection fails (refused, TLS,
+ * credentials). They are log lines, repeated at every retry: the CLI keeps
+ * the last one and says it once, in its own words, if the connection does
+ * not come (pr__cli_connect).
  */
 static void
 log_warning(void *arg, enum pr_log_level level, const char *line)
 {
-	(void)arg;
+	struct pr_cli *cli = arg;
+	const char *p = strstr(line, "transport: ");
+
 	if (level <= PR_LOG_WARN) {
-		fprintf(stderr, "partreg: %s\n", line);
+		char *retry;
+
+		pthread_mutex_lock(&cli->warn_mu);
+		snprintf(cli->last_warning, sizeof cli->last_warning, "%s",
+		    p != NULL ? p + strlen("transport: ") : line);
+		if ((retry = strstr(cli->last_warning, "; retrying")) != NULL) {
+			*retry = '\0';
+		}
+		pthread_mutex_unlock(&cli->warn_mu);
 	}
 }
 
@@ -314,7 +354,8 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 	o.mqtt_version = mqtt_version(cli->opt[PR_O_MQTT_VERSION]);
 	o.will_topic = will_topic;
 	o.will_payload = will_payload;
-	o.log = cli->json ? NULL : log_warning;
+	o.log = log_warning;
+	o.log_arg = cli;
 	if (cli->opt[PR_O_PASSWORD_FILE] != NULL) {
 		rc = read_first_line(cli->opt[PR_O_PASSWORD_FILE], password, sizeof password);
 		if (rc != 0) {
@@ -336,9 +377,14 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 	}
 	rc = pr_client_wait_connected(cli->client, cli->timeout_ms);
 	if (rc != 0) {
+		char why[256];
+
+		pthread_mutex_lock(&cli->warn_mu);
+		snprintf(why, sizeof why, "%s", cli->last_warning);
+		pthread_mutex_unlock(&cli->warn_mu);
 		pr__cli_fail(cli, "broker_unreachable",
-		    "broker unreachable: no connection to %s within %.3g s", o.broker,
-		    cli->timeout_ms / 1000.0);
+		    "broker unreachable: no connection to %s within %.3g s%s%s", o.broker,
+		    cli->timeout_ms / 1000.0, why[0] != '\0' ? "; last: " : "", why);
 		return PR_EXIT_UNREACHABLE;
 	}
 	return PR_EXIT_OK;
@@ -408,10 +454,10 @@ call(struct pr_cli *cli, const char *command, struct pr_cb *b, struct json_objec
 		return rc;
 	}
 	if (!reply_ok(*env)) {
-		pr__cli_print_error(cli, *env);
+		rc = pr__cli_refused(cli, *env);
 		json_object_put(*env);
 		*env = NULL;
-		return PR_EXIT_REFUSED;
+		return rc;
 	}
 	return PR_EXIT_OK;
 }
@@ -897,7 +943,7 @@ check_uint(const struct pr_cli *cli, enum pr_cli_opt o, uint64_t min, uint64_t m
 	v = strtoull(s, &end, 10);
 	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max
 	    || (s[0] == '0' && s[1] != '\0')) {
-		return usage_error("--%s must be an integer from %llu to %llu, not \"%s\"",
+		return usage_error(cli, "--%s must be an integer from %llu to %llu, not \"%s\"",
 		    optdefs[o].name, (unsigned long long)min, (unsigned long long)max, s);
 	}
 	return 0;
@@ -921,25 +967,26 @@ check_options(struct pr_cli *cli)
 		if (pr__cli_json_parse(cli->opt[PR_O_METADATA], strlen(cli->opt[PR_O_METADATA]), &m)
 		    != 0) {
 			return usage_error(
-			    "--metadata must be a JSON object, like '{\"rows\": 12}'");
+			    cli, "--metadata must be a JSON object, like '{\"rows\": 12}'");
 		}
 		rc = json_object_is_type(m, json_type_object);
 		json_object_put(m);
 		if (!rc) {
 			return usage_error(
-			    "--metadata must be a JSON object, like '{\"rows\": 12}'");
+			    cli, "--metadata must be a JSON object, like '{\"rows\": 12}'");
 		}
 	}
 	if (mqtt_version(cli->opt[PR_O_MQTT_VERSION]) < 0) {
-		return usage_error(
-		    "--mqtt-version must be 5 or 3.1.1, not \"%s\"", cli->opt[PR_O_MQTT_VERSION]);
+		return usage_error(cli, "--mqtt-version must be 5 or 3.1.1, not \"%s\"",
+		    cli->opt[PR_O_MQTT_VERSION]);
 	}
 	cli->timeout_ms = DEFAULT_TIMEOUT * 1000;
 	if (cli->opt[PR_O_TIMEOUT] != NULL) {
 		char *end;
 		double s = strtod(cli->opt[PR_O_TIMEOUT], &end);
 		if (end == cli->opt[PR_O_TIMEOUT] || *end != '\0' || !(s > 0) || s > 2000000) {
-			return usage_error("--timeout must be a number of seconds > 0, not \"%s\"",
+			return usage_error(cli,
+			    "--timeout must be a number of seconds > 0, not \"%s\"",
 			    cli->opt[PR_O_TIMEOUT]);
 		}
 		cli->timeout_ms = (int)(s * 1000 + 0.5);
@@ -947,6 +994,44 @@ check_options(struct pr_cli *cli)
 			cli->timeout_ms = 1;
 		}
 		cli->timeout_given = 1;
+	}
+	return 0;
+}
+
+/*
+ * --start, --end, --from, --to: RFC 3339 times (a date alone is its
+ * midnight, UTC), rewritten in their canonical form into bufs, so that the
+ * agent and the person see the same text; start before end.
+ */
+static int
+check_times(struct pr_cli *cli, char bufs[4][PR_TIME_BUFSZ])
+{
+	static const enum pr_cli_opt opts[4] = { PR_O_START, PR_O_END, PR_O_FROM, PR_O_TO };
+	int64_t t[4] = { 0 };
+
+	for (int i = 0; i < 4; i++) {
+		const char *v = cli->opt[opts[i]];
+
+		if (v == NULL) {
+			continue;
+		}
+		if (pr_time_parse(v, strlen(v), &t[i]) != 0) {
+			return usage_error(cli,
+			    "--%s \"%s\" is not a time: use RFC 3339, like 2023-01-01T00:00:00Z, "
+			    "or "
+			    "a date alone, 2023-01-01 (midnight UTC)",
+			    optdefs[opts[i]].name, v);
+		}
+		pr_time_format(t[i], bufs[i]);
+		cli->opt[opts[i]] = bufs[i];
+	}
+	if (cli->opt[PR_O_START] != NULL && cli->opt[PR_O_END] != NULL && t[0] >= t[1]) {
+		return usage_error(cli, "--start %s must be before --end %s", cli->opt[PR_O_START],
+		    cli->opt[PR_O_END]);
+	}
+	if (cli->opt[PR_O_FROM] != NULL && cli->opt[PR_O_TO] != NULL && t[2] >= t[3]) {
+		return usage_error(cli, "--from %s must be before --to %s", cli->opt[PR_O_FROM],
+		    cli->opt[PR_O_TO]);
 	}
 	return 0;
 }
@@ -989,7 +1074,7 @@ load_token(struct pr_cli *cli)
 	/* A flag wins over the environment; PARTREG_TOKEN over PARTREG_TOKEN_FILE. */
 	if (!cli->from_argv[PR_O_TOKEN_FILE] && env != NULL && *env != '\0') {
 		if (strlen(env) >= sizeof cli->token) {
-			return usage_error("PARTREG_TOKEN is too long");
+			return usage_error(cli, "PARTREG_TOKEN is too long");
 		}
 		snprintf(cli->token, sizeof cli->token, "%s", env);
 		return 0;
@@ -999,7 +1084,7 @@ load_token(struct pr_cli *cli)
 	}
 	rc = read_first_line(file, cli->token, sizeof cli->token);
 	if (rc != 0) {
-		return usage_error("cannot read the token file %s: %s", file,
+		return usage_error(cli, "cannot read the token file %s: %s", file,
 		    rc == PR_EFIELD ? "empty first line, or too long" : strerror(-rc));
 	}
 	return 0;
@@ -1038,6 +1123,11 @@ main(int argc, char **argv)
 	const char *group = NULL;
 
 	memset(&cli, 0, sizeof cli);
+	pthread_mutex_init(&cli.warn_mu, NULL);
+	/* --json first, so that even a usage error is reported as JSON. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		cli.json |= strcmp(argv[i], "--json") == 0;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!dashdash && strcmp(a, "--") == 0) {
@@ -1058,11 +1148,12 @@ main(int argc, char **argv)
 			size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
 			int o = find_opt(a + 2, len);
 			if (o < 0) {
-				return usage_error("unknown option --%.*s", (int)len, a + 2);
+				return usage_error(&cli, "unknown option --%.*s", (int)len, a + 2);
 			}
 			if (!optdefs[o].has_arg) {
 				if (eq != NULL) {
-					return usage_error("--%s takes no value", optdefs[o].name);
+					return usage_error(
+					    &cli, "--%s takes no value", optdefs[o].name);
 				}
 				cli.opt[o] = "1";
 			} else if (eq != NULL) {
@@ -1070,13 +1161,13 @@ main(int argc, char **argv)
 			} else if (i + 1 < argc) {
 				cli.opt[o] = argv[++i];
 			} else {
-				return usage_error("--%s needs a value", optdefs[o].name);
+				return usage_error(&cli, "--%s needs a value", optdefs[o].name);
 			}
 			cli.from_argv[o] = 1;
 			continue;
 		}
 		if (nwords == (int)(sizeof words / sizeof words[0])) {
-			return usage_error("too many arguments");
+			return usage_error(&cli, "too many arguments");
 		}
 		words[nwords++] = a;
 	}
@@ -1089,7 +1180,7 @@ main(int argc, char **argv)
 			help_main();
 			return PR_EXIT_OK;
 		}
-		return usage_error("which command?");
+		return usage_error(&cli, "which command?");
 	}
 	first = 1;
 	if (is_group(words[0])) {
@@ -1099,13 +1190,13 @@ main(int argc, char **argv)
 				help_group(group);
 				return PR_EXIT_OK;
 			}
-			return usage_error("partreg %s: which command?", group);
+			return usage_error(&cli, "partreg %s: which command?", group);
 		}
 		first = 2;
 	}
 	cmd = find_command(group, words[first - 1]);
 	if (cmd == NULL) {
-		return usage_error("unknown command \"%s%s%s\"", group ? group : "",
+		return usage_error(&cli, "unknown command \"%s%s%s\"", group ? group : "",
 		    group ? " " : "", words[first - 1]);
 	}
 	if (cli.opt[PR_O_HELP] != NULL) {
@@ -1122,33 +1213,24 @@ main(int argc, char **argv)
 	}
 	for (int o = PR_O_HELP + 1; o < PR_O_COUNT_OF_OPTIONS; o++) {
 		if (cli.opt[o] != NULL && !(cmd->opts & BIT(o))) {
-			return usage_error("--%s is not an option of \"%s%s%s\"", optdefs[o].name,
-			    group ? group : "", group ? " " : "", cmd->verb);
+			return usage_error(&cli, "--%s is not an option of \"%s%s%s\"",
+			    optdefs[o].name, group ? group : "", group ? " " : "", cmd->verb);
 		}
 		if (cli.opt[o] == NULL && (cmd->required & BIT(o))) {
-			return usage_error("\"%s%s%s\" needs --%s", group ? group : "",
+			return usage_error(&cli, "\"%s%s%s\" needs --%s", group ? group : "",
 			    group ? " " : "", cmd->verb, optdefs[o].name);
 		}
 	}
 	if (strcmp(cmd->verb, "run") == 0 && group == NULL
 	    && (cli.exec_argv == NULL || cli.exec_argv[0] == NULL)) {
-		return usage_error("run needs the command to run after \"--\"");
+		return usage_error(&cli, "run needs the command to run after \"--\"");
 	}
 	read_environment(&cli);
-	/* A date alone is that day's midnight, UTC: --start 2023-01-01. */
-	char dates[4][PR_TIME_BUFSZ]; /* main's frame outlives every use */
-	static const enum pr_cli_opt timeopts[4] = { PR_O_START, PR_O_END, PR_O_FROM, PR_O_TO };
-	for (int i = 0; i < 4; i++) {
-		const char *v = cli.opt[timeopts[i]];
-
-		if (v != NULL && strlen(v) == 10 && v[4] == '-' && v[7] == '-'
-		    && strspn(v, "0123456789-") == 10) {
-			snprintf(dates[i], sizeof dates[i], "%sT00:00:00Z", v);
-			cli.opt[timeopts[i]] = dates[i];
-		}
-	}
 	cli.json = cli.opt[PR_O_JSON] != NULL;
-	if ((rc = check_options(&cli)) != 0) {
+	cli.quiet = cli.opt[PR_O_QUIET] != NULL;
+	/* Times are checked here and sent, and shown, in their canonical form. */
+	char times[4][PR_TIME_BUFSZ]; /* main's frame outlives every use */
+	if ((rc = check_times(&cli, times)) != 0 || (rc = check_options(&cli)) != 0) {
 		return rc;
 	}
 	if ((cmd->flags & NEEDS_TOK) && (rc = load_token(&cli)) != 0) {

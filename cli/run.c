@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -324,8 +325,7 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 	if (!reply_ok(env)) {
 		const char *code
 		    = pr__cli_json_str(pr__cli_json_get(env, "error", json_type_object), "code");
-		pr__cli_print_error(cli, env);
-		rc = PR_EXIT_REFUSED;
+		rc = pr__cli_refused(cli, env);
 		if (code != NULL
 		    && (strcmp(code, "lease_expired") == 0 || strcmp(code, "stale_fence") == 0
 		        || strcmp(code, "not_locked") == 0)) {
@@ -336,6 +336,21 @@ finish(struct pr_cli *cli, const char *command, const char *fence, const char *e
 		json_object_object_get_ex(env, "result", &result);
 		pr__cli_json_write(stdout, result);
 		putc('\n', stdout);
+	} else if (reason != NULL || !cli->quiet) {
+		/* How it ended, for a person (a failure also under --quiet). */
+		struct json_object *res = pr__cli_json_get(env, "result", json_type_object);
+		const char *state = pr__cli_json_str(res, "state");
+
+		fprintf(stderr, "partreg run: %s %s [%s, %s) is %s", cli->args[0],
+		    cli->opt[PR_O_PROVIDER], cli->opt[PR_O_START], cli->opt[PR_O_END],
+		    state != NULL ? state : "?");
+		if (reason != NULL) {
+			fprintf(stderr, " (the job: %s)\n", reason);
+		} else {
+			fprintf(stderr, ", version %lld\n",
+			    (long long)json_object_get_int64(
+			        pr__cli_json_get(res, "version", json_type_int)));
+		}
 	}
 	json_object_put(env);
 	return rc;
@@ -366,9 +381,9 @@ lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fe
 		return rc;
 	}
 	if (!reply_ok(env)) {
-		pr__cli_print_error(cli, env);
+		rc = pr__cli_refused(cli, env);
 		json_object_put(env);
-		return PR_EXIT_REFUSED;
+		return rc;
 	}
 	res = pr__cli_json_get(env, "result", json_type_object);
 	/* Sent back as it came: json-c prints an integer exactly. */
@@ -382,7 +397,7 @@ lock(struct pr_cli *cli, const char *session, long ttl_s, char *fence, size_t fe
 		return PR_EXIT_REFUSED;
 	}
 	exp = pr__cli_json_str(res, "expires_at");
-	if (!cli->json) {
+	if (!cli->json && !cli->quiet) {
 		fprintf(stderr, "partreg run: locked %s %s [%s, %s) fence %s, lease until %s\n",
 		    cli->args[0], cli->opt[PR_O_PROVIDER], cli->opt[PR_O_START], cli->opt[PR_O_END],
 		    fence, exp ? exp : "?");
@@ -400,7 +415,7 @@ pr__cli_run(struct pr_cli *cli)
 	struct renewer rn;
 	pthread_t renew_thread;
 	sigset_t set, old;
-	pid_t pid;
+	pid_t pid, parent;
 	int64_t t0;
 	int rc, wstatus = 0, code, have_thread;
 	int keep[INHERITED_MAX];
@@ -427,6 +442,7 @@ pr__cli_run(struct pr_cli *cli)
 	}
 	fflush(NULL);
 	t0 = pr__cli_mono_ms();
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		pr__cli_fail(cli, "internal", "fork: %s", strerror(errno));
@@ -434,9 +450,20 @@ pr__cli_run(struct pr_cli *cli)
 		return PR_EXIT_REFUSED;
 	}
 	if (pid == 0) {
+		/* The job never outlives partreg: killed with it (kill -9 too).
+		 * It stays in partreg's process group, so that a kill of the
+		 * group (Airflow's) reaches both. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+			_exit(128 + SIGKILL); /* partreg already died */
+		}
 		/* The job gets the signal mask partreg itself was started with. */
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		close_others(keep, nkeep);
+		/* --json: stdout carries partreg's one JSON document; the job's
+		 * output goes to stderr. */
+		if (cli->json && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+			child_exec_failed(cli->exec_argv[0], errno);
+		}
 		execvp(cli->exec_argv[0], cli->exec_argv);
 		child_exec_failed(cli->exec_argv[0], errno);
 	}
