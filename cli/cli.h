@@ -154,6 +154,10 @@ int pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will
  */
 int pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
     struct json_object **env);
+/* The same, saying nothing when no reply comes (PR_EXIT_TIMEOUT): wait
+ * and watch then keep following. */
+int pr__cli_request_quiet(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env);
 
 /* Print the "error" of a refused reply (human: "error: code: message") and
  * return its exit code: PR_EXIT_USAGE for invalid input (invalid_*,

@@ -46,50 +46,67 @@
 /* Messages handed from the receive thread to the main thread. */
 struct inbox {
 	pthread_mutex_t mu;
-	char **msgs;
+	char **topics, **msgs;
 	size_t *lens;
 	size_t n, cap;
-	int latest_only; /* wait: only the newest summary matters */
+	int latest_only; /* keep only the newest message of each topic */
 	int pipe[2];
-	struct pr_client *client; /* set by inbox_follow: the subscription to end */
-	char filter[512];
+	struct pr_client *client; /* set by inbox_follow: the subscriptions to end */
+	char filters[3][512];
+	int nfilters;
 };
 
 static void
 inbox_cb(void *arg, const char *topic, const char *payload, size_t len)
 {
 	struct inbox *in = arg;
-	char *copy = malloc(len + 1);
+	char *copy = malloc(len + 1), *tcopy = strdup(topic);
 	char byte = 1;
+	size_t i;
 
-	(void)topic;
-	if (copy == NULL) {
+	if (copy == NULL || tcopy == NULL) {
+		free(copy);
+		free(tcopy);
 		return; /* wait: the next summary supersedes it; watch: one event lost */
 	}
 	memcpy(copy, payload, len);
 	copy[len] = '\0';
 	pthread_mutex_lock(&in->mu);
-	if (in->latest_only && in->n > 0) {
-		free(in->msgs[0]);
-		in->n = 0;
-	}
-	if (in->n == in->cap) {
-		size_t cap = in->cap ? in->cap * 2 : 16;
-		char **m = realloc(in->msgs, cap * sizeof *m);
-		size_t *l = m ? realloc(in->lens, cap * sizeof *l) : NULL;
-		if (m != NULL) {
-			in->msgs = m;
+	for (i = 0; in->latest_only && i < in->n; i++) {
+		if (strcmp(in->topics[i], topic) == 0) {
+			free(in->msgs[i]);
+			free(tcopy);
+			in->msgs[i] = copy;
+			in->lens[i] = len;
+			break;
 		}
-		if (l == NULL) {
-			pthread_mutex_unlock(&in->mu);
-			free(copy);
-			return;
-		}
-		in->lens = l;
-		in->cap = cap;
 	}
-	in->msgs[in->n] = copy;
-	in->lens[in->n++] = len;
+	if (!in->latest_only || i == in->n) {
+		if (in->n == in->cap) {
+			size_t cap = in->cap ? in->cap * 2 : 16;
+			char **m = realloc(in->msgs, cap * sizeof *m);
+			char **t = m ? realloc(in->topics, cap * sizeof *t) : NULL;
+			size_t *l = t ? realloc(in->lens, cap * sizeof *l) : NULL;
+
+			if (m != NULL) {
+				in->msgs = m;
+			}
+			if (t != NULL) {
+				in->topics = t;
+			}
+			if (l == NULL) {
+				pthread_mutex_unlock(&in->mu);
+				free(copy);
+				free(tcopy);
+				return;
+			}
+			in->lens = l;
+			in->cap = cap;
+		}
+		in->topics[in->n] = tcopy;
+		in->msgs[in->n] = copy;
+		in->lens[in->n++] = len;
+	}
 	pthread_mutex_unlock(&in->mu);
 	/* Non-blocking: a full pipe already says "look". */
 	if (write(in->pipe[1], &byte, 1) < 0) {
@@ -117,18 +134,25 @@ inbox_init(struct inbox *in, int latest_only)
 static int
 inbox_follow(struct inbox *in, struct pr_cli *cli, const char *filter)
 {
-	snprintf(in->filter, sizeof in->filter, "%s", filter);
+	char *f = in->filters[in->nfilters];
+
+	if (in->nfilters == (int)(sizeof in->filters / sizeof in->filters[0])) {
+		pr__cli_fail(cli, "internal", "too many subscriptions");
+		return PR_EXIT_REFUSED;
+	}
+	snprintf(f, sizeof in->filters[0], "%s", filter);
+	in->nfilters++;
 	in->client = cli->client;
-	if (pr_client_subscribe(cli->client, in->filter, inbox_cb, in, cli->timeout_ms) != 0) {
+	if (pr_client_subscribe(cli->client, f, inbox_cb, in, cli->timeout_ms) != 0) {
 		pr__cli_fail(cli, "broker_unreachable", "cannot subscribe to %s/%s",
-		    pr_client_prefix(cli->client), in->filter);
+		    pr_client_prefix(cli->client), f);
 		return PR_EXIT_UNREACHABLE;
 	}
 	return PR_EXIT_OK;
 }
 
 /*
- * End the subscription, then free what is queued and close the pipe. The
+ * End the subscriptions, then free what is queued and close the pipe. The
  * inbox usually lives in a stack frame, and messages keep coming until
  * pr_client_close: once pr_client_unsubscribe has returned, no callback
  * runs with this inbox any more.
@@ -136,12 +160,14 @@ inbox_follow(struct inbox *in, struct pr_cli *cli, const char *filter)
 static void
 inbox_release(struct inbox *in)
 {
-	if (in->client != NULL) {
-		pr_client_unsubscribe(in->client, in->filter, inbox_cb, in);
+	for (int i = 0; i < in->nfilters; i++) {
+		pr_client_unsubscribe(in->client, in->filters[i], inbox_cb, in);
 	}
 	for (size_t i = 0; i < in->n; i++) {
+		free(in->topics[i]);
 		free(in->msgs[i]);
 	}
+	free(in->topics);
 	free(in->msgs);
 	free(in->lens);
 	close(in->pipe[0]);
@@ -149,23 +175,83 @@ inbox_release(struct inbox *in)
 	pthread_mutex_destroy(&in->mu);
 }
 
-/* Take the queued messages (caller frees each and the arrays). */
-static size_t
-inbox_take(struct inbox *in, char ***msgs, size_t **lens)
+/* The queued messages, oldest first (the caller frees them with inbox_free). */
+struct batch {
+	char **topics, **msgs;
+	size_t *lens;
+	size_t n;
+};
+
+static void
+inbox_take(struct inbox *in, struct batch *b)
 {
 	char buf[256];
-	size_t n;
 
 	while (read(in->pipe[0], buf, sizeof buf) > 0) { }
 	pthread_mutex_lock(&in->mu);
-	*msgs = in->msgs;
-	*lens = in->lens;
-	n = in->n;
+	b->topics = in->topics;
+	b->msgs = in->msgs;
+	b->lens = in->lens;
+	b->n = in->n;
+	in->topics = NULL;
 	in->msgs = NULL;
 	in->lens = NULL;
 	in->n = in->cap = 0;
 	pthread_mutex_unlock(&in->mu);
-	return n;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->topics[i]);
+		free(b->msgs[i]);
+	}
+	free(b->topics);
+	free(b->msgs);
+	free(b->lens);
+}
+
+/* Is topic P/suffix? */
+static int
+topic_is(const char *topic, const char *suffix)
+{
+	size_t t = strlen(topic), n = strlen(suffix);
+
+	return t > n && topic[t - n - 1] == '/' && strcmp(topic + t - n, suffix) == 0;
+}
+
+/* Is topic P/events/<source> (not P/state/<source>)? */
+static int
+is_events(const struct pr_cli *cli, const char *topic)
+{
+	char suffix[512];
+
+	snprintf(suffix, sizeof suffix, "events/%s", cli->args[0]);
+	return topic_is(topic, suffix);
+}
+
+/* What the retained P/agent/status says, as wait and watch see it. */
+struct agent_seen {
+	int known;  /* a status came */
+	int online; /* it says online */
+	char at[PR_TIME_BUFSZ];
+};
+
+static void
+agent_seen_update(struct agent_seen *a, const char *payload, size_t len)
+{
+	struct json_object *o;
+
+	if (pr__cli_json_parse(payload, len, &o) != 0) {
+		return;
+	}
+	a->known = 1;
+	a->online = pr__cli_json_str(o, "status") != NULL
+	    && strcmp(pr__cli_json_str(o, "status"), "online") == 0;
+	snprintf(a->at, sizeof a->at, "%s",
+	    pr__cli_json_str(o, "at") != NULL ? pr__cli_json_str(o, "at") : "?");
+	json_object_put(o);
 }
 
 /*
@@ -220,43 +306,70 @@ wait_event(struct inbox *in, int sfd, int64_t deadline)
 
 /* ---- watch ---- */
 
+/*
+ * An unknown source has no summary, and a wait or watch for it would last
+ * for ever: once a second has passed without one and the agent is online,
+ * ask it (source/get). Returns PR_EXIT_OK, PR_EXIT_UNKNOWN (said), or
+ * another exit code; a timeout is PR_EXIT_OK (the agent does not answer:
+ * keep following).
+ */
+static int check_source(struct pr_cli *cli);
+
 /* Print events as they come until --count, deadline (-1 = none) or a signal. */
 static int
 watch_events(struct pr_cli *cli, struct inbox *in, int sfd, int64_t deadline)
 {
 	long count = cli->opt[PR_O_COUNT] ? atol(cli->opt[PR_O_COUNT]) : 0, seen = 0;
+	int64_t grace = pr__cli_mono_ms() + 1000;
+	struct agent_seen agent = { 0 };
+	int have_summary = 0, checked = 0;
 
 	for (;;) {
-		char **msgs;
-		size_t *lens;
-		size_t n = inbox_take(in, &msgs, &lens);
+		struct batch b;
+		int64_t until = deadline;
 		int rc;
 
-		for (size_t i = 0; i < n; i++) {
+		inbox_take(in, &b);
+		for (size_t i = 0; i < b.n; i++) {
 			struct json_object *ev;
-			if (count > 0 && seen >= count) {
+
+			if (topic_is(b.topics[i], "agent/status")) {
+				agent_seen_update(&agent, b.msgs[i], b.lens[i]);
+			} else if (!is_events(cli, b.topics[i])) {
+				have_summary = 1; /* P/state/<source>: the source exists */
+			} else if (count > 0 && seen >= count) {
 				/* Already done: later ones are not printed. */
 			} else if (cli->json) {
-				fwrite(msgs[i], 1, lens[i], stdout);
+				fwrite(b.msgs[i], 1, b.lens[i], stdout);
 				putc('\n', stdout);
 				seen++;
-			} else if (pr__cli_json_parse(msgs[i], lens[i], &ev) == 0) {
+			} else if (pr__cli_json_parse(b.msgs[i], b.lens[i], &ev) == 0) {
 				pr__cli_print_record(stdout, NULL, ev, NULL);
 				json_object_put(ev);
 				seen++;
 			} else {
 				fprintf(stderr, "partreg: an event that is not JSON: %.200s\n",
-				    msgs[i]);
+				    b.msgs[i]);
 			}
-			free(msgs[i]);
 		}
-		free(msgs);
-		free(lens);
+		batch_free(&b);
 		fflush(stdout);
 		if (count > 0 && seen >= count) {
 			return PR_EXIT_OK;
 		}
-		rc = wait_event(in, sfd, deadline);
+		if (!have_summary && !checked && pr__cli_mono_ms() >= grace && agent.online) {
+			checked = 1;
+			if ((rc = check_source(cli)) != PR_EXIT_OK) {
+				return rc;
+			}
+		}
+		if (!have_summary && !checked && (deadline < 0 || grace < deadline)) {
+			until = grace;
+		}
+		rc = wait_event(in, sfd, until);
+		if (rc == -ETIMEDOUT && until != deadline) {
+			continue;
+		}
 		if (rc == -ETIMEDOUT) {
 			/* --timeout without --count is "watch for S seconds": that succeeded. */
 			return count > 0 ? PR_EXIT_TIMEOUT : PR_EXIT_OK;
@@ -265,6 +378,21 @@ watch_events(struct pr_cli *cli, struct inbox *in, int sfd, int64_t deadline)
 			return PR_EXIT_OK; /* interrupted: the normal way to stop watching */
 		}
 	}
+}
+
+/* Subscribe in to P/state/<source> and P/agent/status, and to extra (NULL = none). */
+static int
+follow_source(struct pr_cli *cli, struct inbox *in, const char *extra)
+{
+	char filter[512];
+	int rc;
+
+	snprintf(filter, sizeof filter, "state/%s", cli->args[0]);
+	if ((rc = inbox_follow(in, cli, "agent/status")) != PR_EXIT_OK
+	    || (rc = inbox_follow(in, cli, filter)) != PR_EXIT_OK) {
+		return rc;
+	}
+	return extra != NULL ? inbox_follow(in, cli, extra) : PR_EXIT_OK;
 }
 
 int
@@ -285,7 +413,7 @@ pr__cli_watch(struct pr_cli *cli)
 		goto out;
 	}
 	snprintf(filter, sizeof filter, "events/%s", cli->args[0]);
-	if ((rc = inbox_follow(&in, cli, filter)) == PR_EXIT_OK) {
+	if ((rc = follow_source(cli, &in, filter)) == PR_EXIT_OK) {
 		rc = watch_events(cli, &in, sfd, deadline);
 	}
 	inbox_release(&in);
@@ -498,7 +626,7 @@ ask_agent(struct pr_cli *cli, int *ready, struct status *st)
 		pr__cb_release(&b);
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr__cli_request(cli, "readiness/query", body, cli->timeout_ms, &env);
+	rc = pr__cli_request_quiet(cli, "readiness/query", body, cli->timeout_ms, &env);
 	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
 		return rc;
@@ -549,94 +677,150 @@ judge_summary(const struct pr_summary *s, struct pr_range want, int *ready, stru
 	free(bl);
 }
 
+/* Print "ready" (the summary's seq) as wait does. */
+static void
+print_ready(const struct pr_cli *cli, uint64_t seq)
+{
+	if (cli->json) {
+		const char *const *o = cli->opt;
+
+		printf("{\"source\":");
+		pr__cli_json_write_str(stdout, cli->args[0], strlen(cli->args[0]));
+		printf(",\"start\":");
+		pr__cli_json_write_str(stdout, o[PR_O_START], strlen(o[PR_O_START]));
+		printf(",\"end\":");
+		pr__cli_json_write_str(stdout, o[PR_O_END], strlen(o[PR_O_END]));
+		printf(",\"ready\":true,\"seq\":%llu}\n", (unsigned long long)seq);
+	} else {
+		printf("ready source=%s seq=%llu\n", cli->args[0], (unsigned long long)seq);
+	}
+}
+
+/* What wait knows so far. */
+struct waiting {
+	struct pr_range want;
+	uint64_t seq;     /* of the newest summary taken */
+	int have_summary; /* one came */
+	int ask;          /* the newest was truncated: the agent must decide */
+	int checked;      /* source/get was asked (no summary came) */
+	int ready;
+	struct agent_seen agent;
+	struct status st;
+};
+
+/* Take what came: the agent's status, the newest summary. An exit code
+ * other than PR_EXIT_OK ends the wait. */
+static int
+take(struct pr_cli *cli, struct inbox *in, struct waiting *w)
+{
+	struct batch b;
+	int rc = PR_EXIT_OK;
+
+	inbox_take(in, &b);
+	for (size_t i = 0; i < b.n; i++) {
+		struct pr_summary s;
+
+		if (topic_is(b.topics[i], "agent/status")) {
+			agent_seen_update(&w->agent, b.msgs[i], b.lens[i]);
+		} else if (pr_summary_parse(b.msgs[i], b.lens[i], &s) == 0) {
+			/* A stale copy (a bridge replaying an old retained message)
+			 * says nothing new. */
+			if (s.seq >= w->seq) {
+				w->seq = s.seq;
+				w->have_summary = 1;
+				w->ask = s.truncated;
+				if (!s.truncated) {
+					w->st.len = 0;
+					judge_summary(&s, w->want, &w->ready, &w->st);
+				}
+			}
+			pr_summary_release(&s);
+		}
+	}
+	batch_free(&b);
+	/* A truncated summary: only the agent can tell, when it is there. */
+	if (w->ask && w->agent.online) {
+		w->st.len = 0;
+		rc = ask_agent(cli, &w->ready, &w->st);
+		if (rc == PR_EXIT_TIMEOUT) {
+			/* The agent does not answer: keep following. */
+			snprintf(w->st.text, sizeof w->st.text,
+			    "waiting: the summary of %s is too long to decide from; no answer from "
+			    "the "
+			    "agent",
+			    cli->args[0]);
+			w->st.len = strlen(w->st.text);
+			rc = PR_EXIT_OK;
+		} else if (rc == PR_EXIT_OK) {
+			w->ask = 0;
+		}
+	} else if (w->ask) {
+		snprintf(w->st.text, sizeof w->st.text,
+		    "waiting: the summary of %s is too long to decide from; the agent decides",
+		    cli->args[0]);
+		w->st.len = strlen(w->st.text);
+	}
+	return rc;
+}
+
 /*
- * Follow the summaries until want is ready, deadline (-1 = none) or a
- * signal; "no summary yet" is shown only after grace. Returns the exit code.
+ * Follow the summaries and the agent's status until want is ready,
+ * deadline (-1 = none) or a signal. Decides from the retained summary
+ * alone; asks the agent only when the summary is truncated, or when no
+ * summary came (an unknown source?) and the agent is online. While the
+ * agent is offline it keeps waiting and says so. Returns the exit code.
  */
 static int
-wait_ready(struct pr_cli *cli, struct inbox *in, int sfd, struct pr_range want, int64_t deadline,
-    int64_t grace)
+wait_ready(struct pr_cli *cli, struct inbox *in, int sfd, struct pr_range want, int64_t deadline)
 {
-	char last[4096] = "";
-	uint64_t last_seq = 0;
+	char last[4200] = "", line[4200];
 	int tty = isatty(STDERR_FILENO), shown = 0, rc;
-	int64_t until;
-	struct status st;
+	int64_t grace = pr__cli_mono_ms() + 1000;
+	struct waiting w;
 
-	snprintf(st.text, sizeof st.text, "waiting: no summary of %s yet", cli->args[0]);
-	st.len = strlen(st.text);
+	memset(&w, 0, sizeof w);
+	w.want = want;
+	snprintf(w.st.text, sizeof w.st.text, "waiting: no summary of %s yet", cli->args[0]);
+	w.st.len = strlen(w.st.text);
 	for (;;) {
-		char **msgs;
-		size_t *lens;
-		size_t n = inbox_take(in, &msgs, &lens);
-		int ready = 0;
+		int64_t until = deadline;
 
-		rc = PR_EXIT_OK;
-		for (size_t i = 0; i < n; i++) {
-			struct pr_summary s;
-			/* Only the newest matters (latest_only keeps one). */
-			if (i + 1 == n && pr_summary_parse(msgs[i], lens[i], &s) == 0) {
-				/* A stale copy (a bridge replaying an old retained message) says
-				 * nothing new. */
-				if (s.seq >= last_seq) {
-					last_seq = s.seq;
-					st.len = 0;
-					st.text[0] = '\0';
-					if (s.truncated) {
-						rc = ask_agent(cli, &ready, &st);
-					} else {
-						judge_summary(&s, want, &ready, &st);
-					}
-				}
-				pr_summary_release(&s);
+		rc = take(cli, in, &w);
+		if (rc == PR_EXIT_OK && w.ready) {
+			if (tty && shown) {
+				fputs("\r\033[K", stderr);
 			}
-			free(msgs[i]);
+			print_ready(cli, w.seq);
+			return PR_EXIT_OK;
 		}
-		free(msgs);
-		free(lens);
+		if (rc == PR_EXIT_OK && !w.have_summary && !w.checked && w.agent.online
+		    && pr__cli_mono_ms() >= grace) {
+			w.checked = 1;
+			rc = check_source(cli);
+		}
 		if (rc != PR_EXIT_OK) {
 			if (tty && shown) {
 				fputs("\r\033[K", stderr);
 			}
 			return rc;
 		}
-		if (ready) {
-			if (tty && shown) {
-				fputs("\r\033[K", stderr);
-			}
-			if (cli->json) {
-				const char *const *o = cli->opt;
-				printf("{\"source\":");
-				pr__cli_json_write_str(stdout, cli->args[0], strlen(cli->args[0]));
-				printf(",\"start\":");
-				pr__cli_json_write_str(
-				    stdout, o[PR_O_START], strlen(o[PR_O_START]));
-				printf(",\"end\":");
-				pr__cli_json_write_str(stdout, o[PR_O_END], strlen(o[PR_O_END]));
-				printf(",\"ready\":true,\"seq\":%llu}\n",
-				    (unsigned long long)last_seq);
-			} else {
-				printf("ready source=%s seq=%llu\n", cli->args[0],
-				    (unsigned long long)last_seq);
-			}
-			return PR_EXIT_OK;
-		}
-		/*
-		 * The retained summary normally follows the SUBACK at once: say
-		 * "no summary yet" only when it has not come within a second.
-		 */
-		if ((!cli->json || tty) && (last_seq > 0 || pr__cli_mono_ms() >= grace)) {
-			show(tty, st.text, last, sizeof last);
+		snprintf(line, sizeof line, "%s%s%s", w.st.text,
+		    w.agent.known && !w.agent.online ? "; agent offline since " : "",
+		    w.agent.known && !w.agent.online ? w.agent.at : "");
+		/* The retained summary normally follows the SUBACK at once: say
+		 * "no summary yet" only when it has not come within a second. */
+		if (!cli->quiet && (!cli->json || tty)
+		    && (w.have_summary || pr__cli_mono_ms() >= grace)) {
+			show(tty, line, last, sizeof last);
 			shown = 1;
 		}
-		until = deadline;
-		if (last_seq == 0 && pr__cli_mono_ms() < grace
+		if (!w.have_summary && pr__cli_mono_ms() < grace
 		    && (deadline < 0 || grace < deadline)) {
 			until = grace;
 		}
 		rc = wait_event(in, sfd, until);
 		if (rc == -ETIMEDOUT && until != deadline) {
-			continue; /* the grace second is over: show "no summary yet" */
+			continue; /* the grace second is over */
 		}
 		if (rc != 0) {
 			if (tty && shown) {
@@ -644,7 +828,7 @@ wait_ready(struct pr_cli *cli, struct inbox *in, int sfd, struct pr_range want, 
 			}
 			if (rc == -ETIMEDOUT) {
 				pr__cli_fail(cli, "timeout", "timed out after %.3g s; %s",
-				    cli->timeout_ms / 1000.0, st.text);
+				    cli->timeout_ms / 1000.0, line);
 				return PR_EXIT_TIMEOUT;
 			}
 			return rc > 0 ? 128 + rc : PR_EXIT_REFUSED;
@@ -652,10 +836,6 @@ wait_ready(struct pr_cli *cli, struct inbox *in, int sfd, struct pr_range want, 
 	}
 }
 
-/*
- * An unknown source has no summary, so wait would wait forever for
- * nothing: ask first, and say so. Returns PR_EXIT_OK or the exit code.
- */
 static int
 check_source(struct pr_cli *cli)
 {
@@ -670,10 +850,10 @@ check_source(struct pr_cli *cli)
 		pr__cb_release(&b);
 		return PR_EXIT_REFUSED;
 	}
-	rc = pr__cli_request(cli, "source/get", body, cli->timeout_ms, &env);
+	rc = pr__cli_request_quiet(cli, "source/get", body, cli->timeout_ms, &env);
 	pr__cb_release(&b);
 	if (rc != PR_EXIT_OK) {
-		return rc;
+		return rc == PR_EXIT_TIMEOUT ? PR_EXIT_OK : rc;
 	}
 	if (!json_object_object_get_ex(env, "result", NULL)) {
 		rc = pr__cli_refused(cli, env);
@@ -687,34 +867,21 @@ pr__cli_wait(struct pr_cli *cli)
 {
 	struct inbox in;
 	struct pr_range want;
-	char filter[512];
 	int sfd, rc;
 	int64_t deadline = cli->timeout_given ? pr__cli_mono_ms() + cli->timeout_ms : -1;
-	int64_t grace = pr__cli_mono_ms() + 1000;
 
-	if (pr_time_parse(cli->opt[PR_O_START], strlen(cli->opt[PR_O_START]), &want.start) != 0
-	    || pr_time_parse(cli->opt[PR_O_END], strlen(cli->opt[PR_O_END]), &want.end) != 0) {
-		pr__cli_fail(cli, "invalid_time",
-		    "--start and --end must be RFC 3339 times, like 2023-01-01T00:00:00Z");
-		return PR_EXIT_USAGE;
-	}
-	if (want.start >= want.end) {
-		pr__cli_fail(cli, "invalid_interval", "--start must be before --end");
-		return PR_EXIT_USAGE;
-	}
+	/* main checked both, and that start < end. */
+	pr_time_parse(cli->opt[PR_O_START], strlen(cli->opt[PR_O_START]), &want.start);
+	pr_time_parse(cli->opt[PR_O_END], strlen(cli->opt[PR_O_END]), &want.end);
 	sfd = signals_open();
 	if (inbox_init(&in, 1) != 0) {
 		pr__cli_fail(cli, "internal", "cannot make a pipe: %s", strerror(errno));
 		rc = PR_EXIT_REFUSED;
 		goto out;
 	}
-	if ((rc = check_source(cli)) != PR_EXIT_OK) {
-		inbox_release(&in);
-		goto out;
-	}
-	snprintf(filter, sizeof filter, "state/%s", cli->args[0]);
-	if ((rc = inbox_follow(&in, cli, filter)) == PR_EXIT_OK) {
-		rc = wait_ready(cli, &in, sfd, want, deadline, grace);
+	if ((rc = pr__cli_connect(cli, NULL, NULL)) == PR_EXIT_OK
+	    && (rc = follow_source(cli, &in, NULL)) == PR_EXIT_OK) {
+		rc = wait_ready(cli, &in, sfd, want, deadline);
 	}
 	inbox_release(&in);
 out:

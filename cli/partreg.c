@@ -390,9 +390,9 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 	return PR_EXIT_OK;
 }
 
-int
-pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
-    struct json_object **env)
+static int
+request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env, int say_timeout)
 {
 	char *reply = NULL;
 	int rc = pr__cli_connect(cli, NULL, NULL);
@@ -401,6 +401,9 @@ pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int t
 		return rc;
 	}
 	rc = pr_client_request(cli->client, command, body, timeout_ms, 0, &reply);
+	if (rc == -ETIMEDOUT && !say_timeout) {
+		return PR_EXIT_TIMEOUT;
+	}
 	if (rc == -ETIMEDOUT) {
 		pr__cli_fail(cli, "timeout",
 		    "no reply to %s within %.3g s (is partregd running for prefix %s?)", command,
@@ -425,6 +428,20 @@ pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int t
 		return PR_EXIT_REFUSED;
 	}
 	return PR_EXIT_OK;
+}
+
+int
+pr__cli_request(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env)
+{
+	return request(cli, command, body, timeout_ms, env, 1);
+}
+
+int
+pr__cli_request_quiet(struct pr_cli *cli, const char *command, const char *body, int timeout_ms,
+    struct json_object **env)
+{
+	return request(cli, command, body, timeout_ms, env, 0);
 }
 
 static int
@@ -879,11 +896,13 @@ help_main(void)
 	       "source register, source rotate-token and provider register (alone on stdout).\n"
 	       "\n"
 	       "Exit status:\n"
-	       "  0   success; ready (ready, wait)\n"
-	       "  1   not ready (ready), or the agent refused the command (error: CODE: message)\n"
-	       "  2   usage: bad command line or options\n"
+	       "  0   yes, ok; ready (ready, wait)\n"
+	       "  1   no: not ready (ready), or refused by the registry's rules (error: CODE: message)\n"
+	       "  2   usage or invalid input: command line, options, times, or the agent's invalid_*\n"
 	       "  3   broker unreachable: no connection within --timeout\n"
-	       "  4   timed out: no reply within --timeout, or wait's --timeout ran out\n"
+	       "  4   timed out: no reply within --timeout, or wait's/watch's --timeout ran out\n"
+	       "      (without --timeout, wait and watch wait for ever)\n"
+	       "  5   unknown source, provider or partition\n"
 	       "  75  run: the lock was lost while the command ran\n"
 	       "  run otherwise exits with the command's status (128+N if killed by signal N)\n");
 }

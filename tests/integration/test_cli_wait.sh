@@ -2,7 +2,7 @@
 # partreg wait against a real mosquitto + partregd: exits 0 within a
 # fraction of a second of the unlock that makes the interval ready (the
 # figure is printed), at once when it already is, 4 on --timeout when
-# nothing comes, 1 for an unknown source, 3 when the broker is unreachable;
+# nothing comes, 5 for an unknown source, 3 when the broker is unreachable;
 # it follows the retained summary and sends no command while it waits (no
 # polling); a failed partition or a gap keeps it waiting.
 . "$(dirname "$0")/lib.sh"
@@ -159,11 +159,11 @@ set +e; "$PARTREG_CLI" --json wait $S --start $A --end $C --timeout 5 >"$T/w6.ou
 if [ -s "$T/w6.out" ]; then expect "$(cat "$T/w6.out")" 'type == "object"' "wait --json: stdout is JSON"; fi
 ok "wait --json: exit 0, nothing on stderr"
 
-# ---- unknown source 1, unreachable broker 3, usage 2 ----
+# ---- unknown source 5, unreachable broker 3, usage 2 ----
 set +e; "$PARTREG_CLI" wait nosuch --start $A --end $B --timeout 5 >/dev/null 2>"$T/w7.err"; RC=$?; set -e
-[ "$RC" = 1 ] || fail "wait on an unknown source exited $RC, expected 1"
+[ "$RC" = 5 ] || fail "wait on an unknown source exited $RC, expected 5"
 grep -q unknown_source "$T/w7.err" || fail "unknown source not named"
-ok "unknown source: exit 1"
+ok "unknown source: exit 5"
 CLOSED=$((PORT + 1))
 while mosquitto_sub -h 127.0.0.1 -p $CLOSED -t x -C 1 -W 1 >/dev/null 2>&1; do CLOSED=$((CLOSED + 1)); done
 set +e; "$PARTREG_CLI" --broker mqtt://127.0.0.1:$CLOSED wait $S --start $A --end $B --timeout 1 >/dev/null 2>&1; RC=$?; set -e
