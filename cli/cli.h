@@ -135,6 +135,14 @@ struct pr_cli {
 	char last_warning[256];
 };
 
+/*
+ * ready, from the retained summary: PR_EXIT_OK with *result (readiness/
+ * query's shape, "from": "summary"; caller frees) when the summary decides,
+ * PR_EXIT_TIMEOUT (said) when it cannot and the agent is offline, another
+ * exit code (said), or -1: ask the agent.
+ */
+int pr__cli_ready_from_summary(struct pr_cli *cli, struct json_object **result);
+
 /* Print "partreg: msg" (human) or {"code","message"} (--json) on stderr. */
 void pr__cli_fail(const struct pr_cli *cli, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -890,3 +890,118 @@ out:
 	}
 	return rc;
 }
+
+/* ---- ready ---- */
+
+/* The readiness of want from a complete summary, as readiness/query's result. */
+static struct json_object *
+summary_result(const struct pr_cli *cli, const struct pr_summary *s, struct pr_range want)
+{
+	struct pr_range gaps[GAPS_MAX];
+	struct pr_readiness r;
+	struct json_object *o = json_object_new_object(), *gl = json_object_new_array(),
+	                   *bl = json_object_new_array();
+	char t[PR_TIME_BUFSZ], u[PR_TIME_BUFSZ];
+
+	memset(&r, 0, sizeof r);
+	r.gaps = gaps;
+	r.gaps_cap = GAPS_MAX;
+	pr_summary_readiness(s, want, &r);
+	json_object_object_add(o, "source", json_object_new_string(cli->args[0]));
+	json_object_object_add(o, "start", json_object_new_string(cli->opt[PR_O_START]));
+	json_object_object_add(o, "end", json_object_new_string(cli->opt[PR_O_END]));
+	json_object_object_add(o, "ready", json_object_new_boolean(r.ready));
+	for (size_t i = 0; i < r.ngaps && i < GAPS_MAX; i++) {
+		struct json_object *g = json_object_new_array();
+
+		json_object_array_add(g, json_object_new_string(pr_time_format(gaps[i].start, t)));
+		json_object_array_add(g, json_object_new_string(pr_time_format(gaps[i].end, u)));
+		json_object_array_add(gl, g);
+	}
+	json_object_object_add(o, "gaps", gl);
+	for (size_t i = 0; i < s->nblocked; i++) {
+		const struct pr_blocker *b = &s->blocked[i];
+		struct json_object *bo;
+
+		if (!pr_range_overlaps(b->range, want)) {
+			continue;
+		}
+		bo = json_object_new_object();
+		json_object_object_add(bo, "provider", json_object_new_string(b->provider));
+		json_object_object_add(
+		    bo, "start", json_object_new_string(pr_time_format(b->range.start, t)));
+		json_object_object_add(
+		    bo, "end", json_object_new_string(pr_time_format(b->range.end, u)));
+		json_object_object_add(bo, "state", json_object_new_string(b->state));
+		if (b->since != 0) {
+			json_object_object_add(
+			    bo, "since", json_object_new_string(pr_time_format(b->since, t)));
+		}
+		if (b->expires_at != 0) {
+			json_object_object_add(bo, "expires_at",
+			    json_object_new_string(pr_time_format(b->expires_at, t)));
+		}
+		if (b->reason[0] != '\0') {
+			json_object_object_add(bo, "reason", json_object_new_string(b->reason));
+		}
+		json_object_array_add(bl, bo);
+	}
+	json_object_object_add(o, "blockers", bl);
+	json_object_object_add(o, "seq", json_object_new_uint64(s->seq));
+	json_object_object_add(o, "from", json_object_new_string("summary"));
+	return o;
+}
+
+int
+pr__cli_ready_from_summary(struct pr_cli *cli, struct json_object **result)
+{
+	struct inbox in;
+	struct pr_range want;
+	struct agent_seen agent = { 0 };
+	int have = 0, rc;
+	/* The retained messages come right after the subscriptions' SUBACKs. */
+	int64_t deadline;
+
+	*result = NULL;
+	pr_time_parse(cli->opt[PR_O_START], strlen(cli->opt[PR_O_START]), &want.start);
+	pr_time_parse(cli->opt[PR_O_END], strlen(cli->opt[PR_O_END]), &want.end);
+	if (inbox_init(&in, 1) != 0) {
+		return -1;
+	}
+	if ((rc = pr__cli_connect(cli, NULL, NULL)) != PR_EXIT_OK
+	    || (rc = follow_source(cli, &in, NULL)) != PR_EXIT_OK) {
+		inbox_release(&in);
+		return rc;
+	}
+	deadline = pr__cli_mono_ms() + 500;
+	while (!have && wait_event(&in, -1, deadline) == 0) {
+		struct batch b;
+
+		inbox_take(&in, &b);
+		for (size_t i = 0; i < b.n; i++) {
+			struct pr_summary s;
+
+			if (topic_is(b.topics[i], "agent/status")) {
+				agent_seen_update(&agent, b.msgs[i], b.lens[i]);
+			} else if (pr_summary_parse(b.msgs[i], b.lens[i], &s) == 0) {
+				have = 1;
+				if (!s.truncated) {
+					*result = summary_result(cli, &s, want);
+				}
+				pr_summary_release(&s);
+			}
+		}
+		batch_free(&b);
+	}
+	inbox_release(&in);
+	if (*result != NULL) {
+		return PR_EXIT_OK;
+	}
+	if (agent.known && !agent.online) {
+		pr__cli_fail(cli, "agent_offline",
+		    "%s of %s on the broker, and the agent is offline since %s: cannot tell",
+		    have ? "only a truncated summary" : "no summary", cli->args[0], agent.at);
+		return PR_EXIT_TIMEOUT;
+	}
+	return -1; /* ask the agent */
+}

@@ -706,21 +706,32 @@ cmd_pages(struct pr_cli *cli, const struct command *cmd)
 	return rc;
 }
 
+/*
+ * From the retained summary when it decides (no agent needed), else from
+ * the agent (readiness/query). Exit 0 ready, 1 not.
+ */
 static int
 cmd_ready(struct pr_cli *cli, const struct command *cmd)
 {
 	static const char *const skip[] = { "gaps", "blockers", NULL };
 	struct pr_cb b;
-	struct json_object *env, *result = NULL, *gaps, *blockers;
-	int rc;
+	struct json_object *env = NULL, *result = NULL, *gaps, *blockers;
+	int rc = pr__cli_ready_from_summary(cli, &result);
 
-	pr__cb_init(&b);
-	pr__cli_body_interval(cli, &b, cli->args[0]);
-	rc = call(cli, cmd->protocol, &b, &env);
-	if (rc != PR_EXIT_OK) {
+	if (rc >= 0 && rc != PR_EXIT_OK) {
 		return rc;
 	}
-	json_object_object_get_ex(env, "result", &result);
+	if (rc < 0) {
+		pr__cb_init(&b);
+		pr__cli_body_interval(cli, &b, cli->args[0]);
+		rc = call(cli, cmd->protocol, &b, &env);
+		if (rc != PR_EXIT_OK) {
+			return rc;
+		}
+		json_object_object_get_ex(env, "result", &result);
+		result = json_object_get(result); /* ours from here on, as the summary's */
+		json_object_put(env);
+	}
 	gaps = pr__cli_json_get(result, "gaps", json_type_array);
 	blockers = pr__cli_json_get(result, "blockers", json_type_array);
 	if (cli->json) {
@@ -745,7 +756,7 @@ cmd_ready(struct pr_cli *cli, const struct command *cmd)
 	rc = json_object_get_boolean(pr__cli_json_get(result, "ready", json_type_boolean))
 	    ? PR_EXIT_OK
 	    : PR_EXIT_REFUSED;
-	json_object_put(env);
+	json_object_put(result);
 	return rc;
 }
 
@@ -880,31 +891,33 @@ help_main(void)
 	printf("\nOptions (before or after the command; each also as PARTREG_<NAME>, e.g.\n"
 	       "PARTREG_BROKER, PARTREG_TOKEN_FILE; a flag wins over the environment):\n");
 	print_options(stdout, GLOBALS);
-	printf("  --help            this text; partreg COMMAND --help for one command\n"
-	       "  --version         print the version\n"
-	       "\n"
-	       "Writes need the source's access token, or for partition commands that\n"
-	       "provider's token: PARTREG_TOKEN, or the first line of --token-file /\n"
-	       "PARTREG_TOKEN_FILE (PARTREG_TOKEN wins over PARTREG_TOKEN_FILE, --token-file\n"
-	       "over both). There is no --token flag: argv is visible to every user in ps.\n"
-	       "Times are RFC 3339 (\"2023-01-01T00:00:00Z\", \"2023-01-01 00:00:00\" = UTC);\n"
-	       "a date alone (2023-01-01) is that day's midnight, UTC.\n"
-	       "\n"
-	       "Output: one record per line as key=value pairs (values with spaces are JSON\n"
-	       "strings), the same on a terminal and in a pipe; --json prints the result as\n"
-	       "compact JSON, and errors as JSON on stderr. Tokens are printed only by\n"
-	       "source register, source rotate-token and provider register (alone on stdout).\n"
-	       "\n"
-	       "Exit status:\n"
-	       "  0   yes, ok; ready (ready, wait)\n"
-	       "  1   no: not ready (ready), or refused by the registry's rules (error: CODE: message)\n"
-	       "  2   usage or invalid input: command line, options, times, or the agent's invalid_*\n"
-	       "  3   broker unreachable: no connection within --timeout\n"
-	       "  4   timed out: no reply within --timeout, or wait's/watch's --timeout ran out\n"
-	       "      (without --timeout, wait and watch wait for ever)\n"
-	       "  5   unknown source, provider or partition\n"
-	       "  75  run: the lock was lost while the command ran\n"
-	       "  run otherwise exits with the command's status (128+N if killed by signal N)\n");
+	printf(
+	    "  --help            this text; partreg COMMAND --help for one command\n"
+	    "  --version         print the version\n"
+	    "\n"
+	    "Writes need the source's access token, or for partition commands that\n"
+	    "provider's token: PARTREG_TOKEN, or the first line of --token-file /\n"
+	    "PARTREG_TOKEN_FILE (PARTREG_TOKEN wins over PARTREG_TOKEN_FILE, --token-file\n"
+	    "over both). There is no --token flag: argv is visible to every user in ps.\n"
+	    "Times are RFC 3339 (\"2023-01-01T00:00:00Z\", \"2023-01-01 00:00:00\" = UTC);\n"
+	    "a date alone (2023-01-01) is that day's midnight, UTC.\n"
+	    "\n"
+	    "Output: one record per line as key=value pairs (values with spaces are JSON\n"
+	    "strings), the same on a terminal and in a pipe; --json prints the result as\n"
+	    "compact JSON, and errors as JSON on stderr. Tokens are printed only by\n"
+	    "source register, source rotate-token and provider register (alone on stdout).\n"
+	    "\n"
+	    "Exit status:\n"
+	    "  0   yes, ok; ready (ready, wait)\n"
+	    "  1   no: not ready (ready), or refused by the registry's rules (error: CODE: "
+	    "message)\n"
+	    "  2   usage or invalid input: command line, options, times, or the agent's invalid_*\n"
+	    "  3   broker unreachable: no connection within --timeout\n"
+	    "  4   timed out: no reply within --timeout, or wait's/watch's --timeout ran out\n"
+	    "      (without --timeout, wait and watch wait for ever)\n"
+	    "  5   unknown source, provider or partition\n"
+	    "  75  run: the lock was lost while the command ran\n"
+	    "  run otherwise exits with the command's status (128+N if killed by signal N)\n");
 }
 
 static void
