@@ -100,29 +100,23 @@ expect(const char **p, const char *end, char c)
 	return 0;
 }
 
-int
-pr_time_parse(const char *text, size_t len, int64_t *out)
+/*
+ * The part after the date: 'T', 't' or one space, "hh:mm:ss", an optional
+ * fraction of 1..6 digits, an optional offset; up to end and nothing after.
+ * Sets *hour, *min, *sec (unchecked ranges), *frac in microseconds and
+ * *offset in seconds east of UTC.
+ */
+static int
+time_of_day(
+    const char *p, const char *end, int *hour, int *min, int *sec, int64_t *frac, int64_t *offset)
 {
-	const char *p = text;
-	const char *end;
-	int year, mon, day, hour, min, sec;
-	int64_t frac = 0, offset = 0, t;
-
-	if (text == NULL || len == 0) {
-		return PR_ETIME;
-	}
-	end = text + len;
-	if (digits(&p, end, 4, &year) || expect(&p, end, '-') || digits(&p, end, 2, &mon)
-	    || expect(&p, end, '-') || digits(&p, end, 2, &day)) {
-		return PR_ETIME;
-	}
 	if (p == end || (*p != 'T' && *p != 't' && *p != ' ')) {
-		return PR_ETIME;
+		return -1;
 	}
 	p++;
-	if (digits(&p, end, 2, &hour) || expect(&p, end, ':') || digits(&p, end, 2, &min)
-	    || expect(&p, end, ':') || digits(&p, end, 2, &sec)) {
-		return PR_ETIME;
+	if (digits(&p, end, 2, hour) || expect(&p, end, ':') || digits(&p, end, 2, min)
+	    || expect(&p, end, ':') || digits(&p, end, 2, sec)) {
+		return -1;
 	}
 	if (p < end && *p == '.') {
 		int n = 0;
@@ -130,15 +124,15 @@ pr_time_parse(const char *text, size_t len, int64_t *out)
 		p++;
 		while (p < end && *p >= '0' && *p <= '9') {
 			if (++n > 6) {
-				return PR_ETIME; /* refuse rather than truncate */
+				return -1; /* refuse rather than truncate */
 			}
-			frac = frac * 10 + (*p++ - '0');
+			*frac = *frac * 10 + (*p++ - '0');
 		}
 		if (n == 0) {
-			return PR_ETIME;
+			return -1;
 		}
 		for (; n < 6; n++) {
-			frac *= 10;
+			*frac *= 10;
 		}
 	}
 	if (p < end && (*p == 'Z' || *p == 'z')) {
@@ -149,11 +143,35 @@ pr_time_parse(const char *text, size_t len, int64_t *out)
 
 		if (digits(&p, end, 2, &oh) || expect(&p, end, ':') || digits(&p, end, 2, &om)
 		    || oh > 23 || om > 59) {
-			return PR_ETIME;
+			return -1;
 		}
-		offset = sign * (oh * INT64_C(3600) + om * INT64_C(60));
+		*offset = sign * (oh * INT64_C(3600) + om * INT64_C(60));
 	}
-	if (p != end) {
+	return p == end ? 0 : -1;
+}
+
+int
+pr_time_parse(const char *text, size_t len, int64_t *out)
+{
+	const char *p = text;
+	const char *end;
+	int year, mon, day, hour = 0, min = 0, sec = 0;
+	int64_t frac = 0, offset = 0, t;
+
+	if (text == NULL || len == 0) {
+		return PR_ETIME;
+	}
+	end = text + len;
+	if (digits(&p, end, 4, &year) || expect(&p, end, '-') || digits(&p, end, 2, &mon)
+	    || expect(&p, end, '-') || digits(&p, end, 2, &day)) {
+		return PR_ETIME;
+	}
+	/*
+	 * A date alone is that day's midnight, UTC, as the CLI's --start
+	 * 2023-01-01 always was. It takes no offset ("2023-01-01Z" is refused):
+	 * a date names a UTC day here, not a local one.
+	 */
+	if (p != end && time_of_day(p, end, &hour, &min, &sec, &frac, &offset) != 0) {
 		return PR_ETIME;
 	}
 	if (year < 1 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon)

@@ -215,8 +215,9 @@ get_time(struct json_object *v, const char *name, int64_t *out, struct pr_decode
 	}
 	if (pr_time_parse(s, len, out) != 0) {
 		return pr__decode_fail(e, PR_ETIME,
-		    "field '%s': \"%s\" is not a valid time; expected %s or "
-		    "\"2023-01-01 00:00:00\" (UTC when no offset)",
+		    "field '%s': \"%s\" is not a valid time; expected %s, "
+		    "\"2023-01-01 00:00:00\" (UTC when no offset) or a date alone, "
+		    "\"2023-01-01\" (midnight UTC)",
 		    name, pr__decode_quote(s, len, q), what);
 	}
 	return 0;

@@ -8,8 +8,12 @@
  * between date and time, seconds required, an optional fraction of 1..6
  * digits (more digits are refused rather than silently truncated), and an
  * optional offset ("Z", "z", "+hh:mm", "-hh:mm"); no offset means UTC, as the
- * original HTTP service did ("2023-01-01 00:00:00"). Leap seconds (":60")
- * are refused. Years 0001..9999.
+ * original HTTP service did ("2023-01-01 00:00:00"). A date alone,
+ * "YYYY-MM-DD" with nothing after it, is that day's midnight UTC
+ * ("2023-01-01" is "2023-01-01T00:00:00Z"), as for the CLI's --start; it
+ * takes no offset, and a dangling "2023-01-01T" is refused. Leap seconds
+ * (":60") are refused. Years 0001..9999; the date is checked alike in both
+ * forms (month 01..12, the month's days, leap years).
  *
  * Formatting gives "YYYY-MM-DDTHH:MM:SSZ", with ".ffffff" only when the
  * microseconds are non-zero. Texts compare like times except within one
@@ -34,8 +38,9 @@
 #define PR_TIME_MAX INT64_C(253402300799999999)
 
 /*
- * Parse len bytes of text (borrowed, need not be NUL-terminated) into *out.
- * Returns 0, or PR_ETIME for anything that is not a valid time.
+ * Parse len bytes of text (borrowed, need not be NUL-terminated) into *out:
+ * a full time, or a date alone as its midnight UTC. Returns 0, or PR_ETIME
+ * for anything that is not a valid time (*out untouched).
  */
 PR_API int pr_time_parse(const char *text, size_t len, int64_t *out);
 

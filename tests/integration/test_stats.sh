@@ -7,7 +7,7 @@ start_agent --stats-interval 1
 
 new_source st
 rr source/get '{"source":"nope"}' >/dev/null                               # refused
-rr partition/lock '{"source":"st","provider":"p","start":"2023-01-01","end":"2023-01-02"}' >/dev/null # refused
+rr partition/lock '{"source":"st","provider":"p","start":"2023-02-30","end":"2023-03-01"}' >/dev/null # refused
 body="{\"source\":\"st\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\",\"request_id\":\"s-1\",\"access_token\":\"$TOKEN\"}"
 expect "$(rr partition/lock "$body")" '.ok' "lock"
 expect "$(rr partition/lock "$body")" '.replayed == true' "replayed lock"

@@ -92,6 +92,41 @@ test_readiness(void **state)
 	pr_summary_release(&s);
 }
 
+/*
+ * libpartreg's pr_time_parse takes a date alone as that day's midnight, UTC,
+ * as the agent and the CLI do, so a program can ask for "2023-01-01" ..
+ * "2023-01-03" and get the agent's answer from the summary.
+ */
+static void
+test_date_alone(void **state)
+{
+	static const char *const bad[] = { "2023-1-1", "2023-02-30", "2023-02-29", "2023-13-01",
+		"0000-01-01", "2023-01-01T", "2023-01-01Z", "20230101" };
+	struct pr_range gaps[8];
+	struct pr_readiness r = { .gaps = gaps, .gaps_cap = 8 };
+	struct pr_summary s;
+	int64_t v = 42;
+
+	(void)state;
+	assert_true(t("2023-01-01") == t("2023-01-01T00:00:00Z"));
+	assert_true(t("2024-02-29") == t("2024-02-29 00:00:00"));
+	assert_true(t("0001-01-01") == PR_TIME_MIN);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(pr_time_parse(bad[i], strlen(bad[i]), &v), PR_ETIME);
+		assert_int_equal(v, 42);
+	}
+
+	assert_int_equal(pr_summary_parse(summary, strlen(summary), &s), 0);
+	pr_summary_readiness(&s, (struct pr_range) { t("2023-01-02"), t("2023-01-05") }, &r);
+	assert_false(r.ready);
+	assert_int_equal(r.ngaps, 1);
+	assert_true(gaps[0].start == t("2023-01-03T00:00:00Z") && gaps[0].end == t("2023-01-04"));
+	pr_summary_readiness(&s, (struct pr_range) { t("2023-01-04"), t("2023-01-05") }, &r);
+	assert_true(r.ready);
+	assert_true(r.ready_through == t("2023-01-05T00:00:00Z"));
+	pr_summary_release(&s);
+}
+
 static void
 test_refused(void **state)
 {
@@ -118,6 +153,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_readiness),
+		cmocka_unit_test(test_date_alone),
 		cmocka_unit_test(test_refused),
 	};
 

@@ -624,7 +624,7 @@ test_messages_name_the_field(void **state)
 	assert_non_null(strstr(derr.message, "2023-01-01T00:00:00Z")); /* an example */
 
 	assert_refused(PR_CMD_READINESS_QUERY,
-	    "{\"source\":\"s\",\"start\":\"2023-01-02 00:00:00\",\"end\":\"2023-01-01\"}",
+	    "{\"source\":\"s\",\"start\":\"2023-01-02 00:00:00\",\"end\":\"2023-01-32\"}",
 	    "invalid_time");
 	assert_non_null(strstr(derr.message, "'end'"));
 
@@ -649,6 +649,68 @@ test_messages_name_the_field(void **state)
 		assert_true(*p >= 0x20 && *p < 0x7f);
 	}
 	assert_non_null(strstr(derr.message, "..."));
+}
+
+/*
+ * A date alone is that day's midnight, UTC, in every time field of every
+ * command, the date checked as in a full time; a date with anything after it
+ * but a full time of day is refused.
+ */
+static void
+test_date_alone(void **state)
+{
+	static const char *const bad[] = { "2023-1-1", "2023-01-1", "2023-02-30", "2023-02-29",
+		"2100-02-29", "2023-13-01", "2023-00-01", "2023-01-00", "0000-01-01", "2023-01-01T",
+		"2023-01-01 ", "2023-01-01Z", "2023-01-01+01:00", "2023-01-01T00", "20230101" };
+	char buf[256];
+
+	(void)state;
+	assert_accepted(PR_CMD_PARTITION_LOCK,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01\",\"end\":\"2023-01-"
+	    "02\"}");
+	assert_true(cmd.has_range && cmd.range.start == T0 && cmd.range.end == T1);
+	assert_accepted(PR_CMD_PARTITION_REGISTER,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01\","
+	    "\"end\":\"2023-01-02T00:00:00.000001Z\"}");
+	assert_true(cmd.range.start == T0 && cmd.range.end == T1 + 1);
+	assert_accepted(PR_CMD_READINESS_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-02 00:00:00\",\"end\":\"2023-01-03\"}");
+	assert_true(cmd.range.start == T1 && cmd.range.end == T2);
+	assert_accepted(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-01\",\"end\":\"2023-01-02\","
+	    "\"from\":\"2023-01-02\",\"to\":\"2023-01-03\"}");
+	assert_true(cmd.range.start == T0 && cmd.range.end == T1);
+	assert_true(cmd.has_from && cmd.from == T1 && cmd.has_to && cmd.to == T2);
+	assert_accepted(PR_CMD_PARTITION_UNLOCK,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2024-02-29\",\"end\":\"2024-03-01\","
+	    "\"fence\":3}");
+	assert_true(cmd.range.end - cmd.range.start == INT64_C(86400000000));
+
+	/* The same instant as its midnight: an empty interval. */
+	assert_refused(PR_CMD_READINESS_QUERY,
+	    "{\"source\":\"s\",\"start\":\"2023-01-01\",\"end\":\"2023-01-01T00:00:00Z\"}",
+	    "invalid_interval");
+	assert_non_null(strstr(derr.message, "start (2023-01-01T00:00:00Z)"));
+	assert_refused(PR_CMD_HISTORY_QUERY,
+	    "{\"source\":\"s\",\"from\":\"2023-01-02\",\"to\":\"2023-01-01\"}", "invalid_interval");
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(buf, sizeof buf,
+		    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"%s\","
+		    "\"end\":\"2023-03-02T00:00:00Z\"}",
+		    bad[i]);
+		assert_refused(PR_CMD_PARTITION_LOCK, buf, "invalid_time");
+		assert_non_null(strstr(derr.message, "'start'"));
+		snprintf(buf, sizeof buf, "{\"source\":\"s\",\"to\":\"%s\"}", bad[i]);
+		assert_refused(PR_CMD_HISTORY_QUERY, buf, "invalid_time");
+		assert_non_null(strstr(derr.message, "'to'"));
+	}
+	/* The message offers the date alone, also after the longest quoted value. */
+	assert_refused(PR_CMD_PARTITION_LOCK,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"2023-01-01T00:00:00Z\","
+	    "\"end\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+	    "invalid_time");
+	assert_non_null(strstr(derr.message, "a date alone, \"2023-01-01\" (midnight UTC)"));
 }
 
 static void
@@ -933,6 +995,7 @@ main(void)
 		cmocka_unit_test(test_decode_history_query),
 		cmocka_unit_test(test_addressing_kept_on_error),
 		cmocka_unit_test(test_messages_name_the_field),
+		cmocka_unit_test(test_date_alone),
 		cmocka_unit_test(test_integer_types_and_ranges),
 		cmocka_unit_test(test_json_strict_reader),
 		cmocka_unit_test(test_strict_json),

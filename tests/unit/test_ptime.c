@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -60,13 +61,63 @@ static const struct good goods[] = {
 	{ "9999-12-31T22:59:59.999999-01:00", PR_TIME_MAX },
 	{ "0004-02-29T00:00:00Z", INT64_C(-62035891200) * S },
 	{ "1600-02-29T00:00:00Z", INT64_C(-11670998400) * S },
+	/* A date alone is that day's midnight, UTC. */
+	{ "1970-01-01", 0 },
+	{ "1969-12-31", -86400 * S },
+	{ "2023-01-01", INT64_C(1672531200) * S },
+	{ "2023-01-02", INT64_C(1672617600) * S },
+	{ "2023-12-31", INT64_C(1703980800) * S },
+	{ "2000-02-29", INT64_C(951782400) * S }, /* leap: divisible by 400 */
+	{ "2024-02-29", INT64_C(1709164800) * S },
+	{ "1600-02-29", INT64_C(-11670998400) * S },
+	{ "0004-02-29", INT64_C(-62035891200) * S },
+	{ "0001-01-01", PR_TIME_MIN },
+	{ "9999-12-31", PR_TIME_MAX - INT64_C(86399999999) },
 };
 
 static const char *const bads[] = {
 	"",
 	"2023",
-	"2023-01-01",
-	"2023-01-01T",
+	"2023-01",
+	"2023-01-0",
+	"2023-01-01T", /* a date alone, but with a dangling separator */
+	"2023-01-01t",
+	"2023-01-01 ",
+	"2023-01-01T00",
+	"2023-01-01Z", /* a date alone takes no offset */
+	"2023-01-01z",
+	"2023-01-01+01:00",
+	"2023-01-01-01:00",
+	"2023-01-01.5",
+	" 2023-01-01",
+	"2023-01-01\n",
+	"2023-01-011",
+	"2023-1-1",
+	"2023-1-01",
+	"2023-01-1",
+	"23-01-01",
+	"20230101",
+	"2023/01/01",
+	"2023.01.01",
+	"01-01-2023",
+	"+2023-01-01",
+	"2023-00-01", /* the date is checked as in a full time */
+	"2023-13-01",
+	"2023-99-01",
+	"2023-01-00",
+	"2023-01-32",
+	"2023-02-29",
+	"2023-02-30",
+	"2024-02-30",
+	"1900-02-29",
+	"2100-02-29",
+	"2023-04-31",
+	"2023-06-31",
+	"2023-09-31",
+	"2023-11-31",
+	"0000-01-01",
+	"0000-12-31",
+	"10000-01-01",
 	"2023-01-01T00:00", /* seconds required */
 	"2023-01-01T00:00Z",
 	"2023-01-01T00:00:0Z",
@@ -190,6 +241,41 @@ test_parse_length(void **state)
 	assert_int_equal(pr_time_parse(nul_after, sizeof nul_after, &t), PR_ETIME);
 	assert_int_equal(pr_time_parse(NULL, 0, &t), PR_ETIME);
 	assert_int_equal(pr_time_parse("2023-01-01T00:00:00Z", 0, &t), PR_ETIME);
+	/* The first 10 bytes of a full time are a date alone. */
+	assert_int_equal(pr_time_parse("2023-01-02T12:34:56Z", 10, &t), 0);
+	assert_int_equal(t, INT64_C(1672617600) * S);
+	assert_int_equal(pr_time_parse("2023-01-02T12:34:56Z", 11, &t), PR_ETIME);
+	assert_int_equal(pr_time_parse("2023-01-02", 9, &t), PR_ETIME);
+}
+
+/* A date alone and the explicit midnight of every form are the same instant. */
+static void
+test_date_alone_is_midnight_utc(void **state)
+{
+	static const char *const dates[]
+	    = { "0001-01-01", "1582-10-15", "1969-12-31", "1970-01-01", "2000-02-29", "2023-01-01",
+		      "2023-03-31", "2024-02-29", "2038-01-19", "9999-12-31" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+		static const char *const suffixes[] = { "T00:00:00Z", "T00:00:00", " 00:00:00",
+			"t00:00:00z", "T00:00:00.000000Z", "T00:00:00+00:00", "T00:00:00-00:00" };
+		char buf[PR_TIME_BUFSZ], full[64];
+		int64_t d = 42, f = 43;
+
+		assert_int_equal(pr_time_parse(dates[i], strlen(dates[i]), &d), 0);
+		for (size_t j = 0; j < sizeof suffixes / sizeof suffixes[0]; j++) {
+			snprintf(full, sizeof full, "%s%s", dates[i], suffixes[j]);
+			assert_int_equal(pr_time_parse(full, strlen(full), &f), 0);
+			if (d != f) {
+				fail_msg("%s: %lld, %s: %lld", dates[i], (long long)d, full,
+				    (long long)f);
+			}
+		}
+		/* Formatted back as the canonical full time, never as a date alone. */
+		snprintf(full, sizeof full, "%sT00:00:00Z", dates[i]);
+		assert_string_equal(pr_time_format(d, buf), full);
+	}
 }
 
 struct fmt {
@@ -315,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_parse_length),
+		cmocka_unit_test(test_date_alone_is_midnight_utc),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_round_trip_table),
 		cmocka_unit_test(test_round_trip_sweep),
