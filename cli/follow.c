@@ -947,7 +947,13 @@ summary_result(const struct pr_cli *cli, const struct pr_summary *s, struct pr_r
 		json_object_array_add(bl, bo);
 	}
 	json_object_object_add(o, "blockers", bl);
+	/* As the agent says it: null when nothing from start on is ready. */
+	json_object_object_add(o, "ready_through",
+	    r.ready_through > want.start
+	        ? json_object_new_string(pr_time_format(r.ready_through, t))
+	        : NULL);
 	json_object_object_add(o, "seq", json_object_new_uint64(s->seq));
+	json_object_object_add(o, "truncated", json_object_new_boolean(0));
 	json_object_object_add(o, "from", json_object_new_string("summary"));
 	return o;
 }
