@@ -114,6 +114,7 @@ enum pr_cli_opt {
 	PR_O_FROM,
 	PR_O_TO,
 	PR_O_COUNT,
+	PR_O_WILL_DELAY,
 	PR_O_COUNT_OF_OPTIONS,
 };
 

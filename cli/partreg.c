@@ -30,8 +30,9 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_BROKER  "mqtt://127.0.0.1:1883"
-#define DEFAULT_TIMEOUT 10
+#define DEFAULT_BROKER     "mqtt://127.0.0.1:1883"
+#define DEFAULT_TIMEOUT    10
+#define DEFAULT_WILL_DELAY 10 /* run: seconds before the Last Will goes */
 
 struct optdef {
 	const char *name;
@@ -75,6 +76,7 @@ static const struct optdef optdefs[PR_O_COUNT_OF_OPTIONS] = {
 	[PR_O_FROM] = { "from", 1, NULL },
 	[PR_O_TO] = { "to", 1, NULL },
 	[PR_O_COUNT] = { "count", 1, NULL },
+	[PR_O_WILL_DELAY] = { "will-delay", 1, NULL },
 };
 
 #define BIT(o)    (UINT64_C(1) << (o))
@@ -354,6 +356,9 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 	o.mqtt_version = mqtt_version(cli->opt[PR_O_MQTT_VERSION]);
 	o.will_topic = will_topic;
 	o.will_payload = will_payload;
+	o.will_delay_s = (uint32_t)(cli->opt[PR_O_WILL_DELAY] != NULL
+	        ? strtoul(cli->opt[PR_O_WILL_DELAY], NULL, 10)
+	        : DEFAULT_WILL_DELAY);
 	o.log = log_warning;
 	o.log_arg = cli;
 	if (cli->opt[PR_O_PASSWORD_FILE] != NULL) {
@@ -846,16 +851,19 @@ static const struct command commands[] = {
 	    "is set: then exit 4 after S seconds. Exit 1 if SOURCE does not exist. On a\n"
 	    "terminal, a live line on stderr shows what it still waits for; otherwise a line\n"
 	    "is printed on stderr whenever that changes." },
-	{ NULL, "run", "SOURCE --provider P --start A --end B [--ttl S] -- CMD [ARG...]", 1, 1,
-	    INTERVAL | BIT(PR_O_TTL), INTERVAL, NEEDS_TOK, NULL, cmd_run,
+	{ NULL, "run",
+	    "SOURCE --provider P --start A --end B [--ttl S] [--will-delay S] -- CMD [ARG...]", 1,
+	    1, INTERVAL | BIT(PR_O_TTL) | BIT(PR_O_WILL_DELAY), INTERVAL, NEEDS_TOK, NULL, cmd_run,
 	    "Lock the partition (lease --ttl S, default 60, renewed every S/3 seconds), run\n"
 	    "CMD (no shell) forwarding SIGINT, SIGTERM, SIGHUP and SIGQUIT to it, then unlock\n"
 	    "with metadata {exit_status, duration_s, host} if it exits 0, or fail the\n"
 	    "partition with the reason otherwise. Exits with CMD's status (128+N if killed\n"
 	    "by signal N); 1 if the lock is refused; 75 if the lock is lost while CMD runs\n"
-	    "(a renew refused: CMD gets SIGTERM). If the broker goes away CMD keeps running\n"
-	    "and renewing is retried; if partreg itself is killed, its Last Will fails the\n"
-	    "partition (session/abort)." },
+	    "(a renew refused: CMD gets SIGTERM). If the broker goes away CMD keeps running,\n"
+	    "renewing is retried and partreg reconnects to its broker session; if partreg\n"
+	    "itself is killed, CMD is killed with it and its Last Will fails the partition\n"
+	    "(session/abort) once --will-delay S (default 10) has passed without it coming\n"
+	    "back, so a broker restart shorter than that fails nothing." },
 	{ NULL, "resync", "[SOURCE]", 0, 1, 0, 0, 0, "agent/resync", cmd_simple,
 	    "Ask the agent to republish the retained state of SOURCE, or of every source." },
 };
@@ -991,7 +999,8 @@ check_options(struct pr_cli *cli)
 	    || (rc = check_uint(cli, PR_O_FENCE, 1, max_int)) != 0
 	    || (rc = check_uint(cli, PR_O_LIMIT, 1, 1000)) != 0
 	    || (rc = check_uint(cli, PR_O_SINCE_SEQ, 0, max_int)) != 0
-	    || (rc = check_uint(cli, PR_O_COUNT, 1, INT_MAX)) != 0) {
+	    || (rc = check_uint(cli, PR_O_COUNT, 1, INT_MAX)) != 0
+	    || (rc = check_uint(cli, PR_O_WILL_DELAY, 0, 86400)) != 0) {
 		return rc;
 	}
 	if (cli->opt[PR_O_METADATA] != NULL) {
