@@ -131,7 +131,8 @@ ok "the command did not run without a broker"
 # independent); the test fails at its end.
 BUGS=()
 bug() { echo "FAIL (deferred): $*" >&2; BUGS+=("$*"); }
-bg_run k 8 --ttl 120 -- sleep 60
+# (--will-delay 1: the Will waits a second for partreg to come back.)
+bg_run k 8 --ttl 120 --will-delay 1 -- sleep 60
 state_within 8 locked 10 >/dev/null
 CHILD=$(child_of "$RUNPID")
 PIDS+=("$CHILD")
