@@ -30,9 +30,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_BROKER     "mqtt://127.0.0.1:1883"
-#define DEFAULT_TIMEOUT    10
-#define DEFAULT_WILL_DELAY 10 /* run: seconds before the Last Will goes */
+#define DEFAULT_BROKER  "mqtt://127.0.0.1:1883"
+#define DEFAULT_TIMEOUT 10
 
 struct optdef {
 	const char *name;
@@ -356,9 +355,7 @@ pr__cli_connect(struct pr_cli *cli, const char *will_topic, const char *will_pay
 	o.mqtt_version = mqtt_version(cli->opt[PR_O_MQTT_VERSION]);
 	o.will_topic = will_topic;
 	o.will_payload = will_payload;
-	o.will_delay_s = (uint32_t)(cli->opt[PR_O_WILL_DELAY] != NULL
-	        ? strtoul(cli->opt[PR_O_WILL_DELAY], NULL, 10)
-	        : DEFAULT_WILL_DELAY);
+
 	o.log = log_warning;
 	o.log_arg = cli;
 	if (cli->opt[PR_O_PASSWORD_FILE] != NULL) {
@@ -862,8 +859,9 @@ static const struct command commands[] = {
 	    "(a renew refused: CMD gets SIGTERM). If the broker goes away CMD keeps running,\n"
 	    "renewing is retried and partreg reconnects to its broker session; if partreg\n"
 	    "itself is killed, CMD is killed with it and its Last Will fails the partition\n"
-	    "(session/abort) once --will-delay S (default 10) has passed without it coming\n"
-	    "back, so a broker restart shorter than that fails nothing." },
+	    "(session/abort) once --will-delay S (default 10) has passed without a renew\n"
+	    "from it (it renews at least every S/2 s), so a broker restart shorter than\n"
+	    "that fails nothing." },
 	{ NULL, "resync", "[SOURCE]", 0, 1, 0, 0, 0, "agent/resync", cmd_simple,
 	    "Ask the agent to republish the retained state of SOURCE, or of every source." },
 };
@@ -1000,7 +998,7 @@ check_options(struct pr_cli *cli)
 	    || (rc = check_uint(cli, PR_O_LIMIT, 1, 1000)) != 0
 	    || (rc = check_uint(cli, PR_O_SINCE_SEQ, 0, max_int)) != 0
 	    || (rc = check_uint(cli, PR_O_COUNT, 1, INT_MAX)) != 0
-	    || (rc = check_uint(cli, PR_O_WILL_DELAY, 0, 86400)) != 0) {
+	    || (rc = check_uint(cli, PR_O_WILL_DELAY, 1, 86400)) != 0) {
 		return rc;
 	}
 	if (cli->opt[PR_O_METADATA] != NULL) {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #define DEFAULT_TTL   60
+#define DEFAULT_GRACE 10 /* --will-delay: seconds the agent waits after the Will */
 #define INHERITED_MAX 64
 
 struct renewer {
@@ -50,6 +51,7 @@ struct renewer {
 	pid_t child;
 	const char *fence; /* decimal text */
 	long ttl_s;
+	long grace_s; /* of the Last Will's session/abort */
 };
 
 /*
@@ -239,7 +241,14 @@ static void *
 renew_main(void *arg)
 {
 	struct renewer *rn = arg;
+	/* Every third of the lease, and at least twice within the grace of
+	 * the Last Will, so a runner back after a broker restart shows it is
+	 * alive before its deferred abort runs. */
 	int64_t period_ms = rn->ttl_s * 1000 / 3;
+
+	if (rn->grace_s > 0 && rn->grace_s * 1000 / 2 < period_ms) {
+		period_ms = rn->grace_s * 1000 / 2;
+	}
 	int timeout_ms = period_ms > 1000 ? (int)period_ms : 1000;
 	int64_t due = pr__cli_mono_ms() + period_ms;
 
@@ -411,6 +420,7 @@ pr__cli_run(struct pr_cli *cli)
 {
 	const char *prefix = cli->opt[PR_O_PREFIX] ? cli->opt[PR_O_PREFIX] : PR_DEFAULT_PREFIX;
 	long ttl_s = cli->opt[PR_O_TTL] ? atol(cli->opt[PR_O_TTL]) : DEFAULT_TTL;
+	long grace_s = cli->opt[PR_O_WILL_DELAY] ? atol(cli->opt[PR_O_WILL_DELAY]) : DEFAULT_GRACE;
 	char session[37], will_topic[1024], will[128], fence[32];
 	struct renewer rn;
 	pthread_t renew_thread;
@@ -426,7 +436,11 @@ pr__cli_run(struct pr_cli *cli)
 		return PR_EXIT_REFUSED;
 	}
 	snprintf(will_topic, sizeof will_topic, "%s/cmd/session/abort", prefix);
-	snprintf(will, sizeof will, "{\"session\":\"%s\"}", session);
+	/* The agent waits grace_s for a sign of life before it fails
+	 * anything: a Will that came only because the broker restarted (a
+	 * graceful stop of mosquitto sends every Will at once) fails nothing
+	 * while partreg reconnects and renews. */
+	snprintf(will, sizeof will, "{\"session\":\"%s\",\"grace_s\":%ld}", session, grace_s);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -472,6 +486,7 @@ pr__cli_run(struct pr_cli *cli)
 	rn.child = pid;
 	rn.fence = fence;
 	rn.ttl_s = ttl_s;
+	rn.grace_s = grace_s;
 	pthread_mutex_init(&rn.mu, NULL);
 	{
 		pthread_condattr_t ca;

@@ -179,13 +179,6 @@ pr_client_open(const struct pr_client_opts *opts, struct pr_client **out)
 	to.clean_start = 1;
 	to.will_topic = opts->will_topic;
 	to.will_payload = opts->will_payload;
-	if (opts->will_topic != NULL && opts->will_delay_s > 0) {
-		/* The Will goes when the session ends or the delay runs out,
-		 * whichever comes first: keep the session longer. */
-		to.clean_start = 0;
-		to.will_delay_s = opts->will_delay_s;
-		to.session_expiry_s = opts->will_delay_s + 60;
-	}
 	to.subscriptions = subs;
 	to.nsubscriptions = 1;
 	to.on_message = on_message;

@@ -68,6 +68,16 @@ struct pr_agent {
 	uint64_t other_agents;       /* other instances seen online (atomic) */
 	uint64_t untrimmed;          /* bytes of commands taken since the last malloc_trim */
 
+	/* session/abort with grace_s, waiting for their deadline or for a sign
+	 * of life of the session (a lock or renew under it). In memory: an
+	 * agent restart forgets them, and the leases are the backstop. */
+	struct deferred_abort {
+		char session[PR_ID_MAX + 1];
+		char reason[PR_REASON_MAX + 1]; /* "" = the default */
+		int64_t deadline;
+	} * aborts;
+	size_t naborts, cap_aborts;
+
 	int64_t last_prune;
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
 	int64_t last_stats;
@@ -156,6 +166,72 @@ on_connected(void *arg)
 
 /* ---- one command ---- */
 
+/* ---- deferred session aborts ---- */
+
+static void
+forget_abort(struct pr_agent *a, const char *session)
+{
+	for (size_t i = 0; i < a->naborts; i++) {
+		if (strcmp(a->aborts[i].session, session) == 0) {
+			pr_info("agent: session %.8s... is alive: its deferred abort is dropped",
+			    session);
+			a->aborts[i] = a->aborts[--a->naborts];
+			return;
+		}
+	}
+}
+
+/* Remember (or push back) the abort of cmd's session until now + grace_s.
+ * Returns the deadline, or 0 without memory (then abort at once). */
+static int64_t
+defer_abort(struct pr_agent *a, const struct pr_cmd *cmd, int64_t now)
+{
+	struct deferred_abort *d = NULL;
+
+	for (size_t i = 0; i < a->naborts && d == NULL; i++) {
+		if (strcmp(a->aborts[i].session, cmd->session) == 0) {
+			d = &a->aborts[i];
+		}
+	}
+	if (d == NULL) {
+		if (a->naborts == a->cap_aborts) {
+			size_t cap = a->cap_aborts ? a->cap_aborts * 2 : 8;
+			struct deferred_abort *p = realloc(a->aborts, cap * sizeof *p);
+
+			if (p == NULL) {
+				return 0;
+			}
+			a->aborts = p;
+			a->cap_aborts = cap;
+		}
+		d = &a->aborts[a->naborts++];
+	}
+	snprintf(d->session, sizeof d->session, "%s", cmd->session);
+	snprintf(d->reason, sizeof d->reason, "%s", cmd->has_reason ? cmd->reason : "");
+	d->deadline = now + cmd->grace_s * INT64_C(1000000);
+	return d->deadline;
+}
+
+/* A lock or renew succeeded: its session, if any, is alive. */
+static void
+session_alive(struct pr_agent *a, const struct pr_cmd *cmd, const struct pr_changes *ch)
+{
+	if (a->naborts == 0
+	    || (cmd->kind != PR_CMD_PARTITION_LOCK && cmd->kind != PR_CMD_PARTITION_RENEW)) {
+		return;
+	}
+	for (size_t i = 0; i < ch->nparts; i++) {
+		const struct pr_partition *p = &ch->parts[i];
+
+		if (p->state == PR_LOCKED && p->session[0] != '\0'
+		    && strcmp(p->source, cmd->source) == 0
+		    && strcmp(p->provider, cmd->provider) == 0 && p->range.start == cmd->range.start
+		    && p->range.end == cmd->range.end) {
+			forget_abort(a, p->session);
+		}
+	}
+}
+
 /* The outcome of one command, for the stats. */
 enum outcome { DONE, REFUSED, REPLAYED };
 
@@ -170,6 +246,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 	enum pr_cmd_kind kind;
 	const char *name = m->topic + strlen(a->cmd_prefix);
 	char msg[256] = "";
+	int64_t deadline;
 	int known, rc;
 
 	if (cmd == NULL) {
@@ -221,13 +298,23 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 			return replay == 2 ? REPLAYED : REFUSED;
 		}
 	}
-	rc = pr__txn_begin_nested(batch, &txn);
-	if (rc == 0) {
+	if (kind == PR_CMD_SESSION_ABORT && cmd->has_grace_s
+	    && (deadline = defer_abort(a, cmd, now)) != 0) {
+		/* A Last Will that may have come only because the broker
+		 * restarted: give the session grace_s to show it is alive. */
+		result = pr__json_session_abort(cmd->session, NULL, deadline);
+		rc = result != NULL ? 0 : -ENOMEM;
+		pr_info("agent: session/abort of %.8s... deferred by %lld s", cmd->session,
+		    (long long)cmd->grace_s);
+	} else if ((rc = pr__txn_begin_nested(batch, &txn)) == 0) {
 		rc = pr__handle(txn, cmd, now, &a->hopts, ch, &result, msg);
 		if (rc == 0) {
 			rc = pr__txn_commit(txn);
 		} else {
 			pr__txn_abort(txn);
+		}
+		if (rc == 0) {
+			session_alive(a, cmd, ch);
 		}
 	}
 	if (rc != 0) {
@@ -407,6 +494,60 @@ expire_due(struct pr_agent *a, int64_t now)
 	a->next_deadline = rc == 0 ? pr__expiry_next(a->store) : now + 1000000;
 }
 
+/* Run the deferred aborts whose grace ran out, each in its own commit. */
+static void
+abort_due(struct pr_agent *a, int64_t now)
+{
+	for (size_t i = 0; i < a->naborts;) {
+		struct deferred_abort d = a->aborts[i];
+		struct pr_cmd *cmd;
+		struct pr_json *result = NULL;
+		struct pr_changes ch;
+		struct pr_txn *txn = NULL;
+		char msg[256] = "";
+		int rc;
+
+		if (d.deadline > now) {
+			i++;
+			continue;
+		}
+		a->aborts[i] = a->aborts[--a->naborts];
+		if ((cmd = calloc(1, sizeof *cmd)) == NULL) {
+			continue;
+		}
+		cmd->kind = PR_CMD_SESSION_ABORT;
+		snprintf(cmd->session, sizeof cmd->session, "%s", d.session);
+		cmd->has_reason = d.reason[0] != '\0';
+		snprintf(cmd->reason, sizeof cmd->reason, "%s", d.reason);
+		pr__changes_init(&ch);
+		rc = pr__txn_begin(a->store, 1, &txn);
+		if (rc == 0) {
+			rc = pr__handle(txn, cmd, now, &a->hopts, &ch, &result, msg);
+			rc = rc == 0 ? commit_and_publish(a, txn, &ch, 1)
+			             : (pr__txn_abort(txn), rc);
+		}
+		pr_info("agent: session %.8s... showed no sign of life in its grace: aborted (%s)",
+		    d.session, rc == 0 ? "ok" : pr_strerror(rc));
+		pr__json_free(result);
+		pr__changes_release(&ch);
+		free(cmd);
+	}
+}
+
+/* The earliest deadline of a deferred abort, 0 = none. */
+static int64_t
+next_abort(const struct pr_agent *a)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; i < a->naborts; i++) {
+		if (next == 0 || a->aborts[i].deadline < next) {
+			next = a->aborts[i].deadline;
+		}
+	}
+	return next;
+}
+
 /* The retained P/agent/stats message, every --stats-interval seconds. */
 static void
 publish_stats(struct pr_agent *a, int64_t now)
@@ -532,6 +673,11 @@ pr__agent_run(struct pr_agent *a)
 		 * connect (which wakes the queue). */
 		if (!pr__publisher_republishing(a->pub)) {
 			int64_t next = pr__transport_is_connected(a->tr) ? a->next_deadline : 0;
+			int64_t abort = pr__transport_is_connected(a->tr) ? next_abort(a) : 0;
+
+			if (abort != 0 && (next == 0 || abort < next)) {
+				next = abort;
+			}
 
 			wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 		}
@@ -566,6 +712,7 @@ pr__agent_run(struct pr_agent *a)
 		 * (a lease past its deadline is refused meanwhile: never ready). */
 		if (pr__transport_is_connected(a->tr)) {
 			expire_due(a, pr_time_now());
+			abort_due(a, pr_time_now());
 		}
 		maintenance(a, pr_time_now());
 		publish_stats(a, pr_time_now());
@@ -794,5 +941,6 @@ pr__agent_close(struct pr_agent *a)
 	free(a->cmd_prefix);
 	free(a->reply_prefix);
 	free(a->status_topic);
+	free(a->aborts);
 	free(a);
 }

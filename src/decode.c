@@ -47,6 +47,7 @@ enum field {
 	F_SINCE_SEQ,
 	F_FROM,
 	F_TO,
+	F_GRACE_S,
 	F_COUNT
 };
 
@@ -74,6 +75,7 @@ static const char *const field_names[F_COUNT] = {
 	[F_SINCE_SEQ] = "since_seq",
 	[F_FROM] = "from",
 	[F_TO] = "to",
+	[F_GRACE_S] = "grace_s",
 };
 
 struct cmddef {
@@ -99,7 +101,7 @@ static const struct cmddef cmddefs[PR_CMD_COUNT] = {
 	[PR_CMD_PARTITION_RENEW] = { "partition/renew", 1, PART | B(F_FENCE), B(F_TTL_S) },
 	[PR_CMD_PARTITION_DELETE] = { "partition/delete", 1, PART, 0 },
 	[PR_CMD_SOURCE_ROTATE_TOKEN] = { "source/rotate-token", 1, B(F_SOURCE), 0 },
-	[PR_CMD_SESSION_ABORT] = { "session/abort", 1, B(F_SESSION), B(F_REASON) },
+	[PR_CMD_SESSION_ABORT] = { "session/abort", 1, B(F_SESSION), B(F_REASON) | B(F_GRACE_S) },
 	/* start/end optional here, but only together: see pr__cmd_decode. */
 	[PR_CMD_HISTORY_QUERY] = { "history/query", 0, B(F_SOURCE),
 	    B(F_PROVIDER) | B(F_START) | B(F_END) | B(F_SINCE_SEQ) | B(F_FROM) | B(F_TO)
@@ -357,6 +359,12 @@ decode_field(enum field f, struct json_object *v, struct pr_cmd *cmd, struct pr_
 		if ((rc = get_int(v, name, 1, PR_TTL_S_MAX, &x, e)) == 0) {
 			cmd->ttl_s = x;
 			cmd->has_ttl_s = 1;
+		}
+		return rc;
+	case F_GRACE_S:
+		if ((rc = get_int(v, name, 1, PR_GRACE_S_MAX, &x, e)) == 0) {
+			cmd->grace_s = x;
+			cmd->has_grace_s = 1;
 		}
 		return rc;
 	case F_FENCE:

@@ -24,6 +24,7 @@
 #define PR_LIST_LIMIT_MAX  1000
 #define PR_CMD_PAYLOAD_MAX 65536   /* bytes of a command payload; more: payload_too_large */
 #define PR_TTL_S_MAX       2592000 /* ttl_s: 1 s .. 30 days */
+#define PR_GRACE_S_MAX     86400   /* session/abort grace_s: 1 s .. 1 day */
 #define PR_FENCE_MAX       INT64_C(9007199254740991) /* 2^53 - 1: exact in every JSON client */
 #define PR_SEQ_MAX         PR_FENCE_MAX /* since_seq: 0 .. 2^53 - 1, for the same reason */
 
@@ -42,7 +43,7 @@ enum pr_cmd_kind {
 	PR_CMD_PARTITION_RENEW,     /* {source, provider, start, end, fence, ttl_s?} */
 	PR_CMD_PARTITION_DELETE,    /* {source, provider, start, end} */
 	PR_CMD_SOURCE_ROTATE_TOKEN, /* {source} */
-	PR_CMD_SESSION_ABORT,       /* {session, reason?} */
+	PR_CMD_SESSION_ABORT,       /* {session, reason?, grace_s?} */
 	PR_CMD_HISTORY_QUERY,       /* {source, provider?, start?, end?, since_seq?, from?, to?,
 	                                limit?, cursor?} */
 	PR_CMD_COUNT
@@ -82,6 +83,8 @@ struct pr_cmd {
 	uint64_t fence;
 	int has_reason;
 	char reason[PR_REASON_MAX + 1];
+	int has_grace_s; /* session/abort: wait this long for a sign of life */
+	int64_t grace_s;
 	int has_metadata;
 	char metadata[PR_METADATA_MAX + 1]; /* compact JSON object text */
 	int has_limit;

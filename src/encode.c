@@ -260,7 +260,7 @@ pr__json_history(struct pr_json *events, const char *next)
 }
 
 struct pr_json *
-pr__json_session_abort(const char *session, struct pr_json *partitions)
+pr__json_session_abort(const char *session, struct pr_json *partitions, int64_t deferred_until)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -271,6 +271,9 @@ pr__json_session_abort(const char *session, struct pr_json *partitions)
 	set_str(o, "session", session);
 	json_object_object_add(
 	    o, "failed", partitions != NULL ? J(partitions) : json_object_new_array());
+	if (deferred_until != 0) {
+		set_time(o, "deferred_until", deferred_until);
+	}
 	return PJ(o);
 }
 

@@ -50,9 +50,11 @@ struct pr_json *pr__json_page(struct pr_json *items, const char *next);
  * ownership of events (an array of pr__json_event items; NULL for []). next
  * NULL or "" means the last page (null). */
 struct pr_json *pr__json_history(struct pr_json *events, const char *next);
-/* session/abort's result: {session, failed: partitions}; takes ownership of
- * partitions (an array of pr__json_partition items; NULL for []). */
-struct pr_json *pr__json_session_abort(const char *session, struct pr_json *partitions);
+/* session/abort's result: {session, failed: partitions, deferred_until?};
+ * takes ownership of partitions (an array of pr__json_partition items; NULL
+ * for []); deferred_until 0 = not deferred. */
+struct pr_json *pr__json_session_abort(
+    const char *session, struct pr_json *partitions, int64_t deferred_until);
 
 /* The result of agent/resync: {republishing: "all"} for source NULL, else
  * {republishing: "source", source}. */

@@ -740,7 +740,7 @@ h_session_abort(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now, struc
 		pr__json_free(failed);
 		return rc;
 	}
-	*result = pr__json_session_abort(cmd->session, failed);
+	*result = pr__json_session_abort(cmd->session, failed, 0);
 	return 0;
 }
 

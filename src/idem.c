@@ -87,6 +87,7 @@ pr__idem_body(const struct pr_idem *id, const struct pr_cmd *c, const char *repl
 	    && field_str(ctx, c->has_session, "session", c->session)
 	    && field_int(ctx, c->has_fence, "fence", (int64_t)c->fence)
 	    && field_str(ctx, c->has_reason, "reason", c->reason)
+	    && field_int(ctx, c->has_grace_s, "grace_s", c->grace_s)
 	    && field_str(ctx, c->has_metadata, "metadata", c->metadata)
 	    && field_int(ctx, c->has_limit, "limit", (int64_t)c->limit)
 	    && field_str(ctx, c->has_cursor, "cursor", c->cursor)

@@ -64,12 +64,6 @@ struct pr_client_opts {
 	 * back as is and must stay valid until pr_client_close returns. */
 	pr_log_fn log;
 	void *log_arg;
-	/* MQTT 5 Will Delay Interval, seconds (0 = the Will goes at once).
-	 * With a delay the client keeps its broker session across a
-	 * disconnect (clean start off, session expiry = the delay + 60 s), so
-	 * a broker restart or a network blip shorter than the delay sends no
-	 * Will: the client reconnects to the same session in time. */
-	uint32_t will_delay_s;
 };
 
 /*

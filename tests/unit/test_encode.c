@@ -423,12 +423,14 @@ test_encode_lease_and_history_results(void **state)
 	arr = pr__json_array();
 	pr__json_append(arr, pr__json_partition(&a));
 	pr__json_append(arr, pr__json_partition(&b));
-	assert_matches_example(pr__json_session_abort("airflow-worker-3", arr),
+	assert_matches_example(pr__json_session_abort("airflow-worker-3", arr, 0),
 	    "reply/session-abort/valid/two-failed.json");
-	assert_matches_example(pr__json_session_abort("airflow-worker-9", pr__json_array()),
+	assert_matches_example(pr__json_session_abort("airflow-worker-9", pr__json_array(), 0),
 	    "reply/session-abort/valid/nothing-held.json");
+	assert_matches_example(pr__json_session_abort("airflow-worker-9", NULL, NOW),
+	    "reply/session-abort/valid/deferred.json");
 	/* NULL partitions: an empty array, not a missing member. */
-	struct pr_json *j = pr__json_session_abort("w", NULL);
+	struct pr_json *j = pr__json_session_abort("w", NULL, 0);
 	out = pr__json_dump(j, NULL);
 	assert_string_equal(out, "{\"session\":\"w\",\"failed\":[]}");
 	free(out);
