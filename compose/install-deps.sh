@@ -15,7 +15,11 @@ pkgs=(build-essential cmake ninja-build pkg-config
   rabbitmq-server nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  # "triggers-pending" and "triggers-awaited" are installed packages too,
+  # while another dpkg run (say of partreg's own package) processes triggers:
+  # taking them for missing ran apt-get into that run's lock.
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+    grep -qE '^install ok (installed|triggers-pending|triggers-awaited)$' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
