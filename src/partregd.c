@@ -65,6 +65,10 @@ main(int argc, char **argv)
 	}
 	pr__log_set_level(level);
 
+	/* A shell starts a background job with SIGINT ignored, and an ignored
+	 * signal may be discarded even while blocked: take them back. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
