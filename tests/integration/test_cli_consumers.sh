@@ -83,6 +83,12 @@ sleep 11
 kill -0 $W 2>/dev/null || fail "wait without --timeout ended while the agent was away: $(cat "$T/w.err")"
 grep -q "agent offline since" "$T/w.err" || fail "the live line does not say the agent is offline: $(cat "$T/w.err")"
 ok "wait keeps waiting with the agent away, and says so"
+grep -Eq "locked by p since [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z, lease until [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z" "$T/w.err" ||
+  fail "the wait line has no canonical times with date and zone: $(cat "$T/w.err")"
+ok "the wait line shows times with date and zone"
+cli --quiet wait $S --start $D2 --end $D3 --timeout 2; rc 4 "wait --quiet times out"
+[ "$(wc -l <<<"$ERR")" = 1 ] || fail "wait --quiet printed progress: $ERR"
+ok "wait --quiet prints no progress line, only the timeout"
 start_agent
 expect "$(rr partition/unlock "$LOCK2,\"fence\":2}")" '.ok' "the agent is back; unlock day 2"
 t0=$(date +%s%N)
@@ -122,7 +128,7 @@ state_within() {
   done
   return 1
 }
-"$PARTREG_CLI" --token-file "$T/tok" run $S --provider p --start "$(day 5)" --end "$(day 6)" -- sleep 30 \
+"$PARTREG_CLI" --token-file "$T/tok" run $S --provider p --start "$(day 5)" --end "$(day 6)" --will-delay 2 -- sleep 30 \
   >"$T/r1.out" 2>"$T/r1.err" &
 R=$!
 PIDS+=("$R")
@@ -136,7 +142,7 @@ ok "kill -9 of the runner: the job is gone"
 state_within 5 failed 10 || fail "the partition was not failed by the Last Will"
 ok "kill -9 of the runner: the partition is failed"
 # A kill of the runner's whole process group (as Airflow does).
-setsid "$PARTREG_CLI" --token-file "$T/tok" run $S --provider p --start "$(day 6)" --end "$(day 7)" -- sleep 30 \
+setsid "$PARTREG_CLI" --token-file "$T/tok" run $S --provider p --start "$(day 6)" --end "$(day 7)" --will-delay 2 -- sleep 30 \
   >"$T/r2.out" 2>"$T/r2.err" &
 R=$!
 PIDS+=("$R")
