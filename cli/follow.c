@@ -2,13 +2,17 @@
 /*
  * partreg wait and partreg watch: following topics instead of asking.
  *
- * wait decides readiness from the retained summary P/state/<source>, which
- * the broker sends at once on subscribe and again on every change, with the
- * agent's own interval code (pr_summary_readiness): no polling, and the
- * answer comes within one broker hop of the unlock. Only when the summary
- * says it is truncated (a source with more ready ranges or blockers than the
- * agent lists) does wait ask the agent (readiness/query), once per new
- * summary, since only then could the local answer be wrong.
+ * wait (and ready) decide readiness from the retained summary
+ * P/state/<source>, which the broker sends at once on subscribe and again
+ * on every change, with the agent's own interval code
+ * (pr_summary_readiness): no polling, the answer comes within one broker
+ * hop of the unlock, and the agent need not be there. They also follow the
+ * retained P/agent/status, to say "agent offline since" while they wait.
+ * Only when the summary says it is truncated (more ready ranges or
+ * blockers than the agent lists) does wait ask the agent
+ * (readiness/query), and only when no summary comes while the agent is
+ * online does it ask whether the source exists (source/get): a request
+ * that gets no answer just means "keep waiting".
  *
  * Messages arrive on the MQTT library's thread; its callback only copies
  * them into an inbox and writes a byte to a pipe. The main thread poll()s
@@ -175,7 +179,7 @@ inbox_release(struct inbox *in)
 	pthread_mutex_destroy(&in->mu);
 }
 
-/* The queued messages, oldest first (the caller frees them with inbox_free). */
+/* The queued messages, oldest first (the caller frees them with batch_free). */
 struct batch {
 	char **topics, **msgs;
 	size_t *lens;
