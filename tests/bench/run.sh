@@ -71,7 +71,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb >/dev/null
 fi
-PARTREGD=${PARTREGD:-$BUILD/partregd}
+PARTREGD=${PARTREGD:-$BUILD/src/partregd}
 RTT=$BUILD/tests/bench/pr_bench_rtt
 STORE=$BUILD/tests/bench/pr_bench_store
 LMDB=$BUILD/tests/bench/pr_bench_lmdb
