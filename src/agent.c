@@ -861,8 +861,15 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 			goto fail;
 		}
 	}
+	topts.uri = cfg->broker;
+	topts.username = cfg->username;
+	topts.password = password;
+	topts.cafile = cfg->cafile;
+	topts.certfile = cfg->cert;
+	topts.keyfile = cfg->key;
+	topts.mqtt_version = cfg->mqtt_version;
 	/* One agent per prefix: before connecting under our client id. */
-	rc = pr__guard_probe(cfg, password, &a->id, a->replaced);
+	rc = pr__guard_probe(cfg, &topts, &a->id, a->replaced);
 	if (rc != 0) {
 		goto fail;
 	}
@@ -870,14 +877,7 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	subs[1] = a->status_topic;
 	topts.nodelay_all = 1;
 	topts.log = pr__log_line;
-	topts.uri = cfg->broker;
 	topts.client_id = cfg->client_id;
-	topts.username = cfg->username;
-	topts.password = password;
-	topts.cafile = cfg->cafile;
-	topts.certfile = cfg->cert;
-	topts.keyfile = cfg->key;
-	topts.mqtt_version = cfg->mqtt_version;
 	topts.clean_start = 0;
 	topts.session_expiry_s = cfg->session_expiry_s;
 	topts.max_payload = cfg->max_payload;

@@ -135,10 +135,10 @@ probe_message(void *arg, struct pr_msg *m)
 }
 
 int
-pr__guard_probe(const struct pr_config *cfg, const char *password,
+pr__guard_probe(const struct pr_config *cfg, const struct pr_transport_opts *conn,
     const struct pr_agent_identity *me, char replaced[40])
 {
-	struct pr_transport_opts to = { 0 };
+	struct pr_transport_opts to = *conn;
 	struct pr_transport *tr = NULL;
 	struct probe p = { .m = NULL };
 	struct pr_guard_status st;
@@ -155,14 +155,7 @@ pr__guard_probe(const struct pr_config *cfg, const char *password,
 	}
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
-	to.uri = cfg->broker;
 	to.client_id = client_id;
-	to.username = cfg->username;
-	to.password = password;
-	to.cafile = cfg->cafile;
-	to.certfile = cfg->cert;
-	to.keyfile = cfg->key;
-	to.mqtt_version = cfg->mqtt_version;
 	to.clean_start = 1;
 	to.subscriptions = subs;
 	to.nsubscriptions = 1;

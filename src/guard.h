@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "encode.h"
+#include "transport.h"
 
 /* Exit codes of partregd for the cases here. */
 #define PR_EXIT_STORE_BUSY  3 /* another process holds the store */
@@ -54,9 +55,11 @@ int pr__guard_parse(const char *payload, size_t len, struct pr_guard_status *out
  * cfg->takeover: then replaced gets the instance taken over, else ""),
  * -EEXIST (another agent is online: refused, logged), or 0 with a warning
  * when the broker cannot be reached in time (the running check still
- * reports a second agent later). password: the MQTT password or NULL.
+ * reports a second agent later). conn: the agent's own connection options
+ * (broker, credentials, TLS, MQTT version) with nothing else set yet; the
+ * probe adds its client id, subscription and callback to a copy.
  */
-int pr__guard_probe(const struct pr_config *cfg, const char *password,
+int pr__guard_probe(const struct pr_config *cfg, const struct pr_transport_opts *conn,
     const struct pr_agent_identity *me, char replaced[40]);
 
 #endif
