@@ -82,9 +82,8 @@ pr__body_prepare(const char *body, const char *request_id_if_missing, const char
 	return *out != NULL ? 0 : -ENOMEM;
 }
 
-/* The string field key of o into out (cap bytes), "" if absent or not a string. */
-static void
-get_str(struct json_object *o, const char *key, char *out, size_t cap)
+void
+pr__json_str_field(struct json_object *o, const char *key, char *out, size_t cap)
 {
 	struct json_object *v;
 
@@ -103,12 +102,12 @@ pr__reply_ids(const char *reply, size_t len, char correlation_id[PR_ID_MAX + 1],
 	struct json_object *e = NULL;
 	int rc = o != NULL ? 0 : PR_EJSON;
 
-	get_str(o, "correlation_id", correlation_id, PR_ID_MAX + 1);
-	get_str(o, "request_id", request_id, PR_ID_MAX + 1);
+	pr__json_str_field(o, "correlation_id", correlation_id, PR_ID_MAX + 1);
+	pr__json_str_field(o, "request_id", request_id, PR_ID_MAX + 1);
 	if (o != NULL) {
 		json_object_object_get_ex(o, "error", &e);
 	}
-	get_str(json_object_is_type(e, json_type_object) ? e : NULL, "code", code, 32);
+	pr__json_str_field(json_object_is_type(e, json_type_object) ? e : NULL, "code", code, 32);
 	json_object_put(o);
 	return rc;
 }

@@ -17,6 +17,9 @@ struct json_object;
 /* Parse len bytes as a JSON object; NULL if they are not one. Caller
  * releases with json_object_put. */
 struct json_object *pr__json_object_parse(const char *text, size_t len);
+/* The string member key of o (NULL is fine) into out (cap bytes, cut to
+ * fit); "" when absent or not a string. */
+void pr__json_str_field(struct json_object *o, const char *key, char *out, size_t cap);
 
 /*
  * A command body ready to send: body (JSON object text, NULL = {}) with

@@ -33,17 +33,6 @@ get_time_field(struct json_object *o, const char *key, int64_t *out)
 	return pr_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
 }
 
-static void
-get_str_field(struct json_object *o, const char *key, char *buf, size_t cap)
-{
-	struct json_object *v;
-
-	buf[0] = '\0';
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)) {
-		snprintf(buf, cap, "%s", json_object_get_string(v));
-	}
-}
-
 static uint64_t
 get_u64_field(struct json_object *o, const char *key)
 {
@@ -92,7 +81,7 @@ pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
 		json_object_put(o);
 		return PR_EJSON;
 	}
-	get_str_field(o, "source", out->source, sizeof out->source);
+	pr__json_str_field(o, "source", out->source, sizeof out->source);
 	out->seq = get_u64_field(o, "seq");
 	out->epoch = get_u64_field(o, "epoch");
 	out->truncated
@@ -119,9 +108,9 @@ pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
 		    || (rc = get_time_field(b, "expires_at", &pb->expires_at)) != 0) {
 			break;
 		}
-		get_str_field(b, "provider", pb->provider, sizeof pb->provider);
-		get_str_field(b, "state", pb->state, sizeof pb->state);
-		get_str_field(b, "reason", pb->reason, sizeof pb->reason);
+		pr__json_str_field(b, "provider", pb->provider, sizeof pb->provider);
+		pr__json_str_field(b, "state", pb->state, sizeof pb->state);
+		pr__json_str_field(b, "reason", pb->reason, sizeof pb->reason);
 	}
 	json_object_put(o);
 	if (rc != 0) {
