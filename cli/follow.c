@@ -155,30 +155,6 @@ inbox_follow(struct inbox *in, struct pr_cli *cli, const char *filter)
 	return PR_EXIT_OK;
 }
 
-/*
- * End the subscriptions, then free what is queued and close the pipe. The
- * inbox usually lives in a stack frame, and messages keep coming until
- * pr_client_close: once pr_client_unsubscribe has returned, no callback
- * runs with this inbox any more.
- */
-static void
-inbox_release(struct inbox *in)
-{
-	for (int i = 0; i < in->nfilters; i++) {
-		pr_client_unsubscribe(in->client, in->filters[i], inbox_cb, in);
-	}
-	for (size_t i = 0; i < in->n; i++) {
-		free(in->topics[i]);
-		free(in->msgs[i]);
-	}
-	free(in->topics);
-	free(in->msgs);
-	free(in->lens);
-	close(in->pipe[0]);
-	close(in->pipe[1]);
-	pthread_mutex_destroy(&in->mu);
-}
-
 /* The queued messages, oldest first (the caller frees them with batch_free). */
 struct batch {
 	char **topics, **msgs;
@@ -214,6 +190,27 @@ batch_free(struct batch *b)
 	free(b->topics);
 	free(b->msgs);
 	free(b->lens);
+}
+
+/*
+ * End the subscriptions, then free what is queued and close the pipe. The
+ * inbox usually lives in a stack frame, and messages keep coming until
+ * pr_client_close: once pr_client_unsubscribe has returned, no callback
+ * runs with this inbox any more.
+ */
+static void
+inbox_release(struct inbox *in)
+{
+	struct batch left;
+
+	for (int i = 0; i < in->nfilters; i++) {
+		pr_client_unsubscribe(in->client, in->filters[i], inbox_cb, in);
+	}
+	inbox_take(in, &left);
+	batch_free(&left);
+	close(in->pipe[0]);
+	close(in->pipe[1]);
+	pthread_mutex_destroy(&in->mu);
 }
 
 /* Is topic P/suffix? */
