@@ -30,30 +30,13 @@
 
 #include "message.h"
 
+#define FUZZ_NAME "fuzz_client"
+#include "check.h"
+
 #define NGAPS    4
 #define REPLY_TO "partreg/v1/reply/fuzz"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-broken(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_client: broken promise: %s (%s)\n", what, detail);
-	abort();
-}
-
-#define CHECK(cond, detail)                                                                        \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			broken(#cond, (detail));                                                   \
-		}                                                                                  \
-	} while (0)
-
-static int
-terminated(const char *s, size_t cap)
-{
-	return memchr(s, '\0', cap) != NULL;
-}
 
 static int
 in_time_range(int64_t t)

@@ -33,31 +33,13 @@
 #include "json_strict.h"
 #include "names.h"
 
+#define FUZZ_NAME "fuzz_decode"
+#include "check.h"
+
 #define PREFIX       "partreg/v1"
 #define REPLY_PREFIX PREFIX "/reply/"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-broken(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_decode: broken promise: %s (%s)\n", what, detail);
-	abort();
-}
-
-#define CHECK(cond, detail)                                                                        \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			broken(#cond, (detail));                                                   \
-		}                                                                                  \
-	} while (0)
-
-/* Does s[0..cap) hold a NUL? */
-static int
-terminated(const char *s, size_t cap)
-{
-	return memchr(s, '\0', cap) != NULL;
-}
 
 /* Is s[0..cap) one line of valid UTF-8, NUL-terminated, no control character? */
 static int
