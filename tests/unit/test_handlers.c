@@ -4,7 +4,6 @@
  * directory, with commands decoded from JSON as the agent receives them and
  * results checked in their encoded form.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +20,7 @@
 #include "expiry.h"
 #include "handlers.h"
 #include "store.h"
+#include "tmpdir.h"
 
 struct fx {
 	char dir[1024];
@@ -34,15 +34,6 @@ struct fx {
 
 static const struct pr_handler_opts hopts
     = { .list_default = 100, .blockers_max = 100, .lease = { .default_s = 60, .max_s = 3600 } };
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Decode json as the command named cmdname, run it in its own committed
  * transaction; the encoded result (or "") lands in f->out. */
@@ -117,13 +108,10 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
 	char buf[512];
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "%s/test_handlers.XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, "test_handlers");
 	assert_int_equal(pr__store_open(f->dir, NULL, &f->st), 0);
 	pr__changes_init(&f->ch);
 	f->now = INT64_C(1700000000000000);
@@ -144,7 +132,7 @@ teardown(void **state)
 
 	pr__changes_release(&f->ch);
 	pr__store_close(f->st);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -5,7 +5,6 @@
  * anything else, and a seal that neither the request_id nor another
  * store's secret opens.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +21,7 @@
 #include "idem.h"
 #include "publisher.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static const char token[] = "6f1c7a52-3b0e-4d8c-9a41-2f5e8c7d9b10";
 static const char reply[] = "{\"ok\":true,\"status\":200,\"request_id\":\"r\",\"result\":"
@@ -34,23 +34,12 @@ struct fx {
 };
 
 static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "%s/test_idem.XXXXXX", tmp != NULL ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	tmpdir_make(f->dir, "test_idem");
 	assert_int_equal(pr__store_open(f->dir, NULL, &f->st), 0);
 	assert_int_equal(pr__store_secret(f->st, f->id.secret), 0);
 	f->id.reply_prefix = "P/reply/";
@@ -64,7 +53,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	pr__store_close(f->st);
-	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

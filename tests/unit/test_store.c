@@ -8,7 +8,6 @@
  * changes, deletes, lease expiries and tombstone prunes.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 
 #include <partreg/error.h>
 #include "store.h"
+#include "tmpdir.h"
 
 /* ---- temporary directories ---- */
 
@@ -32,24 +32,6 @@ struct fx {
 	char dir[1024];
 	struct pr_store *st;
 };
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-make_tmpdir(char out[1024])
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(out, 1024, "%s/test_store.XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(out));
-}
 
 static void
 open_store(struct fx *f)
@@ -66,7 +48,7 @@ setup(void **state)
 	if (f == NULL) {
 		return -1;
 	}
-	make_tmpdir(f->dir);
+	tmpdir_make(f->dir, "test_store");
 	open_store(f);
 	*state = f;
 	return 0;
@@ -78,7 +60,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	pr__store_close(f->st);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
