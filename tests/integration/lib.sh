@@ -141,6 +141,16 @@ rr() {
 # sub1 TOPIC: the retained message on TOPIC (empty if none).
 sub1() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W 2 2>/dev/null || true; }
 
+# retained_within TOPIC JQ SECONDS: wait until the retained message on
+# TOPIC satisfies the jq expression JQ; fails (1) if it does not in time.
+retained_within() {
+  for _ in $(seq $(($3 * 10))); do
+    jq -e "$2" >/dev/null 2>&1 <<<"$(sub1 "$1")" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # expect JSON JQ-EXPR DESCRIPTION: the jq expression must be true. An empty
 # JSON (no reply came) fails: jq -e on empty input exits 0.
 expect() {

@@ -12,8 +12,7 @@
 #   - a runner that never comes back (killed while the broker is down)
 #     still fails its partition.
 . "$(dirname "$0")/lib.sh"
-: "${PARTREG_CLI:?set by ctest: path to partreg}"
-unset PARTREG_TOKEN PARTREG_TOKEN_FILE PARTREG_JSON PARTREG_TIMEOUT PARTREG_PREFIX PARTREG_MQTT_VERSION
+. "$(dirname "$0")/lib_cli.sh"
 start_broker true
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
@@ -22,14 +21,10 @@ new_source $S
 umask 077
 echo "$TOKEN" >"$T/tok"
 day() { date -u -d "2023-01-01 UTC + $1 day" +%Y-%m-%dT%H:%M:%SZ; }
-part() { sub1 "$P/state/$S/partitions/$(day "$1")/$(day $(($1 + 1)))/p"; }
-state_within() {
-  for _ in $(seq $(($3 * 10))); do
-    [ "$(part "$1" | jq -r .state)" = "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+ptopic() { echo "$P/state/$S/partitions/$(day "$1")/$(day $(($1 + 1)))/p"; }
+part() { sub1 "$(ptopic "$1")"; }
+# state_within N STATE SECONDS: day N's retained state becomes STATE in time.
+state_within() { retained_within "$(ptopic "$1")" ".state == \"$2\"" "$3"; }
 # restart_broker SIGNAL: stop mosquitto with SIGNAL, then start it again on
 # the same port and store.
 restart_broker() {

@@ -6,34 +6,11 @@
 # usage 2, broker unreachable 3, no reply 4), pagination, watch, resync.
 # wait and run have their own tests (test_cli_wait.sh, test_cli_run.sh).
 . "$(dirname "$0")/lib.sh"
-: "${PARTREG_CLI:?set by ctest: path to partreg}"
-# Nothing from the caller's environment may steer the CLI.
-unset PARTREG_TOKEN PARTREG_TOKEN_FILE PARTREG_JSON PARTREG_TIMEOUT PARTREG_PREFIX \
-  PARTREG_USERNAME PARTREG_PASSWORD_FILE PARTREG_CAFILE PARTREG_CERT PARTREG_KEY PARTREG_MQTT_VERSION
+. "$(dirname "$0")/lib_cli.sh"
 start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
 
-# cli ARGS...: run partreg; sets RC, OUT (stdout) and ERR (stderr). Every
-# output is also kept in $T/all.out, which must never hold a token.
-cli() {
-  set +e
-  "$PARTREG_CLI" "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-  if [ "${KEEP_TOKEN_OUTPUT:-0}" != 1 ]; then cat "$T/out" "$T/err" >>"$T/all.out"; fi
-}
-# rc N DESCRIPTION: the last cli call exited N.
-rc() {
-  if [ "$RC" != "$1" ]; then
-    echo "stdout: $OUT" >&2
-    echo "stderr: $ERR" >&2
-    fail "$2 (exit $RC, expected $1)"
-  fi
-  ok "$2 (exit $1)"
-}
 # has TEXT PATTERN DESCRIPTION: grep -E PATTERN in TEXT.
 has() { grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (expected /$2/)"; }; ok "$3"; }
 hasnt() { ! grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (unexpected /$2/)"; }; ok "$3"; }

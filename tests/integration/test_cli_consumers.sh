@@ -14,8 +14,7 @@
 #   - run says how it ended; --quiet says nothing on success; an unreachable
 #     broker is one line, not log lines.
 . "$(dirname "$0")/lib.sh"
-: "${PARTREG_CLI:?set by ctest: path to partreg}"
-unset PARTREG_TOKEN PARTREG_TOKEN_FILE PARTREG_JSON PARTREG_TIMEOUT PARTREG_PREFIX PARTREG_MQTT_VERSION
+. "$(dirname "$0")/lib_cli.sh"
 start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
@@ -27,16 +26,6 @@ D1=2023-01-01T00:00:00Z
 D2=2023-01-02T00:00:00Z
 D3=2023-01-03T00:00:00Z
 LOCK1="{\"source\":\"$S\",\"provider\":\"p\",\"start\":\"$D1\",\"end\":\"$D2\",\"access_token\":\"$TOKEN\""
-# cli ARGS...: sets RC, OUT, ERR.
-cli() {
-  set +e
-  "$PARTREG_CLI" "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-}
-rc() { [ "$RC" = "$1" ] || { echo "stdout: $OUT" >&2; echo "stderr: $ERR" >&2; fail "$2 (exit $RC, expected $1)"; }; ok "$2 (exit $1)"; }
 
 # Day 1 ready, day 2 locked.
 expect "$(rr partition/lock "$LOCK1}")" '.ok' "lock day 1"
@@ -120,14 +109,10 @@ ok "run --quiet prints nothing on success"
 # never reap it).
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null | tr -d ' '); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
 # part N: day N's retained state.
-part() { sub1 "$P/state/$S/partitions/$(day "$1")/$(day $(($1 + 1)))/p"; }
-state_within() {
-  for _ in $(seq $(($3 * 10))); do
-    [ "$(part "$1" | jq -r .state)" = "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+ptopic() { echo "$P/state/$S/partitions/$(day "$1")/$(day $(($1 + 1)))/p"; }
+part() { sub1 "$(ptopic "$1")"; }
+# state_within N STATE SECONDS: day N's retained state becomes STATE in time.
+state_within() { retained_within "$(ptopic "$1")" ".state == \"$2\"" "$3"; }
 "$PARTREG_CLI" --token-file "$T/tok" run $S --provider p --start "$(day 5)" --end "$(day 6)" --will-delay 2 -- sleep 30 \
   >"$T/r1.out" 2>"$T/r1.err" &
 R=$!

@@ -8,8 +8,7 @@
 # command and the partition is failed; a lost lock stops the command and
 # exits 75; a refused lock or an unreachable broker never runs the command.
 . "$(dirname "$0")/lib.sh"
-: "${PARTREG_CLI:?set by ctest: path to partreg}"
-unset PARTREG_TOKEN PARTREG_TOKEN_FILE PARTREG_JSON PARTREG_TIMEOUT PARTREG_PREFIX PARTREG_MQTT_VERSION
+. "$(dirname "$0")/lib_cli.sh"
 start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
@@ -38,7 +37,6 @@ run() {
   ERR=$(cat "$T/err")
   cat "$T/err" >>"$T/runs.err"
 }
-rc() { [ "$RC" = "$1" ] || { echo "stdout: $OUT" >&2; echo "stderr: $ERR" >&2; fail "$2 (exit $RC, expected $1)"; }; ok "$2 (exit $1)"; }
 # bg_run NAME N ARGS...: partreg run in the background; PID in RUNPID; its
 # exit status goes to $T/NAME.rc.
 bg_run() {

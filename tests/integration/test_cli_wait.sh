@@ -6,8 +6,7 @@
 # it follows the retained summary and sends no command while it waits (no
 # polling); a failed partition or a gap keeps it waiting.
 . "$(dirname "$0")/lib.sh"
-: "${PARTREG_CLI:?set by ctest: path to partreg}"
-unset PARTREG_TOKEN PARTREG_TOKEN_FILE PARTREG_JSON PARTREG_TIMEOUT PARTREG_PREFIX PARTREG_MQTT_VERSION
+. "$(dirname "$0")/lib_cli.sh"
 start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT

@@ -11,14 +11,8 @@ start_agent
 new_source rc
 stop_agent
 
-# state_is TOPIC JQ: wait up to 5 s for the retained TOPIC to satisfy JQ.
-state_is() {
-  for _ in $(seq 50); do
-    jq -e "$2" >/dev/null 2>&1 <<<"$(sub1 "$1")" && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# state_is TOPIC JQ: the retained TOPIC satisfies JQ within 5 s.
+state_is() { retained_within "$1" "$2" 5; }
 
 # run_case DAY PARTREGD-FLAGS...: a retained lock of DAY, then restarts.
 run_case() {

@@ -52,32 +52,39 @@ check_burst() {
   ok "$1: the store holds exactly the $listed acknowledged partitions"
 }
 
+# fill SOURCE YEAR TAG ROUNDS: bursts of 400 (one a month of YEAR, tagged
+# TAG1, TAG2...) until one gets store_full, at most ROUNDS; every reply in
+# $T/TAG-all.json, the last burst's in LAST, the ok ones counted in TOTAL.
+fill() {
+  TOTAL=0
+  for round in $(seq "$4"); do
+    LAST="$T/$3$round.json"
+    burst "$1" "$2-0$round-01" 400 "$3$round" >"$LAST"
+    TOTAL=$((TOTAL + $(jq -s '[.[] | select(.ok)] | length' "$LAST")))
+    if [ "$(jq -s '[.[] | select(.error.code == "store_full")] | length' "$LAST")" -gt 0 ]; then
+      break
+    fi
+  done
+  cat "$T/$3"[0-9]*.json >"$T/$3-all.json"
+}
+
 # ---- 1. the map fills ----
 start_agent --map-size 1 --batch-max 64
 new_source mapfull
-total=0
-for round in 1 2 3 4 5 6; do
-  burst mapfull "2023-0$round-01" 400 "m$round" >"$T/m$round.json"
-  total=$((total + $(jq -s '[.[] | select(.ok)] | length' "$T/m$round.json")))
-  if [ "$(jq -s '[.[] | select(.error.code == "store_full")] | length' "$T/m$round.json")" -gt 0 ]; then
-    break
-  fi
-done
-cat "$T"/m*.json >"$T/all.json"
-check_burst "map full" "$T/all.json" mapfull "$total"
+fill mapfull 2023 m 6
+check_burst "map full" "$T/m-all.json" mapfull "$TOTAL"
 if grep -q "MDB_BAD_TXN\|store_unavailable" "$T/agent.log"; then
   fail "the agent's log shows a broken transaction after the map filled"
 fi
-msg=$(jq -s -r '[.[] | select(.error.code == "store_full")][0].error.message' "$T/all.json")
+msg=$(jq -s -r '[.[] | select(.error.code == "store_full")][0].error.message' "$T/m-all.json")
 grep -q -- "--map-size" <<<"$msg" || fail "store_full says nothing of what to do: $msg"
 ok "store_full says what to do: $msg"
-last=$(ls "$T"/m*.json | sort | tail -n 1)
 
 # With room again (a larger map), the same request_ids are applied.
 stop_agent
 start_agent --map-size 64
-retry=$(jq -c 'select(.ok | not) | .request_id' "$last" | head -n 5 | jq -r . | paste -sd'|')
-grep -E "\"request_id\":\"($retry)\"" "$T/$(basename "$last" .json).jsonl" | jq -c 'del(.reply_to)' |
+retry=$(jq -c 'select(.ok | not) | .request_id' "$LAST" | head -n 5 | jq -r . | paste -sd'|')
+grep -E "\"request_id\":\"($retry)\"" "$T/$(basename "$LAST" .json).jsonl" | jq -c 'del(.reply_to)' |
   while read -r body; do
     r=$(rr partition/register "$body")
     expect "$r" '.ok and (has("replayed") | not)' "retry of $(jq -r .request_id <<<"$body") after the map grew: applied"
@@ -100,15 +107,7 @@ AGENT_PID=$!
 PIDS+=("$AGENT_PID")
 wait_online
 new_source diskfull
-total=0
-for round in 1 2 3 4 5 6 7 8 9; do
-  burst diskfull "2024-0$round-01" 400 "d$round" >"$T/d$round.json"
-  total=$((total + $(jq -s '[.[] | select(.ok)] | length' "$T/d$round.json")))
-  if [ "$(jq -s '[.[] | select(.error.code == "store_full")] | length' "$T/d$round.json")" -gt 0 ]; then
-    break
-  fi
-done
-cat "$T"/d*.json >"$T/alld.json"
+fill diskfull 2024 d 9
 grep -q "the disk is full\|No space left on device" "$T/agent.log" || fail "the agent never saw a full disk"
-check_burst "disk full" "$T/alld.json" diskfull "$total"
+check_burst "disk full" "$T/d-all.json" diskfull "$TOTAL"
 pass
