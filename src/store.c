@@ -56,7 +56,7 @@ static const char key_next_source[] = "next_source_id";
 static const char key_xindex_version[] = "xindex_version";
 static const char key_secret[] = "secret";
 
-#define XINDEX_VERSION 1
+#define XINDEX_VERSION 2
 
 int
 pr__store_lmdb_err(int rc, const char *what, int notfound)
@@ -153,6 +153,7 @@ open_dbis(struct pr_store *st)
 		{ "sessions", offsetof(struct pr_store, sessions) },
 		{ "tombstones", offsetof(struct pr_store, tombstones) },
 		{ "tokens", offsetof(struct pr_store, tokens) },
+		{ "runs", offsetof(struct pr_store, runs) },
 	};
 	MDB_txn *txn;
 	int rc;

@@ -113,6 +113,21 @@ int pr__store_ready_each(struct pr_txn *txn, const struct pr_source *src, struct
 int pr__store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct pr_range want,
     int (*cb)(void *arg, const struct pr_partition *p), void *arg);
 
+/*
+ * The blocker runs of a source (store_runs.c): its pending, locked and failed
+ * partitions coalesced per provider and state into the connected parts of
+ * their union (touching ranges join), each with the number of partitions in
+ * it. Ordered by state, provider, start. O(log n + runs). cb as above.
+ */
+struct pr_run {
+	struct pr_range range;
+	char provider[PR_NAME_MAX + 1];
+	enum pr_pstate state;
+	uint64_t count;
+};
+int pr__store_runs_each(struct pr_txn *txn, const struct pr_source *src,
+    int (*cb)(void *arg, const struct pr_run *r), void *arg);
+
 /* The event log of a source: append (ev->seq set by the caller, strictly
  * increasing; a seq already logged is PR_EINTERNAL) and read in seq order
  * after after_seq. */

@@ -362,7 +362,8 @@ rebuild_source(struct pr_txn *txn, const struct pr_source *src)
 			break;
 		}
 		if ((r = pr__store_part_read(txn, src, &pk, &p)) != 0
-		    || (r = pr__store_xindex_update(txn, src, NULL, &p)) != 0) {
+		    || (r = pr__store_xindex_update(txn, src, NULL, &p)) != 0
+		    || (r = pr__store_runs_update(txn, src, NULL, &p)) != 0) {
 			break;
 		}
 	}
@@ -379,7 +380,7 @@ rebuild_source(struct pr_txn *txn, const struct pr_source *src)
 int
 pr__store_xindex_rebuild(struct pr_txn *txn)
 {
-	MDB_dbi dbis[] = { txn->st->leases, txn->st->sessions, txn->st->tombstones };
+	MDB_dbi dbis[] = { txn->st->leases, txn->st->sessions, txn->st->tombstones, txn->st->runs };
 	MDB_cursor *cur;
 	MDB_val k, d;
 	size_t nsrc = 0;
@@ -421,7 +422,8 @@ pr__store_xindex_rebuild(struct pr_txn *txn)
 		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	if (nsrc > 0) {
-		pr_info("store: indexed leases, sessions and tombstones of %zu source(s)", nsrc);
+		pr_info("store: indexed leases, sessions, tombstones and blocker runs of %zu source(s)",
+		    nsrc);
 	}
 	return 0;
 }

@@ -47,6 +47,7 @@ struct pr_store {
 	MDB_dbi sessions;   /* len | session | partkey -> source name */
 	MDB_dbi tombstones; /* since | partkey -> source name */
 	MDB_dbi tokens;     /* digest -> source | provider */
+	MDB_dbi runs;       /* src | state | provider -> blocker runs (store_runs.c) */
 };
 
 /* A partitions key: src | start | end | provider (store_partitions.c). */
@@ -102,7 +103,14 @@ int pr__store_part_read(
  */
 int pr__store_xindex_update(struct pr_txn *txn, const struct pr_source *src,
     const struct pr_partition *old, const struct pr_partition *new_p);
-/* Rebuild those indexes from the partitions (a store from before they existed). */
+/*
+ * The blocker runs of store_runs.c after a partition of src changed from old
+ * to new (either NULL: absent), called likewise after the record is written.
+ */
+int pr__store_runs_update(struct pr_txn *txn, const struct pr_source *src,
+    const struct pr_partition *old, const struct pr_partition *new_p);
+/* Rebuild those indexes and the runs from the partitions (a store from
+ * before they existed). */
 int pr__store_xindex_rebuild(struct pr_txn *txn);
 
 void pr__store_cursor_encode(char tag, const uint8_t *key, size_t len, char out[PR_CURSOR_MAX]);

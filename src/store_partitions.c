@@ -512,7 +512,8 @@ pr__store_partition_put(
 	if ((rc = mdb_put(txn->txn, txn->st->partitions, &k, &d, 0)) != 0) {
 		return pr__store_lmdb_err(rc, "partition put", PR_ESTORE);
 	}
-	if ((rc = pr__store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0) {
+	if ((rc = pr__store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0
+	    || (rc = pr__store_runs_update(txn, src, have_old ? &old : NULL, p)) != 0) {
 		return rc;
 	}
 	/* The overlap entry first: union_remove finds still-ready partitions there. */
@@ -550,7 +551,8 @@ pr__store_partition_del(
 	if ((rc = mdb_del(txn->txn, txn->st->partitions, &k, NULL)) != 0) {
 		return pr__store_lmdb_err(rc, "partition del", PR_ESTORE);
 	}
-	if ((rc = pr__store_xindex_update(txn, src, &old, NULL)) != 0) {
+	if ((rc = pr__store_xindex_update(txn, src, &old, NULL)) != 0
+	    || (rc = pr__store_runs_update(txn, src, &old, NULL)) != 0) {
 		return rc;
 	}
 	old_h = state_half(old.state);

@@ -951,12 +951,77 @@ check_xindex(struct pr_txn *t, const struct pr_source *s, const struct model *m,
 	free(got.p);
 }
 
+/*
+ * The blocker runs against the model: per (state, provider) the naive
+ * coalescing of its ranges (overlapping or touching join), with counts, in
+ * the store's order (state, provider, start).
+ */
+struct runs {
+	struct pr_run r[MODEL_MAX];
+	size_t n;
+};
+
+static int
+collect_run(void *arg, const struct pr_run *r)
+{
+	struct runs *rs = arg;
+
+	assert_true(rs->n < MODEL_MAX);
+	rs->r[rs->n++] = *r;
+	return 0;
+}
+
+static void
+check_runs(struct pr_txn *t, const struct pr_source *s, const struct model *m)
+{
+	static const enum pr_pstate states[] = { PR_PENDING, PR_LOCKED, PR_FAILED };
+	static struct runs got;
+	static struct pr_range rs[MODEL_MAX];
+	size_t k = 0;
+
+	/* The states' order in the key is their enum order. */
+	assert_true(PR_PENDING < PR_LOCKED && PR_LOCKED < PR_FAILED);
+	got.n = 0;
+	assert_int_equal(pr__store_runs_each(t, s, collect_run, &got), 0);
+	for (size_t si = 0; si < 3; si++) {
+		for (int prov = 0; prov < 3; prov++) {
+			size_t n = 0;
+
+			for (size_t i = 0; i < m->n; i++) {
+				if (m->p[i].state == states[si] && m->p[i].prov == prov) {
+					rs[n++] = m->p[i].r;
+				}
+			}
+			qsort(rs, n, sizeof *rs, range_cmp);
+			for (size_t i = 0; i < n;) {
+				struct pr_range run = rs[i];
+				uint64_t count = 0;
+
+				while (i < n && rs[i].start <= run.end) {
+					run.end = rs[i].end > run.end ? rs[i].end : run.end;
+					count++;
+					i++;
+				}
+				assert_true(k < got.n);
+				assert_int_equal(got.r[k].state, states[si]);
+				assert_string_equal(got.r[k].provider, model_provs[prov]);
+				assert_int_equal(got.r[k].range.start, run.start);
+				assert_int_equal(got.r[k].range.end, run.end);
+				assert_int_equal(got.r[k].count, count);
+				k++;
+			}
+		}
+	}
+	assert_int_equal(got.n, k);
+}
+
 /* write: t is a write transaction (tombstones are checked by a nested prune). */
 static void
 check_all(struct pr_txn *t, const struct pr_source *s, const struct model *m, int64_t lo,
     int64_t hi, int write)
 {
 	check_xindex(t, s, m, write);
+	check_runs(t, s, m);
 	check_model(t, s, m, (struct pr_range) { INT64_MIN, INT64_MAX });
 	for (int i = 0; i < 4; i++) {
 		int64_t a = rnd_in(lo, hi), b = a + 1 + rnd_in(0, (hi - lo) / 4);
@@ -1155,6 +1220,48 @@ test_indexes_match_brute_force(void **state)
 	run_model(f, "hours", INT64_C(3600000000), 1500);
 	/* A third source after two emptied ones. */
 	run_model(f, "third", 7, 500);
+}
+
+/*
+ * Runs of tiling partitions (slots of one unit, never overlapping), so that
+ * removals take the tiled paths: from either end and splits in the middle,
+ * counting the shorter side. Random state changes and deletes, checked
+ * against the model after each.
+ */
+static void
+test_runs_tiled(void **state)
+{
+	static const enum pr_pstate states[] = { PR_PENDING, PR_LOCKED, PR_READY, PR_FAILED };
+	static struct model m;
+	struct fx *f = *state;
+	struct pr_txn *t = wtxn(f);
+	struct pr_source s = new_source(t, "tiled");
+
+	rng_state = UINT64_C(0x2545f4914f6cdd1d);
+	m.n = 0;
+	for (int i = 0; i < 64; i++) {
+		m.p[m.n++] = (struct mpart) { i % 7 == 0, { i, i + 1 }, PR_PENDING, 0, 0, 0 };
+		struct pr_partition p = mpart_get(&m.p[m.n - 1]);
+
+		assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+	}
+	check_runs(t, &s, &m);
+	for (int step = 0; step < 3000; step++) {
+		size_t i = rnd() % m.n;
+
+		if (rnd() % 8 == 0) {
+			assert_int_equal(
+			    pr__store_partition_del(t, &s, model_provs[m.p[i].prov], m.p[i].r), 0);
+			m.p[i].state = states[rnd() % 4];
+		} else {
+			m.p[i].state = states[rnd() % 4];
+		}
+		struct pr_partition p = mpart_get(&m.p[i]);
+
+		assert_int_equal(pr__store_partition_put(t, &s, &p), 0);
+		check_runs(t, &s, &m);
+	}
+	assert_int_equal(pr__txn_commit(t), 0);
 }
 
 /* ---- events ---- */
@@ -1704,7 +1811,8 @@ test_xindex_rebuilt_on_open(void **state)
 	struct pr_source a = new_source(t, "a"), b = new_source(t, "b");
 	struct pr_partition p;
 	struct parts got = { 0 };
-	const char *names[] = { "leases", "sessions", "tombstones" };
+	const char *names[] = { "leases", "sessions", "tombstones", "runs" };
+	struct runs *runs = calloc(1, sizeof *runs);
 	MDB_env *env;
 	MDB_txn *mt;
 	MDB_dbi dbi;
@@ -1736,7 +1844,7 @@ test_xindex_rebuilt_on_open(void **state)
 	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
 	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &mt), 0);
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		assert_int_equal(mdb_dbi_open(mt, names[i], 0, &dbi), 0);
 		assert_int_equal(mdb_drop(mt, dbi, 1), 0);
 	}
@@ -1756,6 +1864,13 @@ test_xindex_rebuilt_on_open(void **state)
 	got.n = 0;
 	assert_int_equal(pr__store_session_each(t, "job", collect_part, &got), 0);
 	assert_int_equal(got.n, 1);
+	assert_non_null(runs);
+	assert_int_equal(pr__store_runs_each(t, &a, collect_run, runs), 0);
+	assert_int_equal(runs->n, 1);
+	assert_int_equal(runs->r[0].state, PR_LOCKED);
+	assert_int_equal(runs->r[0].count, 1);
+	assert_int_equal(runs->r[0].range.end, 10);
+	free(runs);
 	assert_int_equal(pr__store_tombstone_prune(t, INT64_MAX, 0, &removed), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(pr__store_event_prune(t, &a, INT64_MIN, 7, 0, &removed), 0);
@@ -1936,6 +2051,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_leases_and_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runs_tiled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tombstone_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xindex_rebuilt_on_open, setup, teardown),
