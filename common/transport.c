@@ -808,6 +808,7 @@ send_now(struct pr_transport *t, struct pubctx *pc, const char *topic, const voi
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTProperty pv[3];
 	int rc;
 
 	m.payload = (void *)payload;
@@ -818,36 +819,33 @@ send_now(struct pr_transport *t, struct pubctx *pc, const char *topic, const voi
 	if (t->opts.mqtt_version == MQTTVERSION_5) {
 		ro.onSuccess5 = on_pub_ok5;
 		ro.onFailure5 = on_pub_fail5;
-		if (props != NULL) {
-			MQTTProperty p;
-
-			if (props->correlation != NULL) {
-				p = (MQTTProperty) { .identifier
-					= MQTTPROPERTY_CODE_CORRELATION_DATA };
-				p.value.data.data = (char *)props->correlation;
-				p.value.data.len = (int)props->correlation_len;
-				MQTTProperties_add(&m.properties, &p);
-			}
-			if (props->response_topic != NULL) {
-				p = (MQTTProperty) { .identifier
-					= MQTTPROPERTY_CODE_RESPONSE_TOPIC };
-				p.value.data.data = (char *)props->response_topic;
-				p.value.data.len = (int)strlen(props->response_topic);
-				MQTTProperties_add(&m.properties, &p);
-			}
-			if (props->message_expiry_s != 0) {
-				p = (MQTTProperty) { .identifier
-					= MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL };
-				p.value.integer4 = props->message_expiry_s;
-				MQTTProperties_add(&m.properties, &p);
-			}
+		/* On the stack, pointing at the caller's bytes: Paho copies the
+		 * properties (MQTTProperties_copy) before MQTTAsync_sendMessage
+		 * returns, so nothing is allocated here for them. */
+		m.properties.array = pv;
+		m.properties.max_count = (int)(sizeof pv / sizeof pv[0]);
+		if (props != NULL && props->correlation != NULL) {
+			pv[m.properties.count] = (MQTTProperty) { .identifier
+				= MQTTPROPERTY_CODE_CORRELATION_DATA };
+			pv[m.properties.count].value.data.data = (char *)props->correlation;
+			pv[m.properties.count++].value.data.len = (int)props->correlation_len;
+		}
+		if (props != NULL && props->response_topic != NULL) {
+			pv[m.properties.count] = (MQTTProperty) { .identifier
+				= MQTTPROPERTY_CODE_RESPONSE_TOPIC };
+			pv[m.properties.count].value.data.data = (char *)props->response_topic;
+			pv[m.properties.count++].value.data.len = (int)strlen(props->response_topic);
+		}
+		if (props != NULL && props->message_expiry_s != 0) {
+			pv[m.properties.count] = (MQTTProperty) { .identifier
+				= MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL };
+			pv[m.properties.count++].value.integer4 = props->message_expiry_s;
 		}
 	} else {
 		ro.onSuccess = on_pub_ok;
 		ro.onFailure = on_pub_fail;
 	}
 	rc = MQTTAsync_sendMessage(t->client, topic, &m, &ro);
-	MQTTProperties_free(&m.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		complete(t, (void *)pc->gen);
 		free(pc);

@@ -294,7 +294,7 @@ pr__json_resync(const char *source)
 
 struct pr_json *
 pr__json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_range *ready,
-    size_t nready, const struct pr_partition *blocked, size_t nblocked, int truncated)
+    size_t nready, const struct pr_run *blocked, size_t nblocked, int truncated)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *ra, *ba;
@@ -302,6 +302,7 @@ pr__json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_rang
 	if (o == NULL) {
 		return NULL;
 	}
+	set_u64(o, "v", PR_SUMMARY_V);
 	set_str(o, "source", s->name);
 	set_str(o, "owner", s->owner);
 	set_u64(o, "seq", s->seq);
@@ -314,13 +315,16 @@ pr__json_summary(const struct pr_source *s, uint64_t epoch, const struct pr_rang
 	json_object_object_add(o, "ready", ra);
 	ba = json_object_new_array();
 	for (size_t i = 0; i < nblocked; i++) {
-		const struct pr_partition *p = &blocked[i];
+		const struct pr_run *p = &blocked[i];
 		struct json_object *b = json_object_new_object();
 		set_time(b, "start", p->range.start);
 		set_time(b, "end", p->range.end);
 		set_str(b, "provider", p->provider);
 		set_str(b, "state", pr__pstate_name(p->state));
-		set_time(b, "since", p->since);
+		set_u64(b, "count", p->count);
+		if (p->count == 1) {
+			set_time(b, "since", p->since);
+		}
 		if (p->expires_at != 0) {
 			set_time(b, "expires_at", p->expires_at);
 		}
@@ -376,6 +380,22 @@ pr__json_event(const struct pr_event *ev, uint64_t epoch)
 	if (ev->reason[0] != '\0') {
 		set_str(o, "reason", ev->reason);
 	}
+	return PJ(o);
+}
+
+struct pr_json *
+pr__json_events(const char *source, uint64_t epoch, struct pr_json *events)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL) {
+		pr__json_free(events);
+		return NULL;
+	}
+	set_u64(o, "v", PR_EVENTS_V);
+	set_str(o, "source", source);
+	set_u64(o, "epoch", epoch);
+	json_object_object_add(o, "events", events != NULL ? J(events) : json_object_new_array());
 	return PJ(o);
 }
 

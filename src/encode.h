@@ -60,18 +60,24 @@ struct pr_json *pr__json_session_abort(
  * {republishing: "source", source}. */
 struct pr_json *pr__json_resync(const char *source);
 
-/* The retained summary on P/state/<source>:
- * {source, owner, seq, epoch, updated_at, ready: [[s,e]...],
- *  blocked: [{start, end, provider, state, since, expires_at?, reason?}...],
- *  truncated} */
+/* The retained summary on P/state/<source>, format PR_SUMMARY_V:
+ * {v, source, owner, seq, epoch, updated_at, ready: [[s,e]...],
+ *  blocked: [{start, end, provider, state, count, since?, expires_at?,
+ *  reason?}...], truncated}; since/expires_at/reason only for a run of one. */
+#define PR_SUMMARY_V 2
 struct pr_json *pr__json_summary(const struct pr_source *s, uint64_t epoch,
-    const struct pr_range *ready, size_t nready, const struct pr_partition *blocked,
-    size_t nblocked, int truncated);
+    const struct pr_range *ready, size_t nready, const struct pr_run *blocked, size_t nblocked,
+    int truncated);
 /* A partition's retained message: pr__json_partition plus epoch. */
 struct pr_json *pr__json_partition_state(const struct pr_partition *p, uint64_t epoch);
 /* An event on P/events/<source>: {seq, epoch, at, type, source, provider?,
  * start?, end?, state?, fence?, version?, reason?} */
 struct pr_json *pr__json_event(const struct pr_event *ev, uint64_t epoch);
+/* The events of one source from one batch, on P/events/<source>:
+ * {v: PR_EVENTS_V, source, epoch, events: [pr__json_event...]}; takes
+ * ownership of events (NULL for []). */
+#define PR_EVENTS_V 2
+struct pr_json *pr__json_events(const char *source, uint64_t epoch, struct pr_json *events);
 /* Who an agent is, in its P/agent/status. */
 struct pr_agent_identity {
 	const char *agent_id; /* the MQTT client id */

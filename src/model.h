@@ -52,6 +52,22 @@ struct pr_partition {
 	char metadata[PR_METADATA_MAX + 1]; /* JSON object text; "" = none */
 };
 
+/*
+ * A run of blockers (store_runs.c): partitions of one provider and one
+ * non-ready state whose ranges join into range (touching ones too), count of
+ * them. since, expires_at and reason are the partition's own when count is
+ * 1, else 0 and "".
+ */
+struct pr_run {
+	struct pr_range range;
+	char provider[PR_NAME_MAX + 1];
+	enum pr_pstate state;
+	uint64_t count;
+	int64_t since;
+	int64_t expires_at;
+	char reason[PR_REASON_MAX + 1];
+};
+
 /* One entry of a source's append-only event log. */
 struct pr_event {
 	uint64_t seq;   /* the source's seq this change took */

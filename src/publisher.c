@@ -28,6 +28,7 @@
 
 #define REPUBLISH_STEP     512
 #define PUBLISH_TIMEOUT_MS 10000
+#define TOPIC_MAX          1024 /* the longest: P/state/<source>/partitions/<start>/<end>/<provider> */
 
 struct republish {
 	int all;                           /* walking every source */
@@ -236,7 +237,7 @@ static int
 publish_partition(struct pr_publisher *p, const struct pr_partition *part)
 {
 	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
-	char topic[1024];
+	char topic[TOPIC_MAX];
 	uint32_t expiry = 0;
 
 	if (part->state == PR_DELETED) {
@@ -257,70 +258,120 @@ publish_partition(struct pr_publisher *p, const struct pr_partition *part)
 
 /* ---- summaries ---- */
 
-struct summary_ctx {
-	struct pr_range *ready;
-	struct pr_partition *blocked;
-	size_t nready, nblocked, max;
+/* A growing array of n items of size sz, at most max. */
+struct vec {
+	void *v;
+	size_t n, cap, sz, max;
 	int truncated;
 };
+
+static void *
+vec_push(struct vec *a)
+{
+	if (a->n == a->max) {
+		a->truncated = 1;
+		return NULL;
+	}
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		void *q = realloc(a->v, cap * a->sz);
+
+		if (q == NULL) {
+			return NULL;
+		}
+		a->v = q;
+		a->cap = cap;
+	}
+	return (char *)a->v + a->n++ * a->sz;
+}
 
 static int
 summary_range(void *arg, struct pr_range r)
 {
-	struct summary_ctx *c = arg;
+	struct pr_range *slot = vec_push(arg);
 
-	if (c->nready == c->max) {
-		c->truncated = 1;
-		return 1;
+	if (slot == NULL) {
+		return ((struct vec *)arg)->truncated ? 1 : -ENOMEM;
 	}
-	c->ready[c->nready++] = r;
+	*slot = r;
 	return 0;
 }
 
+struct runs_ctx {
+	struct vec runs;
+	struct pr_txn *txn;
+	const struct pr_source *src;
+};
+
+/* A run of one partition carries that partition's since, lease and reason. */
 static int
-summary_blocker(void *arg, const struct pr_partition *p)
+summary_run(void *arg, const struct pr_run *r)
 {
-	struct summary_ctx *c = arg;
+	struct runs_ctx *c = arg;
+	struct pr_run *slot = vec_push(&c->runs);
+	struct pr_partition p;
+	int rc;
 
-	if (c->nblocked == c->max) {
-		c->truncated = 1;
-		return 1;
+	if (slot == NULL) {
+		return c->runs.truncated ? 1 : -ENOMEM;
 	}
-	c->blocked[c->nblocked++] = *p;
+	*slot = *r;
+	if (r->count == 1) {
+		if ((rc = pr__store_partition_get(c->txn, c->src, r->provider, r->range, &p)) != 0) {
+			return rc;
+		}
+		slot->since = p.since;
+		slot->expires_at = p.state == PR_LOCKED ? p.expires_at : 0;
+		memcpy(slot->reason, p.reason, sizeof slot->reason);
+	}
 	return 0;
 }
 
-/* The summary of src as of txn: coalesced ready ranges and blockers, at
- * most summary_max of each (then "truncated"). NULL on failure (logged). */
+/* Runs in time order (the store gives them by state and provider). */
+static int
+run_cmp(const void *a, const void *b)
+{
+	const struct pr_run *x = a, *y = b;
+	int c;
+
+	if (x->range.start != y->range.start) {
+		return x->range.start < y->range.start ? -1 : 1;
+	}
+	if ((c = strcmp(x->provider, y->provider)) != 0) {
+		return c;
+	}
+	return (int)x->state - (int)y->state;
+}
+
+/* The summary of src as of txn: coalesced ready ranges and blocker runs,
+ * read from their indexes in O(ranges + runs), at most summary_max of each
+ * (then "truncated"). NULL on failure (logged). */
 static struct pr_json *
 build_summary(struct pr_publisher *p, struct pr_txn *txn, const struct pr_source *src)
 {
 	struct pr_range all = { PR_TIME_MIN, PR_TIME_MAX };
-	struct summary_ctx c = { .max = p->cfg->summary_max };
+	struct vec ready = { .sz = sizeof(struct pr_range), .max = p->cfg->summary_max };
+	struct runs_ctx c = { { .sz = sizeof(struct pr_run), .max = p->cfg->summary_max }, txn, src };
 	struct pr_json *j = NULL;
 	int rc;
 
-	c.ready = malloc(c.max * sizeof *c.ready);
-	c.blocked = malloc(c.max * sizeof *c.blocked);
-	if (c.ready == NULL || c.blocked == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = pr__store_ready_each(txn, src, all, summary_range, &c);
+	rc = pr__store_ready_each(txn, src, all, summary_range, &ready);
 	if (rc == 0 || rc == 1) {
-		rc = pr__store_blockers_each(txn, src, all, summary_blocker, &c);
+		rc = pr__store_runs_each(txn, src, summary_run, &c);
 	}
 	if (rc == 0 || rc == 1) {
 		rc = 0;
-		j = pr__json_summary(
-		    src, p->epoch, c.ready, c.nready, c.blocked, c.nblocked, c.truncated);
+		if (c.runs.n > 1) {
+			qsort(c.runs.v, c.runs.n, sizeof(struct pr_run), run_cmp);
+		}
+		j = pr__json_summary(src, p->epoch, ready.v, ready.n, c.runs.v, c.runs.n,
+		    ready.truncated || c.runs.truncated);
 	}
-out:
 	if (rc != 0) {
 		pr_error("agent: summary of source %s failed: %s", src->name, pr_strerror(rc));
 	}
-	free(c.ready);
-	free(c.blocked);
+	free(ready.v);
+	free(c.runs.v);
 	return j;
 }
 
@@ -361,30 +412,48 @@ pr__summaries_free(struct pr_summaries *s)
 	free(s);
 }
 
+/* The events of one source in ch, from index first on, as one message:
+ * {v, source, epoch, events: [...]} on P/events/<source>. */
+static void
+publish_events(struct pr_publisher *p, const struct pr_changes *ch, size_t first)
+{
+	const char *src = ch->events[first].source;
+	struct pr_json *batch = pr__json_array(), *msg;
+	char topic[TOPIC_MAX];
+
+	for (size_t i = first; i < ch->nevents && batch != NULL; i++) {
+		if (strcmp(ch->events[i].source, src) == 0) {
+			pr__json_append(batch, pr__json_event(&ch->events[i], p->epoch));
+		}
+	}
+	msg = pr__json_events(src, p->epoch, batch);
+	snprintf(topic, sizeof topic, "%s/events/%s", p->cfg->prefix, src);
+	publish_json(p, topic, msg, 0);
+}
+
 void
 pr__publisher_changes(struct pr_publisher *p, const struct pr_changes *ch, struct pr_summaries *s)
 {
-	size_t i;
+	char topic[TOPIC_MAX];
+	size_t i, j;
 
 	for (i = 0; i < ch->nparts; i++) {
 		publish_partition(p, &ch->parts[i]);
 	}
 	for (i = 0; s != NULL && i < s->n; i++) {
-		char *topic = pr__strfmt("%s/state/%s", p->cfg->prefix, ch->sources[i]);
-
-		if (topic != NULL && s->json[i] != NULL) {
+		if (s->json[i] != NULL) {
+			snprintf(topic, sizeof topic, "%s/state/%s", p->cfg->prefix, ch->sources[i]);
 			publish_json(p, topic, s->json[i], 1);
 			s->json[i] = NULL;
 		}
-		free(topic);
 	}
+	/* One message per source per batch, at its first event. */
 	for (i = 0; i < ch->nevents; i++) {
-		char *topic = pr__strfmt("%s/events/%s", p->cfg->prefix, ch->events[i].source);
-
-		if (topic != NULL) {
-			publish_json(p, topic, pr__json_event(&ch->events[i], p->epoch), 0);
+		for (j = 0; j < i && strcmp(ch->events[j].source, ch->events[i].source) != 0; j++) {
 		}
-		free(topic);
+		if (j == i) {
+			publish_events(p, ch, i);
+		}
 	}
 }
 
@@ -478,15 +547,13 @@ pr__publisher_republish_step(struct pr_publisher *p)
 			}
 			return;
 		}
-		char *topic = pr__strfmt("%s/state/%s", p->cfg->prefix, src.name);
+		char topic[TOPIC_MAX];
 
-		if (topic == NULL
-		    || publish_json(p, topic, build_summary(p, txn, &src), 1) == -ENOTCONN) {
-			free(topic);
+		snprintf(topic, sizeof topic, "%s/state/%s", p->cfg->prefix, src.name);
+		if (publish_json(p, topic, build_summary(p, txn, &src), 1) == -ENOTCONN) {
 			rc = -ENOTCONN;
 			goto fail;
 		}
-		free(topic);
 		memcpy(rp->cur, src.name, sizeof rp->cur);
 		rp->part_cursor[0] = '\0';
 		rp->in_source = 1;

@@ -117,14 +117,9 @@ int pr__store_blockers_each(struct pr_txn *txn, const struct pr_source *src, str
  * The blocker runs of a source (store_runs.c): its pending, locked and failed
  * partitions coalesced per provider and state into the connected parts of
  * their union (touching ranges join), each with the number of partitions in
- * it. Ordered by state, provider, start. O(log n + runs). cb as above.
+ * it (struct pr_run of model.h, since, expires_at and reason left empty).
+ * Ordered by state, provider, start. O(log n + runs). cb as above.
  */
-struct pr_run {
-	struct pr_range range;
-	char provider[PR_NAME_MAX + 1];
-	enum pr_pstate state;
-	uint64_t count;
-};
 int pr__store_runs_each(struct pr_txn *txn, const struct pr_source *src,
     int (*cb)(void *arg, const struct pr_run *r), void *arg);
 

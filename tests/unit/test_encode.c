@@ -249,13 +249,25 @@ static void
 test_encode_state(void **state)
 {
 	struct pr_source s = orders_source();
-	struct pr_partition blocked[2] = { locked_partition(), failed_partition() };
+	struct pr_partition lp = locked_partition(), fp = failed_partition();
+	struct pr_run blocked[3];
 	struct pr_range ready[1] = { { T0, T1 } };
 	struct pr_event ev;
 
 	(void)state;
+	/* A run of one carries its partition's since, lease and reason; a run
+	 * of 30 pending days only its range and count. */
+	memset(blocked, 0, sizeof blocked);
+	blocked[0] = (struct pr_run) { lp.range, "", lp.state, 1, lp.since, lp.expires_at, "" };
+	strcpy(blocked[0].provider, lp.provider);
+	blocked[1] = (struct pr_run) { fp.range, "", fp.state, 1, fp.since, 0, "" };
+	strcpy(blocked[1].provider, fp.provider);
+	strcpy(blocked[1].reason, fp.reason);
+	blocked[2] = (struct pr_run) { { T2 + 24 * HOUR, T2 + 31 * 24 * HOUR }, "", PR_PENDING, 30, 0,
+		0, "" };
+	strcpy(blocked[2].provider, "airflow-etl");
 	assert_matches_example(
-	    pr__json_summary(&s, 3, ready, 1, blocked, 2, 0), "state/summary/valid/orders.json");
+	    pr__json_summary(&s, 3, ready, 1, blocked, 3, 0), "state/summary/valid/orders.json");
 
 	s.seq = 1;
 	s.updated_at = T0;
