@@ -32,6 +32,7 @@
 #include <partreg/time.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -487,6 +488,9 @@ describe(struct status *st, const struct pr_range *gaps, size_t ngaps, size_t ng
 		} else {
 			status_add(st, " %s by %s", bl[i].state, bl[i].provider);
 		}
+		if (bl[i].count > 1) {
+			status_add(st, " (%" PRIu64 " partitions)", bl[i].count);
+		}
 		if (bl[i].since != 0) {
 			pr__cli_time_for_people(bl[i].since, t, sizeof t);
 			status_add(st, " since %s", t);
@@ -573,6 +577,7 @@ blocker_from_json(const struct json_object *o, struct pr_blocker *b)
 	const char *s;
 
 	memset(b, 0, sizeof *b);
+	b->count = 1; /* readiness/query lists partitions */
 	if ((s = pr__cli_json_str(o, "start")) != NULL) {
 		pr_time_parse(s, strlen(s), &b->range.start);
 	}
@@ -934,6 +939,7 @@ summary_result(const struct pr_cli *cli, const struct pr_summary *s, struct pr_r
 		json_object_object_add(
 		    bo, "end", json_object_new_string(pr_time_format(b->range.end, u)));
 		json_object_object_add(bo, "state", json_object_new_string(b->state));
+		json_object_object_add(bo, "count", json_object_new_uint64(b->count));
 		if (b->since != 0) {
 			json_object_object_add(
 			    bo, "since", json_object_new_string(pr_time_format(b->since, t)));

@@ -825,16 +825,17 @@ send_now(struct pr_transport *t, struct pubctx *pc, const char *topic, const voi
 		m.properties.array = pv;
 		m.properties.max_count = (int)(sizeof pv / sizeof pv[0]);
 		if (props != NULL && props->correlation != NULL) {
-			pv[m.properties.count] = (MQTTProperty) { .identifier
-				= MQTTPROPERTY_CODE_CORRELATION_DATA };
+			pv[m.properties.count]
+			    = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_CORRELATION_DATA };
 			pv[m.properties.count].value.data.data = (char *)props->correlation;
 			pv[m.properties.count++].value.data.len = (int)props->correlation_len;
 		}
 		if (props != NULL && props->response_topic != NULL) {
-			pv[m.properties.count] = (MQTTProperty) { .identifier
-				= MQTTPROPERTY_CODE_RESPONSE_TOPIC };
+			pv[m.properties.count]
+			    = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC };
 			pv[m.properties.count].value.data.data = (char *)props->response_topic;
-			pv[m.properties.count++].value.data.len = (int)strlen(props->response_topic);
+			pv[m.properties.count++].value.data.len
+			    = (int)strlen(props->response_topic);
 		}
 		if (props != NULL && props->message_expiry_s != 0) {
 			pv[m.properties.count] = (MQTTProperty) { .identifier

@@ -81,6 +81,14 @@ pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
 		json_object_put(o);
 		return PR_EJSON;
 	}
+	/* A format this reader does not know could mean anything: refuse it
+	 * rather than decide readiness from it. */
+	out->v = json_object_object_get_ex(o, "v", &v) ? (unsigned)get_u64_field(o, "v") : 1;
+	if (out->v < 1 || out->v > 2) {
+		json_object_put(o);
+		memset(out, 0, sizeof *out);
+		return PR_EJSON;
+	}
 	pr__json_str_field(o, "source", out->source, sizeof out->source);
 	out->seq = get_u64_field(o, "seq");
 	out->epoch = get_u64_field(o, "epoch");
@@ -106,6 +114,12 @@ pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
 		    || (rc = get_time_field(b, "end", &pb->range.end)) != 0
 		    || (rc = get_time_field(b, "since", &pb->since)) != 0
 		    || (rc = get_time_field(b, "expires_at", &pb->expires_at)) != 0) {
+			break;
+		}
+		pb->count
+		    = json_object_object_get_ex(b, "count", &v) ? get_u64_field(b, "count") : 1;
+		if (pb->count == 0) {
+			rc = PR_EJSON;
 			break;
 		}
 		pr__json_str_field(b, "provider", pb->provider, sizeof pb->provider);

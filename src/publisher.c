@@ -317,7 +317,8 @@ summary_run(void *arg, const struct pr_run *r)
 	}
 	*slot = *r;
 	if (r->count == 1) {
-		if ((rc = pr__store_partition_get(c->txn, c->src, r->provider, r->range, &p)) != 0) {
+		if ((rc = pr__store_partition_get(c->txn, c->src, r->provider, r->range, &p))
+		    != 0) {
 			return rc;
 		}
 		slot->since = p.since;
@@ -351,7 +352,8 @@ build_summary(struct pr_publisher *p, struct pr_txn *txn, const struct pr_source
 {
 	struct pr_range all = { PR_TIME_MIN, PR_TIME_MAX };
 	struct vec ready = { .sz = sizeof(struct pr_range), .max = p->cfg->summary_max };
-	struct runs_ctx c = { { .sz = sizeof(struct pr_run), .max = p->cfg->summary_max }, txn, src };
+	struct runs_ctx c
+	    = { { .sz = sizeof(struct pr_run), .max = p->cfg->summary_max }, txn, src };
 	struct pr_json *j = NULL;
 	int rc;
 
@@ -442,7 +444,8 @@ pr__publisher_changes(struct pr_publisher *p, const struct pr_changes *ch, struc
 	}
 	for (i = 0; s != NULL && i < s->n; i++) {
 		if (s->json[i] != NULL) {
-			snprintf(topic, sizeof topic, "%s/state/%s", p->cfg->prefix, ch->sources[i]);
+			snprintf(
+			    topic, sizeof topic, "%s/state/%s", p->cfg->prefix, ch->sources[i]);
 			publish_json(p, topic, s->json[i], 1);
 			s->json[i] = NULL;
 		}

@@ -422,7 +422,8 @@ pr__store_xindex_rebuild(struct pr_txn *txn)
 		return pr__store_lmdb_err(rc, "xindex rebuild", PR_ESTORE);
 	}
 	if (nsrc > 0) {
-		pr_info("store: indexed leases, sessions, tombstones and blocker runs of %zu source(s)",
+		pr_info(
+		    "store: indexed leases, sessions, tombstones and blocker runs of %zu source(s)",
 		    nsrc);
 	}
 	return 0;

@@ -297,8 +297,8 @@ run_remove(struct pr_txn *txn, const struct pr_source *src, enum pr_pstate state
 		} else if (right.covered == 0) {
 			left.count = r.count - 1;
 		} else if (left.covered <= right.covered) {
-			rc = scan_members(txn, src, state, provider, left.s, left.e, me, 0, key, glen,
-			    &left.count);
+			rc = scan_members(txn, src, state, provider, left.s, left.e, me, 0, key,
+			    glen, &left.count);
 			right.count = r.count - 1 - left.count;
 		} else {
 			rc = scan_members(txn, src, state, provider, right.s, right.e, me, 0, key,
@@ -329,8 +329,8 @@ pr__store_runs_update(struct pr_txn *txn, const struct pr_source *src,
 	}
 	if (was
 	    && (rc = run_remove(txn, src, old->state, old->provider, time_enc(old->range.start),
-		    time_enc(old->range.end)))
-		!= 0) {
+	            time_enc(old->range.end)))
+	        != 0) {
 		return rc;
 	}
 	if (is) {

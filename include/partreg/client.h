@@ -128,7 +128,12 @@ PR_API int pr_client_unsubscribe(
 
 /* ---- summaries: readiness decided locally ---- */
 
-/* A blocking partition, as the retained summary lists it. */
+/*
+ * A run of blocking partitions, as the retained summary (format 2) lists it:
+ * count partitions of one provider in one state whose ranges join into
+ * range, so want overlaps the run exactly when it overlaps one of them.
+ * since, expires_at and reason are given for a run of one only.
+ */
 struct pr_blocker {
 	struct pr_range range;
 	char provider[PR_NAME_MAX + 1];
@@ -136,10 +141,12 @@ struct pr_blocker {
 	int64_t since;      /* 0 = not given */
 	int64_t expires_at; /* 0 = none */
 	char reason[257];
+	uint64_t count; /* partitions in the run, >= 1 */
 };
 
 /* A parsed P/state/<source> message. */
 struct pr_summary {
+	unsigned v; /* its format: 1 (no "v" member) or 2 */
 	char source[PR_NAME_MAX + 1];
 	uint64_t seq;
 	uint64_t epoch;
@@ -151,7 +158,9 @@ struct pr_summary {
 };
 
 /* Parse a summary message (json[0..len), borrowed for the call; need not
- * be NUL-terminated). Returns 0 or PR_EJSON/PR_ETIME/-ENOMEM; on success
+ * be NUL-terminated): format 2, or format 1 (one blocker per partition,
+ * each read as a run of one). Returns 0 or PR_EJSON (also for a format
+ * newer than 2: the reader must be upgraded)/PR_ETIME/-ENOMEM; on success
  * *out owns its arrays until pr_summary_release, on failure it is empty. */
 PR_API int pr_summary_parse(const char *json, size_t len, struct pr_summary *out);
 /* Free what pr_summary_parse allocated; zeroes *s. */

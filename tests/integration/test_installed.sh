@@ -28,7 +28,7 @@ cmake --install "$PARTREG_BUILD_DIR" --prefix "$PREFIX" >"$T/install.log" 2>&1 |
 SO=$(find "$PREFIX" -name libpartreg.so -type l | head -n 1)
 [ -n "$SO" ] || fail "no libpartreg.so under $PREFIX"
 LIBDIR=$(dirname "$SO")
-for f in "$LIBDIR/libpartreg.so.0" "$LIBDIR/libpartreg.a" "$LIBDIR/pkgconfig/partreg.pc" \
+for f in "$LIBDIR/libpartreg.so.1" "$LIBDIR/libpartreg.a" "$LIBDIR/pkgconfig/partreg.pc" \
   "$LIBDIR/cmake/partreg/partregConfig.cmake" "$PREFIX/include/partreg/partreg.h" \
   "$PREFIX/bin/partreg" "$PREFIX/sbin/partregd" \
   "$PREFIX/share/man/man1/partreg.1" "$PREFIX/share/man/man8/partregd.8"; do
@@ -50,12 +50,12 @@ export PKG_CONFIG_PATH=$LIBDIR/pkgconfig
 [ "$(pkg-config --variable=includedir partreg)" -ef "$PREFIX/include" ] || fail "partreg.pc: includedir is not $PREFIX/include"
 ok "partreg.pc is relocated into the prefix"
 
-# resolves_to_prefix BIN: the dynamic loader finds libpartreg.so.0 in $LIBDIR.
+# resolves_to_prefix BIN: the dynamic loader finds libpartreg.so.1 in $LIBDIR.
 resolves_to_prefix() {
   local where
-  where=$(ldd "$1" | awk '$1 == "libpartreg.so.0" { print $3 }')
-  [ -n "$where" ] && [ "$where" -ef "$LIBDIR/libpartreg.so.0" ] ||
-    fail "$1 loads libpartreg.so.0 from '${where:-nowhere}', not $LIBDIR"
+  where=$(ldd "$1" | awk '$1 == "libpartreg.so.1" { print $3 }')
+  [ -n "$where" ] && [ "$where" -ef "$LIBDIR/libpartreg.so.1" ] ||
+    fail "$1 loads libpartreg.so.1 from '${where:-nowhere}', not $LIBDIR"
 }
 
 # ---- 1. pkg-config: shared, then static ----
@@ -184,7 +184,7 @@ awk 'NF == 3 && $2 != "U" { print $3 }' "$T/cli.nm" | sort -u >"$T/cli.syms"
 both=$(comm -12 "$T/core.syms" "$T/cli.syms")
 [ -z "$both" ] || fail "the installed partreg defines agent symbols: $(head -n 5 <<<"$both")"
 readelf -d "$CLI" >"$T/readelf.out"
-grep -q 'NEEDED.*libpartreg\.so\.0' "$T/readelf.out" || fail "partreg does not link libpartreg.so.0"
+grep -q 'NEEDED.*libpartreg\.so\.1' "$T/readelf.out" || fail "partreg does not link libpartreg.so.1"
 nm -D --undefined-only "$CLI" | awk '{ print $NF }' | grep '^pr_' | sort -u >"$T/cli.undef"
 [ -s "$T/cli.undef" ] || fail "partreg uses no pr_ function of the library"
 missing=$(comm -23 "$T/cli.undef" "$T/exports.txt")

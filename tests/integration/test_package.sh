@@ -43,16 +43,16 @@ done
 dpkg-deb --ctrl-tarfile "$DEB" | tar -x -C "$T" -f - ./conffiles ./shlibs ||
   fail "no conffiles or shlibs in the control archive"
 grep -qx /etc/partreg/partregd.conf "$T/conffiles" || fail "partregd.conf is not a conffile: $(cat "$T/conffiles")"
-grep -q '^libpartreg 0 partreg' "$T/shlibs" || fail "shlibs: $(cat "$T/shlibs")"
+grep -q '^libpartreg 1 partreg' "$T/shlibs" || fail "shlibs: $(cat "$T/shlibs")"
 ok "control: Depends from shlibdeps ($(field Depends | tr -d '\n' | cut -c1-60)...), Recommends mosquitto, conffile, shlibs"
 
 # ---- contents ----
 dpkg-deb --contents "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' >"$T/contents.txt"
-SO0=$(grep -E '^/usr/lib(/[a-z0-9_-]+-linux-gnu[a-z0-9_]*)?/libpartreg\.so\.0$' "$T/contents.txt" || true)
-[ -n "$SO0" ] || fail "no libpartreg.so.0 under /usr/lib: $(grep libpartreg "$T/contents.txt")"
-LIBDIR=$(dirname "$SO0")
+SO1=$(grep -E '^/usr/lib(/[a-z0-9_-]+-linux-gnu[a-z0-9_]*)?/libpartreg\.so\.1$' "$T/contents.txt" || true)
+[ -n "$SO1" ] || fail "no libpartreg.so.1 under /usr/lib: $(grep libpartreg "$T/contents.txt")"
+LIBDIR=$(dirname "$SO1")
 for f in /usr/sbin/partregd /usr/bin/partreg \
-  "$LIBDIR/libpartreg.so" "$LIBDIR/libpartreg.so.0" "$LIBDIR/libpartreg.so.$VERSION" "$LIBDIR/libpartreg.a" \
+  "$LIBDIR/libpartreg.so" "$LIBDIR/libpartreg.so.1" "$LIBDIR/libpartreg.so.$VERSION" "$LIBDIR/libpartreg.a" \
   /usr/include/partreg/partreg.h /usr/include/partreg/client.h /usr/include/partreg/export.h \
   "$LIBDIR/pkgconfig/partreg.pc" "$LIBDIR/cmake/partreg/partregConfig.cmake" \
   "$LIBDIR/cmake/partreg/partregConfigVersion.cmake" "$LIBDIR/cmake/partreg/partregTargets.cmake" \
@@ -117,8 +117,8 @@ start_broker
 start_agent --config "$R/etc/partreg/partregd.conf"
 ok "$R/usr/sbin/partregd runs with $R/etc/partreg/partregd.conf"
 CLI=$R/usr/bin/partreg
-[ "$(ldd "$CLI" | awk '$1 == "libpartreg.so.0" { print $3 }')" -ef "$R$LIBDIR/libpartreg.so.0" ] ||
-  fail "$CLI does not load the packaged libpartreg.so.0: $(ldd "$CLI" | grep partreg)"
+[ "$(ldd "$CLI" | awk '$1 == "libpartreg.so.1" { print $3 }')" -ef "$R$LIBDIR/libpartreg.so.1" ] ||
+  fail "$CLI does not load the packaged libpartreg.so.1: $(ldd "$CLI" | grep partreg)"
 "$CLI" --broker "mqtt://127.0.0.1:$PORT" --json source register pkg --owner o >"$T/cli.out" 2>"$T/cli.err" ||
   fail "partreg source register: $(cat "$T/cli.err")"
 expect "$(cat "$T/cli.out")" '.source == "pkg" and .owner == "o" and (.access_token | length) == 36' \
@@ -130,8 +130,8 @@ cc -Wall -Wextra -Werror -o "$T/readiness" "$R/usr/share/doc/partreg/examples/re
   $(pkg-config --cflags --libs partreg) 2>"$T/cc.log" || fail "cc readiness.c with pkg-config: $(cat "$T/cc.log")"
 cmp -s "$R/usr/share/doc/partreg/examples/readiness.c" "$PARTREG_SOURCE_DIR/examples/readiness.c" ||
   fail "the packaged readiness.c differs from examples/readiness.c"
-[ "$(ldd "$T/readiness" | awk '$1 == "libpartreg.so.0" { print $3 }')" -ef "$R$LIBDIR/libpartreg.so.0" ] ||
-  fail "readiness does not load the packaged libpartreg.so.0"
+[ "$(ldd "$T/readiness" | awk '$1 == "libpartreg.so.1" { print $3 }')" -ef "$R$LIBDIR/libpartreg.so.1" ] ||
+  fail "readiness does not load the packaged libpartreg.so.1"
 rc=0
 PARTREG_BROKER=mqtt://127.0.0.1:$PORT "$T/readiness" pkg 2024-01-01T00:00:00Z 2024-01-02T00:00:00Z \
   >"$T/readiness.out" 2>&1 || rc=$?
@@ -151,7 +151,7 @@ stop_agent
 if [ $MODE = system ]; then
   purge
   ! dpkg-query -W -f='${Status}' partreg 2>/dev/null | grep -q installed || fail "partreg still installed after purge"
-  for f in /usr/sbin/partregd /usr/bin/partreg "$SO0" /etc/partreg/partregd.conf "$LIBDIR/pkgconfig/partreg.pc"; do
+  for f in /usr/sbin/partregd /usr/bin/partreg "$SO1" /etc/partreg/partregd.conf "$LIBDIR/pkgconfig/partreg.pc"; do
     [ ! -e "$f" ] || fail "$f is left after dpkg --purge"
   done
   ok "dpkg --purge partreg removed it all, the conffile too"

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -127,6 +129,63 @@ test_date_alone(void **state)
 	pr_summary_release(&s);
 }
 
+/* A file of $PARTREG_SCHEMAS/examples/, NUL-terminated, in a static buffer. */
+static char *
+example(const char *rel)
+{
+	const char *dir = getenv("PARTREG_SCHEMAS");
+	char path[1024];
+	static char buf[65536];
+	size_t n;
+	FILE *f;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof path, "%s/examples/%s", dir, rel);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Format 2, the agent's own example: runs with counts; a run of 30 pending
+ * days blocks any window that touches one of its days, and only the run of
+ * one carries since. The format-1 summary above reads as runs of one.
+ */
+static void
+test_runs(void **state)
+{
+	const char *json = example("state/summary/valid/orders.json");
+	struct pr_range gaps[8];
+	struct pr_readiness r = { .gaps = gaps, .gaps_cap = 8 };
+	struct pr_summary s;
+
+	(void)state;
+	assert_int_equal(pr_summary_parse(json, strlen(json), &s), 0);
+	assert_int_equal(s.v, 2);
+	assert_int_equal(s.nblocked, 3);
+	assert_int_equal(s.blocked[0].count, 1);
+	assert_true(s.blocked[0].since != 0);
+	assert_string_equal(s.blocked[2].state, "pending");
+	assert_int_equal(s.blocked[2].count, 30);
+	assert_true(s.blocked[2].since == 0);
+	assert_true(s.blocked[2].range.start == t("2023-01-04"));
+	assert_true(s.blocked[2].range.end == t("2023-02-03"));
+	pr_summary_readiness(&s, (struct pr_range) { t("2023-01-20"), t("2023-01-21") }, &r);
+	assert_false(r.ready);
+	assert_int_equal(r.nblockers, 1);
+	pr_summary_readiness(&s, (struct pr_range) { t("2023-01-01"), t("2023-01-02") }, &r);
+	assert_true(r.ready);
+	pr_summary_release(&s);
+
+	assert_int_equal(pr_summary_parse(summary, strlen(summary), &s), 0);
+	assert_int_equal(s.v, 1);
+	assert_int_equal(s.blocked[0].count, 1);
+	pr_summary_release(&s);
+}
+
 static void
 test_refused(void **state)
 {
@@ -137,6 +196,12 @@ test_refused(void **state)
 		"{\"ready\":[[\"2023-01-01T00:00:00Z\"]],\"blocked\":[]}",
 		"{\"ready\":[[\"2023-13-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]],\"blocked\":[]}",
 		"{\"ready\":[],\"blocked\":[7]}",
+		/* a format this reader does not know, and a run of none */
+		"{\"v\":3,\"ready\":[],\"blocked\":[]}",
+		"{\"v\":0,\"ready\":[],\"blocked\":[]}",
+		"{\"v\":2,\"ready\":[],\"blocked\":[{\"start\":\"2023-01-01T00:00:00Z\","
+		"\"end\":\"2023-01-02T00:00:00Z\",\"provider\":\"p\",\"state\":\"pending\","
+		"\"count\":0}]}",
 	};
 	struct pr_summary s;
 
@@ -154,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_readiness),
 		cmocka_unit_test(test_date_alone),
+		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_refused),
 	};
 

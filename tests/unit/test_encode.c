@@ -263,8 +263,8 @@ test_encode_state(void **state)
 	blocked[1] = (struct pr_run) { fp.range, "", fp.state, 1, fp.since, 0, "" };
 	strcpy(blocked[1].provider, fp.provider);
 	strcpy(blocked[1].reason, fp.reason);
-	blocked[2] = (struct pr_run) { { T2 + 24 * HOUR, T2 + 31 * 24 * HOUR }, "", PR_PENDING, 30, 0,
-		0, "" };
+	blocked[2] = (struct pr_run) { { T2 + 24 * HOUR, T2 + 31 * 24 * HOUR }, "", PR_PENDING, 30,
+		0, 0, "" };
 	strcpy(blocked[2].provider, "airflow-etl");
 	assert_matches_example(
 	    pr__json_summary(&s, 3, ready, 1, blocked, 3, 0), "state/summary/valid/orders.json");
