@@ -12,16 +12,26 @@
  *       sends N requests to T (QoS 1, MQTT 5 request/response), C in flight
  *       (default 1; N rounded up so that each of the C slots sends as many,
  *       an even number for lockunlock), and prints the rate and the round
- *       trip percentiles in
- *       microseconds:
+ *       trip percentiles in microseconds:
  *       "n=N c=C secs=… rate=… min=… p50=… p90=… p99=… max=… stray=… errors=…"
  *   pr_bench_rtt lockunlock --broker URL --topic PREFIX/cmd --source S
- *                --token TOK [-n N] [-c C]
+ *                --token TOK [--first-day YYYY-MM-DD] [-n N] [-c C]
  *       the same with partition/lock and partition/unlock: request slot i
- *       works on its own day of provider "p" of S, alternating lock and
- *       unlock on PREFIX/cmd/partition/lock and …/unlock (without --source
- *       and --token, on an echo: --topic is then the echo's topic and the
- *       bodies are the same). errors counts replies with "ok":false.
+ *       works on day i from --first-day (default 2001-01-01) of provider
+ *       "p" of S, alternating lock and unlock on PREFIX/cmd/partition/lock
+ *       and …/unlock (without --source and --token, on an echo: --topic is
+ *       then the echo's topic and the bodies are the same). errors counts
+ *       replies with "ok":false.
+ *   pr_bench_rtt register --broker URL --topic T [--source S --token TOK]
+ *                [--first-day YYYY-MM-DD] [-n N] [-c C]
+ *       exactly N partition/register commands to T (PREFIX/cmd/partition/
+ *       register, or an echo's topic for the same bodies), C in flight, each
+ *       for a new day of provider "p" of S: the days from --first-day
+ *       (default 2001-01-01) on, one after another, each to whichever slot
+ *       is free. Run it twice with the second's --first-day N days later to
+ *       register N partitions and then time N more that are all new (a
+ *       register of a known partition changes nothing). Prints as query;
+ *       errors counts replies with "ok":false.
  *   pr_bench_rtt unlockwait --broker URL [--sub-broker URL2] --topic PREFIX/cmd
  *                --source S --token TOK [-n N]
  *       N times: lock a day (waiting for the reply and its seq), then time
@@ -49,6 +59,10 @@
 
 #define SLOTS_MAX  1024
 #define STALL_SECS 10
+#define DAY_US     INT64_C(86400000000)
+#define DAY0_US    INT64_C(978307200000000) /* 2001-01-01T00:00:00Z */
+
+enum mode { M_ECHO, M_QUERY, M_LOCKUNLOCK, M_REGISTER, M_UNLOCKWAIT };
 
 struct slot {
 	uint64_t want; /* correlation of the request in flight; 0 = none */
@@ -163,8 +177,9 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: pr_bench_rtt echo|query|lockunlock|unlockwait --broker URL --topic T\n"
-	    "       [--payload JSON] [--source S --token TOK] [--sub-broker URL] [-n N] [-c C]\n");
+	    "usage: pr_bench_rtt echo|query|lockunlock|register|unlockwait --broker URL --topic T\n"
+	    "       [--payload JSON] [--source S --token TOK] [--sub-broker URL]\n"
+	    "       [--first-day YYYY-MM-DD] [-n N] [-c C]\n");
 	return 2;
 }
 
@@ -183,31 +198,34 @@ deadline_in(struct timespec *ts, int secs)
 }
 
 struct job {
-	const char *topic; /* query; echo lockunlock */
+	const char *topic; /* query, register; echo lockunlock */
 	const char *payload;
 	const char *cmd_prefix; /* lockunlock on the agent: PREFIX/cmd */
 	const char *source, *token;
+	int64_t first_day; /* day 0 of day_body, µs */
 	char reply_topic[256];
 };
 
-/* The body for slot's day: a lock/unlock of provider p, or on an echo the same text. */
+/* The body for day number day from j->first_day: a lock/unlock/register of
+ * provider p, or on an echo the same text. */
 static void
-day_body(const struct job *j, int slot, char *buf, size_t size)
+day_body(const struct job *j, int64_t day, char *buf, size_t size)
 {
-	/* Slot i works on day i from 2001-01-01 (978307200 s since the epoch). */
-	int64_t start = (INT64_C(978307200) + (int64_t)slot * 86400) * 1000000;
+	int64_t start = j->first_day + day * DAY_US;
 	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
 
 	snprintf(buf, size,
 	    "{\"source\":\"%s\",\"provider\":\"p\",\"start\":\"%s\",\"end\":\"%s\","
 	    "\"access_token\":\"%s\"}",
 	    j->source != NULL ? j->source : "bench", pr_time_format(start, s),
-	    pr_time_format(start + INT64_C(86400000000), e), j->token != NULL ? j->token : "-");
+	    pr_time_format(start + DAY_US, e), j->token != NULL ? j->token : "-");
 }
 
-/* Send the next request of slot; returns 0 or -1 (logged). */
+/* Send request number iteration of slot; returns 0 or -1 (logged).
+ * lockunlock: slot i works on day i, locking on even iterations and
+ * unlocking on odd ones; register: iteration is the day. */
 static int
-send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, int lockunlock)
+send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, enum mode mode)
 {
 	uint64_t corr = ((uint64_t)slot << 40) | (iteration + 1);
 	struct pr_pubprops p = { .correlation = (const char *)&corr,
@@ -217,7 +235,10 @@ send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, in
 	const char *payload = j->payload, *to = j->topic;
 	int unlock = 0;
 
-	if (lockunlock) {
+	if (mode == M_REGISTER) {
+		day_body(j, (int64_t)iteration, body, sizeof body);
+		payload = body;
+	} else if (mode == M_LOCKUNLOCK) {
 		unlock = (int)(iteration & 1);
 		day_body(j, slot, body, sizeof body);
 		payload = body;
@@ -249,28 +270,43 @@ print_samples(int64_t *s, long n, int c, double secs, long stray, long errors)
 	    s[n * 99 / 100], s[n - 1], stray, errors);
 }
 
-/* n requests, c in flight (query or lockunlock). */
+/* The next iteration of slot, or -1 when none is left: query and
+ * lockunlock count per slot, register one sequence for all (its days). */
+static int64_t
+next_iteration(enum mode mode, uint64_t *iter, int slot, long per_slot, long *sent, long n)
+{
+	if (mode == M_REGISTER) {
+		return *sent < n ? (int64_t)(*sent)++ : -1;
+	}
+	return iter[slot] < (uint64_t)per_slot ? (int64_t)iter[slot]++ : -1;
+}
+
+/* n requests, c in flight (query, lockunlock or register). */
 static int
-run_pipelined(struct bench *b, const struct job *j, long n, int c, int lockunlock)
+run_pipelined(struct bench *b, const struct job *j, long n, int c, enum mode mode)
 {
 	uint64_t *iter = calloc((size_t)c, sizeof *iter);
-	long completed = 0, per_slot;
-	int64_t t_start;
+	long completed = 0, sent = 0, per_slot;
+	int64_t t_start, it;
 
 	if (iter == NULL) {
 		return 1;
 	}
 	/* Every slot makes the same number of requests, even for lockunlock
-	 * so that each ends unlocked and the next run can lock again. */
+	 * so that each ends unlocked and the next run can lock again; register
+	 * makes exactly n, as the days it registers follow one another. */
 	per_slot = (n + c - 1) / c;
-	if (lockunlock) {
+	if (mode == M_LOCKUNLOCK) {
 		per_slot += per_slot & 1;
 	}
-	n = per_slot * c;
+	if (mode != M_REGISTER) {
+		n = per_slot * c;
+	}
 	b->nslots = c;
 	t_start = pr_time_now();
 	for (int i = 0; i < c; i++) {
-		if (send_next(b, j, i, iter[i]++, lockunlock) != 0) {
+		it = next_iteration(mode, iter, i, per_slot, &sent, n);
+		if (it >= 0 && send_next(b, j, i, (uint64_t)it, mode) != 0) {
 			return 1;
 		}
 	}
@@ -294,8 +330,8 @@ run_pipelined(struct bench *b, const struct job *j, long n, int c, int lockunloc
 		}
 		completed += nready;
 		for (int i = 0; i < nready; i++) {
-			if (iter[ready[i]] < (uint64_t)per_slot
-			    && send_next(b, j, ready[i], iter[ready[i]]++, lockunlock) != 0) {
+			it = next_iteration(mode, iter, ready[i], per_slot, &sent, n);
+			if (it >= 0 && send_next(b, j, ready[i], (uint64_t)it, mode) != 0) {
 				return 1;
 			}
 		}
@@ -313,7 +349,7 @@ one_request(struct bench *b, const struct job *j, uint64_t iteration)
 	struct timespec ts;
 	int rc = 0;
 
-	if (send_next(b, j, 0, iteration, 1) != 0) {
+	if (send_next(b, j, 0, iteration, M_LOCKUNLOCK) != 0) {
 		return -1;
 	}
 	deadline_in(&ts, STALL_SECS);
@@ -414,21 +450,31 @@ int
 main(int argc, char **argv)
 {
 	static struct bench b = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-	struct job j = { .payload = "{}" };
-	const char *broker = NULL, *sub_broker = NULL, *mode;
+	static const char *const modes[] = { [M_ECHO] = "echo",
+		[M_QUERY] = "query",
+		[M_LOCKUNLOCK] = "lockunlock",
+		[M_REGISTER] = "register",
+		[M_UNLOCKWAIT] = "unlockwait" };
+	struct job j = { .payload = "{}", .first_day = DAY0_US };
+	const char *broker = NULL, *sub_broker = NULL;
 	char summary_topic[256];
+	enum mode mode = M_ECHO;
 	long n = 1000;
-	int c = 1, rc;
+	int c = 1, rc, known = 0;
 
 	if (argc < 2) {
 		return usage();
 	}
-	mode = argv[1];
-	b.echo = strcmp(mode, "echo") == 0;
-	if (!b.echo && strcmp(mode, "query") != 0 && strcmp(mode, "lockunlock") != 0
-	    && strcmp(mode, "unlockwait") != 0) {
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		if (strcmp(argv[1], modes[i]) == 0) {
+			mode = (enum mode)i;
+			known = 1;
+		}
+	}
+	if (!known) {
 		return usage();
 	}
+	b.echo = mode == M_ECHO;
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--broker") == 0) {
 			broker = argv[i + 1];
@@ -442,6 +488,10 @@ main(int argc, char **argv)
 			j.source = argv[i + 1];
 		} else if (strcmp(argv[i], "--token") == 0) {
 			j.token = argv[i + 1];
+		} else if (strcmp(argv[i], "--first-day") == 0) {
+			if (pr_time_parse(argv[i + 1], strlen(argv[i + 1]), &j.first_day) != 0) {
+				return usage();
+			}
 		} else if (strcmp(argv[i], "-n") == 0) {
 			n = strtol(argv[i + 1], NULL, 10);
 		} else if (strcmp(argv[i], "-c") == 0) {
@@ -453,11 +503,12 @@ main(int argc, char **argv)
 	if (broker == NULL || j.topic == NULL || n <= 0 || c <= 0 || c > SLOTS_MAX) {
 		return usage();
 	}
-	if (strcmp(mode, "unlockwait") == 0 && (j.source == NULL || j.token == NULL)) {
+	if (mode == M_UNLOCKWAIT && (j.source == NULL || j.token == NULL)) {
 		return usage();
 	}
-	/* On the agent, --topic is PREFIX/cmd and commands go below it. */
-	if (j.source != NULL) {
+	/* On the agent, --topic is PREFIX/cmd and lockunlock's commands go
+	 * below it; register's --topic is the command's own, like query's. */
+	if (j.source != NULL && mode != M_REGISTER) {
 		j.cmd_prefix = j.topic;
 	}
 	/* Replies go under the agent's reply prefix: P/cmd/... answers on P/reply/. */
@@ -470,7 +521,8 @@ main(int argc, char **argv)
 		snprintf(summary_topic, sizeof summary_topic, "%.*s/state/%s", plen, j.topic,
 		    j.source != NULL ? j.source : "");
 	}
-	b.tr = connect_client(broker, mode, b.echo ? j.topic : j.reply_topic, on_message, &b);
+	b.tr
+	    = connect_client(broker, modes[mode], b.echo ? j.topic : j.reply_topic, on_message, &b);
 	if (b.tr == NULL) {
 		return 1;
 	}
@@ -485,7 +537,7 @@ main(int argc, char **argv)
 		pr__transport_close(b.tr);
 		return 0;
 	}
-	if (strcmp(mode, "unlockwait") == 0) {
+	if (mode == M_UNLOCKWAIT) {
 		b.sub = connect_client(
 		    sub_broker != NULL ? sub_broker : broker, "sub", summary_topic, on_summary, &b);
 		if (b.sub == NULL) {
@@ -501,7 +553,7 @@ main(int argc, char **argv)
 	if (b.samples == NULL) {
 		return 1;
 	}
-	rc = run_pipelined(&b, &j, n, c, strcmp(mode, "lockunlock") == 0);
+	rc = run_pipelined(&b, &j, n, c, mode);
 	free(b.samples);
 	pr__transport_close(b.tr);
 	return rc;

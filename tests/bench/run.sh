@@ -9,14 +9,22 @@
 #
 # Sizes and switches (environment):
 #   BENCH_REPEATS        repeats of every figure and its baseline (3)
-#   BENCH_ONLY           groups to run, of: query lock durable store republish wait (all)
+#   BENCH_ONLY           groups to run, of: query lock register durable store republish
+#                        wait (all)
 #   BENCH_INFLIGHT       requests in flight for query and lock ("1 16 64")
 #   BENCH_RTT_N          requests per throughput run (5000)
+#   BENCH_REGISTER_PRE   pending partitions registered in a fresh source before the
+#                        register run times BENCH_REGISTER_N (BENCH_RTT_N) new ones (2000),
+#                        BENCH_REGISTER_C in flight (16)
 #   BENCH_DURABLE_N      commands in the durable-rate run (20000), BENCH_DURABLE_C in flight (256)
 #   BENCH_LMDB_N         commits of the raw LMDB loop (2000)
 #   BENCH_STORE_SIZES    partitions per store for the query-time figure ("1000 100000 1000000")
 #   BENCH_STORE_SAMPLES  queries timed per size (20000)
-#   BENCH_REPUBLISH_N    partitions republished on start (1000000); memory is read then
+#   BENCH_REPUBLISH_N    partitions of the store republished on start (1000000), an hourly
+#                        history ending now: once under the agent's default --ready-expiry
+#                        (the last week of ready ones), once keeping all; the agent's
+#                        memory and the broker's RSS are read then
+#   BENCH_KEEPALL_FLAGS  partregd's flags for the keep-all run (--ready-expiry 0)
 #   BENCH_WAIT_N         unlock → summary samples (1000); BENCH_BRIDGE_N across the bridge (200:
 #                        the bridge's echo round trip takes ~44 ms, Nagle on its sockets)
 #   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
@@ -32,15 +40,20 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 REPEATS=${BENCH_REPEATS:-3}
-ONLY=${BENCH_ONLY:-query lock durable store republish wait}
+ONLY=${BENCH_ONLY:-query lock register durable store republish wait}
 INFLIGHT=${BENCH_INFLIGHT:-1 16 64}
 RTT_N=${BENCH_RTT_N:-5000}
+REGISTER_PRE=${BENCH_REGISTER_PRE:-2000}
+REGISTER_N=${BENCH_REGISTER_N:-$RTT_N}
+REGISTER_C=${BENCH_REGISTER_C:-16}
 DURABLE_N=${BENCH_DURABLE_N:-20000}
 DURABLE_C=${BENCH_DURABLE_C:-256}
 LMDB_N=${BENCH_LMDB_N:-2000}
 STORE_SIZES=${BENCH_STORE_SIZES:-1000 100000 1000000}
 STORE_SAMPLES=${BENCH_STORE_SAMPLES:-20000}
 REPUBLISH_N=${BENCH_REPUBLISH_N:-1000000}
+# Unset: the flag; set (even empty): as given, split into words.
+read -ra KEEPALL_FLAGS <<<"${BENCH_KEEPALL_FLAGS---ready-expiry 0}"
 WAIT_N=${BENCH_WAIT_N:-1000}
 BRIDGE_N=${BENCH_BRIDGE_N:-200}
 P=partreg/v1
@@ -123,29 +136,38 @@ broker_start() {
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# agent_start PORT DATADIR: partregd at log level info; sets AGENT.
+# agent_start PORT DATADIR [FLAG...]: partregd at log level info; sets AGENT.
 agent_start() {
+  local port=$1 dir=$2
+  shift 2
   : >"$W/agent.log"
-  "$PARTREGD" --broker "mqtt://127.0.0.1:$1" --data-dir "$2" --log-level info >>"$W/agent.log" 2>&1 &
+  "$PARTREGD" --broker "mqtt://127.0.0.1:$port" --data-dir "$dir" --log-level info "$@" \
+    >>"$W/agent.log" 2>&1 &
   AGENT=$!
   PIDS+=("$AGENT")
   for _ in $(seq 600); do
     grep -q "agent: online" "$W/agent.log" && return 0
-    kill -0 "$AGENT" 2>/dev/null || die "partregd exited"
+    kill -0 "$AGENT" 2>/dev/null || die "partregd exited (flags: ${*:-none})"
     sleep 0.05
   done
   die "partregd did not come online"
 }
 rr() { mosquitto_rr -h 127.0.0.1 -p "$1" -q 1 -t "$P/cmd/$2" -e "$P/reply/bench-$$" -m "$3" -W 10; }
+# register_source PORT NAME: source NAME with provider p; prints the owner's token.
+register_source() {
+  local token
+  token=$(rr "$1" source/register "{\"source\":\"$2\",\"owner\":\"o\"}" | jq -r .result.access_token)
+  [ ${#token} -eq 36 ] || die "could not register source $2"
+  rr "$1" provider/register "{\"source\":\"$2\",\"provider\":\"p\",\"access_token\":\"$token\"}" |
+    jq -e .ok >/dev/null || die "could not register provider p of $2"
+  echo "$token"
+}
 
 # A broker, an agent with a source "bench" (token in TOKEN) and an echo responder.
 setup_agent() {
   broker_start A
   agent_start "$PORT_A" "$DATA/agent"
-  TOKEN=$(rr "$PORT_A" source/register '{"source":"bench","owner":"o"}' | jq -r .result.access_token)
-  [ ${#TOKEN} -eq 36 ] || die "could not register source bench"
-  rr "$PORT_A" provider/register "{\"source\":\"bench\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" |
-    jq -e .ok >/dev/null || die "could not register provider p"
+  TOKEN=$(register_source "$PORT_A" bench)
   "$RTT" echo --broker "mqtt://127.0.0.1:$PORT_A" --topic bench/cmd/echo >"$W/echo.log" 2>&1 &
   ECHO=$!
   PIDS+=("$ECHO")
@@ -165,8 +187,15 @@ rate_of() {
 rtt() { "$RTT" "$@" 2>>"$W/clients.log"; }
 declare -A CMD BASE GOAL LABEL
 
-# ---- readiness/query and lock+unlock throughput vs the echo ----
-if wants query || wants lock || wants durable || wants wait; then
+# ---- readiness/query, lock+unlock and register throughput vs the echo ----
+# register: each repeat in a fresh source "regbenchR" holding REGISTER_PRE
+# pending days from 2100-01-01 (registered by the tool, untimed), then
+# REGISTER_N new days after them, each a new pending partition that changes
+# the source's summary; the echo gets the same bodies.
+REG_FIRST=2100-01-01
+REG_DAY=$(date -u -d "$REG_FIRST + $REGISTER_PRE days" +%F)
+REG_TOPIC=$P/cmd/partition/register
+if wants query || wants lock || wants register || wants durable || wants wait; then
   setup_agent
   U="mqtt://127.0.0.1:$PORT_A"
   for r in $(seq "$REPEATS"); do
@@ -182,6 +211,17 @@ if wants query || wants lock || wants durable || wants wait; then
         record "lock_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
       fi
     done
+    if wants register; then
+      t=$(register_source "$PORT_A" "regbench$r")
+      a=$(rtt register --broker "$U" --topic "$REG_TOPIC" --source "regbench$r" --token "$t" \
+        --first-day "$REG_FIRST" -n "$REGISTER_PRE" -c 64)
+      [ "$(field "$a" errors)" = 0 ] || die "registering $REGISTER_PRE pending partitions: $a"
+      e=$(rtt register --broker "$U" --topic bench/cmd/echo --source "regbench$r" --token "$t" \
+        --first-day "$REG_DAY" -n "$REGISTER_N" -c "$REGISTER_C")
+      a=$(rtt register --broker "$U" --topic "$REG_TOPIC" --source "regbench$r" --token "$t" \
+        --first-day "$REG_DAY" -n "$REGISTER_N" -c "$REGISTER_C")
+      record "register_c$REGISTER_C" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+    fi
     if wants durable; then
       rm -rf "$DATA/lmdb"
       l=$("$LMDB" "$DATA/lmdb" -n "$LMDB_N")
@@ -231,6 +271,10 @@ for c in $INFLIGHT; do
   GOAL[lock_c$c]=">= 0.5"
   CMD[lock_c$c]="pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -n $RTT_N -c $c (echo: --topic bench/cmd/echo)"
 done
+LABEL[register_c$REGISTER_C]="partition/register replies/s, $REGISTER_PRE pending already, $REGISTER_C in flight"
+BASE[register_c$REGISTER_C]="echo replies/s, same bodies, $REGISTER_C in flight"
+GOAL[register_c$REGISTER_C]=">= 0.5"
+CMD[register_c$REGISTER_C]="pr_bench_rtt register --topic $REG_TOPIC --source S --token T --first-day $REG_FIRST -n $REGISTER_PRE -c 64 (untimed); the same --first-day $REG_DAY -n $REGISTER_N -c $REGISTER_C (echo: --topic bench/cmd/echo)"
 LABEL[durable]="durable commands/s (lock/unlock, $DURABLE_C in flight)"
 BASE[durable]="raw LMDB, 1 put per txn, default sync"
 GOAL[durable]=">= 2"
@@ -270,7 +314,7 @@ if wants store; then
   rm -rf "$DATA/store-$first"
 fi
 
-# ---- republishing retained state on start, and the agent's memory ----
+# ---- republishing retained state on start: the agent's rate and memory, the broker's RSS ----
 # wait_lines FILE N SECS: until FILE has N lines or SECS pass; prints the count.
 wait_lines() {
   local n=0
@@ -281,44 +325,94 @@ wait_lines() {
   done
   echo "$n"
 }
+# wait_quiet FILE N SECS: until FILE has N lines, or has not grown for 2 s,
+# or SECS pass; prints the count.
+wait_quiet() {
+  local n=0 last=-1 still=0
+  for _ in $(seq $(($3 * 20))); do
+    n=$(wc -l <"$1")
+    [ "$n" -ge "$2" ] && break
+    if [ "$n" = "$last" ]; then
+      still=$((still + 1))
+      [ "$still" -ge 40 ] && break
+    else
+      still=0
+      last=$n
+    fi
+    sleep 0.05
+  done
+  echo "$n"
+}
 now_ms() { date +%s%3N; }
 # log_us TEXT: the time of the agent's first log line containing TEXT, in µs.
 log_us() { date -u -d "$(grep -m1 "$1" "$W/agent.log" | cut -d' ' -f1)" +%s%6N; }
+# kib_to_mib KB: MiB with one decimal.
+kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# republish_run NAME [FLAG...]: partregd with FLAGs on the store
+# $DATA/republish, into a fresh broker with a subscriber of the partitions'
+# retained topics (there before the agent). Times "online" → "retained
+# state republished" (every partition it publishes sent at QoS 1 and
+# acknowledged) as RP_RATE (the store's partitions per second), reads the
+# agent's anonymous memory (RP_ANON, RP_RSSANON, kB) then, waits until the
+# subscriber has what it will get (RP_GOT: N, or no growth for 2 s; under an
+# expiry policy fewer than N are published) and reads the broker's VmRSS
+# (RP_RSS, kB). Leaves what arrived in $W/sub-NAME.txt.
+republish_run() {
+  local name=$1 sub t0 t1
+  shift
+  broker_start R
+  mosquitto_sub -h 127.0.0.1 -p "$PORT_R" -t "$P/state/bench/partitions/#" >"$W/sub-$name.txt" 2>/dev/null &
+  sub=$!
+  PIDS+=("$sub")
+  sleep 0.3
+  agent_start "$PORT_R" "$DATA/republish" "$@"
+  for _ in $(seq 60000); do
+    grep -q "retained state republished" "$W/agent.log" && break
+    kill -0 "$AGENT" 2>/dev/null || die "partregd exited while republishing"
+    sleep 0.02
+  done
+  grep -q "retained state republished" "$W/agent.log" || die "republishing did not finish in 20 min"
+  # The agent's own log times (µs) of both lines.
+  t0=$(log_us "agent: online")
+  t1=$(log_us "retained state republished")
+  RP_ANON=$(awk '/^Anonymous:/ { print $2 }' "/proc/$AGENT/smaps_rollup")
+  RP_RSSANON=$(awk '/^RssAnon:/ { print $2 }' "/proc/$AGENT/status")
+  RP_GOT=$(wait_quiet "$W/sub-$name.txt" "$REPUBLISH_N" 120)
+  RP_RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PID_R/status")
+  stop_pid "$AGENT"
+  stop_pid "$sub"
+  stop_pid "$PID_R"
+  RP_RATE=$(awk -v n="$REPUBLISH_N" -v us=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1e6 / (us > 0 ? us : 1) }')
+  echo "  $name: the subscriber got $RP_GOT partitions of $REPUBLISH_N; agent Anonymous ${RP_ANON:-?} kB," \
+    "RssAnon ${RP_RSSANON:-?} kB; broker VmRSS ${RP_RSS:-?} kB"
+}
 if wants republish; then
   rm -rf "$DATA/republish"
-  "$STORE" fill "$DATA/republish" -n "$REPUBLISH_N" >/dev/null
+  "$STORE" fill "$DATA/republish" -n "$REPUBLISH_N" --history >/dev/null
   for r in $(seq "$REPEATS"); do
-    # The agent: from "online" to "retained state republished" (every
-    # partition's retained message published at QoS 1 and acknowledged),
-    # counting what a subscriber receives.
-    broker_start R
-    mosquitto_sub -h 127.0.0.1 -p "$PORT_R" -t "$P/state/bench/partitions/#" >"$W/agent-sub.txt" 2>/dev/null &
-    sub=$!
-    PIDS+=("$sub")
-    sleep 0.3
-    agent_start "$PORT_R" "$DATA/republish"
-    for _ in $(seq 60000); do
-      grep -q "retained state republished" "$W/agent.log" && break
-      kill -0 "$AGENT" 2>/dev/null || die "partregd exited while republishing"
-      sleep 0.02
-    done
-    grep -q "retained state republished" "$W/agent.log" || die "republishing did not finish in 20 min"
-    # The agent's own log times (µs) of both lines.
-    t0=$(log_us "agent: online")
-    t1=$(log_us "retained state republished")
-    anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$AGENT/smaps_rollup")
-    rssanon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$AGENT/status")
-    got=$(wait_lines "$W/agent-sub.txt" "$REPUBLISH_N" 60)
-    stop_pid "$AGENT"
-    stop_pid "$sub"
-    stop_pid "$PID_R"
-    [ "$got" -ge "$REPUBLISH_N" ] || note "republish #$r: the subscriber got $got of $REPUBLISH_N"
-    agent_rate=$(awk -v n="$REPUBLISH_N" -v us=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1e6 / (us > 0 ? us : 1) }')
-    [ -s "$W/payloads.txt" ] || head -n "$REPUBLISH_N" "$W/agent-sub.txt" >"$W/payloads.txt"
+    # The same store under the agent's default policy, then keeping all.
+    republish_run default
+    d_rate=$RP_RATE d_got=$RP_GOT d_rss=$RP_RSS d_anon=${RP_ANON:-$RP_RSSANON}
+    republish_run keepall "${KEEPALL_FLAGS[@]}"
+    k_rate=$RP_RATE k_got=$RP_GOT k_rss=$RP_RSS
+    echo "$r $d_got $k_got" >>"$W/republish-arrivals.txt"
 
-    # The baseline: the same payloads with mosquitto_pub -l, QoS 0 retained
-    # (QoS 1 would stop at 65,535 lines), into a fresh broker with a
-    # subscriber that checks they all arrived.
+    # The baseline: N payloads of the agent's (those of the run that
+    # published most, repeated if it published fewer than N) with
+    # mosquitto_pub -l, QoS 0 retained (QoS 1 would stop at 65,535 lines),
+    # into a fresh broker with a subscriber that checks they all arrived.
+    if [ ! -s "$W/payloads.txt" ]; then
+      src=$W/sub-keepall.txt
+      [ "$k_got" -ge "$d_got" ] || src=$W/sub-default.txt
+      [ -s "$src" ] || die "republish #$r: the subscriber got no partition"
+      : >"$W/payloads.txt"
+      while [ "$(wc -l <"$W/payloads.txt")" -lt "$REPUBLISH_N" ]; do
+        head -n "$REPUBLISH_N" "$src" >>"$W/payloads.txt"
+      done
+      head -n "$REPUBLISH_N" "$W/payloads.txt" >"$W/payloads.tmp"
+      mv "$W/payloads.tmp" "$W/payloads.txt"
+    fi
+    rm -f "$W/sub-default.txt" "$W/sub-keepall.txt"
     broker_start R
     mosquitto_sub -h 127.0.0.1 -p "$PORT_R" -t bench/republish >"$W/raw-sub.txt" 2>/dev/null &
     sub=$!
@@ -333,17 +427,32 @@ if wants republish; then
     stop_pid "$PID_R"
     [ "$got" -ge "$sent" ] || note "mosquitto_pub #$r: the subscriber got $got of $sent (QoS 0 drops)"
     raw_rate=$(awk -v n="$sent" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1000 / (ms > 0 ? ms : 1) }')
-    record republish "$r" "$agent_rate" "$raw_rate"
     echo "$r $got $sent" >>"$W/raw-arrivals.txt"
-    record memory "$r" "$(awk -v k="${anon:-$rssanon}" 'BEGIN { printf "%.1f", k / 1024 }')" 64
-    echo "  memory #$r: smaps_rollup Anonymous ${anon:-?} kB, status RssAnon ${rssanon:-?} kB"
+    record republish "$r" "$d_rate" "$raw_rate"
+    record republish_keepall "$r" "$k_rate" "$raw_rate"
+    record broker_rss "$r" "$(kib_to_mib "$d_rss")" 256
+    record broker_rss_keepall "$r" "$(kib_to_mib "$k_rss")" 256
+    record memory "$r" "$(kib_to_mib "$d_anon")" 64
   done
   rm -rf "$DATA/republish"
-  LABEL[republish]="republish $REPUBLISH_N partitions on start, msg/s (QoS 1)"
+  fill="pr_bench_store fill DIR -n $REPUBLISH_N --history"
+  LABEL[republish]="republish $REPUBLISH_N partitions on start, default policy, partitions/s (QoS 1)"
   BASE[republish]="mosquitto_pub -l, QoS 0, retained, msg/s"
   GOAL[republish]=">= 0.5"
-  CMD[republish]="pr_bench_store fill DIR -n $REPUBLISH_N; partregd --data-dir DIR (online → 'retained state republished'); mosquitto_pub -q 0 -r -l"
-  LABEL[memory]="agent anonymous memory after republishing $REPUBLISH_N, MiB"
+  CMD[republish]="$fill; partregd --data-dir DIR (online → 'retained state republished'); mosquitto_pub -q 0 -r -l"
+  LABEL[republish_keepall]="republish $REPUBLISH_N partitions on start, keep-all, partitions/s (QoS 1)"
+  BASE[republish_keepall]="${BASE[republish]}"
+  GOAL[republish_keepall]=">= 0.5"
+  CMD[republish_keepall]="$fill; partregd --data-dir DIR ${KEEPALL_FLAGS[*]} (online → 'retained state republished'); mosquitto_pub -q 0 -r -l"
+  LABEL[broker_rss]="mosquitto RSS after the agent republished $REPUBLISH_N, default policy, MiB"
+  BASE[broker_rss]="goal 256 MiB"
+  GOAL[broker_rss]="<= 1"
+  CMD[broker_rss]="VmRSS: in /proc/PID/status of the agent's mosquitto once its subscriber is quiet ($fill; partregd --data-dir DIR)"
+  LABEL[broker_rss_keepall]="mosquitto RSS after the agent republished $REPUBLISH_N, keep-all, MiB"
+  BASE[broker_rss_keepall]="goal 256 MiB"
+  GOAL[broker_rss_keepall]="<= 1"
+  CMD[broker_rss_keepall]="the same with partregd --data-dir DIR ${KEEPALL_FLAGS[*]}"
+  LABEL[memory]="agent anonymous memory after republishing $REPUBLISH_N, default policy, MiB"
   BASE[memory]="goal 64 MiB"
   GOAL[memory]="<= 1"
   CMD[memory]="Anonymous: in /proc/PID/smaps_rollup of that partregd"
@@ -357,7 +466,12 @@ for id in $(cut -f1 "$RAW" | awk '!seen[$0]++'); do
 done
 note="Repeats: $REPEATS. Ratios are figure / baseline of the same repeat (latencies and
 memory: lower is better). Reproduce all: \`tests/bench/run.sh\`; one group:
-\`BENCH_ONLY=<query|lock|durable|store|republish|wait> tests/bench/run.sh\`."
+\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait> tests/bench/run.sh\`."
+if [ -f "$W/republish-arrivals.txt" ]; then
+  note="$note
+Republished partitions a subscriber received (repeat, default policy, keep-all; of $REPUBLISH_N): \
+$(paste -sd';' "$W/republish-arrivals.txt")."
+fi
 if [ -f "$W/raw-arrivals.txt" ]; then
   note="$note
 mosquitto_pub QoS 0 arrivals at the subscriber (repeat, got, sent): $(paste -sd';' "$W/raw-arrivals.txt")."

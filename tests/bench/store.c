@@ -11,7 +11,18 @@
  *       the coalesced ready union has ~N/4 ranges and a query meets both
  *       indexes. Partitions are written with pr__store_partition_put (every
  *       index maintained) in transactions of 100k; the source's seq is set
- *       past them. Prints "n=N secs=… token=…" (the owner's token).
+ *       past them. Prints "n=N secs=… token=…" (the owner's token). Every
+ *       partition's since is the time of the fill: this store is for the
+ *       query-time figure, whose numbers stay comparable across versions.
+ *   pr_bench_store fill DIR -n N --history
+ *       the same source with a history as a running pipeline leaves it:
+ *       N contiguous one-hour partitions ending at the start of the current
+ *       hour (so from now - N hours), every one ready since its end, but
+ *       the last 48 hours, which are not yet ready: pending since their end,
+ *       every 4th of them (the newest first) locked now with a lease of a
+ *       week. What the agent keeps retained for such a store depends on its
+ *       --ready-expiry (the republish figures): the last week in detail, or
+ *       everything. query reads only stores filled without --history.
  *   pr_bench_store query DIR [-s SAMPLES] [-w HOURS]
  *       SAMPLES (default 20000, after 1000 unmeasured) readiness/query
  *       commands for random HOURS-long (default 24) windows inside the
@@ -48,6 +59,9 @@
 #define SOURCE     "bench"
 #define STATE_SKIP 7  /* every 7th hour is a gap */
 #define PEND_EVERY 10 /* every 10th partition pending */
+#define RECENT     48 /* --history: the newest hours not yet ready */
+#define LOCK_EVERY 4  /* --history: every 4th of those locked */
+#define LEASE_US   (INT64_C(604800) * 1000000)
 
 static const struct pr_handler_opts hopts = {
 	.list_default = 100,
@@ -170,8 +184,46 @@ run_cmd(struct pr_txn *txn, const struct pr_cmd *cmd, char *token, size_t size)
 	return rc;
 }
 
+/* Partition i of n for the fill: the default's (hours from 2000-01-01 with
+ * gaps, every 10th pending, all since now) or --history's (see the top). */
+static void
+fill_partition(
+    struct pr_source *src, long i, long n, int history, int64_t now, struct pr_partition *p)
+{
+	long age = n - 1 - i; /* --history: 0 is the newest */
+
+	memset(p, 0, sizeof *p);
+	snprintf(p->source, sizeof p->source, SOURCE);
+	snprintf(p->provider, sizeof p->provider, "p");
+	p->seq = src->seq + 1 + (uint64_t)i;
+	if (!history) {
+		long hour = i + i / (STATE_SKIP - 1);
+
+		p->range.start = T0_US + (int64_t)hour * HOUR_US;
+		p->range.end = p->range.start + HOUR_US;
+		p->state = i % PEND_EVERY == PEND_EVERY - 1 ? PR_PENDING : PR_READY;
+		p->version = p->state == PR_READY;
+		p->since = p->updated_at = now;
+		return;
+	}
+	p->range.end = now / HOUR_US * HOUR_US - (int64_t)age * HOUR_US;
+	p->range.start = p->range.end - HOUR_US;
+	p->since = p->updated_at = p->range.end;
+	if (age >= RECENT) {
+		p->state = PR_READY;
+		p->version = 1;
+	} else if (age % LOCK_EVERY == 0) {
+		p->state = PR_LOCKED;
+		p->fence = ++src->fence;
+		p->since = p->updated_at = now;
+		p->expires_at = now + LEASE_US;
+	} else {
+		p->state = PR_PENDING;
+	}
+}
+
 static int
-fill(const char *dir, long n)
+fill(const char *dir, long n, int history)
 {
 	struct pr_store *st = NULL;
 	struct pr_txn *txn = NULL;
@@ -209,17 +261,8 @@ fill(const char *dir, long n)
 	}
 	for (long i = 0; i < n; i++) {
 		struct pr_partition p;
-		long hour = i + i / (STATE_SKIP - 1);
 
-		memset(&p, 0, sizeof p);
-		snprintf(p.source, sizeof p.source, SOURCE);
-		snprintf(p.provider, sizeof p.provider, "p");
-		p.range.start = T0_US + (int64_t)hour * HOUR_US;
-		p.range.end = p.range.start + HOUR_US;
-		p.state = i % PEND_EVERY == PEND_EVERY - 1 ? PR_PENDING : PR_READY;
-		p.version = p.state == PR_READY;
-		p.since = p.updated_at = now;
-		p.seq = src.seq + 1 + (uint64_t)i;
+		fill_partition(&src, i, n, history, now, &p);
 		if ((rc = pr__store_partition_put(txn, &src, &p)) != 0) {
 			return fail("pr__store_partition_put", rc);
 		}
@@ -325,20 +368,31 @@ int
 main(int argc, char **argv)
 {
 	long n = 1000, samples = 20000, hours = 24;
+	int history = 0;
 
 	if (argc < 3) {
 		fprintf(stderr,
-		    "usage: pr_bench_store fill DIR -n N | query DIR [-s SAMPLES] "
+		    "usage: pr_bench_store fill DIR -n N [--history] | query DIR [-s SAMPLES] "
 		    "[-w HOURS]\n");
 		return 2;
 	}
-	for (int i = 3; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "-n") == 0) {
-			n = strtol(argv[i + 1], NULL, 10);
-		} else if (strcmp(argv[i], "-s") == 0) {
-			samples = strtol(argv[i + 1], NULL, 10);
-		} else if (strcmp(argv[i], "-w") == 0) {
-			hours = strtol(argv[i + 1], NULL, 10);
+	for (int i = 3; i < argc; i++) {
+		const char *opt = argv[i], *val;
+
+		if (strcmp(opt, "--history") == 0) {
+			history = 1;
+			continue;
+		}
+		if (i + 1 == argc) {
+			return 2; /* every other option takes a value */
+		}
+		val = argv[++i];
+		if (strcmp(opt, "-n") == 0) {
+			n = strtol(val, NULL, 10);
+		} else if (strcmp(opt, "-s") == 0) {
+			samples = strtol(val, NULL, 10);
+		} else if (strcmp(opt, "-w") == 0) {
+			hours = strtol(val, NULL, 10);
 		} else {
 			return 2;
 		}
@@ -347,7 +401,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "fill") == 0) {
-		return fill(argv[2], n);
+		return fill(argv[2], n, history);
 	}
 	if (strcmp(argv[1], "query") == 0) {
 		return query(argv[2], samples, hours);
