@@ -57,6 +57,9 @@ static const struct optdef opts[] = {
 	{ "history-max-events", K_SIZE, O(history_max_events), "events kept per source" },
 	{ "tombstone-expiry", K_U32, O(tombstone_expiry_s),
 	    "seconds a deleted partition's retained tombstone lives" },
+	{ "ready-expiry", K_U32, O(ready_expiry_s),
+	    "seconds a ready partition's retained message lives after it became ready (0: "
+	    "always)" },
 	{ "stats-interval", K_U32, O(stats_interval_s),
 	    "seconds between retained P/agent/stats messages (0: none)" },
 	{ "queue-max", K_SIZE, O(queue_max),
@@ -248,6 +251,7 @@ set_defaults(struct pr_config *cfg)
 	cfg->history_max_age_s = 2592000;
 	cfg->history_max_events = 100000;
 	cfg->tombstone_expiry_s = 604800;
+	cfg->ready_expiry_s = 604800;
 	cfg->stats_interval_s = 30;
 	cfg->queue_max = 10000;
 	cfg->queue_max_mb = 64;
@@ -413,7 +417,8 @@ pr__config_usage(FILE *out)
 	    "  --session-expiry 86400 --map-size 16384 --batch-max 256\n"
 	    "  --idempotency-ttl 86400 --summary-max 1000 --log-level info\n"
 	    "  --lease-default 3600 --lease-max 604800 --history-max-age 2592000\n"
-	    "  --history-max-events 100000 --tombstone-expiry 604800 --stats-interval 30\n"
+	    "  --history-max-events 100000 --tombstone-expiry 604800 --ready-expiry 604800\n"
+	    "  --stats-interval 30\n"
 	    "  --queue-max 10000 --queue-max-mb 64 --receive-max 100\n",
 	    PR_DEFAULT_PREFIX);
 }

@@ -38,6 +38,7 @@ struct pr_config {
 	uint32_t history_max_age_s;  /* events older are pruned, 2592000 */
 	size_t history_max_events;   /* events kept per source, 100000 */
 	uint32_t tombstone_expiry_s; /* deleted partitions' retained tombstones, 604800 */
+	uint32_t ready_expiry_s;     /* ready partitions' retained messages, 604800; 0 = keep */
 	uint32_t stats_interval_s;   /* P/agent/stats period, 30; 0 = never */
 	size_t queue_max;            /* commands waiting for the worker, 10000 */
 	size_t queue_max_mb;         /* their bytes, MiB, 64 */

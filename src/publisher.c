@@ -232,22 +232,30 @@ pr__publisher_stats(struct pr_publisher *p, const struct pr_agent_stats *st)
 	publish_json(p, p->stats_topic, pr__json_agent_stats(st), 1);
 }
 
-/* A partition's retained state (a tombstone when deleted: see above). */
+/*
+ * A partition's retained state. A deleted partition's (a tombstone, see
+ * above) lives --tombstone-expiry, a ready one's --ready-expiry (0: for
+ * ever), counted from when it entered the state; once that has passed the
+ * broker has dropped it and nothing is published. Pending, locked and failed
+ * ones never expire.
+ */
 static int
 publish_partition(struct pr_publisher *p, const struct pr_partition *part)
 {
 	char s[PR_TIME_BUFSZ], e[PR_TIME_BUFSZ];
 	char topic[TOPIC_MAX];
+	uint32_t lives = part->state == PR_DELETED ? p->cfg->tombstone_expiry_s
+	    : part->state == PR_READY              ? p->cfg->ready_expiry_s
+	                                           : 0;
 	uint32_t expiry = 0;
 
-	if (part->state == PR_DELETED) {
-		int64_t left = (int64_t)p->cfg->tombstone_expiry_s
-		    - (pr_time_now() - part->since) / INT64_C(1000000);
+	if (lives != 0) {
+		int64_t left = (int64_t)lives - (pr_time_now() - part->since) / INT64_C(1000000);
 
 		if (left <= 0) {
-			return 0; /* expired: the broker has dropped it already */
+			return 0;
 		}
-		expiry = (uint32_t)left;
+		expiry = left > (int64_t)lives ? lives : (uint32_t)left;
 	}
 
 	snprintf(topic, sizeof topic, "%s/state/%s/partitions/%s/%s/%s", p->cfg->prefix,
