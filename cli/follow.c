@@ -317,6 +317,56 @@ wait_event(struct inbox *in, int sfd, int64_t deadline)
  */
 static int check_source(struct pr_cli *cli);
 
+/* Print one event, a line of its own; 1 when printed. */
+static int
+watch_print(const struct pr_cli *cli, struct json_object *ev)
+{
+	if (!json_object_is_type(ev, json_type_object)) {
+		fprintf(stderr, "partreg: an event that is not a JSON object\n");
+		return 0;
+	}
+	if (cli->json) {
+		pr__cli_json_write(stdout, ev);
+		putc('\n', stdout);
+	} else {
+		pr__cli_print_record(stdout, NULL, ev, NULL);
+	}
+	return 1;
+}
+
+/*
+ * Print the events of one message on P/events/<source>, oldest first, while
+ * *seen < count (0 = no limit). Format 2 is one message per source per
+ * group commit: {v: 2, source, epoch, events: [event...]}; format 1 (no
+ * "v", from agents before 0.2) is the event alone. A newer format could
+ * mean anything: it is said on stderr and skipped.
+ */
+static void
+watch_message(const struct pr_cli *cli, const char *msg, size_t len, long count, long *seen)
+{
+	struct json_object *o, *v, *events;
+
+	if (pr__cli_json_parse(msg, len, &o) != 0) {
+		fprintf(stderr, "partreg: an event that is not JSON: %.200s\n", msg);
+		return;
+	}
+	if (!json_object_object_get_ex(o, "v", &v)) {
+		*seen += watch_print(cli, o);
+	} else if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 2
+	    && (events = pr__cli_json_get(o, "events", json_type_array)) != NULL) {
+		for (size_t i = 0; i < pr__cli_json_len(events) && (count == 0 || *seen < count);
+		     i++) {
+			*seen += watch_print(cli, pr__cli_json_at(events, i));
+		}
+	} else {
+		fprintf(stderr,
+		    "partreg: events of a format this partreg does not know (v %.20s; it "
+		    "reads 1 and 2): upgrade partreg\n",
+		    json_object_get_string(v));
+	}
+	json_object_put(o);
+}
+
 /* Print events as they come until --count, deadline (-1 = none) or a signal. */
 static int
 watch_events(struct pr_cli *cli, struct inbox *in, int sfd, int64_t deadline)
@@ -333,25 +383,14 @@ watch_events(struct pr_cli *cli, struct inbox *in, int sfd, int64_t deadline)
 
 		inbox_take(in, &b);
 		for (size_t i = 0; i < b.n; i++) {
-			struct json_object *ev;
-
 			if (topic_is(b.topics[i], "agent/status")) {
 				agent_seen_update(&agent, b.msgs[i], b.lens[i]);
 			} else if (!is_events(cli, b.topics[i])) {
 				have_summary = 1; /* P/state/<source>: the source exists */
 			} else if (count > 0 && seen >= count) {
 				/* Already done: later ones are not printed. */
-			} else if (cli->json) {
-				fwrite(b.msgs[i], 1, b.lens[i], stdout);
-				putc('\n', stdout);
-				seen++;
-			} else if (pr__cli_json_parse(b.msgs[i], b.lens[i], &ev) == 0) {
-				pr__cli_print_record(stdout, NULL, ev, NULL);
-				json_object_put(ev);
-				seen++;
 			} else {
-				fprintf(stderr, "partreg: an event that is not JSON: %.200s\n",
-				    b.msgs[i]);
+				watch_message(cli, b.msgs[i], b.lens[i], count, &seen);
 			}
 		}
 		batch_free(&b);

@@ -195,20 +195,54 @@ wait_seq() {
   echo "$seq"
 }
 
-# follow_events SOURCE: every event of SOURCE from now on, one JSON per line,
-# into $T/events.json (with marker lines, {"mark":N}, that prove the
-# subscription is in place before this returns).
+# follow_events SOURCE [FILE]: every message on P/events/SOURCE from now on,
+# one JSON per line, into $T/FILE (events.json), with marker lines,
+# {"mark":N}, that prove the subscription is in place before this returns.
+# The agent publishes one message per source per group commit:
+# {"v":2, "source", "epoch", "events":[event...]}; `events` flattens them.
 follow_events() {
-  stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$1" -t "test/mark/$$" \
-    >"$T/events.json" 2>>"$T/sub.log" &
+  local out="$T/${2:-events.json}" mark="test/mark/$$/${2:-events.json}"
+  stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/events/$1" -t "$mark" \
+    >"$out" 2>>"$T/sub.log" &
   PIDS+=($!)
   for i in $(seq 50); do
-    mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "test/mark/$$" -m "{\"mark\":$i}"
-    grep -q mark "$T/events.json" && return 0
+    mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "$mark" -m "{\"mark\":$i}"
+    grep -q mark "$out" && return 0
     sleep 0.1
   done
   fail "the event subscriber did not start"
 }
+
+# jq, over an array of messages of P/events/<source> (and marker lines,
+# which it drops): their events, flattened in arrival order. An error (jq
+# fails, prints nothing) unless every message is a batch of format 2 --
+# v 2, a source, an epoch, at least one event, each event of that source
+# and epoch, seqs rising within the message -- and seqs rise across
+# messages too (one source, one subscriber: nothing lost to reordering).
+EVENTS_FLAT='def batch: . as $m
+  | if ($m.v == 2) and ($m.source | type) == "string" and ($m.epoch | type) == "number"
+       and ($m | keys) == ["epoch", "events", "source", "v"]
+       and ($m.events | type) == "array" and ($m.events | length) > 0
+       and all($m.events[]; .source == $m.source and .epoch == $m.epoch)
+       and ([$m.events[].seq] as $s | [range(1; $s | length) | $s[.] > $s[. - 1]] | all)
+    then $m.events[] else error("not an events batch: \($m | tojson)") end;
+  [.[] | select(has("mark") | not) | batch]
+  | if ([.[].seq] as $s | [range(1; $s | length) | $s[.] > $s[. - 1]] | all) then .
+    else error("events out of order: \([.[].seq])") end'
+
+# events [FILE]: the events follow_events captured so far in $T/FILE
+# (events.json), flattened from their batches, as one JSON array; nothing
+# (and status 1) when a message is not a well-formed batch or seqs do not
+# rise (see EVENTS_FLAT), so that `expect "$(events)" ...` fails then.
+events() { grep '^{' "$T/${1:-events.json}" | jq -sc "$EVENTS_FLAT"; }
+
+# sub_events NAME TOPIC: the events bg_sub311 NAME received on TOPIC (one
+# P/events/<source>) so far, flattened like `events`.
+sub_events() { { grep -F "$2 {" "$T/sub.$1" || true; } | sed "s|^$2 ||" | jq -sc "$EVENTS_FLAT"; }
+
+# batches [FILE]: the messages follow_events captured so far, marker lines
+# left out, as one JSON array.
+batches() { grep '^{' "$T/${1:-events.json}" | jq -sc '[.[] | select(has("mark") | not)]'; }
 
 # bg_sub311 NAME TOPIC...: an MQTT 3.1.1 QoS 1 subscriber in the background,
 # "topic payload" a line (with mosquitto_sub's -d lines) into $T/sub.NAME;

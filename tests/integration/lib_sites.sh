@@ -199,9 +199,6 @@ wait_port() {
   return 1
 }
 
-# got NAME TOPIC: the payloads received on exactly TOPIC, one a line.
-got() { grep -F "$2 {" "$T/sub.$1" | sed "s|^$2 ||" || true; }
-
 # rr311 VERB JSON: the command with reply_to and a fresh correlation_id in
 # the body, published at QoS 1; prints the reply (empty after 10 s).
 rr311() {
@@ -259,7 +256,7 @@ interop_walkthrough() {
   expect "$(sub1 "$P/state/$S/partitions/$Z1/$Z2/p")" '.state == "ready" and .version == 1 and .fence == 1' "$BROKER: the retained partition topic"
   row "walk-through: register, provider, partition, lock, readiness, unlock, retained summary and partition (exact topics)" "passes"
   sleep 0.3
-  expect "$(got events "$P/events/$S" | jq -s -c '[.[].type]')" '. == ["source_registered","provider_registered","registered","locked","unlocked"]' "$BROKER: a QoS 1 subscriber saw the five events in order"
+  expect "$(sub_events events "$P/events/$S" | jq -c '[.[].type]')" '. == ["source_registered","provider_registered","registered","locked","unlocked"]' "$BROKER: a QoS 1 subscriber saw the five events in order"
   grep -q "received PUBLISH (d0, q1" "$T/sub.events" || fail "$BROKER: events were not delivered at QoS 1"
   row "QoS 1 commands, replies and events, in order" "yes"
 

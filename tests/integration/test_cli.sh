@@ -252,6 +252,34 @@ set +e; wait "$WPID"; RC=$?; set -e
 OUT=$(cat "$T/watch.out"); ERR=$(cat "$T/watch.err"); cat "$T/watch.out" "$T/watch.err" >>"$T/all.out"
 rc 0 "watch --json --count 1"
 expect "$OUT" ".type == \"locked\" and .provider == \"q\" and .source == \"$S\" and .start == \"$B\" and (.seq | type) == \"number\"" "watch --json: the raw event"
+# One group commit, one message of several events: q locks days 3 and 4
+# under one session, and session/abort fails both in one batch. watch
+# prints each event of the batch, a line each, in seq order, and --count
+# stops inside a batch.
+D=2023-01-04T00:00:00Z
+E=2023-01-05T00:00:00Z
+PARTREG_TOKEN=$QTOKEN cli partition lock $S --provider q --start $C --end $D --session w-batch; rc 0 "q locks day 3 under session w-batch"
+PARTREG_TOKEN=$QTOKEN cli partition lock $S --provider q --start $D --end $E --session w-batch; rc 0 "q locks day 4 under session w-batch"
+"$PARTREG_CLI" --json watch $S --count 2 >"$T/watch.out" 2>"$T/watch.err" &
+WPID=$!
+PIDS+=("$WPID")
+"$PARTREG_CLI" watch $S --count 1 >"$T/watch1.out" 2>"$T/watch1.err" &
+W1PID=$!
+PIDS+=("$W1PID")
+sleep 1
+expect "$(rr session/abort '{"session":"w-batch"}')" '.ok and (.result.failed | length) == 2' "session/abort fails both in one command"
+for _ in $(seq 50); do kill -0 "$WPID" 2>/dev/null || kill -0 "$W1PID" 2>/dev/null || break; sleep 0.1; done
+set +e; wait "$WPID"; RC=$?; set -e
+OUT=$(cat "$T/watch.out"); ERR=$(cat "$T/watch.err"); cat "$T/watch.out" "$T/watch.err" >>"$T/all.out"
+rc 0 "watch --json --count 2: both events of the batch"
+[ "$(wc -l <"$T/watch.out")" -eq 2 ] || fail "watch --json printed $(wc -l <"$T/watch.out") lines for a batch of two"
+expect "$(jq -s -c . "$T/watch.out")" "length == 2 and all(.[]; .type == \"failed\" and .reason == \"session_aborted\" and .provider == \"q\" and .source == \"$S\" and (has(\"events\") | not)) and ([.[].start] | sort) == [\"$C\", \"$D\"]" "watch --json: each event of the batch as its own object"
+expect "$(jq -s -c . "$T/watch.out")" '.[1].seq == .[0].seq + 1' "watch --json: the batch's events in seq order"
+set +e; wait "$W1PID"; RC=$?; set -e
+OUT=$(cat "$T/watch1.out"); ERR=$(cat "$T/watch1.err"); cat "$T/watch1.out" "$T/watch1.err" >>"$T/all.out"
+rc 0 "watch --count 1: exits after the first event of the batch"
+[ "$(wc -l <"$T/watch1.out")" -eq 1 ] || fail "watch --count 1 printed $(wc -l <"$T/watch1.out") lines"
+has "$OUT" "^seq=$(jq -s '.[0].seq' "$T/watch.out") .*type=failed .*reason=session_aborted" "watch --count 1: the batch's first event alone"
 cli watch $S --timeout 1; rc 0 "watch --timeout 1 with nothing happening: exit 0"
 cli watch $S --count 3 --timeout 1; rc 4 "watch --count 3 --timeout 1 with nothing happening: exit 4"
 

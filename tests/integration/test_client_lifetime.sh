@@ -64,7 +64,9 @@ flood() {
   PIDS+=($!)
 }
 flood "$P/state/$S" "$SUMMARY"
-flood "$P/events/$S" '{"seq":1,"type":"noise"}'
+# A batch of three events (format 2): --count 20 stops inside a batch.
+ev() { echo "{\"seq\":$1,\"epoch\":1,\"at\":\"2023-01-01T00:00:00Z\",\"type\":\"noise\",\"source\":\"$S\"}"; }
+flood "$P/events/$S" "{\"v\":2,\"source\":\"$S\",\"epoch\":1,\"events\":[$(ev 1),$(ev 2),$(ev 3)]}"
 cli() {
   set +e
   "$PARTREG_CLI" "$@" >"$T/cli.out" 2>>"$T/cli.err"

@@ -224,7 +224,14 @@ check "the retained summary: seq $N, nothing blocked, epoch $EPOCH" \
   "[.[0] | select(.seq != $N or .blocked != [] or .epoch != $EPOCH)]" <<<"$SUMMARY"
 
 # ---- what a subscriber saw live ----
-sed -n "s|^$P/events/$S ||p" "$T/monitor.txt" >"$T/live-events.json"
+# One message per source per group commit: {v: 2, source, epoch, events}.
+sed -n "s|^$P/events/$S ||p" "$T/monitor.txt" >"$T/live-batches.json"
+jq -c '.events[]?' "$T/live-batches.json" >"$T/live-events.json"
+check "live events: each message a batch of format 2 (this source, its epoch, 1+ events, seqs rising)" "
+  map(select(.v != 2 or .source != \"$S\" or (keys != [\"epoch\", \"events\", \"source\", \"v\"])
+    or (.events | type != \"array\" or length == 0) or (.epoch as \$e | any(.events[]; .epoch != \$e or .source != \"$S\"))
+    or ([.events[].seq] as \$q | any(range(1; \$q | length); \$q[.] <= \$q[. - 1])))
+    | {v, source, epoch, seqs: [.events[]?.seq]})" "$T/live-batches.json"
 sed -n "s|^$P/state/$S ||p" "$T/monitor.txt" >"$T/live-summaries.json"
 sed -n "s|^$P/agent/status ||p" "$T/monitor.txt" >"$T/live-status.json"
 check "live events: seqs rise, no repeat" '
@@ -260,5 +267,5 @@ check "partitions unchanged by the replays" \
 check "no error in the agent's log" '.' <(grep -E '^[^ ]+ error ' "$T/agent.log" | jq -R . || true)
 [ "$FAILED_CHECKS" -eq 0 ] || fail "$FAILED_CHECKS checks failed"
 echo "# history $N events; $((NKILLS + 1)) agent runs, $(grep -c 'agent: online (epoch' "$T/agent.log") came online, epochs 1..$EPOCH;" \
-  "live: $(wc -l <"$T/live-events.json") events, $(wc -l <"$T/live-summaries.json") summaries"
+  "live: $(wc -l <"$T/live-events.json") events in $(wc -l <"$T/live-batches.json") messages, $(wc -l <"$T/live-summaries.json") summaries"
 pass

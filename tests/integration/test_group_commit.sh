@@ -2,7 +2,8 @@
 # Group commit: commands that arrive together share one durable commit. A
 # burst of 2000 locks published at once must all be applied, in fewer
 # commits than commands, as the agent's own counters on the retained
-# P/agent/stats say ("commands.total" handled, "batches" committed).
+# P/agent/stats say ("commands.total" handled, "batches" committed), and
+# their events come one message per commit (P/events/<source>).
 . "$(dirname "$0")/lib.sh"
 N=2000
 start_broker
@@ -29,6 +30,8 @@ s0=$(stats_at_least 2) || fail "no P/agent/stats before the burst"
 c0=$(jq -r '.commands.total' <<<"$s0")
 b0=$(jq -r '.batches' <<<"$s0")
 
+# Every events message of the burst: one per source per commit.
+follow_events burst
 partition_lines burst 2023-01-01 hour $N >"$T/locks.jsonl"
 t0=$(date +%s.%N)
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/partition/lock" -l <"$T/locks.jsonl"
@@ -47,6 +50,13 @@ echo "commits: $batches for $commands commands ($N locks and the polls)"
 [ "$batches" -lt "$commands" ] || fail "$batches commits for $commands commands: no batch held more than one"
 [ "$batches" -lt "$N" ] || fail "$batches commits for $N locks: no group commit"
 ok "group commit: $batches commits, $(awk -v c="$commands" -v b="$batches" 'BEGIN { printf "%.1f", c / b }') commands per commit"
+# Events: one message per source per group commit, {v: 2, source, epoch,
+# events}, so the burst's N events come in fewer messages, each lock's
+# event once and in seq order (`events` also checks every message's shape).
+for _ in $(seq 100); do [ "$(events | jq length)" = "$N" ] && break; sleep 0.1; done
+expect "$(events)" "length == $N and [.[].seq] == [range(3; $want + 1)] and all(.[]; .type == \"locked\")" "the $N locked events, each once, in seq order"
+nb=$(batches | jq length)
+expect "$(batches)" "length < $N and any(.[]; (.events | length) > 1)" "the events came in $nb messages ($batches commits): some held more than one event"
 r=$(rr readiness/query '{"source":"burst","start":"2023-01-01T00:00:00Z","end":"2023-01-02T00:00:00Z"}')
 expect "$r" '.result.ready == false and (.result.blockers | length) == 24' "24 locked hours block the first day"
 pass

@@ -90,7 +90,10 @@ ok "no token in the history"
 
 # The same as the events published live, and as one unpaged query.
 sleep 0.3
-LIVE=$(grep '^{' "$T/events.json" | jq -sc '[.[] | select(has("type"))]')
+LIVE=$(events)
+# One command at a time: every group commit held one change of H, so
+# every message on P/events/hist is a batch of one.
+expect "$(batches)" "length == 13 and all(.[]; .v == 2 and .source == \"$H\" and (.events | length) == 1)" "13 messages, one event each, in batches of format 2"
 K='[.[] | [.seq, .type, .provider, .start, .end, .state, .fence, .version, .reason, .at]]'
 [ "$(jq -c "$K" <<<"$LIVE")" = "$(jq -c "$K" <<<"$ALL")" ] || { echo "live: $LIVE" >&2; fail "history differs from the events published live"; }
 ok "history is what was published live"

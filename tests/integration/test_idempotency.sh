@@ -37,7 +37,7 @@ wait_reply() {
 rr311() { pub311 "$1" "$(with311 "$2" "$3")"; wait_reply "$3"; }
 seq_of() { rr source/get "{\"source\":\"$S\"}" | jq -r .result.seq; }
 # events_of TYPE: how many TYPE events the events subscriber has seen.
-events_of() { sed -n "s|^$P/events/$S ||p" "$T/sub.events" | jq -s "[.[] | select(.type == \"$1\")] | length"; }
+events_of() { sub_events events "$P/events/$S" | jq "[.[] | select(.type == \"$1\")] | length"; }
 
 bg_sub311 replies "$RT"
 bg_sub311 events "$P/events/$S"

@@ -35,8 +35,6 @@ wait_state() {
   done
   echo "$s"
 }
-# events: every event of $S received so far, as one JSON array.
-events() { grep '^{' "$T/events.json" | jq -s '[.[] | select(has("type"))]'; }
 FENCES=()
 # lock START END [EXTRA]: lock; the reply into $r, its fence into FENCES.
 lock() {
@@ -45,7 +43,8 @@ lock() {
 }
 
 # Every event of the source, from now on, into events.json (the marker
-# proves the subscription is in place).
+# proves the subscription is in place); `events` (lib.sh) reads them back
+# from their batches.
 follow_events "$S"
 
 # --- ttl_s limits and the default lease --------------------------------------

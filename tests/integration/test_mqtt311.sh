@@ -78,7 +78,7 @@ s=$(mosquitto_sub "${M311[@]}" -t "$P/state/+" -C 1 -W 2 -v 2>/dev/null || true)
 [ "${s%% *}" = "$P/state/$S" ] || fail "3.1.1 wildcard subscription: got '$s'"
 ok "a 3.1.1 wildcard subscriber gets the retained summary"
 sleep 0.3
-ev=$(sed -n "s|^$P/events/$S ||p" "$T/sub.events" | jq -s -c '[.[].type]')
+ev=$(sub_events events "$P/events/$S" | jq -c '[.[].type]')
 expect "$ev" '. == ["source_registered","provider_registered","locked","unlocked"]' "a 3.1.1 subscriber saw the events of the cycle ($ev)"
 
 # ---- error replies also reach reply_to ----

@@ -115,7 +115,7 @@ expect "$(rr partition/list "{\"source\":\"$A\"}")" "[.result.items[] | select(.
 expect "$(rr partition/list "{\"source\":\"$A\",\"provider\":\"p2\"}")" "[.result.items[].start] == [\"$D2\"]" "partition/list by provider omits it"
 expect "$(rr readiness/query "$q12")" '.result.ready == true and .result.blockers == []' "readiness no longer blocked by it ([D1,D2) covered by p1)"
 sleep 0.3
-expect "$(grep '^{' "$T/events.json" | jq -s .)" "[.[] | select(.type == \"deleted\" and .provider == \"p2\" and .start == \"$D1\" and .seq == $DSEQ)] | length == 1" "a deleted event"
+expect "$(events)" "[.[] | select(.type == \"deleted\" and .provider == \"p2\" and .start == \"$D1\" and .seq == $DSEQ)] | length == 1" "a deleted event"
 
 # Deleting the only ready partition of an interval: not blocked, not ready.
 expect "$(rr partition/delete "$(part $A p1 $D1 $D2 "$NA")")" '.ok and .result.state == "deleted"' "delete p1's ready [D1,D2)"

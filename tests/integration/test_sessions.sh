@@ -23,8 +23,9 @@ ptopic() { echo "$P/state/$1/partitions/$(day "$2")/$(day $(($2 + 1)))/p"; }
 # pstate SOURCE N: day N's partition as partition/list shows it.
 pstate() { rr partition/list "{\"source\":\"$1\"}" | jq -c ".result.items[] | select(.start == \"$(day "$2")\")"; }
 
-# Events of source B, from now on.
+# Events of sources B and A, from now on.
 follow_events "$SB"
+follow_events "$SA" events_a.json
 
 # sd SESSION: the session_digest partreg publishes for SESSION.
 sd() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
@@ -82,7 +83,14 @@ expect "$(pstate $SA 5)" '.state == "ready" and .version == 1' "A day 5 (finishe
 expect "$(sub1 "$(ptopic $SB 1)")" '.state == "failed" and .reason == "session_aborted"' "retained partition: failed"
 expect "$(sub1 "$P/state/$SB")" "[.blocked[] | select(.start == \"$(day 1)\" and .state == \"failed\" and .reason == \"session_aborted\")] | length == 1" "summary: the aborted partition blocks as failed"
 sleep 0.3
-expect "$(grep '^{' "$T/events.json" | jq -s .)" "[.[] | select(.type == \"failed\" and .reason == \"session_aborted\" and .start == \"$(day 1)\" and .source == \"$SB\")] | length == 1" "a failed/session_aborted event"
+expect "$(events)" "[.[] | select(.type == \"failed\" and .reason == \"session_aborted\" and .start == \"$(day 1)\" and .source == \"$SB\")] | length == 1" "a failed/session_aborted event"
+# One command, one group commit: A's two failed partitions come as ONE
+# message on P/events/sess_a holding both events, in seq order.
+expect "$(events events_a.json)" "[.[] | select(.reason == \"session_aborted\")] | length == 2" "A: two failed/session_aborted events"
+AB=$(batches events_a.json | jq -c '[.[] | select(any(.events[]; .reason == "session_aborted"))]')
+expect "$AB" "length == 1 and .[0].v == 2 and .[0].source == \"$SA\" and (.[0].events | length) == 2" "A: both in one message (v 2, source $SA, two events)"
+expect "$AB" ".[0].events | all(.type == \"failed\" and .state == \"failed\" and .reason == \"session_aborted\") and ([.[].start] | sort) == [\"$(day 1)\", \"$(day 2)\"]" "A: the batch holds days 1 and 2, failed"
+expect "$AB" '.[0] | .epoch as $e | .events[1].seq == .events[0].seq + 1 and all(.events[]; .epoch == $e)' "A: the batch's events in seq order, with its epoch"
 
 r=$(rr session/abort '{"session":"job-7"}')
 expect "$r" '.ok and .result.session == "job-7" and .result.failed == []' "aborting the session again fails nothing"

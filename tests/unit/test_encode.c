@@ -285,6 +285,14 @@ test_encode_state(void **state)
 	ev.fence = 6;
 	ev.version = 2;
 	assert_matches_example(pr__json_event(&ev, 3), "state/event/valid/unlocked.json");
+	/* P/events/<source>: a batch of one is still the array form. */
+	{
+		struct pr_json *batch = pr__json_array();
+
+		pr__json_append(batch, pr__json_event(&ev, 3));
+		assert_matches_example(
+		    pr__json_events("orders", 3, batch), "state/events/valid/unlocked.json");
+	}
 
 	memset(&ev, 0, sizeof ev);
 	ev.seq = 1;
@@ -292,6 +300,28 @@ test_encode_state(void **state)
 	strcpy(ev.type, "source_registered");
 	strcpy(ev.source, "orders");
 	assert_matches_example(pr__json_event(&ev, 1), "state/event/valid/source-registered.json");
+
+	/* One group commit, two events of the source: one message, seq order. */
+	{
+		struct pr_json *batch = pr__json_array();
+
+		memset(&ev, 0, sizeof ev);
+		ev.seq = 41;
+		ev.at = NOW;
+		strcpy(ev.type, "registered");
+		strcpy(ev.source, "orders");
+		strcpy(ev.provider, "airflow-etl");
+		ev.range = (struct pr_range) { T1, T2 };
+		ev.state = PR_PENDING;
+		pr__json_append(batch, pr__json_event(&ev, 3));
+		ev.seq = 42;
+		strcpy(ev.type, "locked");
+		ev.state = PR_LOCKED;
+		ev.fence = 7;
+		pr__json_append(batch, pr__json_event(&ev, 3));
+		assert_matches_example(pr__json_events("orders", 3, batch),
+		    "state/events/valid/registered-and-locked.json");
+	}
 
 	assert_matches_example(pr__json_agent_status("online", &agent_identity, NOW),
 	    "state/agent-status/valid/online.json");
