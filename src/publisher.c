@@ -28,6 +28,7 @@
 
 #define REPUBLISH_STEP     512
 #define PUBLISH_TIMEOUT_MS 10000
+#define EVENTS_PER_MESSAGE 256
 #define TOPIC_MAX          1024 /* the longest: P/state/<source>/partitions/<start>/<end>/<provider> */
 
 struct republish {
@@ -422,23 +423,37 @@ pr__summaries_free(struct pr_summaries *s)
 	free(s);
 }
 
-/* The events of one source in ch, from index first on, as one message:
- * {v, source, epoch, events: [...]} on P/events/<source>. */
+/* The events of one source in ch, from index first on, as messages
+ * {v, source, epoch, events: [...]} on P/events/<source> of at most
+ * EVENTS_PER_MESSAGE events each (a session/abort of thousands of locks
+ * stays within any broker's message size). */
 static void
 publish_events(struct pr_publisher *p, const struct pr_changes *ch, size_t first)
 {
 	const char *src = ch->events[first].source;
-	struct pr_json *batch = pr__json_array(), *msg;
+	struct pr_json *batch = NULL;
 	char topic[TOPIC_MAX];
+	size_t n = 0;
 
-	for (size_t i = first; i < ch->nevents && batch != NULL; i++) {
-		if (strcmp(ch->events[i].source, src) == 0) {
-			pr__json_append(batch, pr__json_event(&ch->events[i], p->epoch));
+	snprintf(topic, sizeof topic, "%s/events/%s", p->cfg->prefix, src);
+	for (size_t i = first; i < ch->nevents; i++) {
+		if (strcmp(ch->events[i].source, src) != 0) {
+			continue;
+		}
+		if (batch == NULL && (batch = pr__json_array()) == NULL) {
+			pr_error("agent: out of memory encoding the events of %s", src);
+			return;
+		}
+		pr__json_append(batch, pr__json_event(&ch->events[i], p->epoch));
+		if (++n == EVENTS_PER_MESSAGE) {
+			publish_json(p, topic, pr__json_events(src, p->epoch, batch), 0);
+			batch = NULL;
+			n = 0;
 		}
 	}
-	msg = pr__json_events(src, p->epoch, batch);
-	snprintf(topic, sizeof topic, "%s/events/%s", p->cfg->prefix, src);
-	publish_json(p, topic, msg, 0);
+	if (batch != NULL) {
+		publish_json(p, topic, pr__json_events(src, p->epoch, batch), 0);
+	}
 }
 
 void

@@ -127,6 +127,25 @@ for i in $(seq 50); do
   grep -q up "$T/will.out" && break
   sleep 0.1
 done
+# A session of 300 locks aborted at once: 300 failed events, published as
+# messages of at most 256 events (256 + 44), every one once, in seq order.
+follow_events "$SA" events_big.json
+for i in $(seq 100 399); do part $SA "$i" '"session":"job-big"'; done |
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/cmd/partition/lock" -l
+for _ in $(seq 100); do
+  [ "$(events events_big.json | jq '[.[] | select(.type == "locked")] | length')" = 300 ] && break
+  sleep 0.1
+done
+r=$(rr session/abort '{"session":"job-big"}')
+expect "$r" '.ok and (.result.failed | length) == 300' "session/abort of 300 locks"
+for _ in $(seq 100); do
+  [ "$(events events_big.json | jq '[.[] | select(.reason == "session_aborted")] | length')" = 300 ] && break
+  sleep 0.1
+done
+expect "$(events events_big.json)" '[.[] | select(.reason == "session_aborted") | .start] | unique | length == 300' \
+  "300 failed/session_aborted events, each once"
+expect "$(batches events_big.json | jq -c '[.[] | select(any(.events[]; .reason == "session_aborted")) | .events | length]')" \
+  '. == [256, 44]' "in two messages of 256 and 44 events"
 grep -q up "$T/will.out" || fail "the client with the Last Will did not connect"
 expect "$(rr partition/lock "$(part $SA 10 '"session":"job-42"')")" '.ok and .result.session_digest == "5359ae12ca11e5d628161c38de88522b51cb30c79b1ad9ba67e4860c6119bfff"' "the job locks A day 10 under job-42"
 expect "$(rr partition/lock "$(part $SB 10 '"session":"job-42"')")" '.ok and .result.session_digest == "5359ae12ca11e5d628161c38de88522b51cb30c79b1ad9ba67e4860c6119bfff"' "the job locks B day 10 under job-42"
