@@ -172,6 +172,10 @@ new_source() {
     jq -e .ok >/dev/null || fail "could not register provider p of $1"
 }
 
+# pbody JQ-OBJECT: a partition command body for provider p of source $S with
+# $TOKEN, merged with the jq object (e.g. '{start: "...", end: "..."}').
+pbody() { jq -cn --arg s "$S" --arg t "$TOKEN" "{source:\$s,provider:\"p\",access_token:\$t} + $1"; }
+
 # partition_lines SOURCE FROM UNIT N: N command bodies, one per line, for
 # consecutive UNIT-long (hour, day) partitions of provider p from date FROM.
 partition_lines() {

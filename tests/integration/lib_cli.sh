@@ -17,6 +17,9 @@ cli() {
   ERR=$(cat "$T/err")
   if [ "${KEEP_TOKEN_OUTPUT:-0}" != 1 ]; then cat "$T/out" "$T/err" >>"$T/all.out"; fi
 }
+# has TEXT PATTERN DESCRIPTION: grep -E PATTERN in TEXT; hasnt: not in it.
+has() { grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (expected /$2/)"; }; ok "$3"; }
+hasnt() { ! grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (unexpected /$2/)"; }; ok "$3"; }
 # rc N DESCRIPTION: the last call (cli, or a test's own runner setting RC,
 # OUT, ERR) exited N.
 rc() {

@@ -11,9 +11,6 @@ start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
 
-# has TEXT PATTERN DESCRIPTION: grep -E PATTERN in TEXT.
-has() { grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (expected /$2/)"; }; ok "$3"; }
-hasnt() { ! grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (unexpected /$2/)"; }; ok "$3"; }
 UUID='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 S=cli_src
 A=2023-01-01T00:00:00Z

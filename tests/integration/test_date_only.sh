@@ -18,27 +18,25 @@ D2=2023-01-02T00:00:00Z
 D3=2023-01-03T00:00:00Z
 new_source $S
 
-# body JSON-FIELDS: a partition command of provider p of $S with the token.
-body() { jq -cn --arg s "$S" --arg t "$TOKEN" "{source:\$s,provider:\"p\",access_token:\$t} + $1"; }
 
 # ---- a write with dates alone: canonical midnight UTC everywhere ----
-r=$(rr partition/lock "$(body '{start:"2023-01-01",end:"2023-01-02"}')")
+r=$(rr partition/lock "$(pbody '{start:"2023-01-01",end:"2023-01-02"}')")
 expect "$r" ".ok and .status == 200 and .result.state == \"locked\" and .result.start == \"$D1\" and .result.end == \"$D2\"" \
   "partition/lock with start 2023-01-01, end 2023-01-02: locked, canonical times in the reply"
 FENCE=$(jq -r .result.fence <<<"$r")
 expect "$(sub1 "$P/state/$S/partitions/$D1/$D2/p")" ".state == \"locked\" and .start == \"$D1\" and .end == \"$D2\" and .fence == $FENCE" \
   "retained under the canonical topic .../$D1/$D2/p"
 # The same partition, named with full times: the fence of the date-only lock holds.
-r=$(rr partition/renew "$(body "{start:\"$D1\",end:\"2023-01-02 00:00:00\",fence:$FENCE}")")
+r=$(rr partition/renew "$(pbody "{start:\"$D1\",end:\"2023-01-02 00:00:00\",fence:$FENCE}")")
 expect "$r" ".ok and .result.state == \"locked\" and .result.fence == $FENCE" "renew with full times: the same lock"
-r=$(rr partition/unlock "$(body "{start:\"2023-01-01\",end:\"2023-01-02T00:00:00+00:00\",fence:$FENCE}")")
+r=$(rr partition/unlock "$(pbody "{start:\"2023-01-01\",end:\"2023-01-02T00:00:00+00:00\",fence:$FENCE}")")
 expect "$r" ".ok and .result.state == \"ready\" and .result.version == 1 and .result.start == \"$D1\"" \
   "unlock with a date alone and an offset form: ready, version 1"
 r=$(rr partition/list "{\"source\":\"$S\"}")
 expect "$r" ".ok and (.result.items | length) == 1 and .result.items[0].start == \"$D1\" and .result.items[0].end == \"$D2\" and .result.items[0].state == \"ready\"" \
   "one partition, stored with canonical times"
 # A date alone on the last day of February of a leap year.
-r=$(rr partition/register "$(body '{start:"2024-02-28",end:"2024-02-29"}')")
+r=$(rr partition/register "$(pbody '{start:"2024-02-28",end:"2024-02-29"}')")
 expect "$r" '.ok and .result.start == "2024-02-28T00:00:00Z" and .result.end == "2024-02-29T00:00:00Z" and .result.state == "pending"' \
   "partition/register 2024-02-28 .. 2024-02-29 (leap year)"
 
@@ -81,7 +79,7 @@ bad_date() {
 for d in 2023-02-30 2023-02-29 2100-02-29 2023-04-31 2023-13-01 2023-00-10 2023-01-00 2023-01-32 \
   0000-01-01 2023-1-1 2023-01-1 23-01-01 20230101 2023/01/01 "2023-01-01T" "2023-01-01 " " 2023-01-01" \
   2023-01-01Z 2023-01-01T00 2023-01-01T00:00; do
-  bad_date partition/lock "$(jq -cn --argjson b "$(body '{end:"2023-03-02"}')" --arg d "$d" '$b + {start:$d}')" "lock with start \"$d\""
+  bad_date partition/lock "$(jq -cn --argjson b "$(pbody '{end:"2023-03-02"}')" --arg d "$d" '$b + {start:$d}')" "lock with start \"$d\""
 done
 bad_date readiness/query "{\"source\":\"$S\",\"start\":\"2023-01-01\",\"end\":\"2023-02-30\"}" "readiness/query with end 2023-02-30"
 bad_date history/query "{\"source\":\"$S\",\"from\":\"2023-13-01\"}" "history/query with from 2023-13-01"

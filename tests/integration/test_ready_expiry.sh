@@ -14,15 +14,14 @@ D1=2023-01-01T00:00:00Z
 D2=2023-01-02T00:00:00Z
 D3=2023-01-03T00:00:00Z
 new_source $S
-body() { jq -cn --arg s "$S" --arg t "$TOKEN" "{source:\$s,provider:\"p\",access_token:\$t} + $1"; }
 # present TOPIC: is a retained message there (a fresh subscriber gets it)?
 present() { [ -n "$(sub1 "$1")" ]; }
 
 # Day 1 ready, day 2 pending.
-F=$(rr partition/lock "$(body "{start:\"$D1\",end:\"$D2\"}")" | jq -r .result.fence)
-rr partition/unlock "$(body "{start:\"$D1\",end:\"$D2\",fence:$F}")" | jq -e '.result.state == "ready"' >/dev/null ||
+F=$(rr partition/lock "$(pbody "{start:\"$D1\",end:\"$D2\"}")" | jq -r .result.fence)
+rr partition/unlock "$(pbody "{start:\"$D1\",end:\"$D2\",fence:$F}")" | jq -e '.result.state == "ready"' >/dev/null ||
   fail "unlock of day 1"
-rr partition/register "$(body "{start:\"$D2\",end:\"$D3\"}")" | jq -e '.result.state == "pending"' >/dev/null ||
+rr partition/register "$(pbody "{start:\"$D2\",end:\"$D3\"}")" | jq -e '.result.state == "pending"' >/dev/null ||
   fail "register of day 2"
 READY_T="$P/state/$S/partitions/$D1/$D2/p"
 PEND_T="$P/state/$S/partitions/$D2/$D3/p"

@@ -9,7 +9,6 @@
 start_broker
 start_agent
 export PARTREG_BROKER=mqtt://127.0.0.1:$PORT
-has() { grep -qE -- "$2" <<<"$1" || { echo "got: $1" >&2; fail "$3 (expected /$2/)"; }; ok "$3"; }
 
 S=runs
 N=2000
@@ -29,8 +28,7 @@ expect "$SUM" ".v == 2 and .truncated == false and .blocked == [{start: \"$(day 
   "one run of $N pending partitions, without since (a run of many)"
 
 # Lock day 10: pending 0..10 (10), locked 10 (1, with since and lease), pending 11..N.
-body() { jq -cn --arg s "$S" --arg t "$TOKEN" "{source:\$s,provider:\"p\",access_token:\$t} + $1"; }
-F=$(rr partition/lock "$(body "{start:\"$(day 10)\",end:\"$(day 11)\",ttl_s:600}")" | jq -r .result.fence)
+F=$(rr partition/lock "$(pbody "{start:\"$(day 10)\",end:\"$(day 11)\",ttl_s:600}")" | jq -r .result.fence)
 [ "$F" -ge 1 ] || fail "lock of day 10"
 retained_within "$P/state/$S" '(.blocked | length) == 3' 10 || fail "the summary did not show three runs: $(sub1 "$P/state/$S")"
 expect "$(sub1 "$P/state/$S")" "[.blocked[] | [.start, .end, .state, .count, has(\"since\"), has(\"expires_at\")]] == [
@@ -38,7 +36,7 @@ expect "$(sub1 "$P/state/$S")" "[.blocked[] | [.start, .end, .state, .count, has
   [\"$(day 10)\", \"$(day 11)\", \"locked\", 1, true, true],
   [\"$(day 11)\", \"$(day $N)\", \"pending\", $((N - 11)), false, false]]" \
   "a lock in the middle: pending 10, locked 1 (since, expires_at), pending $((N - 11)), in time order"
-rr partition/unlock "$(body "{start:\"$(day 10)\",end:\"$(day 11)\",fence:$F}")" | jq -e '.result.state == "ready"' >/dev/null ||
+rr partition/unlock "$(pbody "{start:\"$(day 10)\",end:\"$(day 11)\",fence:$F}")" | jq -e '.result.state == "ready"' >/dev/null ||
   fail "unlock of day 10"
 retained_within "$P/state/$S" "(.blocked | length) == 2 and .ready == [[\"$(day 10)\",\"$(day 11)\"]]" 10 ||
   fail "after the unlock: $(sub1 "$P/state/$S")"
