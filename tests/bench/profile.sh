@@ -11,7 +11,8 @@
 # PROFILE_PENDING (register: pending partitions made first, 2000),
 # PROFILE_TOP (entries printed, 25), BENCH_BUILD_DIR (build-bench, a
 # Release build with symbols is best: -DCMAKE_BUILD_TYPE=RelWithDebInfo),
-# PROFILE_OUT (keep perf.data there).
+# PROFILE_OUT (keep perf.data there), PARTREGD (another agent binary, e.g. an older
+# build to compare with).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
@@ -41,7 +42,7 @@ for _ in $(seq 50); do
   mosquitto_sub -h 127.0.0.1 -p "$port" -t '$SYS/broker/version' -C 1 -W 1 >/dev/null 2>&1 && break
   sleep 0.1
 done
-"$BUILD/src/partregd" --broker "mqtt://127.0.0.1:$port" --data-dir "$W/data" --log-level warn \
+"${PARTREGD:-$BUILD/src/partregd}" --broker "mqtt://127.0.0.1:$port" --data-dir "$W/data" --log-level warn \
   >"$W/agent.log" 2>&1 &
 AGENT=$!
 PIDS+=("$AGENT")
@@ -55,15 +56,23 @@ rr provider/register "{\"source\":\"bench\",\"provider\":\"p\",\"access_token\":
 RTT=$BUILD/tests/bench/pr_bench_rtt
 args=(--broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN")
 if [ "$MODE" = register ]; then
-  "$RTT" register "${args[@]}" -n "$PENDING" -c 64 >/dev/null
+  # PENDING pending days first (untimed), then new days after them.
+  args=(--broker "$U" --topic "$P/cmd/partition/register" --source bench --token "$TOKEN")
+  "$RTT" register "${args[@]}" --first-day 2100-01-01 -n "$PENDING" -c 64 >/dev/null
   args+=(--first-day "$(date -u -d "2100-01-01 + $PENDING days" +%F)")
 fi
+# cpu_ticks: the agent's user + system CPU so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$AGENT/stat"; }
 perf record -q -g -o "$W/perf.data" -p "$AGENT" 2>"$W/perf.log" &
 PERF=$!
 sleep 0.5
+t0=$(cpu_ticks)
 "$RTT" "$MODE" "${args[@]}" -n "$N" -c "$C"
+t1=$(cpu_ticks)
 kill -INT "$PERF"
 wait "$PERF" || true
+awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$N" \
+  'BEGIN { printf "agent CPU: %.2f s for %d commands, %.0f us per command\n", t / hz, n, t / hz * 1e6 / n }'
 if [ -n "${PROFILE_OUT:-}" ]; then cp "$W/perf.data" "$PROFILE_OUT"; fi
 echo "self time by thread, then by library, then the top $TOP symbols:"
 report() { perf report -i "$W/perf.data" --no-children --sort "$1" --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n "$2" || true; }
