@@ -406,5 +406,8 @@ class PartitionEventTrigger(BaseEventTrigger):
                     gap = await self._history(client, last)
                     pending = gap + pending
         finally:
-            for s in subs:
-                await s.close()
+            # No unsubscribing: the caller closes the connection next, and an
+            # unsubscribe awaited while the loop shuts down (the triggerer
+            # stopping cancels every task at once) waits for an UNSUBACK
+            # that never comes.
+            del subs
