@@ -160,6 +160,7 @@ class Client:
         self._waiters: dict[str, _Waiter] = {}
         self._subs: list[Subscription] = []
         self._subacks: dict[int, tuple[threading.Event, list[ReasonCode]]] = {}
+        self._early_subacks: dict[int, list[ReasonCode]] = {}
         self._ready = threading.Event()  # connected and subscribed to the reply topic
         self._reply_mid: int | None = None
         self._last_error = ""
@@ -245,16 +246,25 @@ class Client:
         self.close()
 
     def _subscribe_now(self, topic: str) -> tuple[int, threading.Event, list[ReasonCode]]:
+        """Subscribe at QoS 1; the event is set when the SUBACK came, with
+        its reason codes in the list."""
         if self._v5:
             rc, mid = self._mqtt.subscribe(topic, options=SubscribeOptions(qos=1))
         else:
             rc, mid = self._mqtt.subscribe(topic, qos=1)
         ev, codes = threading.Event(), list[ReasonCode]()
-        if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None:
-            with self._mu:
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return -1, ev, codes
+        with self._mu:
+            # The network thread may have read the SUBACK already, before
+            # the mid was known here.
+            early = self._early_subacks.pop(mid, None)
+            if early is None:
                 self._subacks[mid] = (ev, codes)
-            return mid, ev, codes
-        return -1, ev, codes
+        if early is not None:
+            codes.extend(early)
+            ev.set()
+        return mid, ev, codes
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         # Not a TCP socket (a proxy, websockets): nothing to do.
@@ -305,6 +315,8 @@ class Client:
     ) -> None:
         with self._mu:
             entry = self._subacks.pop(mid, None)
+            if entry is None:
+                self._early_subacks[mid] = list(reason_codes)
         if entry is not None:
             entry[1].extend(reason_codes)
             entry[0].set()
