@@ -157,3 +157,21 @@ def test_subscribe_is_prompt(client: partreg.Client) -> None:
         client.subscribe(f"test/prompt/{i}", lambda *_: None).close()
         slowest = max(slowest, time.monotonic() - t0)
     assert slowest < 1.0
+
+
+async def test_a_raising_callback_harms_nothing(stack: Stack, src: Source) -> None:
+    def boom(topic: str, payload: bytes, retained: bool) -> None:
+        raise RuntimeError("callback bug")
+
+    with stack.client() as c:
+        sub = c.subscribe(f"state/{src.name}", boom)
+        c.agent.resync(src.name)  # the summary comes again, the callback raises
+        await asyncio.sleep(0.3)
+        assert c.source.get(src.name)["source"] == src.name
+        sub.close()
+    async with stack.async_client() as ac:
+        asub = await ac.subscribe(f"state/{src.name}", boom)
+        await ac.agent.resync(src.name)
+        await asyncio.sleep(0.3)
+        assert (await ac.source.get(src.name))["source"] == src.name
+        await asub.close()

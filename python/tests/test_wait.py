@@ -13,7 +13,7 @@ import pytest
 
 import partreg
 
-from .conftest import Source, Stack, needs_agent, new_source
+from .conftest import SANITIZED, Source, Stack, needs_agent, new_source
 
 pytestmark = needs_agent
 
@@ -68,7 +68,8 @@ def test_wakes_on_unlock(
             f"(the unlock's own reply: median {statistics.median(replies) * 1e3:.1f} ms, "
             f"max {max(replies) * 1e3:.1f} ms)"
         )
-    assert max(lat) < 1.0
+    # One broker hop after the commit; the sanitizer build's agent is slower.
+    assert max(lat) < (3.0 if SANITIZED else 1.0)
 
 
 def test_timeout_says_what_it_waits_for(client: partreg.Client, src: Source) -> None:

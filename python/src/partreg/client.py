@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import queue
 import socket
 import threading
@@ -70,6 +71,8 @@ from .summary import Readiness, Summary, SummaryError, check_interval, readiness
 MessageCallback = Callable[[str, bytes, bool], None]
 
 _GRACE_S = 1.0  # how long wait() gives the retained summary before it asks
+
+log = logging.getLogger("partreg")
 
 
 @dataclasses.dataclass
@@ -207,7 +210,13 @@ class Client:
         if not self._started:
             self._started = True
             ep = self.options.endpoint
-            self._mqtt.connect_async(ep.host, ep.port, self.options.keepalive, clean_start=True)
+            self._mqtt.connect_async(
+                ep.host,
+                ep.port,
+                self.options.keepalive,
+                # MQTT 3.1.1 has clean_session (set above) instead.
+                clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            )
             self._mqtt.loop_start()
         t = self.options.timeout if timeout is None else timeout
         if not self._ready.wait(t):
@@ -346,7 +355,11 @@ class Client:
         with self._mu:
             subs = [s for s in self._subs if mqtt.topic_matches_sub(s.topic_filter, topic)]
         for s in subs:
-            s.callback(topic, msg.payload, bool(msg.retain))
+            try:
+                s.callback(topic, msg.payload, bool(msg.retain))
+            except Exception:
+                # Not into paho: its network thread would die of it.
+                log.exception("partreg: a subscription callback for %s raised", s.topic_filter)
 
     # ---- subscriptions
 
