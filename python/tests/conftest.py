@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,14 @@ class Broker:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    def client_options(self) -> dict[str, Any]:
+        """What a client needs besides the URL (TLS files, credentials)."""
+        return {}
+
+    def agent_flags(self) -> list[str]:
+        """What partregd needs besides --broker."""
+        return []
 
     def _conf(self) -> Path:
         text = MOSQUITTO_CONF.read_text()
@@ -126,6 +135,7 @@ class Agent:
                 str(self.dir / "data"),
                 "--log-level",
                 "debug",
+                *self.broker.agent_flags(),
                 *self.flags,
             ],
             stdout=log,
@@ -138,7 +148,10 @@ class Agent:
     def wait_online(self, timeout: float = 20.0) -> None:
         """Until partregd answers a read: then it is connected and subscribed."""
         deadline = time.monotonic() + timeout
-        with partreg.Client(self.broker.url, use_env=False) as c:
+        version = "3.1.1" if "3.1.1" in self.flags else 5
+        with partreg.Client(
+            self.broker.url, use_env=False, mqtt_version=version, **self.broker.client_options()
+        ) as c:
             while time.monotonic() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
@@ -192,16 +205,16 @@ class Stack:
     def url(self) -> str:
         return self.broker.url
 
-    def client(self, **kw: object) -> partreg.Client:
-        return partreg.Client(self.url, use_env=False, **kw)  # type: ignore[arg-type]
+    def client(self, **kw: Any) -> partreg.Client:
+        return partreg.Client(self.url, use_env=False, **(self.broker.client_options() | kw))
 
-    def async_client(self, **kw: object) -> partreg.AsyncClient:
-        return partreg.AsyncClient(self.url, use_env=False, **kw)  # type: ignore[arg-type]
+    def async_client(self, **kw: Any) -> partreg.AsyncClient:
+        return partreg.AsyncClient(self.url, use_env=False, **(self.broker.client_options() | kw))
 
 
-def _start_stack(d: Path, flags: list[str] | None = None) -> Stack:
+def _start_stack(d: Path, flags: list[str] | None = None, broker: Broker | None = None) -> Stack:
     d.mkdir(parents=True, exist_ok=True)
-    broker = Broker(d)
+    broker = broker or Broker(d)
     broker.start()
     agent = Agent(d, broker, flags or [])
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,8 @@ from .summary import Readiness, Summary, SummaryError, check_interval, readiness
 AsyncMessageCallback = Callable[[str, bytes, bool], None]
 
 _GRACE_S = 1.0
+
+log = logging.getLogger("partreg")
 
 
 @dataclasses.dataclass
@@ -153,6 +156,7 @@ class AsyncClient:
         self.client_id = o.new_client_id()
         self.reply_topic = o.reply_topic(self.client_id)
         self._v5 = o.mqtt_version == 5
+        self._tls = o.tls_context()  # bad TLS files raise InvalidInput here
         self._will = will
         self._waiters: dict[str, _Waiter] = {}
         self._subs: list[AsyncSubscription] = []
@@ -182,16 +186,25 @@ class AsyncClient:
             )
         assert self._ready is not None
         t = self.options.timeout if timeout is None else timeout
+        ready = asyncio.ensure_future(self._ready.wait())
         try:
-            await asyncio.wait_for(self._ready.wait(), t)
-        except TimeoutError:
-            why = self._last_error
-            await self.close()
-            raise BrokerUnreachable(
-                "broker_unreachable",
-                f"no connection to {self.options.broker} within {t:g} s"
-                + (f"; last: {why}" if why else ""),
-            ) from None
+            # The connection task ends only on close() or a fault of its own.
+            await asyncio.wait({ready, self._task}, timeout=t, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if self._ready.is_set():
+            return
+        task = self._task
+        fault = task.exception() if task.done() and not task.cancelled() else None
+        why = self._last_error
+        await self.close()
+        if fault is not None:
+            raise PartregError("internal", f"the connection failed: {fault!r}") from fault
+        raise BrokerUnreachable(
+            "broker_unreachable",
+            f"no connection to {self.options.broker} within {t:g} s"
+            + (f"; last: {why}" if why else ""),
+        )
 
     @property
     def connected(self) -> bool:
@@ -203,7 +216,9 @@ class AsyncClient:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A fault of the task itself was said by connect(), or shows as
+            # requests timing out: closing says nothing more.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def __aenter__(self) -> AsyncClient:
@@ -233,10 +248,11 @@ class AsyncClient:
             protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
             will=will,
             clean_session=None if self._v5 else True,
-            clean_start=True,
+            # MQTT 3.1.1 has clean_session instead (paho refuses clean_start).
+            clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             keepalive=o.keepalive,
             timeout=o.timeout,
-            tls_context=o.tls_context(),
+            tls_context=self._tls,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
@@ -289,7 +305,11 @@ class AsyncClient:
                 w.fut.set_result(r.obj)
             return
         for s in [s for s in self._subs if mqtt.topic_matches_sub(s.topic_filter, topic)]:
-            s.callback(topic, payload, bool(msg.retain))
+            try:
+                s.callback(topic, payload, bool(msg.retain))
+            except Exception:
+                # Not into the connection task: it would end with it.
+                log.exception("partreg: a subscription callback for %s raised", s.topic_filter)
 
     # ---- subscriptions
 

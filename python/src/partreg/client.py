@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import queue
 import socket
 import threading
@@ -70,6 +71,8 @@ from .summary import Readiness, Summary, SummaryError, check_interval, readiness
 MessageCallback = Callable[[str, bytes, bool], None]
 
 _GRACE_S = 1.0  # how long wait() gives the retained summary before it asks
+
+log = logging.getLogger("partreg")
 
 
 @dataclasses.dataclass
@@ -160,6 +163,7 @@ class Client:
         self._waiters: dict[str, _Waiter] = {}
         self._subs: list[Subscription] = []
         self._subacks: dict[int, tuple[threading.Event, list[ReasonCode]]] = {}
+        self._early_subacks: dict[int, list[ReasonCode]] = {}
         self._ready = threading.Event()  # connected and subscribed to the reply topic
         self._reply_mid: int | None = None
         self._last_error = ""
@@ -206,7 +210,13 @@ class Client:
         if not self._started:
             self._started = True
             ep = self.options.endpoint
-            self._mqtt.connect_async(ep.host, ep.port, self.options.keepalive, clean_start=True)
+            self._mqtt.connect_async(
+                ep.host,
+                ep.port,
+                self.options.keepalive,
+                # MQTT 3.1.1 has clean_session (set above) instead.
+                clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            )
             self._mqtt.loop_start()
         t = self.options.timeout if timeout is None else timeout
         if not self._ready.wait(t):
@@ -245,16 +255,25 @@ class Client:
         self.close()
 
     def _subscribe_now(self, topic: str) -> tuple[int, threading.Event, list[ReasonCode]]:
+        """Subscribe at QoS 1; the event is set when the SUBACK came, with
+        its reason codes in the list."""
         if self._v5:
             rc, mid = self._mqtt.subscribe(topic, options=SubscribeOptions(qos=1))
         else:
             rc, mid = self._mqtt.subscribe(topic, qos=1)
         ev, codes = threading.Event(), list[ReasonCode]()
-        if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None:
-            with self._mu:
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return -1, ev, codes
+        with self._mu:
+            # The network thread may have read the SUBACK already, before
+            # the mid was known here.
+            early = self._early_subacks.pop(mid, None)
+            if early is None:
                 self._subacks[mid] = (ev, codes)
-            return mid, ev, codes
-        return -1, ev, codes
+        if early is not None:
+            codes.extend(early)
+            ev.set()
+        return mid, ev, codes
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         # Not a TCP socket (a proxy, websockets): nothing to do.
@@ -305,6 +324,8 @@ class Client:
     ) -> None:
         with self._mu:
             entry = self._subacks.pop(mid, None)
+            if entry is None:
+                self._early_subacks[mid] = list(reason_codes)
         if entry is not None:
             entry[1].extend(reason_codes)
             entry[0].set()
@@ -334,7 +355,11 @@ class Client:
         with self._mu:
             subs = [s for s in self._subs if mqtt.topic_matches_sub(s.topic_filter, topic)]
         for s in subs:
-            s.callback(topic, msg.payload, bool(msg.retain))
+            try:
+                s.callback(topic, msg.payload, bool(msg.retain))
+            except Exception:
+                # Not into paho: its network thread would die of it.
+                log.exception("partreg: a subscription callback for %s raised", s.topic_filter)
 
     # ---- subscriptions
 
