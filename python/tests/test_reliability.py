@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: MIT
+"""request_id and resends: a lost reply, a repeated request, a broker restart.
+
+The agent commits a command before it answers, and answers a request_id it
+has seen with the first reply, marked "replayed". So a client that resends
+with the same request_id until a reply comes applies every command once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+import partreg
+
+from .conftest import Source, Stack, needs_agent, new_source
+
+pytestmark = needs_agent
+
+D1, D2 = "2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z"
+
+
+def lock_body(s: Source, **extra: Any) -> dict[str, Any]:
+    return {
+        "source": s.name,
+        "provider": "p",
+        "start": D1,
+        "end": D2,
+        "access_token": s.token,
+    } | extra
+
+
+def test_same_request_id_is_replayed(client: partreg.Client, src: Source) -> None:
+    rid = str(uuid.uuid4())
+    first = client.request("partition/lock", lock_body(src, request_id=rid))
+    again = client.request("partition/lock", lock_body(src, request_id=rid))
+    assert first.ok and not first.replayed and first.request_id == rid
+    assert again.ok and again.replayed and again.result["fence"] == first.result["fence"] == 1
+    # The same id with another body is no key to the first reply.
+    with pytest.raises(partreg.Conflict) as e:
+        client.call("partition/lock", lock_body(src, request_id=rid, ttl_s=5))
+    assert e.value.code == "request_id_conflict"
+    # Also by the command methods: request_id= is passed through.
+    rid2 = str(uuid.uuid4())
+    u1 = client.partition.unlock(src.name, "p", D1, D2, fence=1, token=src.token, request_id=rid2)
+    u2 = client.partition.unlock(src.name, "p", D1, D2, fence=1, token=src.token, request_id=rid2)
+    assert u1 == u2 and u1["version"] == 1
+
+
+def test_lost_reply_resent_and_replayed(client: partreg.Client, src: Source) -> None:
+    """The first reply goes nowhere (the client is not subscribed to its
+    reply topic); the resend, same request_id, gets the replayed reply, and
+    the lock was taken once."""
+    unsub = client._mqtt.unsubscribe(client.reply_topic)
+    assert unsub[0] == 0
+    time.sleep(0.3)  # the UNSUBACK
+    out: dict[str, partreg.Reply] = {}
+    t = threading.Thread(
+        target=lambda: out.setdefault(
+            "r", client.request("partition/lock", lock_body(src), timeout=10, resend=0.5)
+        )
+    )
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.3)  # the first send is answered into the void
+    client._subscribe_now(client.reply_topic)
+    t.join()
+    reply = out["r"]
+    assert reply.ok and reply.replayed and reply.result["fence"] == 1
+    assert 0.4 < time.monotonic() - t0 < 5
+    events = client.history.query(src.name, start=D1, end=D2)["events"]
+    assert [e["type"] for e in events] == ["locked"]
+
+
+async def test_lost_reply_resent_and_replayed_async(stack: Stack) -> None:
+    with stack.client() as sc:
+        src = new_source(sc)
+    async with stack.async_client() as c:
+        assert c._mqtt is not None
+        await c._mqtt.unsubscribe(c.reply_topic)
+        task = asyncio.create_task(c.request("partition/lock", lock_body(src), resend=0.5))
+        await asyncio.sleep(0.3)
+        await c._mqtt.subscribe(c.reply_topic, qos=1)
+        reply = await task
+        assert reply.ok and reply.replayed and reply.result["fence"] == 1
+        events = (await c.history.query(src.name, start=D1, end=D2))["events"]
+        assert [e["type"] for e in events] == ["locked"]
+
+
+def test_timeout_is_said(stack: Stack) -> None:
+    # A prefix no agent serves: no reply, a clear error.
+    with stack.client(prefix="nobody/v1") as c:
+        t0 = time.monotonic()
+        with pytest.raises(partreg.Timeout) as e:
+            c.call("source/get", {"source": "x"}, timeout=0.6)
+        assert 0.5 < time.monotonic() - t0 < 3
+        assert e.value.code == "timeout" and "nobody/v1" in e.value.message
+        assert isinstance(e.value, TimeoutError)
+
+
+async def test_broker_restart(own_stack: Stack) -> None:
+    """Both clients reconnect and resubscribe by themselves: a request sent
+    while the broker is down is answered once it is back, and a wait that
+    began before the restart sees the unlock made after it."""
+    s = own_stack
+    with s.client() as setup:
+        src = new_source(setup)
+    sc = s.client()
+    ac = s.async_client()
+    await ac.connect()
+    try:
+        waited: dict[str, Any] = {}
+        waiter = threading.Thread(
+            target=lambda: waited.setdefault("r", sc.wait(src.name, D1, D2, timeout=30))
+        )
+        waiter.start()
+        await asyncio.sleep(0.5)
+        s.broker.stop()
+        await asyncio.sleep(0.5)
+        assert not sc.connected and not ac.connected
+        out: dict[str, partreg.Reply] = {}
+        sync_req = threading.Thread(
+            target=lambda: out.setdefault(
+                "sync", sc.request("partition/lock", lock_body(src), timeout=25, resend=0.5)
+            )
+        )
+        sync_req.start()
+        async_req = asyncio.create_task(
+            ac.request("source/get", {"source": src.name}, timeout=25, resend=0.5)
+        )
+        await asyncio.sleep(1.0)
+        s.broker.start()  # same port; retained state is gone (persistence off)
+        reply = await async_req
+        assert reply.ok and reply.result["source"] == src.name
+        await asyncio.to_thread(sync_req.join)
+        assert out["sync"].ok and out["sync"].result["fence"] == 1
+        # The agent republished the summary on reconnect; the wait follows it.
+        await ac.partition.unlock(src.name, "p", D1, D2, fence=1, token=src.token)
+        await asyncio.to_thread(waiter.join)
+        assert waited["r"].ready
+    finally:
+        sc.close()
+        await ac.close()
+
+
+def test_subscribe_is_prompt(client: partreg.Client) -> None:
+    """subscribe() returns at the SUBACK, also when the network thread reads
+    it before subscribe() knows its message id (a race that once made it
+    wait its whole timeout, and wait() with it)."""
+    slowest = 0.0
+    for i in range(40):
+        t0 = time.monotonic()
+        client.subscribe(f"test/prompt/{i}", lambda *_: None).close()
+        slowest = max(slowest, time.monotonic() - t0)
+    assert slowest < 1.0
+
+
+async def test_a_raising_callback_harms_nothing(stack: Stack, src: Source) -> None:
+    def boom(topic: str, payload: bytes, retained: bool) -> None:
+        raise RuntimeError("callback bug")
+
+    with stack.client() as c:
+        sub = c.subscribe(f"state/{src.name}", boom)
+        c.agent.resync(src.name)  # the summary comes again, the callback raises
+        await asyncio.sleep(0.3)
+        assert c.source.get(src.name)["source"] == src.name
+        sub.close()
+    async with stack.async_client() as ac:
+        asub = await ac.subscribe(f"state/{src.name}", boom)
+        await ac.agent.resync(src.name)
+        await asyncio.sleep(0.3)
+        assert (await ac.source.get(src.name))["source"] == src.name
+        await asub.close()
