@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # The cron and Airflow examples (compose/cron/, compose/airflow/), run for
-# real against mosquitto + partregd: the command lines are taken from the
-# files themselves (the crontab's job lines with cron's own rules; the
-# DAGs' bash_command strings through python3's ast module, Airflow's
-# templates replaced by a fixed day), so an example that rots fails here.
-# Each consumer line starts first and must be waiting; the producer line
-# must make the partition ready; the consumer's wait must then succeed and
-# its load run. Airflow itself is not needed (nor installed): the DAG files
-# are only compiled (py_compile).
+# real against mosquitto + partregd, so an example that rots fails here.
+#
+# Cron: the crontab's job lines, taken from the file, run with cron's own
+# rules (VAR=value lines as the environment, $SHELL -c, \% as %). The
+# consumer line starts first and must be waiting; the producer line must
+# make yesterday ready; the consumer's wait must then succeed and its load
+# run.
+#
+# Airflow: the two DAG files run unchanged in Apache Airflow 3.3.2 (pip, a
+# venv under the build directory, lib_airflow.sh), in two isolated
+# instances: A (the producer DAG, its token in the workers' environment) and
+# B (the consumer DAG, no token), sharing only the broker and the data
+# directory. Airflow renders the templates and runs the tasks (`airflow
+# dags test`): B's run starts first and its sensor must be waiting (partreg
+# ready exits 1, re-poked), A's run must lock, export and unlock the run's
+# data interval, then B's sensor must succeed and its load run with the
+# same interval. Then: an export that fails fails the partition (with its
+# exit status) and A's task; and B with an unreachable broker fails at
+# once (exit 3 is not re-poked). No network is needed but pip's package
+# index, the first time; without it the test is skipped (77).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_airflow.sh"
 : "${PARTREG_CLI:?set by ctest: path to partreg}"
-command -v python3 >/dev/null || { echo "SKIP: no python3"; FAILED=0; exit 77; }
+command -v python3 >/dev/null || fail "no python3 (cron's rules are read with it; Airflow runs on it)"
+T_START=$(date +%s.%N)
 EX=$PARTREG_SOURCE_DIR/compose
 CRONTAB=$EX/cron/crontab
 PRODUCER_DAG=$EX/airflow/sales_producer.py
@@ -18,6 +32,14 @@ CONSUMER_DAG=$EX/airflow/sales_consumer.py
 for f in "$CRONTAB" "$EX/cron/export.sh" "$EX/cron/load.sh" "$PRODUCER_DAG" "$CONSUMER_DAG"; do
   [ -f "$f" ] || fail "missing example file $f"
 done
+# Airflow first: if pip cannot reach its index the test is skipped before
+# anything runs.
+airflow_venv
+if [ "$AIRFLOW_VENV_REUSED" = 1 ]; then
+  ok "Airflow $AIRFLOW_VERSION venv reused ($AIRFLOW_VENV_SECONDS s)"
+else
+  ok "Airflow $AIRFLOW_VERSION venv made ($AIRFLOW_VENV_SECONDS s)"
+fi
 start_broker
 start_agent
 BROKER=mqtt://127.0.0.1:$PORT
@@ -26,6 +48,7 @@ ln -s "$PARTREG_CLI" "$T/bin/partreg"
 cp "$EX/cron/export.sh" "$EX/cron/load.sh" "$T/sales/"
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
+dur() { printf '%.1f' "$(secs "$1" "$2")"; }
 
 # The source both examples write, with one provider per producer.
 r=$(rr source/register '{"source":"sales","owner":"finance"}')
@@ -129,101 +152,119 @@ done_within cron_consumer2 5
 ok "cron consumer line on a ready day: at once"
 
 # ============================== Airflow ==============================
-for f in "$PRODUCER_DAG" "$CONSUMER_DAG"; do
-  PYTHONPYCACHEPREFIX=$T/pycache python3 -m py_compile "$f" || fail "python3 -m py_compile $f"
-done
-ok "python3 -m py_compile: both DAG files"
-# Every operator call with a bash_command: its class, task_id and the string.
-python3 - "$PRODUCER_DAG" "$CONSUMER_DAG" >"$T/dags.json" <<'PY' || fail "cannot extract the bash_command strings"
-import ast, json, sys
-out = []
-for path in sys.argv[1:]:
-    tree = ast.parse(open(path).read(), path)
-    dag_ids = [ast.literal_eval(k.value) for n in ast.walk(tree) if isinstance(n, ast.Call)
-               for k in n.keywords if k.arg == 'dag_id']
-    for n in ast.walk(tree):
-        if not isinstance(n, ast.Call):
-            continue
-        kw = {k.arg: k.value for k in n.keywords}
-        if 'bash_command' not in kw:
-            continue
-        cls = n.func.id if isinstance(n.func, ast.Name) else ast.unparse(n.func)
-        item = {'file': path.rsplit('/', 1)[-1], 'dag_id': dag_ids[0] if dag_ids else None,
-                'class': cls, 'task_id': ast.literal_eval(kw['task_id']),
-                'bash_command': ast.literal_eval(kw['bash_command'])}
-        for k in ('mode', 'retries', 'poke_interval'):
-            if k in kw:
-                item[k] = ast.literal_eval(kw[k])
-        out.append(item)
-json.dump(out, sys.stdout)
-PY
-jq -c '.[] | {file, dag_id, class, task_id}' "$T/dags.json"
-DAGS=$(cat "$T/dags.json")
-expect "$DAGS" '[.[] | .dag_id] | unique | length == 2' "two DAGs, with different dag_ids (one per Airflow instance)"
-expect "$DAGS" '[.[] | select(.file == "sales_producer.py" and .class == "BashOperator" and (.bash_command | test("(^| )partreg run ")))] | length == 1' "producer DAG: a BashOperator running partreg run"
-expect "$DAGS" '[.[] | select(.file == "sales_consumer.py" and (.class == "BashSensor" or (.class == "BashOperator" and .retries > 0)) and (.bash_command | test("(^| )partreg wait ")))] | length == 1' "consumer DAG: a sensor on partreg wait"
-expect "$DAGS" '[.[] | select(.file == "sales_consumer.py" and (.bash_command | test("load")))] | length == 1' "consumer DAG: a load task"
-# Airflow reads a bash_command that ends in .sh or .bash as a template file.
-expect "$DAGS" 'all(.[]; (.bash_command | test("\\.(sh|bash)\\s*$")) | not)' "no bash_command ends in .sh (Airflow would look for a template file)"
-expect "$DAGS" 'all(.[]; (.bash_command | test("--token[ =]")) | not)' "no token on a DAG's command line"
-
-# Airflow's rendering for the run of 2023-01-01 of a @daily DAG.
-render() {
-  python3 - "$1" <<'PY'
-import re, sys
-values = {'ds': '2023-01-01', 'ds_nodash': '20230101',
-          'data_interval_start': '2023-01-01T00:00:00+00:00',
-          'data_interval_end': '2023-01-02T00:00:00+00:00'}
-def sub(m):
-    key = re.sub(r'\s+', '', m.group(1))
-    if key not in values:
-        sys.exit(f'unknown template {{{{ {m.group(1)} }}}}: add it to test_examples.sh')
-    return values[key]
-print(re.sub(r'\{\{\s*(.*?)\s*\}\}', sub, sys.argv[1]))
-PY
-}
-cmd_of() { jq -r --arg f "$1" --arg t "$2" '.[] | select(.file == $f and .task_id == $t) | .bash_command' "$T/dags.json"; }
-task_of() { jq -r --arg f "$1" --arg re "$2" '.[] | select(.file == $f and (.bash_command | test($re))) | .task_id' "$T/dags.json"; }
-AF_PRODUCER=$(render "$(cmd_of sales_producer.py "$(task_of sales_producer.py 'partreg run ')")") || fail "cannot render the producer task's command"
-AF_SENSOR=$(render "$(cmd_of sales_consumer.py "$(task_of sales_consumer.py 'partreg wait ')")") || fail "cannot render the sensor's command"
-AF_LOAD=$(render "$(cmd_of sales_consumer.py "$(task_of sales_consumer.py 'load')")") || fail "cannot render the load task's command"
-echo "  producer task: $AF_PRODUCER"
-echo "  sensor task:   $AF_SENSOR"
-echo "  load task:     $AF_LOAD"
-# Two isolated instances: each worker has only its own environment; the
-# consumer's has no token at all.
-AF_A=("PATH=$T/bin:/usr/bin:/bin" "HOME=$T" "PARTREG_BROKER=$BROKER" "PARTREG_TOKEN=$AIRFLOW_TOKEN" "SALES=$T/sales" "SALES_OUT=$T/data-out")
-AF_B=("PATH=$T/bin:/usr/bin:/bin" "HOME=$T" "PARTREG_BROKER=$BROKER" "SALES=$T/sales" "SALES_OUT=$T/data-out")
-# BashOperator and BashSensor run their command with bash -c.
-start_bg af_sensor bash "$AF_SENSOR" "${AF_B[@]}"
-sleep 2
-still_running af_sensor
-ok "Airflow B: the sensor's partreg wait is waiting for 2023-01-01"
+# `airflow dags test DAG D` is a manual run: its logical date is D and the
+# data interval the timetable infers for it the last whole day before D.
+# The runs of RUN_DATE stand for DAY, [DAY, RUN_DATE); {{ ds }} would be
+# RUN_DATE, so a DAG that names its files by ds rather than by its interval
+# fails the checks on file names below.
+DAY=2023-01-01
+RUN_DATE=2023-01-02
+START=${DAY}T00:00:00+00:00
+END=${RUN_DATE}T00:00:00+00:00
 t0=$(now)
-start_bg af_producer bash "$AF_PRODUCER" "${AF_A[@]}"
-done_within af_producer 20
-[ "$DRC" = 0 ] || { cat "$T/af_producer.out" "$T/af_producer.err" >&2; fail "the producer task exited $DRC"; }
-ok "Airflow A: the producer task (partreg run ... -- export.sh) exits 0"
-expect "$(sub1 "$P/state/sales/partitions/2023-01-01T00:00:00Z/2023-01-02T00:00:00Z/airflow_export")" '.state == "ready" and .metadata.exit_status == 0' "the producer DAG made 2023-01-01 ready"
-done_within af_sensor 10
-[ "$DRC" = 0 ] || { cat "$T/af_sensor.out" "$T/af_sensor.err" >&2; fail "the sensor's command exited $DRC"; }
-echo "  the sensor's wait ended $(secs "$t0" "$DAT") s after the producer task started"
-ok "Airflow B: the sensor's partreg wait exits 0 (the sensor succeeds)"
-start_bg af_load bash "$AF_LOAD" "${AF_B[@]}"
-done_within af_load 10
-[ "$DRC" = 0 ] || { cat "$T/af_load.err" >&2; fail "the load task exited $DRC"; }
-grep -qx "sales of 2023-01-01" "$T/data-out/loaded.log" || fail "the load task did not load 2023-01-01"
-ok "Airflow B: the load task loaded 2023-01-01"
-# A producer task whose export fails fails the day, and the task (Airflow retries it).
-mv "$T/sales/export.sh" "$T/sales/export.sh.ok"
-printf '#!/bin/sh\nexit 5\n' >"$T/sales/export.sh"
-chmod +x "$T/sales/export.sh"
-AF_PRODUCER2=${AF_PRODUCER//2023-01-01/2023-01-03}
-AF_PRODUCER2=${AF_PRODUCER2//2023-01-02/2023-01-04}
-start_bg af_producer2 bash "$AF_PRODUCER2" "${AF_A[@]}"
-done_within af_producer2 20
-[ "$DRC" = 5 ] || fail "a failing export: the producer task exited $DRC, expected 5"
-expect "$(sub1 "$P/state/sales/partitions/2023-01-03T00:00:00Z/2023-01-04T00:00:00Z/airflow_export")" '.state == "failed"' "a failing export fails the day and the task (exit 5)"
+airflow_home a
+HOME_A=$AIRFLOW_HOME_DIR
+cp "$PRODUCER_DAG" "$HOME_A/dags/"
+airflow_home b
+HOME_B=$AIRFLOW_HOME_DIR
+cp "$CONSUMER_DAG" "$HOME_B/dags/"
+ok "two Airflow instances, A (producer DAG) and B (consumer DAG), each with its own database ($(dur "$t0" "$(now)") s)"
+# Each site's workers have only their own environment; B's has no token.
+SITE_A=("PARTREG_BROKER=$BROKER" "PARTREG_TOKEN=$AIRFLOW_TOKEN" "SALES=$T/sales" "SALES_OUT=$T/data-out")
+SITE_B=("PARTREG_BROKER=$BROKER" "SALES=$T/sales" "SALES_OUT=$T/data-out")
+# af_has NAME FIXED-STRING DESCRIPTION: airflow's output for run NAME has it.
+af_has() {
+  grep -qF -- "$2" "$T/$1.out" || { tail -n 40 "$T/$1.out" >&2; fail "$3 (no \"$2\" in $T/$1.out)"; }
+  ok "$3"
+}
+# af_count NAME FIXED-STRING: how many lines of that output have it.
+af_count() { grep -cF -- "$2" "$T/$1.out" || true; }
+
+# --- B waits, A produces, B loads ---
+AIRFLOW_ENV=("${SITE_B[@]}")
+airflow_dags_test_start "$HOME_B" sales_consumer "$RUN_DATE" af_consumer
+# The sensor must be waiting: it poked, partreg ready said "not ready"
+# (exit 1) and the task is up for rescheduling, not failed.
+for _ in $(seq 600); do
+  grep -q 'new_state=up_for_reschedule' "$T/af_consumer.out" && break
+  airflow_running af_consumer || break
+  sleep 0.1
+done
+af_has af_consumer "Running command: partreg ready sales --start $START --end $END" \
+  "Airflow B: the sensor renders partreg ready for the run's data interval [$DAY, $RUN_DATE)"
+af_has af_consumer 'Command exited with return code 1' "Airflow B: the sensor's first poke: not ready (exit 1)"
+af_has af_consumer 'Return code matches retry code, will retry later' "Airflow B: the sensor waits to poke again"
+af_has af_consumer 'new_state=up_for_reschedule' "Airflow B: the sensor is up for reschedule (its worker slot freed)"
+airflow_running af_consumer || fail "Airflow B's run ended while its sensor should wait"
+
+AIRFLOW_ENV=("${SITE_A[@]}")
+airflow_dags_test "$HOME_A" sales_producer "$RUN_DATE" af_producer 120
+echo "  airflow dags test sales_producer: $AF_SECONDS s"
+[ "$RC" = 0 ] && [ "$AF_STATE" = success ] || { tail -n 40 "$T/af_producer.out" >&2; fail "Airflow A's run: exit $RC, state $AF_STATE"; }
+af_has af_producer "'partreg run sales --provider airflow_export --start $START --end $END --ttl 300 -- \"\$SALES/export.sh\" $DAY'" \
+  "Airflow A: the task renders partreg run for [$DAY, $RUN_DATE) and export.sh for $DAY"
+af_has af_producer 'Command exited with return code 0' "Airflow A: partreg run ... -- export.sh exits 0; the run succeeds"
+PT="$P/state/sales/partitions/${DAY}T00:00:00Z/${RUN_DATE}T00:00:00Z/airflow_export"
+ST=$(sub1 "$PT")
+expect "$ST" '.state == "ready" and .version >= 1 and .metadata.exit_status == 0' \
+  "the partition [$DAY, $RUN_DATE) of airflow_export is ready (version $(jq -r .version <<<"$ST")), metadata exit_status 0"
+[ -f "$T/data-out/sales-$DAY.csv" ] || fail "export.sh did not write sales-$DAY.csv"
+[ ! -e "$T/data-out/sales-$RUN_DATE.csv" ] || fail "export.sh wrote sales-$RUN_DATE.csv: the DAG passes {{ ds }}, not its interval"
+ok "export.sh wrote sales-$DAY.csv (the interval's day, not ds $RUN_DATE)"
+UNLOCKED=$(date -d "$(jq -r .updated_at <<<"$ST")" +%s.%N)
+
+# The sensor sees it at its next poke (poke_interval 60 s).
+airflow_dags_test_wait af_consumer 200
+echo "  airflow dags test sales_consumer: $AF_SECONDS s"
+[ "$RC" = 0 ] && [ "$AF_STATE" = success ] || { tail -n 40 "$T/af_consumer.out" >&2; fail "Airflow B's run: exit $RC, state $AF_STATE"; }
+ok "Airflow B: the run succeeds"
+LAG=$(dur "$UNLOCKED" "$AF_END")
+echo "  B's run ended $LAG s after A's unlock (the sensor's poke_interval is 60 s)"
+[ "$(echo "$LAG > 0 && $LAG < 90" | bc)" = 1 ] || fail "B's run ended $LAG s after the unlock, expected within one poke interval"
+[ "$(af_count af_consumer 'Running command: partreg ready')" -ge 2 ] || fail "the sensor did not poke again"
+af_has af_consumer "end=${RUN_DATE}T00:00:00Z ready=true" "Airflow B: a later poke finds the day ready"
+af_has af_consumer "'-c', '\"\$SALES/load.sh\" $DAY']" "Airflow B: the load task renders load.sh $DAY"
+grep -qx "sales of $DAY" "$T/data-out/loaded.log" || fail "load.sh did not load $DAY"
+ok "Airflow B: load.sh loaded $DAY"
+
+# --- A's export fails: the partition is failed with its exit status ---
+mkdir -p "$T/sales-failing"
+printf '#!/bin/sh\necho "export: the database is down" >&2\nexit 7\n' >"$T/sales-failing/export.sh"
+chmod +x "$T/sales-failing/export.sh"
+AIRFLOW_ENV=("PARTREG_BROKER=$BROKER" "PARTREG_TOKEN=$AIRFLOW_TOKEN" "SALES=$T/sales-failing" "SALES_OUT=$T/data-out")
+airflow_dags_test "$HOME_A" sales_producer 2023-01-04 af_producer_fails 120
+echo "  airflow dags test sales_producer (failing export): $AF_SECONDS s"
+[ "$RC" != 0 ] && [ "$AF_STATE" = failed ] || fail "a failing export: Airflow A's run exited $RC, state $AF_STATE"
+af_has af_producer_fails 'Command exited with return code 7' "a failing export: partreg run exits with its status, 7"
+af_has af_producer_fails 'non-zero exit code 7' "a failing export: the task fails (and with it A's run)"
+expect "$(sub1 "$P/state/sales/partitions/2023-01-03T00:00:00Z/2023-01-04T00:00:00Z/airflow_export")" \
+  '.state == "failed" and .reason == "exit status 7"' "a failing export: the partition [2023-01-03, 2023-01-04) is failed, reason \"exit status 7\""
+
+# --- B with an unreachable broker: fails at once, is not re-poked ---
+DEAD=""
+for _ in $(seq 100); do
+  p=$((20000 + RANDOM % 40000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then DEAD=$p; break; fi
+done
+[ -n "$DEAD" ] || fail "no free port"
+AIRFLOW_ENV=("PARTREG_BROKER=mqtt://127.0.0.1:$DEAD" "SALES=$T/sales" "SALES_OUT=$T/data-out")
+airflow_dags_test "$HOME_B" sales_consumer 2023-01-06 af_consumer_nobroker 120
+echo "  airflow dags test sales_consumer (no broker): $AF_SECONDS s"
+[ "$RC" != 0 ] && [ "$AF_STATE" = failed ] || fail "no broker: Airflow B's run exited $RC, state $AF_STATE"
+af_has af_consumer_nobroker 'Command exited with return code 3' "no broker: partreg ready exits 3 (broker unreachable)"
+[ "$(af_count af_consumer_nobroker 'Running command: partreg ready')" = 1 ] || fail "no broker: the sensor poked more than once"
+[ "$(af_count af_consumer_nobroker 'will retry later')" = 0 ] || fail "no broker: the sensor was to poke again"
+af_has af_consumer_nobroker 'AirflowFailException: Command exited with return code 3' "no broker: the sensor fails at its first poke (not re-poked for 12 hours)"
+
+# Every run: no token in anything Airflow printed, no deprecated import in
+# the DAG files, no sanitizer report from partreg.
+for f in "$T"/af_*.out; do
+  grep -qF -- "$AIRFLOW_TOKEN" "$f" && fail "the provider token is in $f"
+  grep -qE 'deprecated.*dags/sales_(producer|consumer)\.py' "$f" && fail "a deprecation warning for a DAG file in $f"
+  sanitizer_clean "$f"
+done
+ok "no token in Airflow's output, no deprecation warning for the DAG files"
 for f in "$T"/*.err; do sanitizer_clean "$f"; done
 ok "no sanitizer report from partreg"
+echo "  total: $(dur "$T_START" "$(now)") s"
 pass
