@@ -744,7 +744,8 @@ print_ready(const struct pr_cli *cli, uint64_t seq)
 /* What wait knows so far. */
 struct waiting {
 	struct pr_range want;
-	uint64_t seq;     /* of the newest summary taken */
+	uint64_t epoch;   /* of the newest summary taken, */
+	uint64_t seq;     /* and its seq: (epoch, seq) orders summaries */
 	int have_summary; /* one came */
 	int ask;          /* the newest was truncated: the agent must decide */
 	int checked;      /* source/get was asked (no summary came) */
@@ -770,7 +771,8 @@ take(struct pr_cli *cli, struct inbox *in, struct waiting *w)
 		} else if (pr_summary_parse(b.msgs[i], b.lens[i], &s) == 0) {
 			/* A stale copy (a bridge replaying an old retained message)
 			 * says nothing new. */
-			if (s.seq >= w->seq) {
+			if (s.epoch > w->epoch || (s.epoch == w->epoch && s.seq >= w->seq)) {
+				w->epoch = s.epoch;
 				w->seq = s.seq;
 				w->have_summary = 1;
 				w->ask = s.truncated;

@@ -33,6 +33,15 @@ get_time_field(struct json_object *o, const char *key, int64_t *out)
 	return pr_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
 }
 
+/* Does o have a non-null member key (a time, once get_time_field read it)? */
+static int
+has_time(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && !json_object_is_type(v, json_type_null);
+}
+
 static uint64_t
 get_u64_field(struct json_object *o, const char *key)
 {
@@ -114,6 +123,13 @@ pr_summary_parse(const char *json, size_t len, struct pr_summary *out)
 		    || (rc = get_time_field(b, "end", &pb->range.end)) != 0
 		    || (rc = get_time_field(b, "since", &pb->since)) != 0
 		    || (rc = get_time_field(b, "expires_at", &pb->expires_at)) != 0) {
+			break;
+		}
+		/* A blocker without its range, or an empty one, would block
+		 * nothing: refused, not read as "ready". */
+		if (!has_time(b, "start") || !has_time(b, "end")
+		    || pb->range.start >= pb->range.end) {
+			rc = PR_EJSON;
 			break;
 		}
 		pb->count

@@ -78,11 +78,22 @@ struct pr_agent {
 	} * aborts;
 	size_t naborts, cap_aborts;
 
+	/* After a reconnect "online" waits until the retained P/agent/status
+	 * has been read (or ONLINE_HOLD_US passed): a connection that was lost
+	 * because another agent took the client id over must not say online
+	 * over the newcomer's status before it learns that it was replaced. */
+	uint64_t status_msgs;       /* P/agent/status messages read (atomic) */
+	uint64_t status_at_connect; /* status_msgs at the last connect (atomic) */
+	int connects;               /* connects the worker has seen */
+	int64_t online_due;         /* say online by then; 0 = nothing pending */
+
 	int64_t last_prune;
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
 	int64_t last_stats;
 	int64_t next_deadline; /* earliest lease deadline, 0 = none */
 };
+
+#define ONLINE_HOLD_US 500000
 
 /* ---- callbacks (Paho's receive thread) ---- */
 
@@ -105,6 +116,7 @@ watch_status(struct pr_agent *a, const struct pr_msg *m)
 {
 	struct pr_guard_status st;
 
+	__atomic_add_fetch(&a->status_msgs, 1, __ATOMIC_ACQ_REL);
 	if (m->payload == NULL || pr__guard_parse(m->payload, m->payload_len, &st) != 0
 	    || !st.online || strcmp(st.instance, a->id.instance) == 0
 	    || strcmp(st.store, a->id.store) == 0 || strcmp(st.instance, a->replaced) == 0) {
@@ -161,6 +173,9 @@ on_connected(void *arg)
 {
 	struct pr_agent *a = arg;
 
+	/* Before the subscriptions are made: the retained status comes after. */
+	__atomic_store_n(&a->status_at_connect, __atomic_load_n(&a->status_msgs, __ATOMIC_ACQUIRE),
+	    __ATOMIC_RELEASE);
 	pr__queue_connected(&a->queue);
 }
 
@@ -681,6 +696,11 @@ pr__agent_run(struct pr_agent *a)
 
 			wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 		}
+		if (a->online_due != 0) {
+			int64_t left = a->online_due - pr_time_now();
+
+			wait = left < 0 ? 0 : left < wait ? left : wait;
+		}
 		pr__queue_take(&a->queue, a->cfg->batch_max, wait, &b);
 		if (b.n > 0) {
 			pr__transport_unpark(a->tr); /* room again */
@@ -689,6 +709,14 @@ pr__agent_run(struct pr_agent *a)
 			break;
 		}
 		if (b.connected) {
+			/* The first connect followed the guard's look at the status. */
+			a->online_due = a->connects++ == 0 ? 1 : pr_time_now() + ONLINE_HOLD_US;
+		}
+		if (a->online_due != 0
+		    && (a->online_due <= pr_time_now()
+		        || __atomic_load_n(&a->status_msgs, __ATOMIC_ACQUIRE)
+		            != __atomic_load_n(&a->status_at_connect, __ATOMIC_ACQUIRE))) {
+			a->online_due = 0;
 			pr__publisher_status(a->pub, "online");
 			pr__publisher_republish_all(a->pub);
 			pr_info("agent: online (epoch %llu); republishing retained state",

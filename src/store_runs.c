@@ -43,6 +43,8 @@
 #define RUN_KEY_MAX (8 + 1 + 1 + PR_NAME_MAX + 8)
 #define RUN_VAL     24
 
+_Static_assert(PR_NAME_MAX <= 255, "a provider's length is one byte of the run key");
+
 struct run {
 	uint64_t s, e; /* encoded times */
 	uint64_t count;

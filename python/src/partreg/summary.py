@@ -267,6 +267,9 @@ class Summary:
             if not isinstance(b, dict):
                 raise SummaryError("invalid_summary", f"a blocked entry is not an object: {b!r}")
             start, end = _time_field(b, "start"), _time_field(b, "end")
+            if b.get("start") is None or b.get("end") is None or start >= end:
+                # Without its range, or empty, it would block nothing.
+                raise SummaryError("invalid_summary", f"a blocked entry without a range: {b!r}")
             since, expires = _time_field(b, "since"), _time_field(b, "expires_at")
             count = _u64(b["count"]) if "count" in b else 1
             if count == 0:
