@@ -16,11 +16,14 @@
 #    resumes and its load runs. Measured: unlock -> trigger -> task resumed.
 # 2. A producer whose export raises fails the partition with the exception's
 #    text; B's consumer, deferred on that day with fail_on_failed, fails.
-# 3. The AssetWatcher: `airflow dags test` does not run watchers, so B's
-#    running instance (a database of its own, see below) runs a
-#    dag-processor, a triggerer, a scheduler and an api-server (the
-#    LocalExecutor's tasks talk to it). A's unlock of a sales_totals day
-#    becomes an asset event and a run of partreg_asset_watcher. Then the
+# 3. B as it runs in production: `airflow dags test` runs no watchers and
+#    runs a deferred task's trigger in-process, so B's running instance (a
+#    database of its own, see below) runs a dag-processor, a triggerer, a
+#    scheduler and an api-server (the LocalExecutor's tasks talk to it).
+#    The consumer DAG, unpaused, gets its scheduled run of the last whole
+#    day, whose sensor defers to the triggerer; A makes that day ready: the
+#    sensor resumes and the load runs, and the day's sales_totals becomes
+#    an asset event and a run of partreg_asset_watcher. Then the
 #    triggerer is stopped (it must stop in time: no trigger may hang it), a
 #    day is unlocked while it is away, and the restarted triggerer catches
 #    up from the agent's history: one more asset event and run.
@@ -136,7 +139,7 @@ cp "$EX/partreg_consumer.py" "$HOME_B/dags/"
 # test.
 airflow_home w
 HOME_W=$AIRFLOW_HOME_DIR
-cp "$EX/partreg_asset_watcher.py" "$HOME_W/dags/"
+cp "$EX/partreg_asset_watcher.py" "$EX/partreg_consumer.py" "$HOME_W/dags/"
 ok "Airflow instances: A (producer, tokens), B (consumer, no token) and B's running instance ($(ms "$t0" "$(now)") ms)"
 
 # dags_test SITE DAG DATE NAME [ARGS...]: `airflow dags test` in the background.
@@ -156,8 +159,16 @@ until_in() {
   tail -n 40 "$1" >&2
   fail "$4: no '$2' in $1 within $3 s"
 }
-# log_time FILE REGEX: the time stamp of the first line of FILE matching REGEX.
-log_time() { epoch "$(grep -m1 -E "$2" "$1" | grep -oE '^[0-9-]+T[0-9:.]+Z')"; }
+# log_time FILE REGEX: the time stamp of the first line of FILE matching
+# REGEX (Airflow's own 2023-01-01T00:00:00.000000Z, or the 2023-01-01
+# 00:00:00.000000+00:00 of the task log lines a triggerer passes on).
+log_time() {
+  local line stamp
+  line=$(grep -m1 -E "$2" "$1") || fail "no line matching '$2' in $1"
+  stamp=$(grep -oE '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|\+00:00)' <<<"$line") ||
+    fail "no time stamp at the start of: ${line:0:200}"
+  epoch "${stamp%+00:00}"
+}
 # partition SOURCE DAY: the retained state of that day of SOURCE.
 partition() { sub1 "$P/state/$1/partitions/${2}T00:00:00Z/$(date -u -d "$2 + 1 day" +%F)T00:00:00Z/airflow_export"; }
 
@@ -268,39 +279,59 @@ service triggerer
 service scheduler
 service api-server
 until_sql "select 1 from dag where dag_id = 'partreg_asset_watcher'" 120 "B's dag-processor parsed the asset watcher DAG"
+until_sql "select 1 from dag where dag_id = 'partreg_consumer'" 60 "B's dag-processor parsed the consumer DAG"
 AIRFLOW_ENV=("${ENV_B_SERVICES[@]}")
 airflow_argv "$HOME_W"
-"${AF_ARGV[@]}" dags unpause partreg_asset_watcher >"$T/unpause.out" 2>&1 || { cat "$T/unpause.out"; fail "airflow dags unpause"; }
+for dag in partreg_asset_watcher partreg_consumer; do
+  "${AF_ARGV[@]}" dags unpause "$dag" >"$T/unpause.out" 2>&1 || { cat "$T/unpause.out"; fail "airflow dags unpause $dag"; }
+done
 until_in "$T/b-triggerer.log" 'following the events of sales_totals' 120 "B's triggerer did not start the watcher's trigger"
-STARTUP=$(ms "$t0" "$(now)")
-ok "B: dag-processor, triggerer, scheduler, api-server up; the watcher's trigger follows sales_totals ($STARTUP ms)"
+ok "B: dag-processor, triggerer, scheduler, api-server up; the watcher's trigger follows sales_totals ($(ms "$t0" "$(now)") ms)"
 
-# watched_run DAY NAME: A's producer makes DAY ready; B must get its asset
-# event and a successful run of partreg_asset_watcher that reports it.
-watched_run() {
-  local day=$1 next
-  next=$(date -u -d "$1 + 1 day" +%F)
-  dags_test a partreg_producer "$next" "$2"
-  airflow_dags_test_wait "$2" 120
-  [ "$RC" = 0 ] && [ "$AF_STATE" = success ] || { tail -n 40 "$T/$2.out"; fail "A's producer run ($day): rc $RC, $AF_STATE"; }
-  until_sql "select 1 from asset_event where json_extract(extra, '$.payload.start') = '${day}T00:00:00Z'" 60 \
-    "no asset event for the ready $day of sales_totals"
-  EV=$(sql "select timestamp, extra from asset_event where json_extract(extra, '$.payload.start') = '${day}T00:00:00Z'")
-  expect "$(jq -c '.[1] | fromjson' <<<"$EV")" \
-    ".from_trigger and .payload.type == \"unlocked\" and .payload.source == \"sales_totals\" and .payload.end == \"${next}T00:00:00Z\" and .payload.provider == \"airflow_export\"" \
-    "asset event of sales_totals $day: the unlocked event as its payload"
-  until_sql "select 1 from dag_run where dag_id = 'partreg_asset_watcher' and state = 'success' group by dag_id having count(*) >= $3" 120 \
-    "no successful run of partreg_asset_watcher for $day"
-  [ -f "$DATA/site-b/reports/day=$day.txt" ] || fail "the asset-driven run did not report $day"
-  grep -q "^$day: total " "$DATA/site-b/reports/day=$day.txt" || fail "bad report for $day"
-  UNLOCK=$(epoch "$(partition sales_totals "$day" | jq -r .since)")
-  EVENT=$(db_time "$(jq '.[0]' <<<"$EV")")
-  RUN=$(sql "select start_date, end_date from dag_run where dag_id = 'partreg_asset_watcher' and state = 'success' order by end_date desc limit 1")
-}
+# The consumer, unpaused (catchup=False), gets its scheduled run of the
+# last whole day; its sensor defers to the triggerer, which holds the wait
+# with no worker slot.
+until_sql "select 1 from task_instance where dag_id = 'partreg_consumer' and task_id = 'wait_for_sales' and state = 'deferred'" 120 \
+  "the scheduled consumer run's sensor did not defer"
+DAY=$(sql "select data_interval_start from dag_run where dag_id = 'partreg_consumer'" | jq -r '.[0]' | cut -c1-10)
+NEXT=$(date -u -d "$DAY + 1 day" +%F)
+deferred_at=$(now)
+ok "B's scheduled consumer run of $DAY: its sensor is deferred, the triggerer waits"
 
-watched_run 2023-01-03 producer3 1
-FIRED=$(log_time "$T/b-triggerer.log" 'Trigger fired event')
-ok "unlock of sales_totals 2023-01-03 -> trigger fired: $(ms "$UNLOCK" "$FIRED") ms; -> asset event: $(ms "$UNLOCK" "$EVENT") ms; -> asset-driven run started: $(ms "$UNLOCK" "$(db_time "$(jq '.[0]' <<<"$RUN")")") ms, finished: $(ms "$UNLOCK" "$(db_time "$(jq '.[1]' <<<"$RUN")")") ms"
+# A makes that day ready: the sensor resumes (a new task run, by the
+# scheduler) and the load runs; the day's sales_totals becomes an asset
+# event and a run of partreg_asset_watcher.
+dags_test a partreg_producer "$NEXT" producer3
+airflow_dags_test_wait producer3 120
+[ "$RC" = 0 ] && [ "$AF_STATE" = success ] || { tail -n 40 "$T/producer3.out"; fail "A's producer run ($DAY): rc $RC, $AF_STATE"; }
+until_sql "select 1 from dag_run where dag_id = 'partreg_consumer' and state = 'success'" 120 \
+  "the scheduled consumer run did not succeed after the unlock"
+cmp -s "$DATA/sales/day=$DAY.csv" "$DATA/site-b/loaded/day=$DAY.csv" || fail "B's scheduled run did not load $DAY"
+UNLOCK=$(epoch "$(partition sales "$DAY" | jq -r .since)")
+[ "$(echo "$deferred_at < $UNLOCK" | bc)" = 1 ] || fail "the day was unlocked before the sensor deferred"
+SENSOR=$(sql "select end_date from task_instance where dag_id = 'partreg_consumer' and task_id = 'wait_for_sales'")
+RUN=$(sql "select end_date from dag_run where dag_id = 'partreg_consumer'")
+# The resumed sensor logs when its trigger saw the day ready (task logs,
+# under the instance's base_log_folder).
+SEEN=$(grep -rhoE 'the trigger saw it at [0-9T:.Z-]+' "$HOME_W/logs/dag_id=partreg_consumer" | awk '{print $NF}' | head -n 1)
+[ -n "$SEEN" ] || fail "no 'the trigger saw it at' in the scheduled consumer's task logs"
+SEEN=$(epoch "$SEEN")
+ok "scheduled: unlock of sales $DAY -> the sensor's trigger fired: $(ms "$UNLOCK" "$SEEN") ms; -> the sensor's resumed task ended: $(ms "$UNLOCK" "$(db_time "$(jq '.[0]' <<<"$SENSOR")")") ms; -> the consumer run ended: $(ms "$UNLOCK" "$(db_time "$(jq '.[0]' <<<"$RUN")")") ms"
+
+until_sql "select 1 from asset_event where json_extract(extra, '$.payload.start') = '${DAY}T00:00:00Z'" 60 \
+  "no asset event for the ready $DAY of sales_totals"
+EV=$(sql "select timestamp, extra from asset_event where json_extract(extra, '$.payload.start') = '${DAY}T00:00:00Z'")
+expect "$(jq -c '.[1] | fromjson' <<<"$EV")" \
+  ".from_trigger and .payload.type == \"unlocked\" and .payload.source == \"sales_totals\" and .payload.end == \"${NEXT}T00:00:00Z\" and .payload.provider == \"airflow_export\"" \
+  "asset event of sales_totals $DAY: the unlocked event as its payload"
+until_sql "select 1 from dag_run where dag_id = 'partreg_asset_watcher' and state = 'success'" 120 \
+  "no successful run of partreg_asset_watcher for $DAY"
+grep -q "^$DAY: total " "$DATA/site-b/reports/day=$DAY.txt" || fail "the asset-driven run did not report $DAY"
+UNLOCK=$(epoch "$(partition sales_totals "$DAY" | jq -r .since)")
+FIRED=$(log_time "$T/b-triggerer.log" "Trigger fired event.*'type': 'unlocked'")
+EVENT=$(db_time "$(jq '.[0]' <<<"$EV")")
+RUN=$(sql "select start_date, end_date from dag_run where dag_id = 'partreg_asset_watcher' and state = 'success'")
+ok "unlock of sales_totals $DAY -> trigger fired: $(ms "$UNLOCK" "$FIRED") ms; -> asset event: $(ms "$UNLOCK" "$EVENT") ms; -> asset-driven run started: $(ms "$UNLOCK" "$(db_time "$(jq '.[0]' <<<"$RUN")")") ms, finished: $(ms "$UNLOCK" "$(db_time "$(jq '.[1]' <<<"$RUN")")") ms"
 
 # The triggerer away while a day becomes ready: it catches up when back.
 stopped=$(stop_service triggerer)
