@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Asset-driven DAG (Airflow instance B), with the partreg provider: a run for
 every day of "sales_totals" that becomes ready, whenever that is.
 
@@ -23,12 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
-
 from partreg.airflow import PartitionEventTrigger
 
 
@@ -50,7 +50,7 @@ sales_totals = Asset(
 with DAG(
     dag_id="partreg_asset_watcher",
     schedule=[sales_totals],
-    start_date=datetime(2023, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2023, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["partreg"],
 ) as dag:

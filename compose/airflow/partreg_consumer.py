@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Consumer DAG (Airflow instance B, isolated from A), with the partreg
 provider: load a day of sales once partreg says it is ready.
 
@@ -23,11 +24,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
-
 from partreg.airflow import PartitionReadySensor
 
 
@@ -38,7 +38,7 @@ def _data() -> Path:
 with DAG(
     dag_id="partreg_consumer",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2023, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2023, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["partreg"],
 ) as dag:

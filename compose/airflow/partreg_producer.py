@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Producer DAG (Airflow instance A), with the partreg provider: export a day
 of sales under the lock of its partition, then the day's total.
 
@@ -23,10 +24,12 @@ Needs `pip install 'partreg[airflow]'` on the workers and two connections,
 each with the token of one provider (the CLI: `partreg provider register
 sales airflow_export` prints it; a token is never in the DAG):
 
-    AIRFLOW_CONN_PARTREG_DEFAULT='{"conn_type": "partreg", "host": "mqtts://mq.site-a.example:8883",
-                                   "extra": {"token": "<provider token of sales/airflow_export>"}}'
-    AIRFLOW_CONN_PARTREG_TOTALS='{"conn_type": "partreg", "host": "mqtts://mq.site-a.example:8883",
-                                  "extra": {"token": "<provider token of sales_totals/airflow_export>"}}'
+    AIRFLOW_CONN_PARTREG_DEFAULT='{"conn_type": "partreg",
+        "host": "mqtts://mq.site-a.example:8883",
+        "extra": {"token": "<provider token of sales/airflow_export>"}}'
+    AIRFLOW_CONN_PARTREG_TOTALS='{"conn_type": "partreg",
+        "host": "mqtts://mq.site-a.example:8883",
+        "extra": {"token": "<provider token of sales_totals/airflow_export>"}}'
 
 This is the provider's version of sales_producer.py (which runs `partreg run`
 in a BashOperator): deploy one of the two. tests/integration/test_airflow.sh
@@ -39,12 +42,11 @@ import csv
 import json
 import os
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-
 from partreg import PartitionLock
 from partreg.airflow import PartitionRunOperator, partition_lock
 
@@ -74,7 +76,7 @@ def export(lock: PartitionLock, data_interval_start: datetime, params: dict[str,
 with DAG(
     dag_id="partreg_producer",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2023, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2023, 1, 1, tzinfo=UTC),
     catchup=False,
     params={"fail": Param(False, type="boolean", description="make the export raise")},
     tags=["partreg"],

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Airflow provider (partreg.airflow, python/src/partreg/airflow/) in
 # Apache Airflow 3.3.2 itself, against a real mosquitto and partregd.
 #
@@ -83,14 +84,18 @@ ok "airflow providers list shows partreg 0.2.0, and the partreg connection type'
 # and those against this build's partregd).
 t0=$(now)
 (
-  cd "$PKG"
   export RUFF_CACHE_DIR=$PARTREG_BUILD_DIR/airflow-venv-ruff-cache
   export MYPY_CACHE_DIR=$PARTREG_BUILD_DIR/airflow-venv-mypy-cache
-  "$AIRFLOW_VENV/bin/ruff" check src/partreg/airflow tests/test_airflow_*.py &&
+  cd "$PARTREG_SOURCE_DIR"
+  # The example DAGs by the package's rules too.
+  "$AIRFLOW_VENV/bin/ruff" check --config python/pyproject.toml compose/airflow/partreg_*.py &&
+    "$AIRFLOW_VENV/bin/ruff" format --config python/pyproject.toml --check compose/airflow/partreg_*.py &&
+    cd "$PKG" &&
+    "$AIRFLOW_VENV/bin/ruff" check src/partreg/airflow tests/test_airflow_*.py &&
     "$AIRFLOW_VENV/bin/ruff" format --check src/partreg/airflow tests/test_airflow_*.py &&
     "$AIRFLOW_VENV/bin/mypy" --strict
 ) >"$T/checks.out" 2>&1 || { cat "$T/checks.out"; fail "ruff or mypy --strict with Airflow installed"; }
-ok "ruff, ruff format, mypy --strict with Airflow $AIRFLOW_VERSION installed ($(ms "$t0" "$(now)") ms)"
+ok "ruff, ruff format (the provider, its tests, the example DAGs), mypy --strict with Airflow $AIRFLOW_VERSION installed ($(ms "$t0" "$(now)") ms)"
 t0=$(now)
 (
   cd "$PKG"

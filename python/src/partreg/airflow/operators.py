@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, get_current_context
+from airflow.sdk.exceptions import AirflowFailException
 
 from .. import Client, PartitionLock
 from .._time import format_us
@@ -229,8 +230,6 @@ class PartitionRunOperator(BaseOperator):
         try:
             a, b = task_interval(self.start, self.end, context, "partition")
         except InvalidInput as e:
-            from airflow.sdk.exceptions import AirflowFailException
-
             raise AirflowFailException(f"{self.task_id}: {e.message}") from None
         with _locked(
             context,
