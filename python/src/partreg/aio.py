@@ -339,10 +339,26 @@ class AsyncClient:
         if sub not in self._subs:
             return
         self._subs.remove(sub)
-        m = self._mqtt
-        if m is not None and not any(s.topic_filter == sub.topic_filter for s in self._subs):
-            with contextlib.suppress(aiomqtt.MqttError):
-                await m.unsubscribe(sub.topic_filter)
+        m, task = self._mqtt, self._task
+        if (
+            m is None
+            or task is None
+            or task.done()
+            or any(s.topic_filter == sub.topic_filter for s in self._subs)
+        ):
+            return
+        # The UNSUBACK is read by the connection task: when that task ends
+        # meanwhile (close(), or the event loop shutting down and cancelling
+        # every task at once, as Airflow's triggerer does when it stops),
+        # none comes, and there is nothing left to unsubscribe from.
+        unsub = asyncio.ensure_future(m.unsubscribe(sub.topic_filter))
+        try:
+            await asyncio.wait({unsub, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not unsub.done():
+                unsub.cancel()
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.CancelledError):
+                await unsub
 
     # ---- requests
 
