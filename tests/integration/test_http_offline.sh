@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# partreg-http when the agent or the broker is away. Agent stopped
+# (SIGTERM): readiness, summaries and partition states still answer from
+# the retained state; writes answer 503 "agent offline since <at>" (the at
+# of the retained offline status) and are not sent; /readyz 503. Agent
+# back: writes work again. Broker stopped: readiness still answers from the
+# mirror, /readyz says the broker is disconnected, writes 503
+# broker_unavailable; broker back: connected again.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_http.sh"
+start_broker
+start_agent
+start_http
+
+S=off_src
+hq POST /sources/register source_name=$S owner=o
+TOKEN=$(jq -r .registered_object.access_token.token <<<"$HB")
+[ ${#TOKEN} -eq 36 ] || fail "source not registered: $HB"
+hq POST /providers/register provider_name=p access_token=$TOKEN
+hq POST /partitions/lock start=2024-01-01 end=2024-01-02 source_name=$S provider_name=p access_token=$TOKEN
+hq POST /partitions/unlock start=2024-01-01 end=2024-01-02 source_name=$S provider_name=p access_token=$TOKEN
+hexpect 200 '.registered_object.partition.state == "ready"' "day 1 ready"
+hq POST /partitions/lock start=2024-01-02 end=2024-01-03 source_name=$S provider_name=p access_token=$TOKEN
+hexpect 200 '.registered_object.partition.state == "locked"' "day 2 locked"
+FENCE=$(jq .registered_object.fence <<<"$HB")
+hcall GET /readyz
+hexpect 200 '.broker == "connected" and .agent == "online"' "/readyz with broker and agent"
+
+# Every command published from now on, to prove none is sent while offline.
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$P/cmd/#" -v >"$T/cmds" 2>/dev/null &
+PIDS+=($!)
+sleep 0.3
+
+stop_agent
+AT=$(sub1 "$P/agent/status" | jq -r .at)
+for _ in $(seq 50); do hcall GET /readyz; [ "$HS" = 503 ] && break; sleep 0.1; done
+hexpect 503 ".broker == \"connected\" and .agent == \"offline\" and .agent_since == \"$AT\"" "/readyz: 503, agent offline"
+
+hq GET /sources/$S/check_readiness start=2024-01-01 end=2024-01-02
+hexpect 200 '.is_ready == true and .message == null' "agent stopped: check_readiness of the ready day"
+hq GET /sources/$S/check_readiness start=2024-01-01 end=2024-01-03
+hexpect 200 '.is_ready == false and (.message | test("locked partition"))' "agent stopped: check_readiness of two days, one locked"
+hcall POST /v1/readiness/query -d "{\"source\":\"$S\",\"start\":\"2024-01-01\",\"end\":\"2024-01-03\"}"
+hexpect 200 '.ok and .result.ready == false and .result.ready_through == "2024-01-02T00:00:00Z" and .result.blockers[0].state == "locked"' "agent stopped: POST /v1/readiness/query"
+hcall GET /v1/sources/$S
+hexpect 200 ".source == \"$S\" and (.ready | length) == 1" "agent stopped: the summary"
+hcall GET /v1/sources/$S/partitions
+hexpect 200 '[.items[].state] == ["ready", "locked"]' "agent stopped: the partition states"
+hcall GET /v1/sources
+hexpect 200 '.agent.status == "offline"' "agent stopped: /v1/sources shows the offline status"
+
+hq POST /partitions/unlock start=2024-01-02 end=2024-01-03 source_name=$S provider_name=p fence=$FENCE access_token=$TOKEN
+hexpect 503 ".status_code == 503 and .code == \"agent_offline\" and .detail == \"agent offline since $AT\"" "agent stopped: unlock answers 503 agent offline since <at>"
+hq POST /sources/register source_name=other owner=o
+hexpect 503 '.detail | startswith("agent offline since ")' "agent stopped: source registration 503"
+hcall POST /v1/partition/lock -d "{\"source\":\"$S\",\"provider\":\"p\",\"start\":\"2024-02-01\",\"end\":\"2024-02-02\",\"access_token\":\"$TOKEN\"}"
+hexpect 503 ".ok == false and .error.code == \"agent_offline\" and .error.message == \"agent offline since $AT\"" "agent stopped: POST /v1/partition/lock 503"
+hq GET /sources/nosuch/check_readiness start=2024-01-01 end=2024-01-02
+hexpect 503 '.code == "agent_offline"' "agent stopped: readiness of a source the mirror does not know: 503"
+sleep 0.3
+[ ! -s "$T/cmds" ] || fail "commands were published while the agent was offline: $(cat "$T/cmds")"
+ok "no command was sent while the agent was offline"
+
+start_agent
+for _ in $(seq 50); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
+hexpect 200 '.agent == "online"' "agent back: /readyz 200"
+hq POST /partitions/unlock start=2024-01-02 end=2024-01-03 source_name=$S provider_name=p fence=$FENCE access_token=$TOKEN
+hexpect 200 '.registered_object.partition.state == "ready"' "agent back: unlock works"
+for _ in $(seq 50); do
+  hq GET /sources/$S/check_readiness start=2024-01-01 end=2024-01-03
+  [ "$(jq -r .is_ready <<<"$HB")" = true ] && break
+  sleep 0.1
+done
+hexpect 200 '.is_ready == true' "agent back: both days ready"
+
+# ---- the broker goes away
+stop_broker
+for _ in $(seq 100); do hcall GET /readyz; [ "$(jq -r .broker <<<"$HB")" = disconnected ] && break; sleep 0.1; done
+hexpect 503 '.broker == "disconnected"' "broker stopped: /readyz 503, broker disconnected"
+hq GET /sources/$S/check_readiness start=2024-01-01 end=2024-01-03
+hexpect 200 '.is_ready == true' "broker stopped: readiness still from the mirror"
+hcall GET "/v1/sources/$S/readiness?start=2024-01-01&end=2024-01-02"
+hexpect 200 '.result.ready == true' "broker stopped: GET /v1 readiness from the mirror"
+hq POST /partitions/lock start=2024-01-05 end=2024-01-06 source_name=$S provider_name=p access_token=$TOKEN
+hexpect 503 '.code == "broker_unavailable"' "broker stopped: writes 503 broker_unavailable"
+curl -s "$H/metrics" | grep -qx 'partreg_http_broker_connected 0' || fail "metrics: broker_connected is not 0"
+ok "metrics: partreg_http_broker_connected 0"
+
+start_broker
+for _ in $(seq 150); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
+hexpect 200 '.broker == "connected" and .agent == "online"' "broker back: /readyz 200"
+grep -q "$TOKEN" "$T/http.log" && fail "the token is in partreg-http's log"
+stop_http
+pass
