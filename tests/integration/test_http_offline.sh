@@ -87,7 +87,7 @@ curl -s "$H/metrics" | grep -qx 'partreg_http_broker_connected 0' || fail "metri
 ok "metrics: partreg_http_broker_connected 0"
 
 start_broker
-for _ in $(seq 150); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
+for _ in $(seq 300); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
 hexpect 200 '.broker == "connected" and .agent == "online"' "broker back: /readyz 200"
 grep -q "$TOKEN" "$T/http.log" && fail "the token is in partreg-http's log"
 stop_http
