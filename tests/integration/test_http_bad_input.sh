@@ -124,7 +124,7 @@ for o in broker prefix listen max-connections max-body request-timeout tls-cert 
   grep -qE "^  --$o .*\[$env\]$" "$T/help" || fail "--help does not list --$o with $env"
 done
 ok "--help lists the options with their PARTREG_HTTP_* variables"
-"$PARTREG_HTTP" --version | grep -qE '^partreg-http [0-9]+\.[0-9]+\.[0-9]+' || fail "--version"
+"$PARTREG_HTTP" --version | grep -cE '^partreg-http [0-9]+\.[0-9]+\.[0-9]+' >/dev/null || fail "--version"
 ok "--version"
 bad() {
   local pat=$1

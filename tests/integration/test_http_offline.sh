@@ -83,7 +83,7 @@ hcall GET "/v1/sources/$S/readiness?start=2024-01-01&end=2024-01-02"
 hexpect 200 '.result.ready == true' "broker stopped: GET /v1 readiness from the mirror"
 hq POST /partitions/lock start=2024-01-05 end=2024-01-06 source_name=$S provider_name=p access_token=$TOKEN
 hexpect 503 '.code == "broker_unavailable"' "broker stopped: writes 503 broker_unavailable"
-curl -s "$H/metrics" | grep -qx 'partreg_http_broker_connected 0' || fail "metrics: broker_connected is not 0"
+grep -qx 'partreg_http_broker_connected 0' <<<"$(curl -s "$H/metrics")" || fail "metrics: broker_connected is not 0"
 ok "metrics: partreg_http_broker_connected 0"
 
 start_broker

@@ -169,23 +169,23 @@ PIDS+=("$SSE")
 for _ in $(seq 50); do grep -q '^event: snapshot-end' "$T/stream" && break; sleep 0.1; done
 grep -q '^event: snapshot-end' "$T/stream" || fail "no snapshot-end on /v1/stream"
 grep -q '^event: status' "$T/stream" || fail "no status event in the snapshot"
-grep -A1 '^event: summary' "$T/stream" | grep -q '"source":"v1s"' || fail "no summary of v1s in the snapshot"
+grep -A1 '^event: summary' "$T/stream" | grep -c '"source":"v1s"' >/dev/null || fail "no summary of v1s in the snapshot"
 [ "$(grep -c '^event: partition' "$T/stream")" -ge 10 ] || fail "the snapshot lacks partition events"
 ok "/v1/stream: status, summaries and partitions, then snapshot-end"
 v1 partition/lock "$(pb 2024-07-01 2024-07-02)"
 for _ in $(seq 50); do
-  grep -A1 '^event: partition' "$T/stream" | grep -q '"start":"2024-07-01T00:00:00Z".*"state":"locked"' && break
+  grep -A1 '^event: partition' "$T/stream" | grep -c '"start":"2024-07-01T00:00:00Z".*"state":"locked"' >/dev/null && break
   sleep 0.1
 done
 sed -n '/^event: snapshot-end/,$p' "$T/stream" | grep -A1 '^event: partition' |
   grep -q '"start":"2024-07-01T00:00:00Z".*"state":"locked"' || fail "no partition event after the lock"
-sed -n '/^event: snapshot-end/,$p' "$T/stream" | grep -A1 '^event: summary' | grep -q '"source":"v1s"' ||
+sed -n '/^event: snapshot-end/,$p' "$T/stream" | grep -A1 '^event: summary' | grep -c '"source":"v1s"' >/dev/null ||
   fail "no summary event after the lock"
 ok "/v1/stream: a partition and a summary event after a lock"
-curl -s "$H/metrics" | grep -qx 'partreg_http_sse_clients 1' || fail "partreg_http_sse_clients is not 1"
+grep -qx 'partreg_http_sse_clients 1' <<<"$(curl -s "$H/metrics")" || fail "partreg_http_sse_clients is not 1"
 kill "$SSE"
-for _ in $(seq 30); do curl -s "$H/metrics" | grep -qx 'partreg_http_sse_clients 0' && break; sleep 0.1; done
-curl -s "$H/metrics" | grep -qx 'partreg_http_sse_clients 0' || fail "the stream's client left, still counted"
+for _ in $(seq 30); do grep -qx 'partreg_http_sse_clients 0' <<<"$(curl -s "$H/metrics")" && break; sleep 0.1; done
+grep -qx 'partreg_http_sse_clients 0' <<<"$(curl -s "$H/metrics")" || fail "the stream's client left, still counted"
 ok "a stream's client leaving is seen within 3 s"
 
 grep -q "$TOKEN" "$T/http.log" && fail "the token is in partreg-http's log"
