@@ -54,7 +54,7 @@ metric() {
       inner = n ? substr(series, n + 1, length(series) - n - 1) : ""
       k = split(labels, want, ",")
       for (i = 1; i <= k; i++) if (index("," inner ",", "," want[i] ",") == 0) next
-      if (!n && labels != "") next
+      if ((!n && labels != "") || (n && labels == "")) next
       print $2; exit
     }' <<<"$1"
 }
