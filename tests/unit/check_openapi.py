@@ -202,6 +202,8 @@ SEED = [
     ("get", "/metrics", {}, [200]),
     ("get", "/app.js", {}, [200]),
     ("get", "/style.css", {}, [200]),
+    ("get", "/index.html", {}, [200]),
+    ("get", "/docs.html", {}, [200]),
 ]
 CONTENT = {"/v1/stream": "text/event-stream", "/metrics": "text/plain", "/healthz": "text/plain",
            "/docs": "text/html", "/app.js": "text/javascript", "/style.css": "text/css"}
@@ -410,6 +412,14 @@ def check_doc_examples(doc, v):
     print(f"ok - {n} examples in the document validate against their schemas")
 
 
+def check_www(doc, root):
+    """Every file of http/www/ is served at /<name> (the daemon embeds them all)."""
+    www = root / "http" / "www"
+    for f in sorted(www.iterdir()) if www.is_dir() else []:
+        if f.is_file() and "get" not in doc.get("paths", {}).get("/" + f.name, {}):
+            fail(f"http/www/{f.name} is served at /{f.name}: not in the document")
+
+
 def check_docs_page(root):
     page = root / "http" / "www" / "docs.html"
     if not page.exists():
@@ -544,7 +554,8 @@ def live(doc, v, base, source_dir):
     st, ct, p = call("get", "/sources/" + s + "-none/check_readiness", q1)
     check("get", "/sources/{source_name}/check_readiness", st, ct, p, 404)
     for path, exp in (("/", 200), ("/docs", 200), ("/redoc", 308), ("/healthz", 200), ("/readyz", 200),
-                      ("/metrics", 200), ("/app.js", 200), ("/style.css", 200)):
+                      ("/metrics", 200), ("/app.js", 200), ("/style.css", 200), ("/index.html", 200),
+                      ("/docs.html", 200)):
         st, ct, p = call("get", path)
         check("get", path, st, ct, p, exp)
     st, ct, p = call("get", "/", accept="text/html")
@@ -628,8 +639,13 @@ def live(doc, v, base, source_dir):
     # Every route the daemon counted is in the document.
     st, ct, p = call("get", "/metrics")
     routes = set(re.findall(r'^partreg_http_requests_total\{[^}]*route="([^"]*)"', p.decode(), re.M))
-    documented = set(doc["paths"]) | {"/v1/{command}"}
-    unknown = {r for r in routes if r not in documented and r not in ("other", "unknown", "not_found", "")}
+    # The daemon's labels that are not paths: /v1/{command} (every POST
+    # /v1/<noun>/<verb>) and /{static} (the files of http/www/ and
+    # /openapi.json) stand for documented paths; the others count refusals
+    # of routes that do not exist or of bodies too large.
+    documented = set(doc["paths"]) | {"/v1/{command}", "/{static}"}
+    refusals = {"/{unknown}", "/{too_large}", "/v1/{unknown}", "/v1/{read}"}
+    unknown = {r for r in routes if r not in documented and r not in refusals}
     if unknown:
         fail(f"/metrics counts routes the document lacks: {sorted(unknown)}")
     if "/sources/{source_name}/check_readiness" not in routes:
@@ -660,6 +676,7 @@ def main():
     check_contract_routes(doc)
     check_doc_examples(doc, v)
     check_docs_page(root)
+    check_www(doc, root)
     if args.live:
         live(doc, v, args.live.rstrip("/"), root)
     for f in FAILURES:
