@@ -11,7 +11,8 @@
 --       1970-01-01), alternating POST URL/partitions/lock and
 --       /partitions/unlock with the original query parameters and
 --       "Authorization: Bearer TOKEN". A thread's next request is written
---       only after the reply to its last: lock, unlock, lock, ...
+--       only after the reply to its last: lock, unlock, lock, ... (after a
+--       refusal the same again).
 --
 -- Every reply but 200 counts as an error (the first few are printed on
 -- stderr). At the end one line on stdout:
@@ -30,7 +31,6 @@ end
 function init(args)
 	mode = args[1] or "get"
 	errors = 0
-	n = 0
 	if mode == "post-json" then
 		wrk.method = "POST"
 		wrk.body = args[2]
@@ -53,16 +53,22 @@ function init(args)
 	end
 end
 
+-- lockunlock: what to send next follows the replies (held flips on each
+-- 200), not the calls of request(): wrk may build a request it then does
+-- not send.
+held = false
+
 function request()
 	if mode == "lockunlock" then
-		n = n + 1
-		return (n % 2 == 1) and lock or unlock
+		return held and unlock or lock
 	end
 	return req
 end
 
 function response(status, headers, body)
-	if status ~= 200 then
+	if status == 200 then
+		held = not held
+	else
 		errors = errors + 1
 		if errors <= 3 then
 			io.stderr:write("http.lua: thread " .. id .. ": HTTP " .. status .. ": " .. tostring(body):sub(1, 300) .. "\n")
