@@ -89,7 +89,8 @@ static const struct cmddef cmddefs[PR_CMD_COUNT] = {
 	[PR_CMD_SOURCE_REGISTER] = { "source/register", 1, B(F_SOURCE) | B(F_OWNER), 0 },
 	[PR_CMD_SOURCE_GET] = { "source/get", 0, B(F_SOURCE), 0 },
 	[PR_CMD_SOURCE_LIST] = { "source/list", 0, 0, B(F_LIMIT) | B(F_CURSOR) },
-	[PR_CMD_PROVIDER_REGISTER] = { "provider/register", 1, B(F_SOURCE) | B(F_PROVIDER), 0 },
+	/* source optional: without it, the source whose owner token is given. */
+	[PR_CMD_PROVIDER_REGISTER] = { "provider/register", 1, B(F_PROVIDER), B(F_SOURCE) },
 	[PR_CMD_PARTITION_REGISTER] = { "partition/register", 1, PART, 0 },
 	[PR_CMD_PARTITION_LOCK] = { "partition/lock", 1, PART, B(F_TTL_S) | B(F_SESSION) },
 	[PR_CMD_PARTITION_UNLOCK] = { "partition/unlock", 1, PART, B(F_FENCE) | B(F_METADATA) },

@@ -431,6 +431,46 @@ h_source_list(struct pr_txn *txn, const struct pr_cmd *cmd, const struct pr_hand
 	return 0;
 }
 
+/*
+ * The source a provider/register names, or without one (as the original
+ * HTTP service's /providers/register), the source whose owner token it
+ * carries.
+ */
+static int
+owner_source(
+    struct pr_txn *txn, const struct pr_cmd *cmd, char name[PR_NAME_MAX + 1], char msg[256])
+{
+	char provider[PR_NAME_MAX + 1];
+	uint8_t digest[PR_DIGEST_LEN];
+	int rc;
+
+	if (cmd->source[0] != '\0') {
+		snprintf(name, PR_NAME_MAX + 1, "%s", cmd->source);
+		return 0;
+	}
+	if (!cmd->has_access_token) {
+		return fail(msg, PR_EUNAUTH,
+		    "no source and no access_token: provider/register needs the source's owner "
+		    "token, which also names the source");
+	}
+	rc = pr__token_digest(cmd->access_token, strlen(cmd->access_token), digest);
+	if (rc == 0) {
+		rc = pr__store_token_get(txn, digest, name, provider);
+	}
+	if (rc == PR_ENOTFOUND) {
+		return fail(msg, PR_EUNAUTH,
+		    "access_token is not valid; provider/register needs the owner token of a "
+		    "source");
+	}
+	if (rc == 0 && provider[0] != '\0') {
+		return fail(msg, PR_EFORBIDDEN,
+		    "access_token is provider '%s''s token of source '%s'; provider/register needs "
+		    "the source's owner token",
+		    provider, name);
+	}
+	return rc;
+}
+
 static int
 h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
     struct pr_changes *ch, struct pr_json **result, char msg[256])
@@ -439,16 +479,17 @@ h_provider_register(struct pr_txn *txn, const struct pr_cmd *cmd, int64_t now,
 	struct pr_provider prov;
 	struct pr_event ev;
 	char token[PR_TOKEN_LEN + 1];
-	int rc = load_source(txn, cmd->source, &src, msg);
+	char name[PR_NAME_MAX + 1];
+	int rc = owner_source(txn, cmd, name, msg);
 
-	if (rc != 0 || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
+	if (rc != 0 || (rc = load_source(txn, name, &src, msg)) != 0
+	    || (rc = check_owner(txn, cmd, &src, msg)) != 0) {
 		return rc;
 	}
 	rc = pr__store_provider_get(txn, &src, cmd->provider, &prov);
 	if (rc == 0) {
 		return fail(msg, PR_EPROVIDER_EXISTS,
-		    "provider '%s' is already registered for source '%s'", cmd->provider,
-		    cmd->source);
+		    "provider '%s' is already registered for source '%s'", cmd->provider, src.name);
 	}
 	if (rc != PR_ENOPROVIDER) {
 		return rc;

@@ -124,6 +124,31 @@ async def test_async_wait(stack: Stack) -> None:
         assert summary is not None and summary.readiness(day(1), day(2)).ready
 
 
+async def test_async_wait_ends_at_once_when_every_task_is_cancelled(stack: Stack) -> None:
+    """As Airflow's triggerer stopping (asyncio cancelling every task at
+    once, the connection's too): a wait() ends without awaiting an UNSUBACK
+    that nothing will read (it waited the client's whole timeout, 10 s)."""
+    with stack.client() as c:
+        s = new_source(c)
+        c.partition.lock(s.name, "p", day(1), day(2), token=s.token)
+    ac = stack.async_client(timeout=10)
+    await ac.connect()
+    try:
+        task = asyncio.create_task(ac.wait(s.name, day(1), day(2)))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        conn = ac._task
+        assert conn is not None
+        t0 = time.monotonic()
+        task.cancel()
+        conn.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        await ac.close()
+
+
 @pytest.mark.agent_flags("--summary-max", "1")
 async def test_truncated_summary_asks_the_agent(own_stack: Stack) -> None:
     """With more ranges than the agent lists, the summary says truncated and

@@ -28,6 +28,9 @@
 #    triggerer is stopped (it must stop in time: no trigger may hang it), a
 #    day is unlocked while it is away, and the restarted triggerer catches
 #    up from the agent's history: one more asset event and run.
+# 2b (between 2 and 3). A task sleeping under PartitionRunOperator gets
+#    SIGTERM, as from a worker or pod stopping: its on_kill fails the day
+#    at once, long before the lease would.
 #
 # Timings are printed. No network is needed but pip's package index, the
 # first time; without it the test is skipped (77).
@@ -231,6 +234,55 @@ failed_at=$(epoch "$(jq -r .since <<<"$p")")
 sensor_failed=$(log_time "$T/consumer2.out" 'Task failed with exception')
 LAT_FAILED=$(ms "$failed_at" "$sensor_failed")
 ok "B's sensor (fail_on_failed) failed $LAT_FAILED ms after the day failed, with the reason; nothing loaded"
+
+# ---- 2b. a task stopped by a signal fails its partition at once (on_kill)
+
+# Airflow's task runner calls the operator's on_kill on SIGTERM (a worker
+# or a pod shutting down; the supervisor passes it on). A test DAG whose
+# work sleeps, so that the signal finds the lock held.
+cat >"$HOME_A/dags/partreg_killed.py" <<'PY'
+import time
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG, CronDataIntervalTimetable
+from partreg.airflow import PartitionRunOperator
+
+
+def work() -> None:
+    for _ in range(1200):
+        time.sleep(0.5)
+
+
+with DAG(
+    dag_id="partreg_killed",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=datetime(2023, 1, 1, tzinfo=UTC),
+    catchup=False,
+):
+    PartitionRunOperator(
+        task_id="export_sales", source="sales", provider="airflow_export", python_callable=work, ttl=300
+    )
+PY
+dags_test a partreg_killed 2023-01-05 killed
+for _ in $(seq 600); do
+  [ "$(partition sales 2023-01-04 | jq -r .state)" = locked ] && break
+  airflow_running killed || break
+  sleep 0.2
+done
+[ "$(partition sales 2023-01-04 | jq -r .state)" = locked ] || { tail -n 40 "$T/killed.out"; fail "the sleeping task did not lock its day"; }
+t_kill=$(now)
+kill -TERM "${AF_PID[killed]}"
+for _ in $(seq 100); do
+  [ "$(partition sales 2023-01-04 | jq -r .state)" = failed ] && break
+  sleep 0.1
+done
+t_failed=$(now)
+p=$(partition sales 2023-01-04)
+expect "$p" '.state == "failed" and .reason == "the Airflow task was stopped (on_kill)"' \
+  "SIGTERM to the running task: on_kill failed its day, with the lock's fence, not its lease"
+kill -9 "${AF_PID[killed]}" 2>/dev/null || true
+wait "${AF_PID[killed]}" 2>/dev/null || true
+ok "SIGTERM -> partition failed: $(ms "$t_kill" "$t_failed") ms (lease was 300 s)"
 
 # ---- 3. the AssetWatcher, in a running Airflow (B)
 

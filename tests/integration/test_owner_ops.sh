@@ -24,6 +24,15 @@ PB1=$(rr provider/register "{\"source\":\"$B\",\"provider\":\"p1\",\"access_toke
 [ ${#PA2} -eq 36 ] && [ ${#PB1} -eq 36 ] || fail "could not register the providers"
 [ "$(printf '%s\n' "$OA" "$OB" "$PA1" "$PA2" "$PB1" | sort -u | wc -l)" -eq 5 ] || fail "tokens repeat"
 ok "five distinct tokens"
+# provider/register without source (the original HTTP service's shape): the
+# owner token names the source; a provider's token is 403, a made-up or no
+# token 401, and nothing is registered by a refusal.
+r=$(rr provider/register "{\"provider\":\"p3\",\"access_token\":\"$OB\"}")
+expect "$r" ".ok and .result.source == \"$B\" and .result.provider == \"p3\" and (.result.provider_token | test(\"$UUID\"))" "provider/register without source: the owner token's source"
+expect "$(rr provider/register "{\"provider\":\"p4\",\"access_token\":\"$PA1\"}")" '.status == 403 and .error.code == "forbidden" and (.error.message | test("provider .p1..s token of source .own_a."))' "without source, a provider's token: 403"
+expect "$(rr provider/register '{"provider":"p4","access_token":"00000000-0000-4000-8000-000000000000"}')" '.status == 401 and (.error.message | test("not valid"))' "without source, a made-up token: 401"
+expect "$(rr provider/register '{"provider":"p4"}')" '.status == 401 and (.error.message | test("no source and no access_token"))' "without source or token: 401"
+expect "$(rr provider/register "{\"provider\":\"p3\",\"access_token\":\"$OB\"}")" ".status == 409 and (.error.message | test(\"already registered for source '$B'\"))" "without source, again: 409 naming the source"
 for t in "$PA1" "$PA2" "$PB1"; do grep -q "$t" "$T/agent.log" && fail "a provider token appears in the agent's log"; done
 ok "provider tokens not logged"
 

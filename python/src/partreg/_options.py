@@ -25,6 +25,7 @@ import secrets
 import ssl
 import urllib.parse
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 from .errors import InvalidInput
 
@@ -75,6 +76,28 @@ class Broker:
         return cls(u.hostname, port if port is not None else (8883 if tls else 1883), tls)
 
 
+class ConnectArgs(TypedDict, total=False):
+    """The keyword options of :class:`partreg.Client`,
+    :class:`partreg.AsyncClient` and :meth:`Options.resolve`; each one not
+    given comes from the PARTREG_* environment (unless ``use_env`` is
+    False), then the defaults."""
+
+    prefix: str | None
+    client_id: str | None
+    username: str | None
+    password: str | None
+    password_file: str | None
+    cafile: str | None
+    certfile: str | None
+    keyfile: str | None
+    mqtt_version: int | str | None
+    token: str | None
+    token_file: str | None
+    timeout: float | None
+    keepalive: int | None
+    use_env: bool
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     """Everything a client needs to connect; build it with :meth:`resolve`."""
@@ -97,26 +120,16 @@ class Options:
         cls,
         broker: str | None = None,
         *,
-        prefix: str | None = None,
-        client_id: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        password_file: str | None = None,
-        cafile: str | None = None,
-        certfile: str | None = None,
-        keyfile: str | None = None,
-        mqtt_version: int | str | None = None,
-        token: str | None = None,
-        token_file: str | None = None,
-        timeout: float | None = None,
-        keepalive: int | None = None,
-        use_env: bool = True,
         environ: Mapping[str, str] | None = None,
+        **kw: Unpack[ConnectArgs],
     ) -> Options:
         """Options from the arguments, then (with use_env) the PARTREG_*
         environment, then the defaults. Reads the password and token files
         now; raises InvalidInput for a bad URL, version or file."""
+        use_env = kw.get("use_env", True)
         env: Mapping[str, str] = (environ if environ is not None else os.environ) if use_env else {}
+        password, token, timeout = kw.get("password"), kw.get("token"), kw.get("timeout")
+        keepalive = kw.get("keepalive")
 
         def pick(value: str | None, name: str) -> str | None:
             if value is not None:
@@ -127,19 +140,21 @@ class Options:
         broker = pick(broker, "PARTREG_BROKER") or DEFAULT_BROKER
         Broker.parse(broker)
         if password is None:
-            pf = pick(password_file, "PARTREG_PASSWORD_FILE")
+            pf = pick(kw.get("password_file"), "PARTREG_PASSWORD_FILE")
             if pf is not None:
                 password = read_first_line(pf, "password")
         if token is None:
             # A token_file argument wins over PARTREG_TOKEN, which wins over
             # PARTREG_TOKEN_FILE (partreg(1): Tokens).
-            if token_file is not None:
+            if (token_file := kw.get("token_file")) is not None:
                 token = read_first_line(token_file, "token")
             elif env.get("PARTREG_TOKEN"):
                 token = env["PARTREG_TOKEN"]
             elif env.get("PARTREG_TOKEN_FILE"):
                 token = read_first_line(env["PARTREG_TOKEN_FILE"], "token")
-        version = mqtt_version if mqtt_version is not None else pick(None, "PARTREG_MQTT_VERSION")
+        version = kw.get("mqtt_version")
+        if version is None:
+            version = pick(None, "PARTREG_MQTT_VERSION")
         if version is None or str(version) == "5":
             v = 5
         elif str(version) in ("3.1.1", "4"):
@@ -158,17 +173,17 @@ class Options:
             raise InvalidInput("invalid_field", f"timeout must be > 0, not {timeout!r}")
         return cls(
             broker=broker,
-            prefix=(pick(prefix, "PARTREG_PREFIX") or DEFAULT_PREFIX).rstrip("/"),
-            client_id=client_id,
-            username=pick(username, "PARTREG_USERNAME"),
+            prefix=(pick(kw.get("prefix"), "PARTREG_PREFIX") or DEFAULT_PREFIX).rstrip("/"),
+            client_id=kw.get("client_id"),
+            username=pick(kw.get("username"), "PARTREG_USERNAME"),
             password=password,
-            cafile=pick(cafile, "PARTREG_CAFILE"),
-            certfile=pick(certfile, "PARTREG_CERT"),
-            keyfile=pick(keyfile, "PARTREG_KEY"),
+            cafile=pick(kw.get("cafile"), "PARTREG_CAFILE"),
+            certfile=pick(kw.get("certfile"), "PARTREG_CERT"),
+            keyfile=pick(kw.get("keyfile"), "PARTREG_KEY"),
             mqtt_version=v,
             token=token,
             timeout=float(timeout),
-            keepalive=keepalive if keepalive is not None else DEFAULT_KEEPALIVE,
+            keepalive=DEFAULT_KEEPALIVE if keepalive is None else keepalive,
         )
 
     def replace(self, **changes: object) -> Options:

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import _commands as cmds
-from ._options import Options
+from ._options import ConnectArgs, Options
 from ._protocol import (
     Reply,
     WaitState,
@@ -118,40 +118,11 @@ class AsyncClient:
         self,
         broker: str | None = None,
         *,
-        prefix: str | None = None,
-        client_id: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        password_file: str | None = None,
-        cafile: str | None = None,
-        certfile: str | None = None,
-        keyfile: str | None = None,
-        mqtt_version: int | str | None = None,
-        token: str | None = None,
-        token_file: str | None = None,
-        timeout: float | None = None,
-        keepalive: int | None = None,
-        use_env: bool = True,
         options: Options | None = None,
         will: tuple[str, bytes] | None = None,
+        **kw: Unpack[ConnectArgs],
     ) -> None:
-        self.options = options or Options.resolve(
-            broker,
-            prefix=prefix,
-            client_id=client_id,
-            username=username,
-            password=password,
-            password_file=password_file,
-            cafile=cafile,
-            certfile=certfile,
-            keyfile=keyfile,
-            mqtt_version=mqtt_version,
-            token=token,
-            token_file=token_file,
-            timeout=timeout,
-            keepalive=keepalive,
-            use_env=use_env,
-        )
+        self.options = options or Options.resolve(broker, **kw)
         o = self.options
         self.client_id = o.new_client_id()
         self.reply_topic = o.reply_topic(self.client_id)
@@ -339,10 +310,26 @@ class AsyncClient:
         if sub not in self._subs:
             return
         self._subs.remove(sub)
-        m = self._mqtt
-        if m is not None and not any(s.topic_filter == sub.topic_filter for s in self._subs):
-            with contextlib.suppress(aiomqtt.MqttError):
-                await m.unsubscribe(sub.topic_filter)
+        m, task = self._mqtt, self._task
+        if (
+            m is None
+            or task is None
+            or task.done()
+            or any(s.topic_filter == sub.topic_filter for s in self._subs)
+        ):
+            return
+        # The UNSUBACK is read by the connection task: when that task ends
+        # meanwhile (close(), or the event loop shutting down and cancelling
+        # every task at once, as Airflow's triggerer does when it stops),
+        # none comes, and there is nothing left to unsubscribe from.
+        unsub = asyncio.ensure_future(m.unsubscribe(sub.topic_filter))
+        try:
+            await asyncio.wait({unsub, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not unsub.done():
+                unsub.cancel()
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.CancelledError):
+                await unsub
 
     # ---- requests
 

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -39,7 +39,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import _commands as cmds
-from ._options import Options
+from ._options import ConnectArgs, Options
 from ._protocol import (
     Reply,
     WaitState,
@@ -120,41 +120,12 @@ class Client:
         self,
         broker: str | None = None,
         *,
-        prefix: str | None = None,
-        client_id: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        password_file: str | None = None,
-        cafile: str | None = None,
-        certfile: str | None = None,
-        keyfile: str | None = None,
-        mqtt_version: int | str | None = None,
-        token: str | None = None,
-        token_file: str | None = None,
-        timeout: float | None = None,
-        keepalive: int | None = None,
-        use_env: bool = True,
         connect: bool = True,
         options: Options | None = None,
         will: tuple[str, bytes] | None = None,
+        **kw: Unpack[ConnectArgs],
     ) -> None:
-        self.options = options or Options.resolve(
-            broker,
-            prefix=prefix,
-            client_id=client_id,
-            username=username,
-            password=password,
-            password_file=password_file,
-            cafile=cafile,
-            certfile=certfile,
-            keyfile=keyfile,
-            mqtt_version=mqtt_version,
-            token=token,
-            token_file=token_file,
-            timeout=timeout,
-            keepalive=keepalive,
-            use_env=use_env,
-        )
+        self.options = options or Options.resolve(broker, **kw)
         o = self.options
         self.client_id = o.new_client_id()
         self.reply_topic = o.reply_topic(self.client_id)

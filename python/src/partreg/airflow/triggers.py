@@ -32,8 +32,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from .. import AsyncClient, Options, Readiness
-from .._protocol import WaitState
+from .. import AsyncClient, Options
 from .._time import format_us, parse_us
 from ..errors import (
     BlockerFailed,
@@ -44,8 +43,7 @@ from ..errors import (
     Timeout,
     UnsupportedFormat,
 )
-from ..summary import check_interval, readiness_from_reply
-from ._common import SUMMARY_WAIT_S
+from ..summary import check_interval
 from .connection import DEFAULT_CONN_ID
 
 #: Seconds between attempts to reach a broker that is not there.
@@ -60,76 +58,6 @@ async def _options(conn_id: str) -> Options:
     from .hooks import PartregHook
 
     return await PartregHook(conn_id).aget_options()
-
-
-async def _wait(
-    client: AsyncClient,
-    source: str,
-    a: int,
-    b: int,
-    timeout: float | None,
-    fail_on_failed: bool,
-) -> Readiness:
-    """:meth:`partreg.AsyncClient.wait`, by the same rules (WaitState), but
-    without unsubscribing at the end: the caller closes the connection next.
-    An unsubscribe awaited while the event loop shuts down -- the triggerer
-    stopping cancels every task at once, the connection's too -- waits its
-    whole timeout for an UNSUBACK that never comes, and the triggerer then
-    kills its trigger process instead of stopping it."""
-    ws = WaitState(client.options.prefix, source, a, b, fail_on_failed)
-    q: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-
-    def cb(topic: str, payload: bytes, retained: bool) -> None:
-        q.put_nowait((topic, payload))
-
-    t0 = time.monotonic()
-    deadline = None if timeout is None else t0 + timeout
-    grace = t0 + SUMMARY_WAIT_S
-
-    def left() -> float:
-        if deadline is None:
-            return client.options.timeout
-        return max(0.05, min(client.options.timeout, deadline - time.monotonic()))
-
-    await client.subscribe("agent/status", cb)
-    await client.subscribe(f"state/{source}", cb)
-    while True:
-        while not q.empty():
-            ws.take(*q.get_nowait())
-        if ws.ready:
-            assert ws.verdict is not None
-            return ws.verdict
-        now = time.monotonic()
-        try:
-            if ws.ask and ws.agent_online:
-                # The summary is truncated: the agent decides.
-                result = await client.call(
-                    "readiness/query",
-                    {"source": source, "start": format_us(a), "end": format_us(b)},
-                    timeout=left(),
-                )
-                ws.ask = False
-                ws.decide(readiness_from_reply(result, a, b))
-                continue
-            if ws.summary is None and not ws.checked and ws.agent_online and now >= grace:
-                # No summary: does the source exist?
-                ws.checked = True
-                await client.call("source/get", {"source": source}, timeout=left())
-        except Timeout:
-            pass  # the agent does not answer: keep following the broker
-        except NotFound as e:
-            raise NotFound(e.code, f"source {source!r} does not exist", e.status) from None
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            raise Timeout("timeout", f"timed out after {timeout:g} s; waiting: {ws.describe()}")
-        until = deadline
-        if ws.summary is None and not ws.checked and now < grace:
-            until = grace if until is None else min(until, grace)
-        try:
-            item = await asyncio.wait_for(q.get(), None if until is None else max(0.0, until - now))
-        except TimeoutError:
-            continue
-        ws.take(*item)
 
 
 class PartitionReadyTrigger(BaseTrigger):
@@ -234,7 +162,13 @@ class PartitionReadyTrigger(BaseTrigger):
                     self.log.warning("%s; trying again in %g s", e.message, RECONNECT_S)
                     await asyncio.sleep(RECONNECT_S if left is None else min(RECONNECT_S, left))
                     continue
-                r = await _wait(client, self.source, a, b, left, self.fail_on_failed)
+                r = await client.wait(
+                    self.source,
+                    format_us(a),
+                    format_us(b),
+                    left,
+                    fail_on_failed=self.fail_on_failed,
+                )
                 return {
                     "status": "ready",
                     "source": self.source,
@@ -472,8 +406,5 @@ class PartitionEventTrigger(BaseEventTrigger):
                     gap = await self._history(client, last)
                     pending = gap + pending
         finally:
-            # No unsubscribing: the caller closes the connection next, and an
-            # unsubscribe awaited while the loop shuts down (the triggerer
-            # stopping cancels every task at once) waits for an UNSUBACK
-            # that never comes.
-            del subs
+            for s in subs:
+                await s.close()
