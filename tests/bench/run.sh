@@ -314,6 +314,7 @@ if wants http && ! command -v wrk >/dev/null 2>&1; then
   note "no wrk (apt-get install wrk): the http group is skipped"
 elif wants http; then
   [ -x "$HTTPD" ] || die "missing $HTTPD"
+  rm -rf "$DATA/agent" # a fresh store: the groups above registered "bench" in theirs
   setup_agent
   U="mqtt://127.0.0.1:$PORT_A"
   HP=""
