@@ -10,7 +10,7 @@
 # Sizes and switches (environment):
 #   BENCH_REPEATS        repeats of every figure and its baseline (3)
 #   BENCH_ONLY           groups to run, of: query lock register durable store republish
-#                        wait (all)
+#                        wait http (all)
 #   BENCH_INFLIGHT       requests in flight for query and lock ("1 16 64")
 #   BENCH_RTT_N          requests per throughput run (5000)
 #   BENCH_REGISTER_PRE   pending partitions registered in a fresh source before the
@@ -27,6 +27,11 @@
 #   BENCH_KEEPALL_FLAGS  partregd's flags for the keep-all run (--ready-expiry 0)
 #   BENCH_WAIT_N         unlock → summary samples (1000); BENCH_BRIDGE_N across the bridge (200:
 #                        the bridge's echo round trip takes ~44 ms, Nagle on its sockets)
+#   BENCH_HTTP_SECS      seconds of each wrk run of the http group (5): readiness and
+#                        lock+unlock through partreg-http (wrk, tests/bench/http.lua) at
+#                        BENCH_INFLIGHT connections, against the same commands sent
+#                        directly over MQTT (pr_bench_rtt) at as many in flight; skipped,
+#                        said, without wrk. PARTREG_HTTP: the daemon (BUILD/http/partreg-http)
 #   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
 #   BENCH_OUT            where results.md/.png go (tests/bench)
 #   BENCH_BUILD_DIR      build directory (build-bench); BENCH_SKIP_BUILD=1 uses it as is
@@ -40,7 +45,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 REPEATS=${BENCH_REPEATS:-3}
-ONLY=${BENCH_ONLY:-query lock register durable store republish wait}
+ONLY=${BENCH_ONLY:-query lock register durable store republish wait http}
 INFLIGHT=${BENCH_INFLIGHT:-1 16 64}
 RTT_N=${BENCH_RTT_N:-5000}
 REGISTER_PRE=${BENCH_REGISTER_PRE:-2000}
@@ -55,6 +60,7 @@ REPUBLISH_N=${BENCH_REPUBLISH_N:-1000000}
 # Unset: the flag; set (even empty): as given, split into words.
 read -ra KEEPALL_FLAGS <<<"${BENCH_KEEPALL_FLAGS---ready-expiry 0}"
 WAIT_N=${BENCH_WAIT_N:-1000}
+HTTP_SECS=${BENCH_HTTP_SECS:-5}
 BRIDGE_N=${BENCH_BRIDGE_N:-200}
 P=partreg/v1
 W=$(mktemp -d "${TMPDIR:-/tmp}/partreg-bench.XXXXXX")
@@ -83,8 +89,10 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb >/dev/null
+  if [[ " $ONLY " == *" http "* ]]; then ninja -C "$BUILD" partreg-http >/dev/null; fi
 fi
 PARTREGD=${PARTREGD:-$BUILD/src/partregd}
+HTTPD=${PARTREG_HTTP:-$BUILD/http/partreg-http}
 RTT=$BUILD/tests/bench/pr_bench_rtt
 STORE=$BUILD/tests/bench/pr_bench_store
 LMDB=$BUILD/tests/bench/pr_bench_lmdb
@@ -291,6 +299,94 @@ for q in p50 p99; do
   CMD[wait_bridge_$q]="pr_bench_rtt unlockwait --broker A --sub-broker B … -n $BRIDGE_N; pr_bench_rtt query --broker B (echo on A)"
 done
 
+# ---- the HTTP front door (partreg-http) vs the same commands over MQTT ----
+# A fresh broker, agent and source "bench" (setup_agent: days 2001-01-01 on
+# locked and unlocked, so that QUERY's month is ready), and partreg-http on
+# that broker. Readiness: wrk GETs /sources/bench/check_readiness (and
+# POSTs /v1/readiness/query) for QUERY's month, answered by the front door
+# from its mirror of the retained state, against pr_bench_rtt sending
+# QUERY to the agent's readiness/query over MQTT. Lock+unlock: wrk with one
+# connection per thread, each alternating the original lock and unlock
+# routes on its own day (token in Authorization), against pr_bench_rtt
+# lockunlock over MQTT; each HTTP run on days no run used before (a run
+# stopped by wrk's clock may leave its days locked).
+if wants http && ! command -v wrk >/dev/null 2>&1; then
+  note "no wrk (apt-get install wrk): the http group is skipped"
+elif wants http; then
+  [ -x "$HTTPD" ] || die "missing $HTTPD"
+  rm -rf "$DATA/agent" # a fresh store: the groups above registered "bench" in theirs
+  setup_agent
+  U="mqtt://127.0.0.1:$PORT_A"
+  HP=""
+  for _ in $(seq 20); do
+    hp=$((20000 + RANDOM % 40000))
+    "$HTTPD" --broker "$U" --listen "127.0.0.1:$hp" --log-level info >>"$W/http.log" 2>&1 &
+    HTTP_PID=$!
+    PIDS+=("$HTTP_PID")
+    for _ in $(seq 100); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/readyz")" = 200 ] && { HP=$hp; break 2; }
+      kill -0 "$HTTP_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$HTTP_PID" 2>/dev/null || true
+  done
+  [ -n "$HP" ] || die "partreg-http did not become ready"
+  HU="http://127.0.0.1:$HP"
+  QS="start=$(jq -r .start <<<"$QUERY")&end=$(jq -r .end <<<"$QUERY")"
+  READY_URL="$HU/sources/bench/check_readiness?$QS"
+  # The front door's mirror has the warm-up's unlocks: QUERY's month is ready.
+  for _ in $(seq 100); do
+    [ "$(curl -s "$READY_URL" | jq -r .is_ready)" = true ] && break
+    sleep 0.1
+  done
+  [ "$(curl -s "$READY_URL" | jq -r .is_ready)" = true ] || die "readiness over HTTP: not ready: $(curl -s "$READY_URL")"
+  [ "$(curl -s -X POST -H 'Content-Type: application/json' -d "$QUERY" "$HU/v1/readiness/query" | jq -r .result.ready)" = true ] ||
+    die "POST /v1/readiness/query: not ready"
+  LUA=$ROOT/tests/bench/http.lua
+  # wrkrun THREADS CONNS URL ARGS...: wrk's result line (see http.lua); its
+  # own output and the script's complaints go to $W/wrk.log.
+  wrkrun() {
+    local t=$1 c=$2 url=$3 out
+    shift 3
+    out=$(wrk -t "$t" -c "$c" -d "${HTTP_SECS}s" --timeout 10s -s "$LUA" "$url" -- "$@" 2>>"$W/wrk.log")
+    printf '%s\n' "$out" >>"$W/wrk.log"
+    grep '^requests=' <<<"$out" | tail -n 1
+  }
+  # Days since 1970-01-01 of 2010-01-01: the HTTP lock runs' first days, 1000 apart.
+  HTTP_DAY=14610
+  for r in $(seq "$REPEATS"); do
+    for c in $INFLIGHT; do
+      tr=$((c < $(nproc) ? c : $(nproc)))
+      a=$(wrkrun "$tr" "$c" "$READY_URL" get)
+      e=$(rtt query --broker "$U" --topic "$P/cmd/readiness/query" --payload "$QUERY" -n "$RTT_N" -c "$c")
+      record "http_ready_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+      a=$(wrkrun "$tr" "$c" "$HU/v1/readiness/query" post-json "$QUERY")
+      record "http_v1ready_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+      a=$(wrkrun "$c" "$c" "$HU/" lockunlock bench "$TOKEN" "$HTTP_DAY")
+      HTTP_DAY=$((HTTP_DAY + 1000))
+      e=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$RTT_N" -c "$c")
+      record "http_lock_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+    done
+  done
+  stop_pid "$HTTP_PID"
+  teardown_agent
+fi
+for c in $INFLIGHT; do
+  tr=$((c < $(nproc) ? c : $(nproc)))
+  LABEL[http_ready_c$c]="readiness over HTTP (GET /sources/{s}/check_readiness), requests/s, $c connections"
+  BASE[http_ready_c$c]="readiness/query over MQTT replies/s, $c in flight"
+  GOAL[http_ready_c$c]=">= 2"
+  CMD[http_ready_c$c]="wrk -t $tr -c $c -d ${HTTP_SECS}s -s tests/bench/http.lua 'URL/sources/bench/check_readiness?start=…&end=…' -- get; pr_bench_rtt query --topic $P/cmd/readiness/query --payload QUERY -n $RTT_N -c $c"
+  LABEL[http_v1ready_c$c]="readiness over HTTP (POST /v1/readiness/query), requests/s, $c connections"
+  BASE[http_v1ready_c$c]="${BASE[http_ready_c$c]}"
+  GOAL[http_v1ready_c$c]=">= 2"
+  CMD[http_v1ready_c$c]="wrk -t $tr -c $c -d ${HTTP_SECS}s -s tests/bench/http.lua URL/v1/readiness/query -- post-json QUERY; the same pr_bench_rtt query"
+  LABEL[http_lock_c$c]="lock+unlock over HTTP (POST /partitions/lock, unlock), requests/s, $c connections"
+  BASE[http_lock_c$c]="lock+unlock over MQTT replies/s, $c in flight"
+  GOAL[http_lock_c$c]=">= 0.7"
+  CMD[http_lock_c$c]="wrk -t $c -c $c -d ${HTTP_SECS}s -s tests/bench/http.lua URL/ -- lockunlock bench TOKEN DAY; pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -n $RTT_N -c $c"
+done
+
 # ---- agent-side readiness/query time vs store size ----
 if wants store; then
   first=${STORE_SIZES%% *}
@@ -467,7 +563,7 @@ for id in $(cut -f1 "$RAW" | awk '!seen[$0]++'); do
 done
 note="Repeats: $REPEATS. Ratios are figure / baseline of the same repeat (latencies and
 memory: lower is better). Reproduce all: \`tests/bench/run.sh\`; one group:
-\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait> tests/bench/run.sh\`."
+\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait|http> tests/bench/run.sh\`."
 if [ -f "$W/republish-arrivals.txt" ]; then
   note="$note
 Republished partitions a subscriber received (repeat, default policy, keep-all; of $REPUBLISH_N): \

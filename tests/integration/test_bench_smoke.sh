@@ -15,7 +15,7 @@ BENCH_SKIP_BUILD=1 BENCH_BUILD_DIR="$PARTREG_BUILD_DIR" BENCH_OUT="$out" BENCH_R
   BENCH_INFLIGHT="1 4" BENCH_RTT_N=40 BENCH_REGISTER_PRE=100 \
   BENCH_DURABLE_N=64 BENCH_DURABLE_C=16 BENCH_LMDB_N=20 \
   BENCH_STORE_SIZES="100 1000" BENCH_STORE_SAMPLES=100 BENCH_REPUBLISH_N=300 \
-  BENCH_WAIT_N=5 BENCH_BRIDGE_N=2 \
+  BENCH_WAIT_N=5 BENCH_BRIDGE_N=2 BENCH_HTTP_SECS=1 \
   bash "$PARTREG_SOURCE_DIR/tests/bench/run.sh" >"$T/bench.log" 2>&1 || {
   tail -n 40 "$T/bench.log"
   fail "tests/bench/run.sh failed"
@@ -25,10 +25,21 @@ ok "run.sh finished"
 # One row per figure: query and lock at 1 and 4 in flight, register at 16,
 # durable, unlock → summary p50/p99 local and bridged, query time at 100 and
 # 1000, republish and the broker's RSS under the default policy and keep-all,
-# memory; each with a number as its value (second column).
+# memory; and with wrk installed, the http group's readiness (original
+# route and /v1) and lock+unlock through partreg-http at 1 and 4
+# connections; each with a number as its value (second column).
+want=17
+if command -v wrk >/dev/null 2>&1; then
+  want=23
+  grep -q '^| readiness over HTTP (GET /sources/{s}/check_readiness), requests/s, 4 connections' "$out/results.md" ||
+    fail "no http readiness figure"
+  grep -q '^| lock+unlock over HTTP' "$out/results.md" || fail "no http lock+unlock figure"
+else
+  echo "NOTE: no wrk: the http group is not smoked"
+fi
 rows=$(grep '^| [a-z]' "$out/results.md" | grep -vc '^| figure |' || true)
-[ "$rows" -eq 17 ] || fail "expected 17 figures in results.md, found $rows"
-ok "17 figures"
+[ "$rows" -eq "$want" ] || fail "expected $want figures in results.md, found $rows"
+ok "$want figures"
 while IFS= read -r row; do
   val=$(awk -F'|' '{ gsub(/ /, "", $3); print $3 }' <<<"$row")
   [[ "$val" =~ ^[0-9.e+-]+$ ]] || fail "no number in: $row"
