@@ -320,6 +320,7 @@
     return e;
   }
   const pct = (t, lo, hi) => ((t - lo) / (hi - lo)) * 100;
+  const THIN = 0.004; // narrower than this share of the window (a few px): drawn without borders
 
   function partLabel(p) {
     let s = p.provider + ': ' + p.state + ', ' + human(p._s) + ' to ' + human(p._e);
@@ -403,6 +404,7 @@
         g.dataset.end = iso(b);
         g.style.left = pct(a, lo, hi) + '%';
         g.style.width = pct(b, lo, hi) - pct(a, lo, hi) + '%';
+        if ((b - a) / (hi - lo) < THIN) g.classList.add('thin');
         g.setAttribute('role', 'listitem');
         g.setAttribute('aria-label', 'gap: no partition of ' + prov + ' from ' + human(a) + ' to ' + human(b));
         track.appendChild(g);
@@ -421,6 +423,7 @@
         d.style.left = pct(a, lo, hi) + '%';
         d.style.width = pct(b, lo, hi) - pct(a, lo, hi) + '%';
         d.style.setProperty('--ri', p._row);
+        if ((b - a) / (hi - lo) < THIN) d.classList.add('thin');
         if (p._s < lo) d.classList.add('cut-start');
         if (p._e > hi) d.classList.add('cut-end');
         if (p.state === 'locked' && p.expires_at && parseTime(p.expires_at) < now) d.classList.add('expired');
