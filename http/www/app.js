@@ -437,7 +437,45 @@
     if (!provs.length) tl.appendChild(el('p', 'note', 'No partitions yet.'));
     else if (!shown) tl.appendChild(el('p', 'note', 'No partitions in this window.'));
     sec.appendChild(tl);
+    if (shown) sec.appendChild(renderTable(s, lo, hi, shown));
     return sec;
+  }
+
+  // The same partitions as a table (for keyboards and screen readers, and
+  // to copy from), filled when opened; which ones are open is kept.
+  const openTables = new Set();
+  function renderTable(s, lo, hi, n) {
+    const det = el('details', 'list');
+    det.appendChild(el('summary', null, 'List the ' + n + ' partition' + (n === 1 ? '' : 's') + ' in the window'));
+    const fill = () => {
+      if (det.querySelector('table')) return;
+      const tb = el('table');
+      const hr = el('tr');
+      for (const h of ['provider', 'state', 'start', 'end', 'version', 'fence', 'since', 'lease / reason']) {
+        const th = el('th', null, h);
+        th.scope = 'col';
+        hr.appendChild(th);
+      }
+      tb.appendChild(el('thead')).appendChild(hr);
+      const body = tb.appendChild(el('tbody'));
+      const rows = s.parts.filter((p) => p._e > lo && p._s < hi)
+        .sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : a._s - b._s || a._e - b._e));
+      for (const p of rows) {
+        const tr = el('tr');
+        tr.dataset.state = p.state;
+        const extra = p.state === 'locked' && p.expires_at ? 'until ' + humanCanon(p.expires_at) : p.reason || '';
+        for (const v of [p.provider, p.state, humanCanon(p.start), humanCanon(p.end), p.version, p.fence, humanCanon(p.since), extra]) {
+          tr.appendChild(el('td', null, String(v)));
+        }
+        body.appendChild(tr);
+      }
+      det.appendChild(tb);
+    };
+    det.addEventListener('toggle', () => {
+      if (det.open) { openTables.add(s.name); fill(); } else openTables.delete(s.name);
+    });
+    if (openTables.has(s.name)) { det.open = true; fill(); }
+    return det;
   }
 
   let lastWin = null;

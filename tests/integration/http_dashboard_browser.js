@@ -181,6 +181,17 @@ async function main() {
     tip = await page.textContent('#tooltip');
     check(/gap/i.test(tip) && tip.includes(GAP.start.slice(0, 10)), 'hover on the gap says it is one', tip);
     await page.mouse.move(0, 0);
+    // The same as a table, for keyboards and screen readers.
+    const sum = page.locator('main section.source', { has: page.locator('h2', { hasText: S }) }).locator('details.list > summary');
+    await sum.focus();
+    await page.keyboard.press('Enter');
+    const rows = await page.evaluate((S) => {
+      const sec = [...document.querySelectorAll('main section.source')].find((s) => s.dataset.source === S);
+      return [...sec.querySelectorAll('details.list tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent));
+    }, S);
+    check(rows.length === EXPECT.length && rows.some((r) => r[1] === 'failed' && r[7] === failedP.reason),
+      'the partition table opens from the keyboard: one row each, the failed one with its reason', rows);
+    await sum.click();
 
     // ---- lock: the DOM shows it locked ----
     const lockBody = { source: S, provider: TARGET.provider, start: TARGET.start, end: TARGET.end, ttl_s: 3600 };
