@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
   libpaho-mqtt-dev liblmdb-dev libjson-c-dev uuid-dev libcmocka-dev libssl-dev
   mosquitto mosquitto-clients jq openssl python3 python3-jsonschema clang-format git
+  # partreg-http, the HTTP front door (libmicrohttpd), and curl for its tests
+  libmicrohttpd-dev curl
   gnuplot-nox
   # the Debian package (cpack -G DEB: dpkg-shlibdeps, file) and man -l in
   # test_installed.sh

@@ -37,6 +37,7 @@
 #include "idem.h"
 #include "lease.h"
 #include "log.h"
+#include "options.h"
 #include "publisher.h"
 #include "queue.h"
 #include "store.h"
@@ -882,7 +883,7 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		goto fail;
 	}
 	if (cfg->password_file != NULL) {
-		password = pr__config_read_secret(cfg->password_file);
+		password = pr__options_read_secret(cfg->password_file);
 		if (password == NULL) {
 			pr_error("agent: cannot read --password-file %s", cfg->password_file);
 			rc = PR_EFIELD;

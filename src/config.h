@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * partregd's configuration: defaults < config file < PARTREG_* environment
- * < command-line flags. Every option has all three spellings: the flag
+ * < command-line flags (read by common/options.h). Every option has all three spellings: the flag
  * --data-dir, the variable PARTREG_DATA_DIR, the file key data-dir.
  *
  * Config file: one "key = value" per line, '#' starts a comment, blank
@@ -55,7 +55,5 @@ int pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err);
 void pr__config_release(struct pr_config *cfg);
 /* The --help text. */
 void pr__config_usage(FILE *out);
-/* Read the first line of path (the password); heap, caller frees. NULL on error. */
-char *pr__config_read_secret(const char *path);
 
 #endif

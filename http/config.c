@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * partreg-http's option table; common/options.c reads it, the checks
+ * between options follow. The MQTT options keep partregd's names so one
+ * config vocabulary serves both daemons.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <partreg/protocol.h>
+
+#include "options.h"
+
+#define O(f) offsetof(struct pr_http_config, f)
+static const struct pr_optdef opts[] = {
+	{ "broker", PR_OPT_STR, O(broker), "broker URL, mqtt://host:port or mqtts://host:port" },
+	{ "username", PR_OPT_STR, O(username), "MQTT user name" },
+	{ "password-file", PR_OPT_STR, O(password_file),
+	    "file whose first line is the MQTT password" },
+	{ "cafile", PR_OPT_STR, O(cafile), "TLS: CA certificates (PEM) to verify the broker" },
+	{ "cert", PR_OPT_STR, O(cert), "TLS: client certificate (PEM) for the broker" },
+	{ "key", PR_OPT_STR, O(key), "TLS: client private key (PEM) for the broker" },
+	{ "prefix", PR_OPT_STR, O(prefix), "topic prefix of the agent to front" },
+	{ "client-id", PR_OPT_STR, O(client_id), "MQTT client id (default: random)" },
+	{ "mqtt-version", PR_OPT_VERSION, O(mqtt_version), "5 or 3.1.1" },
+	{ "log-level", PR_OPT_STR, O(log_level), "error, warn, info or debug" },
+	{ "config", PR_OPT_STR, O(config_file), "config file of key = value lines" },
+	{ "listen", PR_OPT_STR, O(listen), "HTTP address HOST:PORT ([ADDR]:PORT for IPv6)" },
+	{ "max-connections", PR_OPT_U32, O(max_connections), "most HTTP connections at once" },
+	{ "max-body", PR_OPT_SIZE, O(max_body), "largest request body, bytes (larger: 413)" },
+	{ "request-timeout", PR_OPT_U32, O(request_timeout_s),
+	    "seconds to wait for the agent's reply (then 504)" },
+	{ "tls-cert", PR_OPT_STR, O(tls_cert), "HTTPS: server certificate chain (PEM)" },
+	{ "tls-key", PR_OPT_STR, O(tls_key), "HTTPS: server private key (PEM)" },
+	{ "help", PR_OPT_FLAG, O(help), "print this help and exit" },
+	{ "version", PR_OPT_FLAG, O(version), "print the version and exit" },
+};
+#undef O
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static const struct pr_options spec = { "partreg-http", "PARTREG_HTTP_", opts, NOPTS };
+
+static int
+set_defaults(struct pr_http_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->broker = strdup("mqtt://127.0.0.1:1883");
+	cfg->prefix = strdup(PR_DEFAULT_PREFIX);
+	cfg->log_level = strdup("info");
+	cfg->listen = strdup("127.0.0.1:5498");
+	cfg->mqtt_version = 5;
+	cfg->max_connections = 256;
+	cfg->max_body = 65536;
+	cfg->request_timeout_s = 10;
+	if (cfg->broker == NULL || cfg->prefix == NULL || cfg->log_level == NULL
+	    || cfg->listen == NULL) {
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+pr_http_config_load(struct pr_http_config *cfg, int argc, char **argv, FILE *err)
+{
+	int rc = set_defaults(cfg);
+
+	if (rc != 0) {
+		return rc;
+	}
+	rc = pr__options_load(&spec, cfg, argc, argv, err);
+	if (rc != 0 || cfg->help || cfg->version) {
+		return rc;
+	}
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		fprintf(
+		    err, "partreg-http: --tls-cert and --tls-key go together (HTTPS needs both)\n");
+		return PR_EFIELD;
+	}
+	if (strncmp(cfg->broker, "mqtts://", 8) != 0 && strncmp(cfg->broker, "ssl://", 6) != 0
+	    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
+		fprintf(err,
+		    "partreg-http: --cafile/--cert/--key need an mqtts:// --broker (got %s): "
+		    "refusing to connect without TLS\n",
+		    cfg->broker);
+		return PR_EFIELD;
+	}
+	if (cfg->max_connections < 1) {
+		fprintf(err, "partreg-http: --max-connections must be at least 1\n");
+		return PR_EFIELD;
+	}
+	if (cfg->request_timeout_s < 1 || cfg->request_timeout_s > 3600) {
+		fprintf(err, "partreg-http: --request-timeout must be 1 to 3600 seconds\n");
+		return PR_EFIELD;
+	}
+	return 0;
+}
+
+void
+pr_http_config_release(struct pr_http_config *cfg)
+{
+	pr__options_release(&spec, cfg);
+}
+
+void
+pr_http_config_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: partreg-http [--option value]...\n"
+	    "\n"
+	    "The partreg HTTP front door: the original service's routes, a JSON API\n"
+	    "under /v1/, metrics, health and a live dashboard. An MQTT client of the\n"
+	    "registry: reads are answered from the retained state on the broker, writes\n"
+	    "are sent to the agent as commands. Each option may also be set as\n"
+	    "PARTREG_HTTP_<NAME> in the environment or as 'name = value' in the --config\n"
+	    "file; flags win over the environment, which wins over the file.\n\noptions:\n");
+	pr__options_usage(&spec, out);
+	fprintf(out,
+	    "\nexit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start, 2 usage\n"
+	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --prefix %s\n"
+	    "  --listen 127.0.0.1:5498 --max-connections 256 --max-body 65536\n"
+	    "  --request-timeout 10 --log-level info\n",
+	    PR_DEFAULT_PREFIX);
+}

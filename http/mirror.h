@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mirror: partreg-http's copy of the retained state under the prefix,
+ * fed by one subscription to P/state/#, P/agent/status and P/agent/stats.
+ * Per source the latest summary (raw JSON and parsed), per partition topic
+ * the latest partition state (tombstones included, until an empty retained
+ * message clears the topic), the agent's status and stats. A message with
+ * a lower (epoch, seq) than the copy held is stale and dropped.
+ *
+ * Threads: pr_http_mirror_message runs on the MQTT receive thread and only
+ * copies under the mutex; every query runs on an HTTP connection's thread
+ * and returns copies, so nothing returned points into the mirror.
+ *
+ * Watchers (the SSE streams) get the current state as one snapshot, then
+ * every change, as event text queued per watcher under the same mutex, so
+ * no change falls between the snapshot and the stream.
+ */
+#ifndef PR_HTTP_MIRROR_H
+#define PR_HTTP_MIRROR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <partreg/client.h>
+
+struct pr_http_mirror;
+struct pr_http_watch;
+
+/* prefix is copied. 0 or -ENOMEM. */
+int pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out);
+/* After the client is closed (no callback runs) and every watcher is gone. */
+void pr_http_mirror_free(struct pr_http_mirror *m);
+
+/* A pr_message_fn; arg is the mirror. */
+void pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t len);
+
+/* The retained agent status, copied. */
+struct pr_http_agent {
+	int known;  /* a status is retained */
+	int online; /* and it says "online" */
+	char at[40];
+	char agent_id[256];
+	char version[64];
+};
+void pr_http_mirror_agent(struct pr_http_mirror *m, struct pr_http_agent *out);
+
+/* Copies of retained JSON: heap, caller frees; NULL when none (or -ENOMEM). */
+char *pr_http_mirror_status_json(struct pr_http_mirror *m);
+char *pr_http_mirror_stats_json(struct pr_http_mirror *m);
+char *pr_http_mirror_summary_json(struct pr_http_mirror *m, const char *source);
+/* "[<summary>,...]" of every source with a summary, by name. */
+char *pr_http_mirror_summaries_json(struct pr_http_mirror *m);
+/* "[<partition state>,...]" of source's retained partitions overlapping
+ * want (all when want.start >= want.end), by start then provider; NULL
+ * and *known = 0 when the mirror knows nothing of source. */
+char *pr_http_mirror_partitions_json(
+    struct pr_http_mirror *m, const char *source, struct pr_range want, int *known);
+
+/*
+ * readiness/query answered from the mirror: the result object the agent
+ * would give (source, start, end, ready, gaps, blockers, ready_through,
+ * seq, truncated), as JSON text in *result (heap, caller frees). Blockers
+ * are the retained partition states (without epoch) in the agent's order.
+ * Returns 0, or 1 when the mirror cannot answer exactly and the agent must
+ * be asked: no summary of source, a truncated summary, partition states
+ * that disagree with the summary (not arrived yet), or more blockers than
+ * the summary lists (the agent may list fewer), and -ENOMEM.
+ */
+int pr_http_mirror_readiness(
+    struct pr_http_mirror *m, const char *source, struct pr_range want, char **result);
+
+/* Per-source gauges for /metrics; *out heap (free()), n returned. */
+struct pr_http_gauge {
+	char source[PR_NAME_MAX + 1];
+	uint64_t count[5];         /* by enum pr_pstate */
+	int64_t oldest_lock_since; /* 0 = no lock */
+	uint64_t seq;              /* the summary's; 0 = none */
+	int has_seq;
+};
+size_t pr_http_mirror_gauges(struct pr_http_mirror *m, struct pr_http_gauge **out);
+
+/* Watchers: pr_http_mirror_watch queues the snapshot (status, summaries,
+ * partitions, snapshot-end) and registers; NULL on -ENOMEM. */
+struct pr_http_watch *pr_http_mirror_watch(struct pr_http_mirror *m);
+void pr_http_mirror_unwatch(struct pr_http_mirror *m, struct pr_http_watch *w);
+/*
+ * Copy up to max bytes of w's queued event text into buf, waiting up to
+ * timeout_ms for some. Returns the count (> 0), 0 on timeout, -1 when the
+ * stream must end (the mirror is shutting down, or w fell too far behind
+ * and was dropped: the client reconnects and gets a fresh snapshot).
+ */
+long pr_http_watch_read(
+    struct pr_http_mirror *m, struct pr_http_watch *w, char *buf, size_t max, int timeout_ms);
+/* Number of watchers (the SSE clients gauge). */
+size_t pr_http_mirror_nwatchers(struct pr_http_mirror *m);
+/* Wake every watcher for good: their reads return -1 from now on. */
+void pr_http_mirror_shutdown(struct pr_http_mirror *m);
+
+#endif
