@@ -116,8 +116,13 @@ async function main() {
   try {
     const page = ctx.pages()[0] || (await ctx.newPage());
     page.on('pageerror', (e) => errors.push(e.message));
-    // (The refused reconnections while partreg-http is away are expected.)
-    page.on('console', (m) => { if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED/.test(m.text())) errors.push(m.text()); });
+    // (The stream cut and the refused reconnections while partreg-http is
+    // away are expected: network errors of /v1/stream only.)
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      if (/^Failed to load resource: net::ERR_/.test(m.text()) && [BASE + '/v1/stream', ''].includes(m.location().url || '')) return;
+      errors.push(m.text() + ' (' + (m.location().url || '') + ')');
+    });
     page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('data:')) outside.push(r.url()); });
     let streams = 0;
     page.on('request', (r) => { if (r.url() === BASE + '/v1/stream') streams++; });
@@ -185,6 +190,9 @@ async function main() {
     const sum = page.locator('main section.source', { has: page.locator('h2', { hasText: S }) }).locator('details.list > summary');
     await sum.focus();
     await page.keyboard.press('Enter');
+    // (details' toggle event, which fills the table, comes as a task of its own.)
+    await waitFor(page, 'the partition table filled', (S) => [...document.querySelectorAll('main section.source')]
+      .some((s) => s.dataset.source === S && s.querySelector('details.list[open] tbody tr')), S, 5000);
     const rows = await page.evaluate((S) => {
       const sec = [...document.querySelectorAll('main section.source')].find((s) => s.dataset.source === S);
       return [...sec.querySelectorAll('details.list tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent));
