@@ -7,6 +7,9 @@ pkgs=(build-essential cmake ninja-build pkg-config
   mosquitto mosquitto-clients jq openssl python3 python3-jsonschema clang-format git
   # partreg-http, the HTTP front door (libmicrohttpd), and curl for its tests
   libmicrohttpd-dev curl
+  # its real clients in the tests: headless Chromium (the dashboard, /docs),
+  # Prometheus and promtool (/metrics), wrk (tests/bench's http group)
+  chromium prometheus wrk
   gnuplot-nox
   # the Debian package (cpack -G DEB: dpkg-shlibdeps, file) and man -l in
   # test_installed.sh
@@ -16,6 +19,10 @@ pkgs=(build-essential cmake ninja-build pkg-config
   clang libclang-rt-14-dev
   rabbitmq-server nats-server)
 missing=()
+# Node.js with npm drives Chromium (playwright-core, test_http_dashboard).
+# A machine with its own Node.js (say NodeSource's nodejs, which brings npm)
+# keeps it: Debian's npm would pull Debian's older nodejs over it.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   # "triggers-pending" and "triggers-awaited" are installed packages too,
   # while another dpkg run (say of partreg's own package) processes triggers:
