@@ -37,8 +37,7 @@ pr_http_forward_check(struct pr_http_app *app, struct pr_http_fail *f)
 	if (!a.online) {
 		f->status = 503;
 		f->code = "agent_offline";
-		snprintf(f->message, sizeof f->message, "agent offline since %s",
-		    a.at[0] != '\0' ? a.at : "unknown");
+		pr_http_agent_offline_text(&a, f->message, sizeof f->message);
 		return -1;
 	}
 	return 0;

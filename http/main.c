@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <partreg/client.h>
 
@@ -22,6 +23,9 @@
 #include "mirror.h"
 #include "options.h"
 #include "server.h"
+
+/* How often the mirror drops what has expired on the broker, seconds. */
+#define PRUNE_S 2
 
 static int
 subscribe_all(struct pr_client *c, struct pr_http_mirror *m)
@@ -133,13 +137,21 @@ main(int argc, char **argv)
 	}
 	pr_info("partreg-http %s: listening on %s://%s, broker %s, prefix %s", PR_VERSION_STRING,
 	    cfg.tls_cert != NULL ? "https" : "http", cfg.listen, cfg.broker, cfg.prefix);
+	/* The broker drops expired retained messages without a word to its
+	 * subscribers: the mirror forgets them on its own, checked every
+	 * PRUNE_S seconds. */
 	do {
-		sigwait(&set, &sig);
-		if (sig == SIGHUP) {
+		struct timespec prune = { PRUNE_S, 0 };
+
+		sig = sigtimedwait(&set, NULL, &prune);
+		if (sig < 0) {
+			pr_http_mirror_prune(
+			    app.mirror, pr_time_now(), cfg.ready_expiry_s, cfg.tombstone_expiry_s);
+		} else if (sig == SIGHUP) {
 			pr_info(
 			    "partreg-http: SIGHUP ignored (restart to reload the configuration)");
 		}
-	} while (sig == SIGHUP);
+	} while (sig < 0 || sig == SIGHUP);
 	pr_info("partreg-http: %s received; stopping", strsignal(sig));
 	status = 0;
 out:

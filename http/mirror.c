@@ -300,6 +300,36 @@ broadcast(struct pr_http_mirror *m, const char *name, const char *json)
 	}
 }
 
+/*
+ * Drop s's partition i and tell the watchers: a "partition" event with the
+ * partition's source, provider, start and end and no state (its retained
+ * message was cleared, or has expired on the broker).
+ */
+static void
+part_remove(struct pr_http_mirror *m, struct msource *s, size_t i)
+{
+	struct mpart *p = &s->parts[i];
+	char a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
+	struct json_object *o = json_object_new_object();
+
+	if (o != NULL && m->watchers != NULL) {
+		json_object_object_add(o, "source", json_object_new_string(s->name));
+		json_object_object_add(o, "provider", json_object_new_string(p->provider));
+		json_object_object_add(
+		    o, "start", json_object_new_string(pr_time_format(p->range.start, a)));
+		json_object_object_add(
+		    o, "end", json_object_new_string(pr_time_format(p->range.end, b)));
+		broadcast(m, "partition",
+		    json_object_to_json_string_ext(
+		        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(o);
+	part_release(p);
+	memmove(p, p + 1, (s->nparts - i - 1) * sizeof *p);
+	s->nparts--;
+	source_gc(m, s);
+}
+
 /* ---- messages (receive thread) ---- */
 
 static const char *
@@ -433,11 +463,7 @@ on_partition(
 	i = part_find(s, r, e2 + 1);
 	if (len == 0) {
 		if (i >= 0) {
-			part_release(&s->parts[i]);
-			memmove(&s->parts[i], &s->parts[i + 1],
-			    (s->nparts - (size_t)i - 1) * sizeof *s->parts);
-			s->nparts--;
-			source_gc(m, s);
+			part_remove(m, s, (size_t)i);
 		}
 		return;
 	}
@@ -498,8 +524,10 @@ static void
 on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 {
 	struct json_object *o = len > 0 ? parse_object(payload, len) : NULL;
+	struct json_object *lost;
 	const char *v;
 	char *copy = len > 0 ? copy_payload(payload, len) : NULL;
+	int was_online = m->agent.known && m->agent.online;
 
 	free(m->status);
 	m->status = copy;
@@ -508,6 +536,16 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 		m->agent.known = 1;
 		v = get_str(o, "status");
 		m->agent.online = v != NULL && strcmp(v, "online") == 0;
+		m->agent.lost
+		    = json_object_object_get_ex(o, "lost", &lost) && json_object_get_boolean(lost);
+		if (was_online && m->agent.lost) {
+			/* Seen going offline by its Last Will, whose own at is when
+			 * the lost connection began. */
+			char now[PR_TIME_BUFSZ];
+
+			snprintf(m->agent.seen, sizeof m->agent.seen, "%s",
+			    pr_time_format(pr_time_now(), now));
+		}
 		if ((v = get_str(o, "at")) != NULL) {
 			snprintf(m->agent.at, sizeof m->agent.at, "%s", v);
 		}
@@ -549,6 +587,58 @@ pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t
 			memcpy(source, t, (size_t)(slash - t));
 			source[slash - t] = '\0';
 			on_partition(m, source, slash + 12, payload, len);
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+const char *
+pr_http_agent_since(const struct pr_http_agent *a)
+{
+	if (a->seen[0] != '\0') {
+		return a->seen;
+	}
+	return a->lost ? "" : a->at;
+}
+
+void
+pr_http_agent_offline_text(const struct pr_http_agent *a, char *buf, size_t cap)
+{
+	const char *since = pr_http_agent_since(a);
+	const char *will
+	    = a->lost ? " (its connection was lost: the broker published its Last Will)" : "";
+
+	if (since[0] != '\0') {
+		snprintf(buf, cap, "agent offline since %s%s", since, will);
+	} else {
+		snprintf(buf, cap,
+		    "agent offline: its connection was lost some time after %s (the broker "
+		    "published its Last Will)",
+		    a->at);
+	}
+}
+
+/* ---- expiry ---- */
+
+void
+pr_http_mirror_prune(
+    struct pr_http_mirror *m, int64_t now, uint32_t ready_expiry_s, uint32_t tombstone_expiry_s)
+{
+	pthread_mutex_lock(&m->mu);
+	/* Backwards: a source may go, and sources and partitions shift down. */
+	for (size_t k = m->nsrc; k-- > 0;) {
+		struct msource *s = m->src[k];
+
+		for (size_t i = s->nparts; i-- > 0;) {
+			const struct mpart *p = &s->parts[i];
+			uint32_t life = p->state == PR_READY ? ready_expiry_s
+			    : p->state == PR_DELETED         ? tombstone_expiry_s
+			                                     : 0;
+
+			if (life != 0 && p->since != 0
+			    && p->since + (int64_t)life * 1000000 <= now) {
+				part_remove(m, s, i);
+			}
 		}
 	}
 	pthread_mutex_unlock(&m->mu);

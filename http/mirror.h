@@ -38,11 +38,18 @@ void pr_http_mirror_message(void *arg, const char *topic, const char *payload, s
 struct pr_http_agent {
 	int known;  /* a status is retained */
 	int online; /* and it says "online" */
+	int lost;   /* offline by its Last Will: at is when the lost connection began */
 	char at[40];
+	char seen[40]; /* lost: when the mirror saw it go, "" = it found it so */
 	char agent_id[256];
 	char version[64];
 };
 void pr_http_mirror_agent(struct pr_http_mirror *m, struct pr_http_agent *out);
+/* An offline agent: since when it is known offline ("" when only known to
+ * have lost its connection some time after a->at). */
+const char *pr_http_agent_since(const struct pr_http_agent *a);
+/* "agent offline since ..." for a 503, saying a lost connection as such. */
+void pr_http_agent_offline_text(const struct pr_http_agent *a, char *buf, size_t cap);
 
 /* Copies of retained JSON: heap, caller frees; NULL when none (or -ENOMEM). */
 char *pr_http_mirror_status_json(struct pr_http_mirror *m);
@@ -68,6 +75,16 @@ char *pr_http_mirror_partitions_json(
  */
 int pr_http_mirror_readiness(
     struct pr_http_mirror *m, const char *source, struct pr_range want, char **result);
+
+/*
+ * Forget what the broker forgets: ready partitions ready_expiry_s after
+ * they became ready and tombstones tombstone_expiry_s after the deletion
+ * (their retained messages' expiry, as partregd's options of the same
+ * names set it; 0 = never), each told to the watchers as a partition event
+ * without state. now in microseconds since the epoch.
+ */
+void pr_http_mirror_prune(
+    struct pr_http_mirror *m, int64_t now, uint32_t ready_expiry_s, uint32_t tombstone_expiry_s);
 
 /* Per-source gauges for /metrics; *out heap (free()), n returned. */
 struct pr_http_gauge {

@@ -158,8 +158,15 @@ readyz(struct pr_http_req *req, struct pr_http_resp *resp)
 	    json_object_new_string(a.online ? "online"
 	            : a.known               ? "offline"
 	                                    : "unknown"));
-	if (a.known && !a.online && a.at[0] != '\0') {
-		json_object_object_add(o, "agent_since", json_object_new_string(a.at));
+	if (a.known && !a.online) {
+		const char *since = pr_http_agent_since(&a);
+
+		if (since[0] != '\0') {
+			json_object_object_add(o, "agent_since", json_object_new_string(since));
+		}
+		if (a.lost) {
+			json_object_object_add(o, "agent_lost", json_object_new_boolean(1));
+		}
 	}
 	pr_http_resp_json(resp, broker && a.online ? 200 : 503, o);
 }

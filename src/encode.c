@@ -400,7 +400,7 @@ pr__json_events(const char *source, uint64_t epoch, struct pr_json *events)
 }
 
 struct pr_json *
-pr__json_agent_status(const char *status, const struct pr_agent_identity *id, int64_t at)
+pr__json_agent_status(const char *status, const struct pr_agent_identity *id, int64_t at, int lost)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -415,6 +415,9 @@ pr__json_agent_status(const char *status, const struct pr_agent_identity *id, in
 	set_str(o, "store", id->store);
 	if (id->takeover) {
 		json_object_object_add(o, "takeover", json_object_new_boolean(1));
+	}
+	if (lost) {
+		json_object_object_add(o, "lost", json_object_new_boolean(1));
 	}
 	set_time(o, "at", at);
 	return PJ(o);

@@ -87,9 +87,10 @@ struct pr_agent_identity {
 	int takeover;      /* started with --takeover */
 };
 /* P/agent/status: {status: "online"|"offline", agent_id, version, epoch,
- * instance, store, takeover?, at} */
+ * instance, store, takeover?, lost?, at}; lost (true) marks the Last Will,
+ * whose at is when its connection began, not when it was lost. */
 struct pr_json *pr__json_agent_status(
-    const char *status, const struct pr_agent_identity *id, int64_t at);
+    const char *status, const struct pr_agent_identity *id, int64_t at, int lost);
 
 /* P/agent/stats, retained, refreshed every --stats-interval seconds. */
 struct pr_agent_stats {

@@ -129,7 +129,7 @@ pr__publisher_new(const struct pr_config *cfg, struct pr_store *st,
 	p->id = *id;
 	p->status_topic = pr__strfmt("%s/agent/status", cfg->prefix);
 	p->stats_topic = pr__strfmt("%s/agent/stats", cfg->prefix);
-	will = pr__json_agent_status("offline", &p->id, pr_time_now());
+	will = pr__json_agent_status("offline", &p->id, pr_time_now(), 1);
 	p->will_payload = will != NULL ? pr__json_dump(will, NULL) : NULL;
 	pr__json_free(will);
 	if (p->status_topic == NULL || p->stats_topic == NULL) {
@@ -224,7 +224,8 @@ publish_json(struct pr_publisher *p, const char *topic, struct pr_json *j, int r
 void
 pr__publisher_status(struct pr_publisher *p, const char *status)
 {
-	publish_json(p, p->status_topic, pr__json_agent_status(status, &p->id, pr_time_now()), 1);
+	publish_json(
+	    p, p->status_topic, pr__json_agent_status(status, &p->id, pr_time_now(), 0), 1);
 }
 
 void

@@ -79,7 +79,11 @@
     if (!st) return;
     const s = snap || store;
     s.status = st;
-    s.statusSeen = snap ? 0 : Date.now();
+    // Seen live: when it changed. In a snapshot, a status the page already
+    // had keeps the time it was seen.
+    const old = store.status;
+    const same = old && old.status === st.status && old.instance === st.instance;
+    s.statusSeen = snap ? (same ? store.statusSeen : 0) : Date.now();
     if (!snap) renderAgent();
   }
   function onSummary(e) {
@@ -179,9 +183,19 @@
     }
     const online = st.status === 'online';
     document.body.dataset.agent = online ? 'online' : 'offline';
-    const at = parseTime(st.at);
-    let text = 'Agent ' + (online ? 'online' : 'offline') + ' since ' + humanCanon(st.at).slice(0, 19) + ' UTC';
-    if (isFinite(at)) text += ' (' + ago(at) + ')';
+    // A Last Will ("lost") carries the time its connection began: the time
+    // it went offline is the time this page saw it, if it did.
+    const lost = !online && st.lost === true;
+    const at = lost ? store.statusSeen || NaN : parseTime(st.at);
+    let text;
+    if (lost && !isFinite(at)) {
+      text = 'Agent offline: connection lost after ' + humanCanon(st.at).slice(0, 19) + ' UTC';
+    } else {
+      text = 'Agent ' + (online ? 'online' : 'offline') + ' since ' +
+        (lost ? human(at).slice(0, 19) : humanCanon(st.at).slice(0, 19)) + ' UTC';
+      if (isFinite(at)) text += ' (' + ago(at) + ')';
+      if (lost) text += ', connection lost';
+    }
     const title = [
       'agent_id: ' + (st.agent_id || '?'),
       'version: ' + (st.version || '?'),

@@ -244,13 +244,15 @@ async function main() {
     check(await stateOf(page, TARGET.provider, TARGET.start) === 'ready', 'and it stays ready');
     check(streams === 1, 'one stream request so far: live updates, no polling', streams);
 
-    // ---- the agent stops: the page shows it offline ----
+    // ---- the agent crashes: the page shows it offline, its connection lost ----
+    // (its Last Will's at is when that connection began: the page says
+    // since when it saw it go)
     const ta = Date.now();
-    process.kill(AGENT_PID, 'SIGTERM');
+    process.kill(AGENT_PID, 'SIGKILL');
     await waitFor(page, 'the agent shown offline', () => document.body.dataset.agent === 'offline', null, 10000);
     const offText = await page.textContent('#agent');
-    console.log('time: agent-stop-to-dom ' + (Date.now() - ta));
-    check(/offline since/.test(offText), 'agent stopped: the page says offline since …', offText);
+    console.log('time: agent-kill-to-dom ' + (Date.now() - ta));
+    check(/offline since .* UTC \(.*\), connection lost/.test(offText), 'agent killed: the page says offline since …, connection lost', offText);
 
     // ---- partreg-http goes away: the page says disconnected ----
     const th = Date.now();
@@ -278,6 +280,10 @@ async function main() {
       [...document.querySelectorAll('main .part')].some((e) => e.dataset.source === S && e.dataset.start === t.start && e.dataset.state === 'ready'),
     [S, TARGET], 5000);
     ok('after the reconnection: the agent offline, the partition ready');
+    const offAgain = await page.textContent('#agent');
+    const since = (t) => (t.match(/offline since (.*? UTC)/) || [])[1];
+    check(since(offAgain) !== undefined && since(offAgain) === since(offText) && /connection lost/.test(offAgain),
+      'and still offline since the time it saw the agent go, its connection lost', [offText, offAgain]);
 
     check(errors.length === 0, 'no script error in the page', errors);
     check(outside.length === 0, 'no request outside partreg-http', outside);

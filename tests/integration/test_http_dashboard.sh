@@ -6,8 +6,8 @@
 # markup; the DOM must show each with its state, the gap, the owner and the
 # agent online; a screenshot goes to $PARTREG_BUILD_DIR/http-dashboard.png.
 # Then, live over /v1/stream: a lock shows locked, the unlock shows ready
-# within a second of its reply (measured in the page), the agent's stop
-# shows offline, partreg-http's stop shows "disconnected", and its restart
+# within a second of its reply (measured in the page), the agent's crash
+# (kill -9) shows offline since the page saw it go, its connection lost, partreg-http's stop shows "disconnected", and its restart
 # live again.
 #
 # playwright-core (PW_VERSION) is installed with npm into
@@ -178,11 +178,8 @@ node "$(dirname "$0")/http_dashboard_browser.js" 2>&1 | tee "$T/browser.log" || 
 if [ -f "$T/http2.pid" ]; then PIDS+=("$(cat "$T/http2.pid")"); fi
 [ "$rc" -eq 0 ] || fail "the dashboard in Chromium (above)"
 
-# The browser stopped the agent (SIGTERM): it must have exited cleanly.
-for _ in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-arc=0
-wait "$AGENT_PID" || arc=$?
-[ $arc -eq 0 ] || fail "partregd exited $arc after SIGTERM"
+# The browser killed the agent (-9, a crash).
+wait "$AGENT_PID" 2>/dev/null || true
 AGENT_PID=""
 grep -qi "$TOKEN" "$T/http.log" && fail "a token appears in partreg-http's log"
 ok "no token in partreg-http's log"

@@ -5,7 +5,8 @@
 # of the retained offline status) and are not sent; /readyz 503. Agent
 # back: writes work again. Broker stopped: readiness still answers from the
 # mirror, /readyz says the broker is disconnected, writes 503
-# broker_unavailable; broker back: connected again.
+# broker_unavailable; broker back: connected again. Agent killed (-9): its
+# Last Will says lost, and the 503 says since when partreg-http saw it go.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_http.sh"
 start_broker
@@ -72,6 +73,35 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 hexpect 200 '.is_ready == true' "agent back: both days ready"
+
+# ---- the agent killed: the broker publishes its Last Will ("lost": true),
+# whose at is when its connection began. The 503 says when partreg-http saw
+# it go; a partreg-http that starts after the crash says what it knows.
+epoch_of() { date -u -d "$(sed -e 's/T/ /' -e 's/Z$//' <<<"$1") UTC" +%s.%N; }
+t_kill=$(date -u +%s.%N)
+kill_agent
+for _ in $(seq 100); do hcall GET /readyz; [ "$HS" = 503 ] && break; sleep 0.1; done
+hexpect 503 '.agent == "offline" and .agent_lost == true and (.agent_since | type) == "string"' "agent killed: /readyz 503, agent_lost"
+SEEN=$(jq -r .agent_since <<<"$HB")
+WILL=$(sub1 "$P/agent/status")
+expect "$WILL" '.status == "offline" and .lost == true' "the retained status is the Last Will, lost: true"
+WILL_AT=$(jq -r .at <<<"$WILL")
+[ "$(echo "$(epoch_of "$WILL_AT") < $t_kill && $(epoch_of "$SEEN") >= $t_kill" | bc)" = 1 ] ||
+  fail "agent_since $SEEN is not when it was seen going (kill at $t_kill; the will's at $WILL_AT)"
+ok "agent_since is when partreg-http saw the Last Will ($SEEN), not the will's at ($WILL_AT)"
+hq POST /partitions/lock start=2024-01-05 end=2024-01-06 source_name=$S provider_name=p access_token=$TOKEN
+hexpect 503 ".code == \"agent_offline\" and .detail == \"agent offline since $SEEN (its connection was lost: the broker published its Last Will)\"" "agent killed: writes 503 saying the connection was lost"
+H1=$H; HTTP1_PID=$HTTP_PID
+start_http
+hcall GET /readyz
+hexpect 503 ".agent_lost == true and (has(\"agent_since\") | not)" "a partreg-http started after the crash: agent_lost, no agent_since"
+hq POST /partitions/lock start=2024-01-05 end=2024-01-06 source_name=$S provider_name=p access_token=$TOKEN
+hexpect 503 ".detail == \"agent offline: its connection was lost some time after $WILL_AT (the broker published its Last Will)\"" "started after the crash: the 503 says lost after the will's at"
+stop_http
+H=$H1; HTTP_PID=$HTTP1_PID
+start_agent
+for _ in $(seq 50); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
+hexpect 200 '.agent == "online"' "agent restarted: /readyz 200"
 
 # ---- the broker goes away
 stop_broker

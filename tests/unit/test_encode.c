@@ -202,7 +202,7 @@ test_encode_exact_text(void **state)
 	char *out;
 
 	(void)state;
-	j = pr__json_agent_status("online", &agent_identity, NOW);
+	j = pr__json_agent_status("online", &agent_identity, NOW, 0);
 	out = pr__json_dump(j, &len);
 	assert_string_equal(out,
 	    "{\"status\":\"online\",\"agent_id\":\"partregd@host-1\","
@@ -323,13 +323,15 @@ test_encode_state(void **state)
 		    "state/events/valid/registered-and-locked.json");
 	}
 
-	assert_matches_example(pr__json_agent_status("online", &agent_identity, NOW),
+	assert_matches_example(pr__json_agent_status("online", &agent_identity, NOW, 0),
 	    "state/agent-status/valid/online.json");
+	assert_matches_example(pr__json_agent_status("offline", &agent_identity, NOW, 1),
+	    "state/agent-status/valid/last-will.json");
 	{
 		struct pr_agent_identity t = agent_identity;
 
 		t.takeover = 1;
-		assert_matches_example(pr__json_agent_status("online", &t, NOW),
+		assert_matches_example(pr__json_agent_status("online", &t, NOW, 0),
 		    "state/agent-status/valid/takeover.json");
 	}
 
