@@ -15,13 +15,16 @@ readme_clients() {
   mosquitto_pub() { command mosquitto_pub -h 127.0.0.1 -p "$PORT" "$@"; }
 }
 
-# readme_walkthrough DIR: the walk-through's blocks into DIR: NN.sh, and
-# NN.json for a block that shows its reply.
+# readme_walkthrough DIR [NAME]: the blocks of a walk-through into DIR:
+# NN.sh, and NN.json for a block that shows its reply. The walk-through is
+# between <!-- readme-test:begin --> and <!-- readme-test:end -->, or with
+# NAME between readme-test:NAME-begin and readme-test:NAME-end.
 readme_walkthrough() {
+  local tag=${2:+$2-}
   mkdir -p "$1"
-  awk -v dir="$1" '
-    /<!-- readme-test:begin -->/ { on = 1; next }
-    /<!-- readme-test:end -->/ { on = 0 }
+  awk -v dir="$1" -v b="<!-- readme-test:${tag}begin -->" -v e="<!-- readme-test:${tag}end -->" '
+    $0 == b { on = 1; next }
+    $0 == e { on = 0 }
     !on { next }
     /^```sh$/ { n++; f = sprintf("%s/%02d.sh", dir, n); inblk = 1; next }
     /^```json$/ { f = sprintf("%s/%02d.json", dir, n); inblk = 1; next }
@@ -30,7 +33,7 @@ readme_walkthrough() {
   ' "$README"
   local n
   n=$(ls "$1"/*.sh 2>/dev/null | wc -l)
-  [ "$n" -ge 8 ] || fail "found only $n shell blocks in the README walk-through"
+  [ "$n" -ge 8 ] || fail "found only $n shell blocks in the README walk-through ${2:-}"
 }
 
 # readme_block NAME: the ```sh block right after <!-- readme-test:NAME -->.
