@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build partregd and partreg, and run partregd against a local mosquitto on
+# Build partregd, partreg and partreg-http, and run partregd against a local mosquitto on
 # 127.0.0.1:1883, with its LMDB store in var/data under the repository.
 # Ctrl-C stops the agent (it publishes its retained "offline" status and
 # disconnects), then the broker. Works as root and as any user who may
@@ -26,7 +26,7 @@ if [ -f "$build/CMakeCache.txt" ]; then
 else
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-cmake --build "$build" --target partregd partreg
+cmake --build "$build" --target partregd partreg partreg-http
 
 mkdir -p "$var/data" "$var/mosquitto"
 broker_up() { mosquitto_sub -h 127.0.0.1 -p "$port" -t '$SYS/broker/version' -C 1 -W "$1" >/dev/null 2>&1; }

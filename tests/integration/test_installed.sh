@@ -30,8 +30,9 @@ SO=$(find "$PREFIX" -name libpartreg.so -type l | head -n 1)
 LIBDIR=$(dirname "$SO")
 for f in "$LIBDIR/libpartreg.so.1" "$LIBDIR/libpartreg.a" "$LIBDIR/pkgconfig/partreg.pc" \
   "$LIBDIR/cmake/partreg/partregConfig.cmake" "$PREFIX/include/partreg/partreg.h" \
-  "$PREFIX/bin/partreg" "$PREFIX/sbin/partregd" \
-  "$PREFIX/share/man/man1/partreg.1" "$PREFIX/share/man/man8/partregd.8"; do
+  "$PREFIX/bin/partreg" "$PREFIX/sbin/partregd" "$PREFIX/sbin/partreg-http" \
+  "$PREFIX/share/man/man1/partreg.1" "$PREFIX/share/man/man8/partregd.8" \
+  "$PREFIX/share/man/man8/partreg-http.8" "$PREFIX/etc/partreg/partreg-http.conf"; do
   [ -e "$f" ] || fail "not installed: ${f#"$PREFIX"/}"
 done
 ok "installed into a scratch prefix (libdir ${LIBDIR#"$PREFIX"/})"
@@ -39,7 +40,10 @@ ok "installed into a scratch prefix (libdir ${LIBDIR#"$PREFIX"/})"
 grep -qx "ExecStart=$PREFIX/sbin/partregd --config $PREFIX/etc/partreg/partregd.conf --data-dir /var/lib/partreg" \
   "$PREFIX/lib/systemd/system/partregd.service" ||
   fail "unit: $(grep ExecStart "$PREFIX/lib/systemd/system/partregd.service" 2>&1)"
-ok "partregd.service and etc/partreg/partregd.conf installed for this prefix"
+grep -qx "ExecStart=$PREFIX/sbin/partreg-http --config $PREFIX/etc/partreg/partreg-http.conf" \
+  "$PREFIX/lib/systemd/system/partreg-http.service" ||
+  fail "unit: $(grep ExecStart "$PREFIX/lib/systemd/system/partreg-http.service" 2>&1)"
+ok "partregd.service, partreg-http.service and their configs in etc/partreg installed for this prefix"
 
 SAN=()
 [ "${PARTREG_SANITIZE:-0}" = 1 ] && SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer)
@@ -108,6 +112,15 @@ cli partition register $S --provider p --start $A --end $B || fail "partreg part
 cli partition lock $S --provider p --start $A --end $B || fail "partreg partition lock"
 FENCE=$(jq -r .fence "$T/cli.out")
 ok "partition registered and locked with the installed CLI (fence $FENCE)"
+# The installed front door, with its installed config (the flags win over
+# its broker and listen lines), loading the installed library.
+PARTREG_HTTP=$PREFIX/sbin/partreg-http
+resolves_to_prefix "$PARTREG_HTTP"
+. "$(dirname "$0")/lib_http.sh"
+start_http --config "$PREFIX/etc/partreg/partreg-http.conf"
+hcall GET "/v1/sources/$S/partitions"
+hexpect 200 '[.items[].state] == ["locked"]' "the installed partreg-http shows the lock from the retained state"
+stop_http
 
 # run_rc WANT DESC CMD...: CMD exits WANT; its output is in $T/run.out.
 run_rc() {

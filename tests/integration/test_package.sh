@@ -42,7 +42,9 @@ done
 [ "$(field Recommends)" = mosquitto ] || fail "Recommends: $(field Recommends)"
 dpkg-deb --ctrl-tarfile "$DEB" | tar -x -C "$T" -f - ./conffiles ./shlibs ||
   fail "no conffiles or shlibs in the control archive"
-grep -qx /etc/partreg/partregd.conf "$T/conffiles" || fail "partregd.conf is not a conffile: $(cat "$T/conffiles")"
+for c in partregd.conf partreg-http.conf; do
+  grep -qx "/etc/partreg/$c" "$T/conffiles" || fail "$c is not a conffile: $(cat "$T/conffiles")"
+done
 grep -q '^libpartreg 1 partreg' "$T/shlibs" || fail "shlibs: $(cat "$T/shlibs")"
 ok "control: Depends from shlibdeps ($(field Depends | tr -d '\n' | cut -c1-60)...), Recommends mosquitto, conffile, shlibs"
 
@@ -51,13 +53,15 @@ dpkg-deb --contents "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' >"$T/c
 SO1=$(grep -E '^/usr/lib(/[a-z0-9_-]+-linux-gnu[a-z0-9_]*)?/libpartreg\.so\.1$' "$T/contents.txt" || true)
 [ -n "$SO1" ] || fail "no libpartreg.so.1 under /usr/lib: $(grep libpartreg "$T/contents.txt")"
 LIBDIR=$(dirname "$SO1")
-for f in /usr/sbin/partregd /usr/bin/partreg \
+for f in /usr/sbin/partregd /usr/sbin/partreg-http /usr/bin/partreg \
   "$LIBDIR/libpartreg.so" "$LIBDIR/libpartreg.so.1" "$LIBDIR/libpartreg.so.$VERSION" "$LIBDIR/libpartreg.a" \
   /usr/include/partreg/partreg.h /usr/include/partreg/client.h /usr/include/partreg/export.h \
   "$LIBDIR/pkgconfig/partreg.pc" "$LIBDIR/cmake/partreg/partregConfig.cmake" \
   "$LIBDIR/cmake/partreg/partregConfigVersion.cmake" "$LIBDIR/cmake/partreg/partregTargets.cmake" \
   /usr/share/man/man8/partregd.8 /usr/share/man/man1/partreg.1 \
   /usr/lib/systemd/system/partregd.service /etc/partreg/partregd.conf \
+  /usr/share/man/man8/partreg-http.8 /usr/lib/systemd/system/partreg-http.service \
+  /etc/partreg/partreg-http.conf \
   /usr/share/doc/partreg/examples/readiness.c /usr/share/doc/partreg/examples/wait_ready.c; do
   grep -qx "$f" "$T/contents.txt" || fail "the package lacks $f"
 done
@@ -76,6 +80,10 @@ dpkg-deb --fsys-tarfile "$DEB" | tar -xO -f - ./usr/lib/systemd/system/partregd.
 grep -q '^ExecStart=/usr/sbin/partregd --config /etc/partreg/partregd.conf ' "$T/unit" ||
   fail "the unit's ExecStart: $(grep ExecStart "$T/unit")"
 ok "partregd.service: ExecStart=/usr/sbin/partregd --config /etc/partreg/partregd.conf"
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO -f - ./usr/lib/systemd/system/partreg-http.service >"$T/unit-http"
+grep -qx 'ExecStart=/usr/sbin/partreg-http --config /etc/partreg/partreg-http.conf' "$T/unit-http" ||
+  fail "partreg-http.service's ExecStart: $(grep ExecStart "$T/unit-http")"
+ok "partreg-http.service: ExecStart=/usr/sbin/partreg-http --config /etc/partreg/partreg-http.conf"
 
 # ---- install: into this machine, or extracted ----
 exec 9>"${TMPDIR:-/tmp}/partreg-test-package.lock"
@@ -123,6 +131,16 @@ CLI=$R/usr/bin/partreg
   fail "partreg source register: $(cat "$T/cli.err")"
 expect "$(cat "$T/cli.out")" '.source == "pkg" and .owner == "o" and (.access_token | length) == 36' \
   "$CLI source register: a round trip with the packaged agent"
+# The packaged front door, with its packaged config, loading the packaged
+# library.
+PARTREG_HTTP=$R/usr/sbin/partreg-http
+[ "$(ldd "$PARTREG_HTTP" | awk '$1 == "libpartreg.so.1" { print $3 }')" -ef "$R$LIBDIR/libpartreg.so.1" ] ||
+  fail "$PARTREG_HTTP does not load the packaged libpartreg.so.1: $(ldd "$PARTREG_HTTP" | grep partreg)"
+. "$(dirname "$0")/lib_http.sh"
+start_http --config "$R/etc/partreg/partreg-http.conf"
+hcall GET /v1/sources/pkg
+hexpect 200 '.source == "pkg" and .owner == "o"' "$PARTREG_HTTP with its packaged config: the source's summary"
+stop_http
 
 # A user's program from the packaged headers, .pc and library.
 # shellcheck disable=SC2046 # pkg-config's output is a list of words
