@@ -443,7 +443,7 @@ test_agent_status(void **state)
 {
 	struct pr_http_mirror *m = mirror();
 	struct pr_http_agent ag;
-	char text[512], now[PR_TIME_BUFSZ];
+	char text[512], now[sizeof ag.seen];
 	int64_t seen, t0 = pr_time_now();
 	char *s;
 
@@ -723,6 +723,22 @@ test_readiness_ask_the_agent(void **state)
 	assert_int_equal(readiness(m, "many", T1, T1 + HOUR, &o), 0);
 	assert_int_equal(json_object_array_length(json_object_object_get(o, "blockers")), 1);
 	json_object_put(o);
+
+	/* A blocking partition in no run while every run has its partition,
+	 * with ready ranges enough that the count alone would not tell. */
+	summary(m, "x", 1, 1,
+	    "[[\"2022-01-01T00:00:00Z\",\"2022-01-02T00:00:00Z\"],"
+	    "[\"2022-02-01T00:00:00Z\",\"2022-02-02T00:00:00Z\"],"
+	    "[\"2022-03-01T00:00:00Z\",\"2022-03-02T00:00:00Z\"]]",
+	    "[" RUN("2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", "a", "locked") "]", 0);
+	part(m, "x", "a", T0, T1, "locked", 1);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 0);
+	json_object_put(o);
+	part(m, "x", "b", T0, T1, "pending", 2);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 1);
+	part_clear(m, "x", "b", T0, T1);
+	part(m, "x", "a", T0 + HOUR, T1 + HOUR, "locked", 3);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 1);
 	pr_http_mirror_free(m);
 }
 
