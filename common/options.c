@@ -136,6 +136,14 @@ load_file(const struct pr_options *o, void *cfg, const char *path, FILE *err)
 		const struct pr_optdef *d;
 
 		lineno++;
+		snprintf(where, sizeof where, "%.40s:%d", path, lineno);
+		/* fgets would hand the rest of a longer line over as a line of
+		 * its own. */
+		if (strchr(line, '\n') == NULL && ungetc(getc(f), f) != EOF) {
+			fprintf(err, "%s: %s: line too long\n", o->program, where);
+			rc = PR_EFIELD;
+			break;
+		}
 		if (hash != NULL) {
 			*hash = '\0';
 		}
@@ -143,7 +151,6 @@ load_file(const struct pr_options *o, void *cfg, const char *path, FILE *err)
 		if (*key == '\0') {
 			continue;
 		}
-		snprintf(where, sizeof where, "%.40s:%d", path, lineno);
 		eq = strchr(key, '=');
 		if (eq == NULL) {
 			fprintf(err, "%s: %s: expected 'key = value'\n", o->program, where);
@@ -247,7 +254,10 @@ pr__options_load(const struct pr_options *o, void *cfg, int argc, char **argv, F
 			fprintf(err, "%s: unknown option '%s' (see --help)\n", o->program, argv[i]);
 			return PR_EFIELD;
 		}
-		if (d->kind == PR_OPT_FLAG) {
+		if (d->kind == PR_OPT_FLAG && eq != NULL) {
+			fprintf(err, "%s: option --%s takes no value\n", o->program, d->name);
+			return PR_EFIELD;
+		} else if (d->kind == PR_OPT_FLAG) {
 			value = "";
 		} else if (eq != NULL) {
 			value = eq + 1;

@@ -420,7 +420,15 @@ on_summary(struct pr_http_mirror *m, const char *source, const char *payload, si
 		}
 	} else {
 		/* A format this build cannot read: kept for listing, never used
-		 * to decide readiness (the agent is asked). */
+		 * to decide readiness (the agent is asked). Not JSON at all: the
+		 * listings and the streams would stop being JSON; ignored. */
+		struct json_object *o = parse_object(payload, len);
+
+		if (o == NULL) {
+			source_gc(m, s);
+			return;
+		}
+		json_object_put(o);
 		memset(&sum, 0, sizeof sum);
 	}
 	copy = copy_payload(payload, len);
@@ -456,17 +464,15 @@ on_partition(
 	    || pr_time_parse(e1 + 1, (size_t)(e2 - e1 - 1), &r.end) != 0) {
 		return;
 	}
-	s = source_get(m, source, len > 0);
-	if (s == NULL) {
-		return;
-	}
-	i = part_find(s, r, e2 + 1);
 	if (len == 0) {
-		if (i >= 0) {
+		s = source_get(m, source, 0);
+		if (s != NULL && (i = part_find(s, r, e2 + 1)) >= 0) {
 			part_remove(m, s, (size_t)i);
 		}
 		return;
 	}
+	/* Checked before the source is looked up: an ignored message makes
+	 * up no source. */
 	o = parse_object(payload, len);
 	state = o != NULL ? get_str(o, "state") : NULL;
 	since = o != NULL ? get_str(o, "since") : NULL;
@@ -474,6 +480,12 @@ on_partition(
 		json_object_put(o);
 		return;
 	}
+	s = source_get(m, source, 1);
+	if (s == NULL) {
+		json_object_put(o);
+		return;
+	}
+	i = part_find(s, r, e2 + 1);
 	p.range = r;
 	p.seq = get_u64(o, "seq");
 	p.epoch = get_u64(o, "epoch");
@@ -494,6 +506,7 @@ on_partition(
 	json_object_put(o);
 	if (p.json == NULL || p.json_noepoch == NULL || p.provider == NULL) {
 		part_release(&p);
+		source_gc(m, s);
 		return;
 	}
 	if (i >= 0) {
@@ -508,6 +521,7 @@ on_partition(
 
 			if (a == NULL) {
 				part_release(&p);
+				source_gc(m, s);
 				return;
 			}
 			s->parts = a;
@@ -529,6 +543,13 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 	char *copy = len > 0 ? copy_payload(payload, len) : NULL;
 	int was_online = m->agent.known && m->agent.online;
 
+	if (len > 0 && (o == NULL || copy == NULL)) {
+		/* Not a JSON object: ignored, the last status stands (a listing
+		 * embeds it). */
+		json_object_put(o);
+		free(copy);
+		return;
+	}
 	free(m->status);
 	m->status = copy;
 	memset(&m->agent, 0, sizeof m->agent);
@@ -560,6 +581,19 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 	json_object_put(o);
 }
 
+static void
+on_stats(struct pr_http_mirror *m, const char *payload, size_t len)
+{
+	struct json_object *o = len > 0 ? parse_object(payload, len) : NULL;
+
+	if (len > 0 && o == NULL) {
+		return; /* not a JSON object: the last stats stand */
+	}
+	json_object_put(o);
+	free(m->stats);
+	m->stats = len > 0 ? copy_payload(payload, len) : NULL;
+}
+
 void
 pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t len)
 {
@@ -575,8 +609,7 @@ pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t
 	if (strcmp(t, "agent/status") == 0) {
 		on_status(m, payload, len);
 	} else if (strcmp(t, "agent/stats") == 0) {
-		free(m->stats);
-		m->stats = len > 0 ? copy_payload(payload, len) : NULL;
+		on_stats(m, payload, len);
 	} else if (strncmp(t, "state/", 6) == 0) {
 		t += 6;
 		slash = strchr(t, '/');

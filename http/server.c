@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -43,7 +42,7 @@ struct reqctx {
 	int answered;
 };
 
-/* ---- what route modules use ---- */
+/* ---- what route modules read of the request (the rest: resp.c) ---- */
 
 const char *
 pr_http_arg(const struct pr_http_req *r, const char *name)
@@ -55,79 +54,6 @@ const char *
 pr_http_header(const struct pr_http_req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *
-pr_http_token(const struct pr_http_req *r)
-{
-	const char *t = pr_http_arg(r, "access_token");
-	const char *auth;
-
-	if (t != NULL && t[0] != '\0') {
-		return t;
-	}
-	auth = pr_http_header(r, "Authorization");
-	if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-		auth += 7;
-		while (*auth == ' ') {
-			auth++;
-		}
-		return auth[0] != '\0' ? auth : NULL;
-	}
-	return NULL;
-}
-
-void
-pr_http_resp_text(struct pr_http_resp *resp, int status, const char *ctype, char *text, int take)
-{
-	resp->status = status;
-	resp->ctype = ctype;
-	if (text == NULL) {
-		resp->status = 500;
-		resp->ctype = "text/plain; charset=utf-8";
-		resp->data = "out of memory\n";
-		resp->len = strlen(resp->data);
-		return;
-	}
-	resp->body = take ? text : strdup(text);
-	resp->len = resp->body != NULL ? strlen(resp->body) : 0;
-}
-
-void
-pr_http_resp_json(struct pr_http_resp *resp, int status, struct json_object *o)
-{
-	const char *s = o != NULL ? json_object_to_json_string_ext(
-	                    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-	                          : NULL;
-
-	pr_http_resp_text(resp, status, PR_HTTP_JSON, s != NULL ? strdup(s) : NULL, 1);
-	json_object_put(o);
-}
-
-void
-pr_http_resp_error(struct pr_http_resp *resp, int status, const char *code, const char *fmt, ...)
-{
-	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "status", json_object_new_int(status));
-	json_object_object_add(e, "code", json_object_new_string(code));
-	json_object_object_add(e, "message", json_object_new_string(msg));
-	json_object_object_add(o, "error", e);
-	pr_http_resp_json(resp, status, o);
-}
-
-void
-pr_http_resp_method(struct pr_http_resp *resp, const char *allow)
-{
-	resp->allow = allow;
-	pr_http_resp_error(
-	    resp, 405, "method_not_allowed", "method not allowed here; use %s", allow);
 }
 
 /* ---- libmicrohttpd callbacks ---- */

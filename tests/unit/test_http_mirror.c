@@ -1,0 +1,1205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http/mirror.c: retained messages fed through pr_http_mirror_message as
+ * the MQTT receive thread gives them, then what the queries answer.
+ *
+ * readiness is checked three ways: against the agent's own example reply
+ * (schemas/examples/reply/readiness/valid/blocked.json, from the summary
+ * and partition state examples), against the shared readiness vectors
+ * (tests/vectors/readiness.json, each turned into the retained messages an
+ * agent would publish), and by the cases where the mirror must not answer
+ * and the agent is asked (1).
+ *
+ * Times are small fixed instants; prune takes now as an argument, so no
+ * test sleeps except the watcher reads that wait on purpose.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include <json-c/json.h>
+
+#include <partreg/client.h>
+#include <partreg/interval.h>
+#include <partreg/time.h>
+
+#include "examples.h"
+#include "mirror.h"
+
+#define P   "partreg/v1"
+#define DAY INT64_C(86400000000)
+#define SEC INT64_C(1000000)
+
+/* ---- feeding the mirror ---- */
+
+static void
+put(struct pr_http_mirror *m, const char *topic, const char *payload)
+{
+	pr_http_mirror_message(m, topic, payload, strlen(payload));
+}
+
+static void
+summary(struct pr_http_mirror *m, const char *source, uint64_t seq, uint64_t epoch,
+    const char *ready, const char *blocked, int truncated)
+{
+	char topic[512], body[8192];
+
+	snprintf(topic, sizeof topic, P "/state/%s", source);
+	snprintf(body, sizeof body,
+	    "{\"v\":2,\"source\":\"%s\",\"owner\":\"team\",\"seq\":%llu,\"epoch\":%llu,"
+	    "\"updated_at\":\"2023-01-01T00:00:00Z\",\"ready\":%s,\"blocked\":%s,"
+	    "\"truncated\":%s}",
+	    source, (unsigned long long)seq, (unsigned long long)epoch, ready, blocked,
+	    truncated ? "true" : "false");
+	put(m, topic, body);
+}
+
+static void
+part_topic(
+    char *topic, size_t cap, const char *source, int64_t start, int64_t end, const char *provider)
+{
+	char a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
+
+	snprintf(topic, cap, P "/state/%s/partitions/%s/%s/%s", source, pr_time_format(start, a),
+	    pr_time_format(end, b), provider);
+}
+
+/* A partition state as the agent retains it; since = start + 1 s. */
+static void
+part_since(struct pr_http_mirror *m, const char *source, const char *provider, int64_t start,
+    int64_t end, const char *state, uint64_t seq, uint64_t epoch, int64_t since)
+{
+	char topic[1024], body[2048], a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ], c[PR_TIME_BUFSZ];
+
+	part_topic(topic, sizeof topic, source, start, end, provider);
+	snprintf(body, sizeof body,
+	    "{\"source\":\"%s\",\"provider\":\"%s\",\"start\":\"%s\",\"end\":\"%s\","
+	    "\"state\":\"%s\",\"version\":1,\"fence\":1,\"since\":\"%s\","
+	    "\"updated_at\":\"%s\",\"seq\":%llu,\"epoch\":%llu}",
+	    source, provider, pr_time_format(start, a), pr_time_format(end, b), state,
+	    pr_time_format(since, c), c, (unsigned long long)seq, (unsigned long long)epoch);
+	put(m, topic, body);
+}
+
+static void
+part(struct pr_http_mirror *m, const char *source, const char *provider, int64_t start, int64_t end,
+    const char *state, uint64_t seq)
+{
+	part_since(m, source, provider, start, end, state, seq, 1, start + SEC);
+}
+
+static void
+part_clear(
+    struct pr_http_mirror *m, const char *source, const char *provider, int64_t start, int64_t end)
+{
+	char topic[1024];
+
+	part_topic(topic, sizeof topic, source, start, end, provider);
+	pr_http_mirror_message(m, topic, "", 0);
+}
+
+static struct pr_http_mirror *
+mirror(void)
+{
+	struct pr_http_mirror *m;
+
+	assert_int_equal(pr_http_mirror_new(P, &m), 0);
+	return m;
+}
+
+/* ---- reading answers ---- */
+
+static struct json_object *
+parse(char *text)
+{
+	struct json_object *o;
+
+	assert_non_null(text);
+	o = json_tokener_parse(text);
+	if (o == NULL) {
+		fail_msg("not JSON: %s", text);
+	}
+	free(text);
+	return o;
+}
+
+static const char *
+str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) {
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static int64_t
+num(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return json_object_get_int64(v);
+}
+
+/* The "seq" of each element of a JSON array, into out. */
+static size_t
+seqs(struct json_object *a, int64_t *out, size_t cap)
+{
+	size_t n = json_object_array_length(a);
+
+	assert_true(n <= cap);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = num(json_object_array_get_idx(a, i), "seq");
+	}
+	return n;
+}
+
+static struct pr_range
+R(int64_t a, int64_t b) {
+	struct pr_range r = { a, b };
+	return r;
+}
+
+static int
+readiness(
+    struct pr_http_mirror *m, const char *source, int64_t a, int64_t b, struct json_object **out)
+{
+	char *text = NULL;
+	int rc = pr_http_mirror_readiness(m, source, R(a, b), &text);
+
+	*out = NULL;
+	if (rc == 0) {
+		*out = parse(text);
+	} else {
+		assert_null(text);
+	}
+	return rc;
+}
+
+/* Every byte queued for w now. */
+static char *
+drain(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	static char all[1 << 16];
+	size_t n = 0;
+	long k;
+
+	while ((k = pr_http_watch_read(m, w, all + n, 7, 0)) > 0) {
+		n += (size_t)k;
+		assert_true(n + 7 < sizeof all);
+	}
+	assert_int_equal(k, 0);
+	all[n] = '\0';
+	return all;
+}
+
+/* ---- messages ---- */
+
+static void
+test_summaries_listed_by_name(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *a;
+	char *s;
+
+	(void)state;
+	summary(m, "zeta", 1, 1, "[]", "[]", 0);
+	summary(m, "alpha", 7, 1, "[]", "[]", 0);
+	summary(m, "mid", 3, 1, "[]", "[]", 0);
+	a = parse(pr_http_mirror_summaries_json(m));
+	assert_int_equal(json_object_array_length(a), 3);
+	assert_string_equal(str(json_object_array_get_idx(a, 0), "source"), "alpha");
+	assert_string_equal(str(json_object_array_get_idx(a, 1), "source"), "mid");
+	assert_string_equal(str(json_object_array_get_idx(a, 2), "source"), "zeta");
+	json_object_put(a);
+	/* Verbatim: the retained bytes, not a re-encoding. */
+	put(m, P "/state/alpha",
+	    "{ \"v\": 2, \"source\": \"alpha\", \"seq\": 8, \"epoch\": 1, \"updated_at\": "
+	    "\"2023-01-01T00:00:00Z\", \"ready\": [], \"blocked\": [], \"truncated\": false }");
+	s = pr_http_mirror_summary_json(m, "alpha");
+	assert_non_null(s);
+	assert_non_null(strstr(s, "{ \"v\": 2, \"source\": \"alpha\", \"seq\": 8,"));
+	free(s);
+	assert_null(pr_http_mirror_summary_json(m, "nobody"));
+	pr_http_mirror_free(m);
+}
+
+static void
+test_stale_copies_dropped(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *o, *a;
+	int known;
+	int64_t got[8];
+
+	(void)state;
+	summary(m, "s", 5, 2, "[]", "[]", 0);
+	summary(m, "s", 4, 2, "[]", "[]", 0); /* older seq, same epoch */
+	summary(m, "s", 9, 1, "[]", "[]", 0); /* older epoch, higher seq */
+	o = parse(pr_http_mirror_summary_json(m, "s"));
+	assert_int_equal(num(o, "seq"), 5);
+	json_object_put(o);
+	summary(m, "s", 5, 2, "[[\"2023-01-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]]", "[]", 0);
+	o = parse(pr_http_mirror_summary_json(m, "s"));
+	assert_int_equal(json_object_array_length(json_object_object_get(o, "ready")), 1);
+	json_object_put(o);
+	summary(m, "s", 1, 3, "[]", "[]", 0); /* a new epoch starts seq again */
+	o = parse(pr_http_mirror_summary_json(m, "s"));
+	assert_int_equal(num(o, "seq"), 1);
+	json_object_put(o);
+
+	part_since(m, "s", "p", T0, T1, "pending", 10, 2, T0);
+	part_since(m, "s", "p", T0, T1, "locked", 9, 2, T0);  /* stale */
+	part_since(m, "s", "p", T0, T1, "locked", 99, 1, T0); /* stale */
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_int_equal(seqs(a, got, 8), 1);
+	assert_int_equal(got[0], 10);
+	assert_string_equal(str(json_object_array_get_idx(a, 0), "state"), "pending");
+	json_object_put(a);
+	part_since(m, "s", "p", T0, T1, "locked", 11, 2, T0);
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_string_equal(str(json_object_array_get_idx(a, 0), "state"), "locked");
+	json_object_put(a);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_empty_payloads_clear(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_agent ag;
+	struct pr_http_gauge *g;
+	char *s;
+	int known;
+
+	(void)state;
+	summary(m, "s", 1, 1, "[]", "[]", 0);
+	part(m, "s", "p", T0, T1, "pending", 1);
+	put(m, P "/agent/status", "{\"status\":\"online\",\"at\":\"2023-01-01T00:00:00Z\"}");
+	put(m, P "/agent/stats", "{\"uptime_s\":5}");
+
+	pr_http_mirror_message(m, P "/state/s", "", 0);
+	assert_null(pr_http_mirror_summary_json(m, "s"));
+	s = pr_http_mirror_summaries_json(m);
+	assert_string_equal(s, "[]");
+	free(s);
+	/* Its partition keeps the source known. */
+	s = pr_http_mirror_partitions_json(m, "s", R(0, 0), &known);
+	assert_int_equal(known, 1);
+	free(s);
+	part_clear(m, "s", "p", T0, T1);
+	assert_null(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_int_equal(known, 0);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 0);
+	free(g);
+	/* Clearing what is not there is nothing. */
+	part_clear(m, "s", "p", T0, T1);
+	pr_http_mirror_message(m, P "/state/other", "", 0);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 0);
+	free(g);
+
+	pr_http_mirror_message(m, P "/agent/status", "", 0);
+	assert_null(pr_http_mirror_status_json(m));
+	pr_http_mirror_agent(m, &ag);
+	assert_false(ag.known);
+	assert_false(ag.online);
+	pr_http_mirror_message(m, P "/agent/stats", "", 0);
+	assert_null(pr_http_mirror_stats_json(m));
+	pr_http_mirror_free(m);
+}
+
+static void
+test_malformed_ignored(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_agent ag;
+	struct pr_http_gauge *g;
+	struct json_object *a;
+	char topic[1024], *s;
+	int known;
+
+	(void)state;
+	summary(m, "s", 1, 1, "[]", "[]", 0);
+	part(m, "s", "p", T0, T1, "pending", 1);
+	put(m, P "/agent/status", "{\"status\":\"online\",\"at\":\"2023-01-01T00:00:00Z\"}");
+	put(m, P "/agent/stats", "{\"uptime_s\":5}");
+
+	/* Not JSON, JSON but not an object, trailing bytes: each kept copy
+	 * stays as it was (a listing of the mirror is always JSON). */
+	put(m, P "/state/s", "{\"v\":2,");
+	put(m, P "/state/s", "[1,2]");
+	put(m, P "/state/t", "not json");
+	put(m, P "/agent/status", "{\"status\":\"offline\"");
+	put(m, P "/agent/status", "\"online\"");
+	put(m, P "/agent/stats", "{\"uptime_s\":6} x");
+	s = pr_http_mirror_summaries_json(m);
+	a = parse(s);
+	assert_int_equal(json_object_array_length(a), 1);
+	json_object_put(a);
+	json_object_put(parse(pr_http_mirror_summary_json(m, "s")));
+	assert_null(pr_http_mirror_summary_json(m, "t"));
+	json_object_put(parse(pr_http_mirror_status_json(m)));
+	json_object_put(parse(pr_http_mirror_stats_json(m)));
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.known);
+	assert_true(ag.online);
+
+	part_topic(topic, sizeof topic, "s", T0, T1, "p");
+	put(m, topic, "{\"state\":\"pending\""); /* not JSON */
+	put(m, topic, "{\"state\":\"sleeping\",\"seq\":5}");
+	put(m, topic, "{\"seq\":5}");
+	put(m, topic, "[\"ready\"]");
+	part_topic(topic, sizeof topic, "u", T0, T1, "p");
+	put(m, topic, "{\"state\":\"nonsense\"}");
+	put(m, P "/state/s/partitions/yesterday/2023-01-02T00:00:00Z/p",
+	    "{\"state\":\"ready\",\"seq\":9}");
+	put(m, P "/state/s/partitions/2023-01-01T00:00:00Z/2023-01-02T00:00:00Z/",
+	    "{\"state\":\"ready\",\"seq\":9}");
+	put(m, P "/state/s/partitions/2023-01-01T00:00:00Z", "{\"state\":\"ready\",\"seq\":9}");
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(str(json_object_array_get_idx(a, 0), "state"), "pending");
+	json_object_put(a);
+	/* A source is not made up from a message that was ignored. */
+	assert_null(pr_http_mirror_partitions_json(m, "u", R(0, 0), &known));
+	assert_int_equal(known, 0);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	free(g);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_topics_outside_prefix(void **state)
+{
+	static const char *const topics[] = {
+		"partreg/v10/state/s",
+		"partreg/v1state/s",
+		"partreg/v2/state/s",
+		"other/partreg/v1/state/s",
+		"partreg/v1/state/",
+		"partreg/v1/state",
+		"partreg/v1/states/s",
+		"partreg/v1/state/s/extra",
+		"partreg/v1/agent/status/x",
+		"partreg/v1/agent",
+		"partreg",
+		"",
+	};
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_gauge *g;
+	struct pr_http_agent ag;
+	char topic[1024], body[512], *s;
+	const char *sum
+	    = "{\"v\":2,\"source\":\"s\",\"seq\":1,\"epoch\":1,\"updated_at\":"
+	      "\"2023-01-01T00:00:00Z\",\"ready\":[],\"blocked\":[],\"truncated\":false}";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+		put(m, topics[i], sum);
+	}
+	put(m, "partreg/v10/agent/status", "{\"status\":\"online\"}");
+	put(m, "partreg/v10/agent/stats", "{\"uptime_s\":1}");
+	/* A source name longer than a name may be. */
+	memset(body, 'x', PR_NAME_MAX + 1);
+	body[PR_NAME_MAX + 1] = '\0';
+	snprintf(topic, sizeof topic, P "/state/%s", body);
+	put(m, topic, sum);
+	snprintf(topic, sizeof topic,
+	    P "/state/%s/partitions/2023-01-01T00:00:00Z/2023-01-02T00:00:00Z/p", body);
+	put(m, topic, "{\"state\":\"pending\",\"seq\":1}");
+
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 0);
+	free(g);
+	s = pr_http_mirror_summaries_json(m);
+	assert_string_equal(s, "[]");
+	free(s);
+	assert_null(pr_http_mirror_status_json(m));
+	assert_null(pr_http_mirror_stats_json(m));
+	pr_http_mirror_agent(m, &ag);
+	assert_false(ag.known);
+
+	/* The longest name is a name. */
+	body[PR_NAME_MAX] = '\0';
+	snprintf(topic, sizeof topic, P "/state/%s", body);
+	put(m, topic, sum);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	assert_string_equal(g[0].source, body);
+	free(g);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_agent_status(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_agent ag;
+	char text[512], now[sizeof ag.seen];
+	int64_t seen, t0 = pr_time_now();
+	char *s;
+
+	(void)state;
+	pr_http_mirror_agent(m, &ag);
+	assert_false(ag.known);
+	put(m, P "/agent/status",
+	    "{\"status\":\"online\",\"agent_id\":\"partregd@h\",\"version\":\"0.2.0\",\"epoch\":3,"
+	    "\"at\":\"2023-01-02T03:04:05.123456Z\"}");
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.known);
+	assert_true(ag.online);
+	assert_false(ag.lost);
+	assert_string_equal(ag.at, "2023-01-02T03:04:05.123456Z");
+	assert_string_equal(ag.agent_id, "partregd@h");
+	assert_string_equal(ag.version, "0.2.0");
+	s = pr_http_mirror_status_json(m);
+	assert_non_null(strstr(s, "\"agent_id\":\"partregd@h\""));
+	free(s);
+
+	/* Its Last Will, seen coming: offline since the mirror saw it. */
+	put(m, P "/agent/status",
+	    "{\"status\":\"offline\",\"agent_id\":\"partregd@h\",\"version\":\"0.2.0\","
+	    "\"epoch\":3,\"lost\":true,\"at\":\"2023-01-02T03:04:05.123456Z\"}");
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.known);
+	assert_false(ag.online);
+	assert_true(ag.lost);
+	assert_string_equal(ag.at, "2023-01-02T03:04:05.123456Z");
+	assert_int_equal(pr_time_parse(ag.seen, strlen(ag.seen), &seen), 0);
+	assert_true(seen >= t0 - SEC && seen <= pr_time_now() + SEC);
+	assert_string_equal(pr_http_agent_since(&ag), ag.seen);
+	pr_http_agent_offline_text(&ag, text, sizeof text);
+	snprintf(now, sizeof now, "%s", ag.seen);
+	assert_non_null(strstr(text, "agent offline since "));
+	assert_non_null(strstr(text, now));
+	assert_non_null(strstr(text, "Last Will"));
+
+	/* The same Will again (a reconnect): no longer seen going. */
+	put(m, P "/agent/status",
+	    "{\"status\":\"offline\",\"lost\":true,\"at\":\"2023-01-02T03:04:05.123456Z\"}");
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.lost);
+	assert_string_equal(ag.seen, "");
+	assert_string_equal(pr_http_agent_since(&ag), "");
+	pr_http_agent_offline_text(&ag, text, sizeof text);
+	assert_string_equal(text,
+	    "agent offline: its connection was lost some time after "
+	    "2023-01-02T03:04:05.123456Z (the broker published its Last Will)");
+
+	/* A clean stop: offline since its own at. */
+	put(m, P "/agent/status", "{\"status\":\"offline\",\"at\":\"2023-01-03T00:00:00Z\"}");
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.known);
+	assert_false(ag.online);
+	assert_false(ag.lost);
+	assert_string_equal(pr_http_agent_since(&ag), "2023-01-03T00:00:00Z");
+	pr_http_agent_offline_text(&ag, text, sizeof text);
+	assert_string_equal(text, "agent offline since 2023-01-03T00:00:00Z");
+
+	/* "lost": false is not lost; a status other than online is offline. */
+	put(m, P "/agent/status", "{\"status\":\"starting\",\"lost\":false,\"at\":\"x\"}");
+	pr_http_mirror_agent(m, &ag);
+	assert_true(ag.known);
+	assert_false(ag.online);
+	assert_false(ag.lost);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_stats(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	char *s;
+
+	(void)state;
+	assert_null(pr_http_mirror_stats_json(m));
+	put(m, P "/agent/stats", "{\"uptime_s\":5,\"commands\":{\"total\":3}}");
+	s = pr_http_mirror_stats_json(m);
+	assert_string_equal(s, "{\"uptime_s\":5,\"commands\":{\"total\":3}}");
+	free(s);
+	put(m, P "/agent/stats", "{\"uptime_s\":6}");
+	s = pr_http_mirror_stats_json(m);
+	assert_string_equal(s, "{\"uptime_s\":6}");
+	free(s);
+	pr_http_mirror_free(m);
+}
+
+/* ---- readiness ---- */
+
+static char *
+example(const char *rel)
+{
+	char path[1024];
+	size_t len;
+	char *s, *z;
+
+	snprintf(path, sizeof path, "%s/examples/%s", schemas_dir(), rel);
+	s = slurp(path, &len);
+	z = malloc(len + 1);
+	assert_non_null(z);
+	memcpy(z, s, len);
+	z[len] = '\0';
+	free(s);
+	return z;
+}
+
+/* The agent's own example reply, from the examples of what it retains. */
+static void
+test_readiness_as_the_agent_example(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	char *sum = example("state/summary/valid/orders.json");
+	char *lock = example("state/partition/valid/locked.json");
+	char *want = example("reply/readiness/valid/blocked.json");
+	struct json_object *got, *exp = json_tokener_parse(want);
+
+	(void)state;
+	put(m, P "/state/orders", sum);
+	put(m, P "/state/orders/partitions/2023-01-02T00:00:00Z/2023-01-03T00:00:00Z/airflow-etl",
+	    lock);
+	assert_int_equal(readiness(m, "orders", T0, T2, &got), 0);
+	if (!json_object_equal(got, exp)) {
+		fail_msg("mirror: %s\nagent:  %s", json_object_to_json_string(got),
+		    json_object_to_json_string(exp));
+	}
+	json_object_put(got);
+	json_object_put(exp);
+	free(sum);
+	free(lock);
+	free(want);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_readiness_ready_and_gaps(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *o;
+
+	(void)state;
+	summary(m, "s", 7, 1,
+	    "[[\"2023-01-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"],"
+	    "[\"2023-01-03T00:00:00Z\",\"2023-01-04T00:00:00Z\"]]",
+	    "[]", 0);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 0);
+	assert_true(json_object_get_boolean(json_object_object_get(o, "ready")));
+	assert_string_equal(str(o, "ready_through"), "2023-01-02T00:00:00Z");
+	assert_int_equal(num(o, "seq"), 7);
+	assert_string_equal(str(o, "source"), "s");
+	json_object_put(o);
+	assert_int_equal(readiness(m, "s", T0, T3, &o), 0);
+	assert_false(json_object_get_boolean(json_object_object_get(o, "ready")));
+	assert_string_equal(json_object_to_json_string_ext(
+	                        json_object_object_get(o, "gaps"), JSON_C_TO_STRING_PLAIN),
+	    "[[\"2023-01-02T00:00:00Z\",\"2023-01-03T00:00:00Z\"]]");
+	assert_string_equal(str(o, "ready_through"), "2023-01-02T00:00:00Z");
+	json_object_put(o);
+	/* Nothing of want ready: ready_through null. */
+	assert_int_equal(readiness(m, "s", T1, T2, &o), 0);
+	assert_true(json_object_object_get_ex(o, "ready_through", NULL));
+	assert_null(json_object_object_get(o, "ready_through"));
+	json_object_put(o);
+	pr_http_mirror_free(m);
+}
+
+#define RUN(s, e, prov, st)                                                                        \
+	"{\"start\":\"" s "\",\"end\":\"" e "\",\"provider\":\"" prov "\",\"state\":\"" st         \
+	"\",\"count\":1}"
+
+/* Blockers in the agent's order: length class, start, end, provider. */
+static void
+test_readiness_blocker_order(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *o, *bl;
+	int64_t got[8];
+
+	(void)state;
+	summary(m, "s", 9, 1, "[]",
+	    "[" RUN("2023-01-01T00:00:00Z", "2023-01-03T00:00:00Z", "a", "pending") "," RUN(
+	        "2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", "b",
+	        "locked") "," RUN("2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", "a",
+	        "failed") "," RUN("2023-01-01T12:00:00Z", "2023-01-01T13:00:00Z", "z",
+	        "pending") "," RUN("2023-01-02T00:00:00Z", "2023-01-03T00:00:00Z", "a",
+	        "locked") "]",
+	    0);
+	part(m, "s", "a", T0, T2, "pending", 1);
+	part(m, "s", "b", T0, T1, "locked", 2);
+	part(m, "s", "a", T0, T1, "failed", 3);
+	part(m, "s", "z", T0 + 12 * HOUR, T0 + 13 * HOUR, "pending", 4);
+	part(m, "s", "a", T1, T2, "locked", 5);
+	/* Ready and deleted partitions never block. */
+	part(m, "s", "r", T0, T1, "ready", 6);
+	part(m, "s", "d", T0, T1, "deleted", 7);
+	assert_int_equal(readiness(m, "s", T0, T2, &o), 0);
+	bl = json_object_object_get(o, "blockers");
+	assert_int_equal(seqs(bl, got, 8), 5);
+	/* The hour first (smaller class); the days by start, then provider;
+	 * the two days last. */
+	assert_int_equal(got[0], 4);
+	assert_int_equal(got[1], 3);
+	assert_int_equal(got[2], 2);
+	assert_int_equal(got[3], 5);
+	assert_int_equal(got[4], 1);
+	/* As replies list them: without epoch. */
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(bl, 0), "epoch", NULL));
+	json_object_put(o);
+	/* Only those overlapping want. */
+	assert_int_equal(readiness(m, "s", T1, T2, &o), 0);
+	assert_int_equal(seqs(json_object_object_get(o, "blockers"), got, 8), 2);
+	json_object_put(o);
+	pr_http_mirror_free(m);
+}
+
+/* Where the mirror cannot be sure, the agent is asked (1). */
+static void
+test_readiness_ask_the_agent(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *o;
+
+	(void)state;
+	/* Unknown source; a source known only by partitions. */
+	assert_int_equal(readiness(m, "nobody", T0, T1, &o), 1);
+	part(m, "p", "a", T0, T1, "pending", 1);
+	assert_int_equal(readiness(m, "p", T0, T1, &o), 1);
+
+	/* Truncated. */
+	summary(m, "t", 1, 1, "[[\"2023-01-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]]", "[]", 1);
+	assert_int_equal(readiness(m, "t", T0, T1, &o), 1);
+
+	/* A format this build cannot read. */
+	put(m, P "/state/v3", "{\"v\":3,\"source\":\"v3\",\"seq\":1,\"epoch\":1}");
+	assert_int_equal(readiness(m, "v3", T0, T1, &o), 1);
+
+	/* The summary lists a run within want whose partition has not come. */
+	summary(m, "s", 2, 1, "[]",
+	    "[" RUN("2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", "a", "locked") "]", 0);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 1);
+	/* A run outside want needs no partition. */
+	assert_int_equal(readiness(m, "s", T1, T2, &o), 0);
+	json_object_put(o);
+	/* The partition in another state than the summary says (one is
+	 * newer): ask. */
+	part(m, "s", "a", T0, T1, "failed", 3);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 1);
+	/* Another provider's. */
+	part(m, "s", "a", T0, T1, "locked", 4);
+	part(m, "s", "b", T0, T1, "pending", 5);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 1);
+	part_clear(m, "s", "b", T0, T1);
+	/* Agreeing now. */
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 0);
+	assert_int_equal(json_object_array_length(json_object_object_get(o, "blockers")), 1);
+	json_object_put(o);
+	/* A partition outside the run's range. */
+	part(m, "s", "a", T0 - DAY, T0 + HOUR, "locked", 6);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 1);
+	part_clear(m, "s", "a", T0 - DAY, T0 + HOUR);
+	/* Partitions that moved on to ready: their state agrees with no run. */
+	part(m, "s", "a", T0, T1, "ready", 7);
+	assert_int_equal(readiness(m, "s", T0, T1, &o), 1);
+
+	/* More blockers than the summary lists (one run of three, one ready
+	 * range): the agent may list fewer. */
+	summary(m, "many", 3, 1, "[[\"2023-01-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]]",
+	    "[{\"start\":\"2023-01-02T00:00:00Z\",\"end\":\"2023-01-02T03:00:00Z\","
+	    "\"provider\":\"a\",\"state\":\"pending\",\"count\":3}]",
+	    0);
+	part(m, "many", "a", T1, T1 + HOUR, "pending", 1);
+	part(m, "many", "a", T1 + HOUR, T1 + 2 * HOUR, "pending", 2);
+	assert_int_equal(readiness(m, "many", T1, T2, &o), 1);
+	part(m, "many", "a", T1 + 2 * HOUR, T1 + 3 * HOUR, "pending", 3);
+	assert_int_equal(readiness(m, "many", T1, T2, &o), 1);
+	/* One of them in want: as many as listed. */
+	assert_int_equal(readiness(m, "many", T1, T1 + HOUR, &o), 0);
+	assert_int_equal(json_object_array_length(json_object_object_get(o, "blockers")), 1);
+	json_object_put(o);
+
+	/* A blocking partition in no run while every run has its partition,
+	 * with ready ranges enough that the count alone would not tell. */
+	summary(m, "x", 1, 1,
+	    "[[\"2022-01-01T00:00:00Z\",\"2022-01-02T00:00:00Z\"],"
+	    "[\"2022-02-01T00:00:00Z\",\"2022-02-02T00:00:00Z\"],"
+	    "[\"2022-03-01T00:00:00Z\",\"2022-03-02T00:00:00Z\"]]",
+	    "[" RUN("2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z", "a", "locked") "]", 0);
+	part(m, "x", "a", T0, T1, "locked", 1);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 0);
+	json_object_put(o);
+	part(m, "x", "b", T0, T1, "pending", 2);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 1);
+	part_clear(m, "x", "b", T0, T1);
+	part(m, "x", "a", T0 + HOUR, T1 + HOUR, "locked", 3);
+	assert_int_equal(readiness(m, "x", T0, T1, &o), 1);
+	pr_http_mirror_free(m);
+}
+
+/*
+ * The shared vectors, each as the messages an agent retains: the summary
+ * verbatim and, for each blocked run, its partitions: one covering the
+ * run (split = 0) or count partitions of equal length (split = 1, as the
+ * agent keeps them; the last takes what division leaves).
+ */
+static int
+vector_case(struct json_object *c, int split)
+{
+	const char *name = str(c, "name");
+	struct json_object *sj, *want, *exp, *got = NULL, *v;
+	struct pr_http_mirror *m = mirror();
+	struct pr_summary s;
+	struct pr_range w;
+	const char *text, *ws, *we;
+	char topic[512];
+	size_t nparts = 0;
+	int rc, bad = 0, expect_ask;
+
+	sj = json_object_object_get(c, "summary");
+	want = json_object_object_get(c, "want");
+	exp = json_object_object_get(c, "expect");
+	text = json_object_to_json_string_ext(sj, JSON_C_TO_STRING_PLAIN);
+	snprintf(topic, sizeof topic, P "/state/%s",
+	    json_object_is_type(sj, json_type_object) && str(sj, "source") != NULL
+	        ? str(sj, "source")
+	        : "orders");
+	put(m, topic, text);
+	if (want == NULL) {
+		w = R(T0, T1);
+	} else {
+		ws = str(want, "start");
+		we = str(want, "end");
+		assert_int_equal(pr_time_parse(ws, strlen(ws), &w.start), 0);
+		assert_int_equal(pr_time_parse(we, strlen(we), &w.end), 0);
+	}
+	if (json_object_object_get_ex(exp, "error", NULL)) {
+		rc = readiness(m, str(sj, "source") != NULL ? str(sj, "source") : "orders", w.start,
+		    w.end, &got);
+		if (rc != 1) {
+			print_error(
+			    "%s: a summary the parser refuses, yet the mirror answered\n", name);
+			bad = 1;
+		}
+		json_object_put(got);
+		pr_http_mirror_free(m);
+		return bad;
+	}
+	assert_int_equal(pr_summary_parse(text, strlen(text), &s), 0);
+	for (size_t i = 0; i < s.nblocked; i++) {
+		const struct pr_blocker *b = &s.blocked[i];
+		uint64_t k = split ? b->count : 1;
+		int64_t step = (b->range.end - b->range.start) / (int64_t)k;
+
+		for (uint64_t j = 0; j < k; j++) {
+			int64_t a = b->range.start + (int64_t)j * step;
+			int64_t e = j + 1 == k ? b->range.end : a + step;
+
+			part_since(
+			    m, s.source, b->provider, a, e, b->state, 100 + nparts, s.epoch, a);
+			if (pr_range_overlaps(R(a, e), w)) {
+				nparts++;
+			}
+		}
+	}
+	/* The mirror's one refusal besides truncation: more partitions block
+	 * want than the summary has entries (mirror.h). */
+	expect_ask = s.truncated || (nparts > 1 && nparts > s.nblocked && nparts > s.nready);
+	rc = readiness(m, s.source, w.start, w.end, &got);
+	if (rc != (expect_ask ? 1 : 0)) {
+		print_error("%s (split %d): readiness %d, expected %d\n", name, split, rc,
+		    expect_ask ? 1 : 0);
+		bad = 1;
+	} else if (rc == 0) {
+		static const char *const same[] = { "ready", "gaps", "ready_through" };
+
+		for (size_t i = 0; i < 3; i++) {
+			if (!json_object_equal(json_object_object_get(got, same[i]),
+			        json_object_object_get(exp, same[i]))) {
+				print_error("%s (split %d): %s %s, expected %s\n", name, split,
+				    same[i],
+				    json_object_to_json_string(
+				        json_object_object_get(got, same[i])),
+				    json_object_to_json_string(
+				        json_object_object_get(exp, same[i])));
+				bad = 1;
+			}
+		}
+		v = json_object_object_get(got, "blockers");
+		/* The vectors count runs; the agent lists partitions. */
+		if (json_object_array_length(v)
+		    != (split ? nparts : (size_t)num(exp, "nblockers"))) {
+			print_error("%s (split %d): %zu blockers\n", name, split,
+			    json_object_array_length(v));
+			bad = 1;
+		}
+		if (json_object_get_boolean(json_object_object_get(got, "truncated"))
+		    || (uint64_t)num(got, "seq") != s.seq) {
+			print_error("%s: truncated or seq wrong\n", name);
+			bad = 1;
+		}
+	}
+	json_object_put(got);
+	pr_summary_release(&s);
+	pr_http_mirror_free(m);
+	return bad;
+}
+
+static void
+test_readiness_vectors(void **state)
+{
+	char path[4096];
+	const char *dir = getenv("PARTREG_VECTORS");
+	struct json_object *cases;
+	int failures = 0;
+	size_t n;
+
+	(void)state;
+	if (dir == NULL || dir[0] == '\0') {
+		fail_msg("PARTREG_VECTORS is not set: run through ctest");
+	}
+	snprintf(path, sizeof path, "%s/readiness.json", dir);
+	cases = json_object_from_file(path);
+	assert_non_null(cases);
+	n = json_object_array_length(cases);
+	assert_true(n >= 40);
+	for (size_t i = 0; i < n; i++) {
+		failures += vector_case(json_object_array_get_idx(cases, i), 0);
+		failures += vector_case(json_object_array_get_idx(cases, i), 1);
+	}
+	json_object_put(cases);
+	if (failures > 0) {
+		fail_msg("%d vector cases: the mirror disagrees with the agent's rule", failures);
+	}
+}
+
+/* ---- listings, gauges, expiry ---- */
+
+static void
+test_partitions_window_and_order(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *a;
+	int64_t got[16];
+	int known;
+
+	(void)state;
+	part(m, "s", "b", T1, T2, "ready", 1);
+	part(m, "s", "a", T1, T2, "pending", 2);
+	part(m, "s", "a", T0, T1, "ready", 3);
+	part(m, "s", "a", T1, T1 + HOUR, "locked", 4);
+	part(m, "s", "c", T2, T3, "failed", 5);
+	part(m, "other", "a", T0, T3, "pending", 6);
+	/* All, by start, then provider, then end. */
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_int_equal(known, 1);
+	assert_int_equal(seqs(a, got, 16), 5);
+	assert_int_equal(got[0], 3);
+	assert_int_equal(got[1], 4);
+	assert_int_equal(got[2], 2);
+	assert_int_equal(got[3], 1);
+	assert_int_equal(got[4], 5);
+	json_object_put(a);
+	/* Overlapping the window only: touching is not overlapping. */
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(T1, T2), &known));
+	assert_int_equal(seqs(a, got, 16), 3);
+	assert_int_equal(got[0], 4);
+	assert_int_equal(got[1], 2);
+	assert_int_equal(got[2], 1);
+	json_object_put(a);
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(T1 + HOUR, T1 + HOUR + 1), &known));
+	assert_int_equal(seqs(a, got, 16), 2);
+	json_object_put(a);
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(T3, T3 + DAY), &known));
+	assert_int_equal(known, 1);
+	assert_int_equal(json_object_array_length(a), 0);
+	json_object_put(a);
+	/* start >= end: everything. */
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(T2, T1), &known));
+	assert_int_equal(json_object_array_length(a), 5);
+	json_object_put(a);
+	/* A replaced partition keeps its place. */
+	part(m, "s", "a", T1, T2, "locked", 7);
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &known));
+	assert_int_equal(seqs(a, got, 16), 5);
+	assert_int_equal(got[2], 7);
+	json_object_put(a);
+	assert_null(pr_http_mirror_partitions_json(m, "nobody", R(0, 0), &known));
+	assert_int_equal(known, 0);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_gauges(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_gauge *g;
+	size_t n;
+
+	(void)state;
+	summary(m, "b", 12, 1, "[]", "[]", 0);
+	part(m, "a", "p", T0, T1, "pending", 1);
+	part(m, "a", "p", T1, T2, "pending", 2);
+	part_since(m, "a", "p", T2, T3, "locked", 3, 1, T2 + HOUR);
+	part_since(m, "a", "q", T2, T3, "locked", 4, 1, T2 + 2 * HOUR);
+	part_since(m, "a", "r", T2, T3, "locked", 5, 1, T2 + 30 * SEC);
+	part(m, "a", "p", T3, T3 + DAY, "ready", 6);
+	part(m, "a", "q", T0, T1, "failed", 7);
+	part(m, "a", "r", T0, T1, "deleted", 8);
+	part(m, "b", "p", T0, T1, "ready", 9);
+	n = pr_http_mirror_gauges(m, &g);
+	assert_int_equal(n, 2);
+	assert_string_equal(g[0].source, "a");
+	assert_int_equal(g[0].count[PR_PENDING], 2);
+	assert_int_equal(g[0].count[PR_LOCKED], 3);
+	assert_int_equal(g[0].count[PR_READY], 1);
+	assert_int_equal(g[0].count[PR_FAILED], 1);
+	assert_int_equal(g[0].count[PR_DELETED], 1);
+	assert_true(g[0].oldest_lock_since == T2 + 30 * SEC);
+	assert_false(g[0].has_seq);
+	assert_string_equal(g[1].source, "b");
+	assert_true(g[1].has_seq);
+	assert_int_equal(g[1].seq, 12);
+	assert_int_equal(g[1].count[PR_READY], 1);
+	assert_int_equal(g[1].oldest_lock_since, 0);
+	free(g);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_prune(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_gauge *g;
+	struct pr_http_watch *w;
+	const int64_t since = T3;
+	char *ev;
+
+	(void)state;
+	summary(m, "s", 1, 1, "[]", "[]", 0);
+	part_since(m, "s", "p", T0, T1, "ready", 1, 1, since);
+	part_since(m, "s", "p", T1, T2, "deleted", 2, 1, since);
+	part_since(m, "s", "p", T2, T3, "pending", 3, 1, T0);
+	part_since(m, "t", "p", T0, T1, "ready", 4, 1, since + 10 * SEC);
+	w = pr_http_mirror_watch(m);
+	drain(m, w);
+
+	/* 0 = never. */
+	pr_http_mirror_prune(m, since + 1000 * DAY, 0, 0);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
+	assert_int_equal(g[0].count[PR_READY] + g[0].count[PR_DELETED] + g[0].count[PR_PENDING], 3);
+	free(g);
+	/* One microsecond before the ready partition's expiry: kept. */
+	pr_http_mirror_prune(m, since + 60 * SEC - 1, 60, 120);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
+	assert_int_equal(g[0].count[PR_READY], 1);
+	free(g);
+	assert_string_equal(drain(m, w), "");
+	/* At it: gone, and told as a partition event without state. */
+	pr_http_mirror_prune(m, since + 60 * SEC, 60, 120);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
+	assert_int_equal(g[0].count[PR_READY], 0);
+	assert_int_equal(g[0].count[PR_DELETED], 1);
+	assert_int_equal(g[1].count[PR_READY], 1);
+	free(g);
+	ev = drain(m, w);
+	assert_string_equal(ev,
+	    "event: partition\ndata: {\"source\":\"s\",\"provider\":\"p\","
+	    "\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\"}\n\n");
+	/* The tombstone by its own expiry; the pending one never; t's last
+	 * partition goes and t with it. */
+	pr_http_mirror_prune(m, since + 1000 * DAY, 60, 120);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	assert_string_equal(g[0].source, "s");
+	assert_int_equal(g[0].count[PR_DELETED], 0);
+	assert_int_equal(g[0].count[PR_PENDING], 1);
+	free(g);
+	ev = drain(m, w);
+	assert_non_null(strstr(ev, "\"source\":\"t\""));
+	assert_non_null(strstr(ev, "\"start\":\"2023-01-02T00:00:00Z\""));
+	assert_null(strstr(ev, "state"));
+	pr_http_mirror_unwatch(m, w);
+	pr_http_mirror_free(m);
+}
+
+/* ---- watchers ---- */
+
+static void
+test_watch_snapshot_then_changes(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *w, *w2;
+	const char *ev;
+	char buf[64];
+
+	(void)state;
+	summary(m, "b", 1, 1, "[]", "[]", 0);
+	part(m, "a", "p", T0, T1, "pending", 1);
+	put(m, P "/agent/status", "{\"status\":\"online\"}");
+	summary(m, "a", 2, 1, "[]", "[]", 0);
+	assert_int_equal(pr_http_mirror_nwatchers(m), 0);
+	w = pr_http_mirror_watch(m);
+	assert_non_null(w);
+	assert_int_equal(pr_http_mirror_nwatchers(m), 1);
+	ev = drain(m, w);
+	assert_string_equal(ev,
+	    "event: status\ndata: {\"status\":\"online\"}\n\n"
+	    "event: summary\ndata: {\"v\":2,\"source\":\"a\",\"owner\":\"team\",\"seq\":2,"
+	    "\"epoch\":1,\"updated_at\":\"2023-01-01T00:00:00Z\",\"ready\":[],\"blocked\":[],"
+	    "\"truncated\":false}\n\n"
+	    "event: summary\ndata: {\"v\":2,\"source\":\"b\",\"owner\":\"team\",\"seq\":1,"
+	    "\"epoch\":1,\"updated_at\":\"2023-01-01T00:00:00Z\",\"ready\":[],\"blocked\":[],"
+	    "\"truncated\":false}\n\n"
+	    "event: partition\ndata: {\"source\":\"a\",\"provider\":\"p\","
+	    "\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\","
+	    "\"state\":\"pending\",\"version\":1,\"fence\":1,\"since\":\"2023-01-01T00:00:01Z\","
+	    "\"updated_at\":\"2023-01-01T00:00:01Z\",\"seq\":1,\"epoch\":1}\n\n"
+	    "event: snapshot-end\ndata: {}\n\n");
+	/* Nothing more: a read times out with 0. */
+	assert_int_equal(pr_http_watch_read(m, w, buf, sizeof buf, 20), 0);
+
+	/* Changes in order; stale and ignored messages are no events; a
+	 * multi-line payload is one data line per line. */
+	put(m, P "/agent/stats", "{\"uptime_s\":1}"); /* stats are not streamed */
+	summary(m, "a", 1, 1, "[]", "[]", 0);         /* stale */
+	put(m, P "/state/a", "garbage");
+	put(m, P "/agent/status", "{\"status\":\n\"offline\"}");
+	part(m, "a", "p", T1, T2, "locked", 2);
+	part_clear(m, "a", "p", T0, T1);
+	part_clear(m, "a", "p", T0, T1); /* already gone: nothing */
+	ev = drain(m, w);
+	assert_string_equal(ev,
+	    "event: status\ndata: {\"status\":\ndata: \"offline\"}\n\n"
+	    "event: partition\ndata: {\"source\":\"a\",\"provider\":\"p\","
+	    "\"start\":\"2023-01-02T00:00:00Z\",\"end\":\"2023-01-03T00:00:00Z\","
+	    "\"state\":\"locked\",\"version\":1,\"fence\":1,\"since\":\"2023-01-02T00:00:01Z\","
+	    "\"updated_at\":\"2023-01-02T00:00:01Z\",\"seq\":2,\"epoch\":1}\n\n"
+	    "event: partition\ndata: {\"source\":\"a\",\"provider\":\"p\","
+	    "\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\"}\n\n");
+	/* A second watcher gets today's snapshot; both get what follows. */
+	w2 = pr_http_mirror_watch(m);
+	assert_int_equal(pr_http_mirror_nwatchers(m), 2);
+	assert_non_null(strstr(drain(m, w2), "event: snapshot-end"));
+	summary(m, "c", 1, 1, "[]", "[]", 0);
+	assert_non_null(strstr(drain(m, w), "event: summary\ndata: {\"v\":2,\"source\":\"c\""));
+	assert_non_null(strstr(drain(m, w2), "event: summary\ndata: {\"v\":2,\"source\":\"c\""));
+	pr_http_mirror_unwatch(m, w);
+	assert_int_equal(pr_http_mirror_nwatchers(m), 1);
+	pr_http_mirror_unwatch(m, w2);
+	assert_int_equal(pr_http_mirror_nwatchers(m), 0);
+	pr_http_mirror_unwatch(m, NULL);
+	pr_http_mirror_free(m);
+}
+
+static void
+test_watch_far_behind_dropped(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *slow, *fast;
+	char buf[4096];
+	long k;
+
+	(void)state;
+	slow = pr_http_mirror_watch(m);
+	fast = pr_http_mirror_watch(m);
+	/* About 9 MiB of events that slow never reads. */
+	for (int i = 0; i < 40000; i++) {
+		part(m, "s", "p", T0 + i * HOUR, T0 + (i + 1) * HOUR, "pending", (uint64_t)i + 1);
+		if (i % 100 == 0) {
+			while (pr_http_watch_read(m, fast, buf, sizeof buf, 0) > 0) { }
+		}
+	}
+	assert_int_equal(pr_http_watch_read(m, slow, buf, sizeof buf, 0), -1);
+	assert_int_equal(pr_http_watch_read(m, slow, buf, sizeof buf, 0), -1);
+	/* The one that kept up goes on. */
+	while ((k = pr_http_watch_read(m, fast, buf, sizeof buf, 0)) > 0) { }
+	assert_int_equal(k, 0);
+	part(m, "s", "p", T0 - DAY, T0, "pending", 1);
+	assert_true(pr_http_watch_read(m, fast, buf, sizeof buf, 0) > 0);
+	pr_http_mirror_unwatch(m, slow);
+	pr_http_mirror_unwatch(m, fast);
+	pr_http_mirror_free(m);
+}
+
+struct reader {
+	struct pr_http_mirror *m;
+	struct pr_http_watch *w;
+	long got;
+	int64_t took;
+};
+
+static void *
+read_long(void *arg)
+{
+	struct reader *r = arg;
+	char buf[64];
+	int64_t t0 = pr_time_now();
+
+	r->got = pr_http_watch_read(r->m, r->w, buf, sizeof buf, 10000);
+	r->took = pr_time_now() - t0;
+	return NULL;
+}
+
+static void
+test_watch_wakes(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct reader r = { m, NULL, 0, 0 };
+	pthread_t th;
+	char buf[64];
+
+	(void)state;
+	r.w = pr_http_mirror_watch(m);
+	drain(m, r.w);
+	/* A change wakes a waiting reader at once. */
+	assert_int_equal(pthread_create(&th, NULL, read_long, &r), 0);
+	usleep(50000);
+	put(m, P "/agent/status", "{\"status\":\"online\"}");
+	pthread_join(th, NULL);
+	assert_true(r.got > 0);
+	assert_true(r.took < 5 * SEC);
+	drain(m, r.w);
+	/* So does shutdown, for good. */
+	assert_int_equal(pthread_create(&th, NULL, read_long, &r), 0);
+	usleep(50000);
+	pr_http_mirror_shutdown(m);
+	pthread_join(th, NULL);
+	assert_int_equal(r.got, -1);
+	assert_true(r.took < 5 * SEC);
+	put(m, P "/agent/status", "{\"status\":\"offline\"}");
+	assert_int_equal(pr_http_watch_read(m, r.w, buf, sizeof buf, 0), -1);
+	pr_http_mirror_unwatch(m, r.w);
+	pr_http_mirror_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_summaries_listed_by_name),
+		cmocka_unit_test(test_stale_copies_dropped),
+		cmocka_unit_test(test_empty_payloads_clear),
+		cmocka_unit_test(test_malformed_ignored),
+		cmocka_unit_test(test_topics_outside_prefix),
+		cmocka_unit_test(test_agent_status),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_readiness_as_the_agent_example),
+		cmocka_unit_test(test_readiness_ready_and_gaps),
+		cmocka_unit_test(test_readiness_blocker_order),
+		cmocka_unit_test(test_readiness_ask_the_agent),
+		cmocka_unit_test(test_readiness_vectors),
+		cmocka_unit_test(test_partitions_window_and_order),
+		cmocka_unit_test(test_gauges),
+		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_watch_snapshot_then_changes),
+		cmocka_unit_test(test_watch_far_behind_dropped),
+		cmocka_unit_test(test_watch_wakes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
