@@ -66,6 +66,13 @@ pr_http_forward(struct pr_http_app *app, const char *command, struct json_object
 		    (unsigned)app->cfg->request_timeout_s);
 		return -1;
 	}
+	if (rc == PR_EFIELD) {
+		f->status = 400;
+		f->code = "invalid_field";
+		snprintf(f->message, sizeof f->message,
+		    "field 'request_id' must be 1-%d printable ASCII characters", PR_ID_MAX);
+		return -1;
+	}
 	if (rc != 0) {
 		pr_warn("http: %s not sent: %s", command, pr_strerror(rc));
 		f->status = rc == -ENOTCONN ? 503 : 500;

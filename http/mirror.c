@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "log.h"
 
 /* A watcher that falls this far behind is dropped (and reconnects). */
 #define WATCH_MAX_BYTES (8u << 20)
@@ -64,6 +65,11 @@ struct pr_http_mirror {
 	size_t nsrc, capsrc;
 	char *status, *stats;
 	struct pr_http_agent agent;
+	/* The store and epoch of the last agent status: another store, or a
+	 * lower epoch (a store restored from a backup), starts the (epoch, seq)
+	 * order again. */
+	char store[64];
+	uint64_t epoch;
 	struct pr_http_watch *watchers;
 	size_t nwatchers;
 	int stopping;
@@ -263,22 +269,23 @@ source_gc(struct pr_http_mirror *m, struct msource *s)
 
 /* ---- watchers (mutex held) ---- */
 
-/* "event: NAME\ndata: <json>\n\n", one data line per line of json. */
+/* "event: NAME\ndata: <json>\n\n", one data line per line of json (a line
+ * ends at CR, LF or CRLF, as for an event stream's reader: JSON may hold
+ * any of them as whitespace). */
 static void
 event_text(struct pr_http_buf *b, const char *name, const char *json)
 {
 	pr_http_buf_printf(b, "event: %s\n", name);
 	while (1) {
-		const char *nl = strchr(json, '\n');
-		size_t n = nl != NULL ? (size_t)(nl - json) : strlen(json);
+		size_t n = strcspn(json, "\r\n");
 
 		pr_http_buf_puts(b, "data: ");
 		pr_http_buf_add(b, json, n);
 		pr_http_buf_puts(b, "\n");
-		if (nl == NULL) {
+		if (json[n] == '\0') {
 			break;
 		}
-		json = nl + 1;
+		json += n + (json[n] == '\r' && json[n + 1] == '\n' ? 2 : 1);
 	}
 	pr_http_buf_puts(b, "\n");
 }
@@ -534,6 +541,37 @@ on_partition(
 	broadcast(m, "partition", p.json);
 }
 
+/*
+ * An agent status naming another store than the last one, or a lower epoch
+ * of the same store (restored from a backup), begins a new (epoch, seq)
+ * order: what the mirror holds is forgotten as a measure of staleness (not
+ * as state: the broker still retains it, and the new agent republishes its
+ * own over it, after this status on the same connection), so that the new
+ * agent's messages are taken even though their epoch is lower.
+ */
+static void
+new_store(struct pr_http_mirror *m, const char *store, uint64_t epoch)
+{
+	if (store == NULL) {
+		return;
+	}
+	if (m->store[0] != '\0' && (strcmp(store, m->store) != 0 || epoch < m->epoch)) {
+		pr_info("http: the agent's store is another (%s, epoch %llu; was %s, epoch %llu): "
+		        "taking its state whatever its epoch",
+		    store, (unsigned long long)epoch, m->store, (unsigned long long)m->epoch);
+		for (size_t k = 0; k < m->nsrc; k++) {
+			struct msource *s = m->src[k];
+
+			s->epoch = s->seq = 0;
+			for (size_t i = 0; i < s->nparts; i++) {
+				s->parts[i].epoch = s->parts[i].seq = 0;
+			}
+		}
+	}
+	snprintf(m->store, sizeof m->store, "%s", store);
+	m->epoch = epoch;
+}
+
 static void
 on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 {
@@ -554,6 +592,7 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 	m->status = copy;
 	memset(&m->agent, 0, sizeof m->agent);
 	if (o != NULL && copy != NULL) {
+		new_store(m, get_str(o, "store"), get_u64(o, "epoch"));
 		m->agent.known = 1;
 		v = get_str(o, "status");
 		m->agent.online = v != NULL && strcmp(v, "online") == 0;

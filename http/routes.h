@@ -19,10 +19,6 @@ int pr_http_seed_route(struct pr_http_req *req, struct pr_http_resp *resp);
 int pr_http_v1_route(struct pr_http_req *req, struct pr_http_resp *resp);
 int pr_http_ops_route(struct pr_http_req *req, struct pr_http_resp *resp);
 
-/* Shared by seed.c and v1.c: a name as the agent takes it (1..200 bytes,
- * no control characters, no '/', '+', '#', no leading '$'). */
-int pr_http_name_ok(const char *s);
-
 /* Readiness of source over want: from the mirror, else from the agent.
  * On 0, *result is the readiness result object (caller puts it); on 1, the
  * agent refused and *reply is its envelope (caller puts it) with *status;

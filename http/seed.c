@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "names.h"
 #include "routes.h"
 
 /* FastAPI's 422: {status_code, detail: [{loc: ["query", name], msg, type}]} */
@@ -58,7 +59,7 @@ need_name(struct params *p, const char *name)
 {
 	const char *v = need_str(p, name);
 
-	if (v != NULL && !pr_http_name_ok(v)) {
+	if (v != NULL && pr__name_check(v, strlen(v)) != 0) {
 		param_error(p, name, "value_error",
 		    "a name is 1-200 bytes of UTF-8 without control characters, '/', '+' or '#', "
 		    "not starting with '$'");
@@ -230,7 +231,7 @@ sources_register(struct pr_http_req *req, struct pr_http_resp *resp)
 {
 	struct params p = { NULL, req };
 	const char *name = need_name(&p, "source_name");
-	const char *owner = need_str(&p, "owner");
+	const char *owner = need_name(&p, "owner");
 	struct json_object *body, *res, *o;
 
 	if (params_refused(&p, resp)) {
@@ -261,7 +262,7 @@ providers_register(struct pr_http_req *req, struct pr_http_resp *resp)
 	const char *token = pr_http_token(req);
 	struct json_object *body, *res, *o;
 
-	if (source != NULL && source[0] != '\0' && !pr_http_name_ok(source)) {
+	if (source != NULL && source[0] != '\0' && pr__name_check(source, strlen(source)) != 0) {
 		need_name(&p, "source_name");
 	}
 	if (params_refused(&p, resp)) {
@@ -432,7 +433,7 @@ check_readiness(struct pr_http_req *req, struct pr_http_resp *resp, const char *
 	struct pr_http_fail f;
 	int status, rc, ready;
 
-	if (!pr_http_name_ok(source)) {
+	if (pr__name_check(source, strlen(source)) != 0) {
 		param_error(&p, "source_name", "value_error", "not a valid source name");
 	}
 	need_time(&p, "start", &want.start, start);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "names.h"
 #include "routes.h"
 
 static const char *const commands[] = {
@@ -32,22 +33,6 @@ static const char *const commands[] = {
 	"source/register",
 	"source/rotate-token",
 };
-
-int
-pr_http_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > PR_NAME_MAX || s[0] == '$') {
-		return 0;
-	}
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '+' || *p == '#') {
-			return 0;
-		}
-	}
-	return 1;
-}
 
 static void
 fail_resp(struct pr_http_resp *resp, const struct pr_http_fail *f)
@@ -188,6 +173,24 @@ str_member(struct json_object *o, const char *key)
 	return NULL;
 }
 
+/* An access_token field the agent takes: 1..PR_TOKEN_MAX printable ASCII. */
+static int
+token_ok(struct json_object *v)
+{
+	const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	size_t n = t != NULL ? strlen(t) : 0;
+
+	if (n == 0 || n > PR_TOKEN_MAX) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (t[i] < 0x20 || t[i] > 0x7e) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* POST /v1/readiness/query: locally when the body is a plain, valid query;
  * anything else goes to the agent, whose refusal is the authority. */
 static void
@@ -196,15 +199,19 @@ readiness_query(struct pr_http_req *req, struct pr_http_resp *resp, struct json_
 	const char *source = str_member(body, "source"), *s = str_member(body, "start"),
 	           *e = str_member(body, "end"), *rid = str_member(body, "request_id");
 	struct pr_range want;
-	int plain = source != NULL && s != NULL && e != NULL && pr_http_name_ok(source)
+	/* Valid as the agent would find it: else the agent answers (and
+	 * refuses). */
+	int plain = source != NULL && s != NULL && e != NULL
+	    && pr__name_check(source, strlen(source)) == 0
 	    && pr_time_parse(s, strlen(s), &want.start) == 0
-	    && pr_time_parse(e, strlen(e), &want.end) == 0 && want.start < want.end;
+	    && pr_time_parse(e, strlen(e), &want.end) == 0 && want.start < want.end
+	    && (rid == NULL || pr__id_check(rid, strlen(rid)) == 0);
 
 	json_object_object_foreach(body, key, val)
 	{
-		(void)val;
 		if (strcmp(key, "source") != 0 && strcmp(key, "start") != 0
-		    && strcmp(key, "end") != 0 && strcmp(key, "access_token") != 0
+		    && strcmp(key, "end") != 0
+		    && !(strcmp(key, "access_token") == 0 && token_ok(val))
 		    && !(strcmp(key, "request_id") == 0 && rid != NULL)) {
 			plain = 0;
 		}
@@ -323,6 +330,17 @@ get_source_route(struct pr_http_req *req, struct pr_http_resp *resp, const char 
 	}
 	memcpy(source, rest, n);
 	source[n] = '\0';
+	if (pr__name_check(source, n) != 0) {
+		/* Not echoed: it may not even be UTF-8. */
+		resp->route = slash == NULL             ? "/v1/sources/{source}"
+		    : strcmp(slash, "/partitions") == 0 ? "/v1/sources/{source}/partitions"
+		    : strcmp(slash, "/readiness") == 0  ? "/v1/sources/{source}/readiness"
+		                                        : "/v1/sources/{source}";
+		pr_http_resp_error(resp, 400, "bad_request",
+		    "path: the source is not a valid name (1-200 bytes of UTF-8 without control "
+		    "characters, '/', '+' or '#', not starting with '$')");
+		return;
+	}
 	if (slash == NULL) {
 		char *s = pr_http_mirror_summary_json(req->app->mirror, source);
 
@@ -360,11 +378,6 @@ get_source_route(struct pr_http_req *req, struct pr_http_resp *resp, const char 
 	} else if (strcmp(slash, "/readiness") == 0) {
 		resp->route = "/v1/sources/{source}/readiness";
 		if (window(req, resp, 1, &want) != 0) {
-			return;
-		}
-		if (!pr_http_name_ok(source)) {
-			pr_http_resp_error(
-			    resp, 400, "bad_request", "path: not a valid source name");
 			return;
 		}
 		readiness(req, resp, source, want, NULL, NULL);

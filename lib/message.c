@@ -11,6 +11,8 @@
 
 #include <partreg/error.h>
 
+#include "names.h"
+
 #define JSON_DEPTH 24
 #define DUMP_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -66,6 +68,13 @@ pr__body_prepare(const char *body, const char *request_id_if_missing, const char
 		if (!json_object_is_type(v, json_type_string)) {
 			json_object_put(o);
 			return PR_EJSON;
+		}
+		/* One the agent refuses would be refused without it (the reply
+		 * cannot name it), so no reply would be known for ours. */
+		if (pr__id_check(json_object_get_string(v), (size_t)json_object_get_string_len(v))
+		    != 0) {
+			json_object_put(o);
+			return PR_EFIELD;
 		}
 		snprintf(request_id, PR_ID_MAX + 1, "%s", json_object_get_string(v));
 	} else {

@@ -26,7 +26,9 @@ void pr__json_str_field(struct json_object *o, const char *key, char *out, size_
  * request_id added when it has none (request_id_if_missing), and, for MQTT
  * 3.1.1, reply_to and correlation_id set (NULL = leave out). On success *out
  * is heap text (free()) and request_id gets the body's request_id. Returns
- * 0 or PR_EJSON (body not a JSON object, or its request_id not a string).
+ * 0, PR_EJSON (body not a JSON object, or its request_id not a string) or
+ * PR_EFIELD (its request_id not 1..PR_ID_MAX printable ASCII, which the
+ * agent refuses in a reply that cannot name it).
  */
 int pr__body_prepare(const char *body, const char *request_id_if_missing, const char *reply_to,
     const char *correlation_id, char **out, char request_id[PR_ID_MAX + 1]);

@@ -19,7 +19,6 @@
 #include "json_strict.h"
 #include "model.h"
 
-#define PR_TOKEN_MAX       128 /* bytes of an access_token field */
 #define PR_TOPIC_MAX       512 /* bytes of a reply_to topic */
 #define PR_LIST_LIMIT_MAX  1000
 #define PR_CMD_PAYLOAD_MAX 65536   /* bytes of a command payload; more: payload_too_large */

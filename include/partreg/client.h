@@ -95,7 +95,8 @@ PR_API const char *pr_client_prefix(const struct pr_client *c);
  * On success *reply is the reply envelope as NUL-terminated JSON text,
  * heap, caller frees with free(); whether the command succeeded is in it
  * ("ok", "status", "error"). Returns 0 when a reply arrived, -ETIMEDOUT when
- * none did, PR_EJSON when body is not a JSON object.
+ * none did, PR_EJSON when body is not a JSON object, PR_EFIELD when its
+ * request_id is not 1..PR_ID_MAX printable ASCII characters.
  */
 PR_API int pr_client_request(struct pr_client *c, const char *command, const char *body,
     int timeout_ms, int resend_ms, char **reply);

@@ -24,6 +24,8 @@
 #define PR_ID_MAX 64
 /* A token in UUIDv4 text form: 36 characters. */
 #define PR_TOKEN_LEN 36
+/* An access_token field: 1..PR_TOKEN_MAX printable ASCII characters. */
+#define PR_TOKEN_MAX 128
 
 /*
  * Partition states, as they appear on the wire ("pending", "locked", ...).

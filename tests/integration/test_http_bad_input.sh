@@ -53,6 +53,26 @@ hq POST /partitions/unlock start=2024-01-01 end=2024-01-02 source_name=bad_src p
 hexpect 422 '.detail[0].loc == ["query", "fence"]' "negative fence: 422 naming fence"
 hq POST /partitions/lock source_name=bad_src access_token=$TOKEN
 hexpect 422 '([.detail[].loc[1]] | sort) == ["end", "provider_name", "start"]' "three missing parameters: 422 naming all three"
+
+# ---- names the agent refuses are refused here, at once, named (they used
+# to reach the agent, whose reply never came: 504 after 10 s)
+t0=$(date +%s.%N)
+hcall POST '/sources/register?source_name=%FF%FE&owner=o'
+hexpect 422 '.detail[0].loc == ["query", "source_name"]' "a source name that is not UTF-8: 422 naming source_name"
+hcall POST '/sources/register?source_name=fine&owner=%C2%85'
+hexpect 422 '.detail[0].loc == ["query", "owner"]' "an owner with a C1 control character: 422 naming owner"
+hcall GET '/sources/%FF/check_readiness?start=2024-01-01&end=2024-01-02'
+hexpect 422 '.detail[0].loc == ["path", "source_name"] or .detail[0].loc == ["query", "source_name"]' "check_readiness of a source named by invalid UTF-8: 422"
+hcall GET '/v1/sources/%EF%B7%90'
+hexpect 400 '.ok == false and (.error.message | test("source"))' "a /v1 source name with a noncharacter (U+FDD0): 400 naming source"
+[ "$(echo "$(date +%s.%N) - $t0 < 2" | bc)" = 1 ] || fail "the refusals of bad names took more than 2 s"
+ok "bad names refused at once"
+# /v1/readiness/query with a request_id or token the agent would refuse is
+# the agent's to answer (not answered locally with a 200).
+hcall POST /v1/readiness/query --data-binary '{"source":"bad_src","start":"2024-01-01","end":"2024-01-02","request_id":""}'
+hexpect 400 '.error.code == "invalid_field" and (.error.message | test("request_id"))' "readiness/query with an empty request_id: the agent's 400"
+hcall POST /v1/readiness/query --data-binary '{"source":"bad_src","start":"2024-01-01","end":"2024-01-02","access_token":7}'
+hexpect 400 '.error.code == "invalid_field" and (.error.message | test("access_token"))' "readiness/query with a numeric access_token: the agent's 400"
 hq GET /v1/sources/bad_src/readiness start=2024-01-01 end=2024-01-02x
 hexpect 400 '.error.code == "bad_request" and (.error.message | test("query parameter end"))' "/v1 readiness with a bad end: 400 naming end"
 hq GET /v1/sources/bad_src/readiness start=2024-01-02 end=2024-01-01

@@ -4,6 +4,7 @@
  * must give the agent's answer. The summaries here are what the agent
  * publishes (see schemas/examples/state/summary/).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,6 +213,38 @@ test_refused(void **state)
 	}
 }
 
+/* A request_id the agent would refuse is refused before anything is sent:
+ * the agent's refusal could not name it, so no reply would ever match. */
+static void
+test_bad_request_id(void **state)
+{
+	static const char *const bad[] = {
+		"{\"request_id\":\"\"}",
+		"{\"request_id\":\"tab\\there\"}",
+		"{\"request_id\":\"\u00e9t\u00e9\"}",
+		"{\"request_id\":"
+		"\"0123456789012345678901234567890123456789012345678901234567890123X\"}",
+	};
+	struct pr_client_opts o = { .broker = "mqtt://127.0.0.1:1" };
+	struct pr_client *c;
+	char *reply = NULL;
+
+	(void)state;
+	assert_int_equal(pr_client_open(&o, &c), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    pr_client_request(c, "source/get", bad[i], 50, 0, &reply), PR_EFIELD);
+		assert_null(reply);
+	}
+	assert_int_equal(
+	    pr_client_request(c, "source/get", "{\"request_id\":7}", 50, 0, &reply), PR_EJSON);
+	/* A good one is sent (and, with no broker, times out). */
+	assert_int_equal(
+	    pr_client_request(c, "source/get", "{\"request_id\":\"ok-1\"}", 50, 0, &reply),
+	    -ETIMEDOUT);
+	pr_client_close(c);
+}
+
 int
 main(void)
 {
@@ -221,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_date_alone),
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_bad_request_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -513,6 +513,48 @@ test_agent_status(void **state)
 	pr_http_mirror_free(m);
 }
 
+/* An agent on another store, or on its own store restored from a backup
+ * (a lower epoch), is believed whatever its epoch: the order begins again. */
+static void
+test_new_store_begins_again(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct json_object *a;
+	char *s;
+
+	(void)state;
+	put(m, P "/agent/status",
+	    "{\"status\":\"online\",\"store\":\"s1\",\"epoch\":3,\"at\":\"2023-01-01T00:00:00Z\"}");
+	summary(m, "a", 9, 3, "[[\"2023-01-01T00:00:00Z\",\"2023-01-02T00:00:00Z\"]]", "[]", 0);
+	part_since(m, "a", "p", T0, T1, "ready", 9, 3, T0 + SEC);
+	/* The same store's restart: a higher epoch; an older copy stays stale. */
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s1\",\"epoch\":4}");
+	summary(m, "a", 10, 2, "[]", "[]", 0);
+	s = pr_http_mirror_summary_json(m, "a");
+	assert_non_null(strstr(s, "\"seq\":9"));
+	free(s);
+	/* Another store, epoch 1: its summary and partition replace the old. */
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s2\",\"epoch\":1}");
+	summary(m, "a", 1, 1, "[]", "[]", 0);
+	part_since(m, "a", "p", T0, T1, "pending", 1, 1, T0 + SEC);
+	s = pr_http_mirror_summary_json(m, "a");
+	assert_non_null(strstr(s, "\"seq\":1,\"epoch\":1"));
+	free(s);
+	a = parse(pr_http_mirror_partitions_json(m, "a", R(0, 0), &(int) { 0 }));
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(str(json_object_array_get_idx(a, 0), "state"), "pending");
+	json_object_put(a);
+	/* Its own store restored from a backup: epoch 1 again after 5. */
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s2\",\"epoch\":5}");
+	summary(m, "a", 3, 5, "[]", "[]", 0);
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s2\",\"epoch\":1}");
+	summary(m, "a", 2, 1, "[]", "[]", 0);
+	s = pr_http_mirror_summary_json(m, "a");
+	assert_non_null(strstr(s, "\"seq\":2,\"epoch\":1"));
+	free(s);
+	pr_http_mirror_free(m);
+}
+
 static void
 test_stats(void **state)
 {
@@ -1068,13 +1110,13 @@ test_watch_snapshot_then_changes(void **state)
 	put(m, P "/agent/stats", "{\"uptime_s\":1}"); /* stats are not streamed */
 	summary(m, "a", 1, 1, "[]", "[]", 0);         /* stale */
 	put(m, P "/state/a", "garbage");
-	put(m, P "/agent/status", "{\"status\":\n\"offline\"}");
+	put(m, P "/agent/status", "{\"status\":\n\"offline\",\r\n\"at\":\r\"x\"}");
 	part(m, "a", "p", T1, T2, "locked", 2);
 	part_clear(m, "a", "p", T0, T1);
 	part_clear(m, "a", "p", T0, T1); /* already gone: nothing */
 	ev = drain(m, w);
 	assert_string_equal(ev,
-	    "event: status\ndata: {\"status\":\ndata: \"offline\"}\n\n"
+	    "event: status\ndata: {\"status\":\ndata: \"offline\",\ndata: \"at\":\ndata: \"x\"}\n\n"
 	    "event: partition\ndata: {\"source\":\"a\",\"provider\":\"p\","
 	    "\"start\":\"2023-01-02T00:00:00Z\",\"end\":\"2023-01-03T00:00:00Z\","
 	    "\"state\":\"locked\",\"version\":1,\"fence\":1,\"since\":\"2023-01-02T00:00:01Z\","
@@ -1187,6 +1229,7 @@ main(void)
 		cmocka_unit_test(test_malformed_ignored),
 		cmocka_unit_test(test_topics_outside_prefix),
 		cmocka_unit_test(test_agent_status),
+		cmocka_unit_test(test_new_store_begins_again),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_readiness_as_the_agent_example),
 		cmocka_unit_test(test_readiness_ready_and_gaps),
