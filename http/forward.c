@@ -10,8 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+/* How long after its start a write waits for the agent's retained status. */
+#define STARTUP_US INT64_C(2000000)
 
 int
 pr_http_forward_check(struct pr_http_app *app, struct pr_http_fail *f)
@@ -26,6 +30,12 @@ pr_http_forward_check(struct pr_http_app *app, struct pr_http_fail *f)
 		return -1;
 	}
 	pr_http_mirror_agent(app->mirror, &a);
+	/* Just started: the retained status comes with the subscription, a
+	 * moment after the connection. Wait for it rather than refuse. */
+	for (int i = 0; !a.known && i < 50 && pr_time_now() - app->started_at < STARTUP_US; i++) {
+		nanosleep(&(struct timespec) { 0, 20000000 }, NULL);
+		pr_http_mirror_agent(app->mirror, &a);
+	}
 	if (!a.known) {
 		f->status = 503;
 		f->code = "agent_offline";

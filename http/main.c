@@ -27,27 +27,25 @@
 /* How often the mirror drops what has expired on the broker, seconds. */
 #define PRUNE_S 2
 
+/*
+ * The mirror's subscriptions, registered without waiting: the client makes
+ * them on every connect (the first may not have happened yet, and the
+ * server must not wait for a broker that is away; a refusal is logged by
+ * the client).
+ */
 static int
 subscribe_all(struct pr_client *c, struct pr_http_mirror *m)
 {
 	static const char *const filters[] = { "state/#", "agent/status", "agent/stats" };
-	int rc = 0;
 
 	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
-		int r = pr_client_subscribe(c, filters[i], pr_http_mirror_message, m, 5000);
+		int r = pr_client_subscribe(c, filters[i], pr_http_mirror_message, m, 0);
 
 		if (r != 0 && r != -ETIMEDOUT && r != -ENOTCONN) {
 			pr_error("partreg-http: cannot subscribe to %s/%s: %s", pr_client_prefix(c),
 			    filters[i], pr_strerror(r));
 			return r;
 		}
-		if (r != 0) {
-			rc = r;
-		}
-	}
-	if (rc != 0) {
-		pr_warn("partreg-http: the broker is not answering yet; serving what the mirror "
-		        "has (nothing) until it does");
 	}
 	return 0;
 }
@@ -105,6 +103,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	app.cfg = &cfg;
+	app.started_at = pr_time_now();
 	if (pr_http_mirror_new(cfg.prefix, &app.mirror) != 0
 	    || pr_http_metrics_new(&app.metrics) != 0) {
 		pr_error("partreg-http: out of memory");
@@ -125,14 +124,10 @@ main(int argc, char **argv)
 		pr_error("partreg-http: cannot start the MQTT client: %s", pr_strerror(rc));
 		goto out;
 	}
-	if (pr_client_wait_connected(app.client, 5000) != 0) {
-		pr_warn("partreg-http: not connected to %s yet; retrying in the background",
-		    cfg.broker);
-	}
-	if (subscribe_all(app.client, app.mirror) != 0) {
-		goto out;
-	}
-	if (pr_http_server_start(&app, &server) != 0) {
+	/* Serving at once, whether the broker is there or not (reads answer
+	 * from what the mirror has; /readyz says what is missing). */
+	if (subscribe_all(app.client, app.mirror) != 0
+	    || pr_http_server_start(&app, &server) != 0) {
 		goto out;
 	}
 	pr_info("partreg-http %s: listening on %s://%s, broker %s, prefix %s", PR_VERSION_STRING,

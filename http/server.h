@@ -13,6 +13,7 @@
 #define PR_HTTP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -29,6 +30,7 @@ struct pr_http_app {
 	struct pr_client *client;
 	struct pr_http_mirror *mirror;
 	struct pr_http_metrics *metrics;
+	int64_t started_at; /* pr_time_now() at start */
 };
 
 struct pr_http_req {

@@ -335,11 +335,10 @@ pr_client_subscribe(
 	c->subs = s;
 	pthread_mutex_unlock(&c->mu);
 	pthread_mutex_unlock(&c->dispatch_mu);
+	/* Subscribed in any case: when not connected (yet), the transport keeps
+	 * the filter and subscribes on the next connect. */
 	rc = pr__transport_wait_connected(c->tr, timeout_ms);
-	if (rc == 0) {
-		rc = pr__transport_subscribe(c->tr, s->full_filter, timeout_ms);
-	}
-	return rc;
+	return pr__transport_subscribe(c->tr, s->full_filter, rc == 0 ? timeout_ms : 0);
 }
 
 int

@@ -119,6 +119,24 @@ ok "metrics: partreg_http_broker_connected 0"
 start_broker
 for _ in $(seq 300); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
 hexpect 200 '.broker == "connected" and .agent == "online"' "broker back: /readyz 200"
-grep -q "$TOKEN" "$T/http.log" && fail "the token is in partreg-http's log"
 stop_http
+
+# ---- started while the broker is away: it serves at once (/healthz), says
+# what is missing (/readyz), stops at once on SIGTERM, and fills its mirror
+# when the broker comes
+stop_broker
+t0=$(date +%s.%N)
+start_http
+hcall GET /readyz
+hexpect 503 '.broker == "disconnected" and .agent == "unknown"' "started with the broker away: /readyz 503"
+ok "started with the broker away: serving after $(printf '%.2f' "$(echo "$(date +%s.%N) - $t0" | bc)") s"
+start_broker
+for _ in $(seq 300); do hcall GET /readyz; [ "$HS" = 200 ] && break; sleep 0.1; done
+hexpect 200 '.broker == "connected" and .agent == "online"' "the broker came: /readyz 200"
+for _ in $(seq 50); do hq GET /sources/$S/check_readiness start=2024-01-01 end=2024-01-03; [ "$HS" = 200 ] && break; sleep 0.1; done
+hexpect 200 '.is_ready == true' "and the mirror filled from the retained state"
+t0=$(date +%s.%N)
+stop_http
+[ "$(echo "$(date +%s.%N) - $t0 < 2" | bc)" = 1 ] || fail "partreg-http took more than 2 s to stop"
+grep -q "$TOKEN" "$T/http.log" && fail "the token is in partreg-http's log"
 pass
