@@ -560,7 +560,9 @@ def main() -> int:
     c = Checker(load_ops(a.ops), json.loads(a.snapshot.read_text()), a.skew_us)
     vs = c.run()
     st = c.stats()
-    print(f"checked {st['ops']} operations against {st['events']} events: {json.dumps(st['by_outcome'])}")
+    print(f"checked {st['ops']} operations ({st['ok']} ok, {st['refused']} refused, {st['unknown']} unknown; "
+          f"{st['retried']} resent after a timeout, {st['replayed']} answered by a replay) against "
+          f"{st['events']} events and {st['replays_checked']} end-of-run replays: {json.dumps(st['by_outcome'])}")
     for n in c.notes:
         print(f"note: {n}")
     report(vs)

@@ -45,14 +45,17 @@ ha_workload setup --source "$S" --providers 2 --token-file "$T/token" >"$T/setup
   { cat "$T/setup.log"; fail "workload setup"; }
 
 ha_workload run --source "$S" --providers 2 --token-file "$T/token" --clients 8 --partitions 3 \
-  --duration 80 --stop-file "$T/stop" --out "$T/ops" --seed "$SEED" >"$T/workload.log" 2>&1 &
+  --duration 80 --stop-file "$T/stop" --out "$T/ops" --seed "$SEED" --attempt-s 0.8 --attempts 3 \
+  >"$T/workload.log" 2>&1 &
 WL=$!
 PIDS+=("$WL")
 for _ in $(seq 100); do [ -s "$T/ops/c0.jsonl" ] && break; sleep 0.1; done
 [ -s "$T/ops/c0.jsonl" ] || fail "the clients did not start: $(cat "$T/workload.log")"
 
 # The faults: the agent killed at a random moment 1-3 s after it came
-# online and left down 0-1 s (commands pile up in its broker session);
+# online and left down 0-1.5 s (commands pile up in its broker session; a
+# client's attempt waits 0.8 s, so some commands are sent again with their
+# request_id, and some end unknown after 3 attempts);
 # halfway, the broker killed instead and restarted empty (no persistence:
 # the retained state is gone, the agent's session too).
 : >"$T/faults"
@@ -70,7 +73,7 @@ for i in $(seq "$KILLS"); do
   fi
   echo "agent_kill $(now_us)" >>"$T/faults"
   kill_agent
-  msleep 0 1000
+  msleep 0 1500
   echo "agent_start $(now_us)" >>"$T/faults"
   start_agent
   echo "agent_online $(now_us)" >>"$T/faults"
