@@ -18,6 +18,8 @@
 
 #include <partreg/error.h>
 
+#include "names.h"
+
 static const struct pr_optdef *
 find(const struct pr_options *o, const char *name, size_t len)
 {
@@ -271,6 +273,27 @@ pr__options_load(const struct pr_options *o, void *cfg, int argc, char **argv, F
 		if (rc != 0) {
 			return rc;
 		}
+	}
+	return 0;
+}
+
+int
+pr__options_check_mqtt(
+    const struct pr_options *o, const char *broker, const char *prefix, int tls_files, FILE *err)
+{
+	if (pr__prefix_check(prefix) != 0) {
+		fprintf(err,
+		    "%s: --prefix '%s' must be topic levels separated by '/', without '+', '#', "
+		    "empty levels, or a leading '$'\n",
+		    o->program, prefix);
+		return PR_EFIELD;
+	}
+	if (tls_files && strncmp(broker, "mqtts://", 8) != 0 && strncmp(broker, "ssl://", 6) != 0) {
+		fprintf(err,
+		    "%s: --cafile/--cert/--key need an mqtts:// --broker (got %s): refusing to "
+		    "connect without TLS\n",
+		    o->program, broker);
+		return PR_EFIELD;
 	}
 	return 0;
 }

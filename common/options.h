@@ -56,6 +56,35 @@ struct pr_options {
  */
 int pr__options_load(const struct pr_options *o, void *cfg, int argc, char **argv, FILE *err);
 
+/*
+ * The broker options both daemons take, each with one name, meaning and
+ * help, as table entries for a program struct T with the fields broker,
+ * username, password_file, cafile, cert, key, prefix (char *) and
+ * mqtt_version (int). client-id, whose default differs, is the program's.
+ */
+/* clang-format off */
+#define PR_OPTDEFS_MQTT(T) \
+	{ "broker", PR_OPT_STR, offsetof(T, broker), \
+	    "broker URL, mqtt://host:port or mqtts://host:port" }, \
+	{ "username", PR_OPT_STR, offsetof(T, username), "MQTT user name" }, \
+	{ "password-file", PR_OPT_STR, offsetof(T, password_file), \
+	    "file whose first line is the MQTT password" }, \
+	{ "cafile", PR_OPT_STR, offsetof(T, cafile), \
+	    "TLS: CA certificates (PEM) to verify the broker" }, \
+	{ "cert", PR_OPT_STR, offsetof(T, cert), "TLS: client certificate (PEM)" }, \
+	{ "key", PR_OPT_STR, offsetof(T, key), "TLS: client private key (PEM)" }, \
+	{ "prefix", PR_OPT_STR, offsetof(T, prefix), "topic prefix (one agent per prefix)" }, \
+	{ "mqtt-version", PR_OPT_VERSION, offsetof(T, mqtt_version), "5 or 3.1.1" }
+/* clang-format on */
+
+/*
+ * The checks between the broker options: a valid prefix, and TLS files
+ * (tls_files != 0: --cafile, --cert or --key given) only with an mqtts://
+ * broker. 0, or PR_EFIELD with one line naming the option on err.
+ */
+int pr__options_check_mqtt(
+    const struct pr_options *o, const char *broker, const char *prefix, int tls_files, FILE *err);
+
 /* Free cfg's PR_OPT_STR fields and set them to NULL. */
 void pr__options_release(const struct pr_options *o, void *cfg);
 

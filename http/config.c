@@ -17,16 +17,8 @@
 
 #define O(f) offsetof(struct pr_http_config, f)
 static const struct pr_optdef opts[] = {
-	{ "broker", PR_OPT_STR, O(broker), "broker URL, mqtt://host:port or mqtts://host:port" },
-	{ "username", PR_OPT_STR, O(username), "MQTT user name" },
-	{ "password-file", PR_OPT_STR, O(password_file),
-	    "file whose first line is the MQTT password" },
-	{ "cafile", PR_OPT_STR, O(cafile), "TLS: CA certificates (PEM) to verify the broker" },
-	{ "cert", PR_OPT_STR, O(cert), "TLS: client certificate (PEM) for the broker" },
-	{ "key", PR_OPT_STR, O(key), "TLS: client private key (PEM) for the broker" },
-	{ "prefix", PR_OPT_STR, O(prefix), "topic prefix of the agent to front" },
+	PR_OPTDEFS_MQTT(struct pr_http_config),
 	{ "client-id", PR_OPT_STR, O(client_id), "MQTT client id (default: random)" },
-	{ "mqtt-version", PR_OPT_VERSION, O(mqtt_version), "5 or 3.1.1" },
 	{ "log-level", PR_OPT_STR, O(log_level), "error, warn, info or debug" },
 	{ "config", PR_OPT_STR, O(config_file), "config file of key = value lines" },
 	{ "listen", PR_OPT_STR, O(listen), "HTTP address HOST:PORT ([ADDR]:PORT for IPv6)" },
@@ -88,13 +80,10 @@ pr_http_config_load(struct pr_http_config *cfg, int argc, char **argv, FILE *err
 		    err, "partreg-http: --tls-cert and --tls-key go together (HTTPS needs both)\n");
 		return PR_EFIELD;
 	}
-	if (strncmp(cfg->broker, "mqtts://", 8) != 0 && strncmp(cfg->broker, "ssl://", 6) != 0
-	    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
-		fprintf(err,
-		    "partreg-http: --cafile/--cert/--key need an mqtts:// --broker (got %s): "
-		    "refusing to connect without TLS\n",
-		    cfg->broker);
-		return PR_EFIELD;
+	rc = pr__options_check_mqtt(&spec, cfg->broker, cfg->prefix,
+	    cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL, err);
+	if (rc != 0) {
+		return rc;
 	}
 	if (cfg->max_connections < 1) {
 		fprintf(err, "partreg-http: --max-connections must be at least 1\n");

@@ -20,20 +20,12 @@
 
 #define O(f) offsetof(struct pr_config, f)
 static const struct pr_optdef opts[] = {
-	{ "broker", PR_OPT_STR, O(broker), "broker URL, mqtt://host:port or mqtts://host:port" },
-	{ "username", PR_OPT_STR, O(username), "MQTT user name" },
-	{ "password-file", PR_OPT_STR, O(password_file),
-	    "file whose first line is the MQTT password" },
-	{ "cafile", PR_OPT_STR, O(cafile), "TLS: CA certificates (PEM) to verify the broker" },
-	{ "cert", PR_OPT_STR, O(cert), "TLS: client certificate (PEM)" },
-	{ "key", PR_OPT_STR, O(key), "TLS: client private key (PEM)" },
-	{ "data-dir", PR_OPT_STR, O(data_dir), "directory of the LMDB store" },
-	{ "prefix", PR_OPT_STR, O(prefix), "topic prefix (one agent per prefix)" },
+	PR_OPTDEFS_MQTT(struct pr_config),
 	{ "client-id", PR_OPT_STR, O(client_id),
 	    "MQTT client id (stable: the broker keeps its session)" },
+	{ "data-dir", PR_OPT_STR, O(data_dir), "directory of the LMDB store" },
 	{ "log-level", PR_OPT_STR, O(log_level), "error, warn, info or debug" },
 	{ "config", PR_OPT_STR, O(config_file), "config file of key = value lines" },
-	{ "mqtt-version", PR_OPT_VERSION, O(mqtt_version), "5 or 3.1.1" },
 	{ "max-payload", PR_OPT_SIZE, O(max_payload), "largest command payload accepted, bytes" },
 	{ "session-expiry", PR_OPT_U32, O(session_expiry_s),
 	    "seconds the broker keeps commands for a stopped agent" },
@@ -117,20 +109,10 @@ pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 	if (rc != 0 || cfg->help || cfg->version) {
 		return rc;
 	}
-	if (pr__prefix_check(cfg->prefix) != 0) {
-		fprintf(err,
-		    "partregd: --prefix '%s' must be topic levels separated by '/', without '+', "
-		    "'#', empty levels, or a leading '$'\n",
-		    cfg->prefix);
-		return PR_EFIELD;
-	}
-	if (strncmp(cfg->broker, "mqtts://", 8) != 0 && strncmp(cfg->broker, "ssl://", 6) != 0
-	    && (cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL)) {
-		fprintf(err,
-		    "partregd: --cafile/--cert/--key need an mqtts:// --broker (got %s): refusing "
-		    "to connect without TLS\n",
-		    cfg->broker);
-		return PR_EFIELD;
+	rc = pr__options_check_mqtt(&spec, cfg->broker, cfg->prefix,
+	    cfg->cafile != NULL || cfg->cert != NULL || cfg->key != NULL, err);
+	if (rc != 0) {
+		return rc;
 	}
 	if (cfg->lease_default_s < 1 || cfg->lease_default_s > cfg->lease_max_s) {
 		fprintf(err, "partregd: --lease-default must be 1 to --lease-max (%u) seconds\n",

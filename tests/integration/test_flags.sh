@@ -28,11 +28,13 @@ run help.out help.err "$PARTREGD" --help
 [ ! -s "$T/help.err" ] || fail "--help wrote to stderr"
 # The options section: from "options:" to the next blank line.
 awk '/^options:$/ { f = 1; next } /^$/ { f = 0 } f' "$T/help.out" >"$T/help.opts"
-# The options this test knows, and every option of config.c's table (so a
-# new one is checked too): each listed once, with its PARTREG_* variable.
+# The options this test knows, and every option of config.c's table and of
+# the broker options it takes from common/options.h (so a new one is
+# checked too): each listed once, with its PARTREG_* variable.
 KNOWN="broker username password-file cafile cert key data-dir prefix client-id log-level config
   mqtt-version max-payload session-expiry map-size batch-max idempotency-ttl summary-max help version"
-TABLE=$(grep -E '^[[:space:]]+[{][[:space:]]*"[a-z-]+",' "$PARTREG_SOURCE_DIR/src/config.c" |
+TABLE=$(cat "$PARTREG_SOURCE_DIR/src/config.c" "$PARTREG_SOURCE_DIR/common/options.h" |
+  grep -E '^[[:space:]]+[{][[:space:]]*"[a-z-]+",' |
   sed -E 's/^[^"]*"([a-z-]+)".*/\1/')
 for o in $KNOWN; do
   grep -qx -- "$o" <<<"$TABLE" || fail "--$o is no longer in config.c's option table"

@@ -159,6 +159,9 @@ bad "invalid value 'lots' for max-body" "$PARTREG_HTTP" --max-body lots
 bad "PARTREG_HTTP_MAX_CONNECTIONS: invalid value 'x' for max-connections" PARTREG_HTTP_MAX_CONNECTIONS=x "$PARTREG_HTTP"
 bad "max-connections must be at least 1" "$PARTREG_HTTP" --max-connections 0
 bad "log-level must be" "$PARTREG_HTTP" --log-level loud
+bad "--prefix 'a/\\+' must be topic levels" "$PARTREG_HTTP" --prefix 'a/+'
+bad "--prefix '#' must be topic levels" "$PARTREG_HTTP" --prefix '#'
+bad "need an mqtts:// --broker" "$PARTREG_HTTP" --cafile /etc/hosts
 printf 'listen = 127.0.0.1:1\ncolour = blue\n' >"$T/bad.conf"
 bad "bad.conf:2: unknown key 'colour'" "$PARTREG_HTTP" --config "$T/bad.conf"
 
