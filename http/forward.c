@@ -21,8 +21,12 @@ int
 pr_http_forward_check(struct pr_http_app *app, struct pr_http_fail *f)
 {
 	struct pr_http_agent a;
+	/* Just started: the connection, and the retained status that comes with
+	 * the subscription a moment later, may be on their way. Wait for them
+	 * (until STARTUP_US after the start) rather than refuse. */
+	int64_t left = app->started_at + STARTUP_US - pr_time_now();
 
-	if (pr_client_wait_connected(app->client, 0) != 0) {
+	if (pr_client_wait_connected(app->client, left > 0 ? (int)(left / 1000) : 0) != 0) {
 		f->status = 503;
 		f->code = "broker_unavailable";
 		snprintf(f->message, sizeof f->message,
@@ -30,8 +34,6 @@ pr_http_forward_check(struct pr_http_app *app, struct pr_http_fail *f)
 		return -1;
 	}
 	pr_http_mirror_agent(app->mirror, &a);
-	/* Just started: the retained status comes with the subscription, a
-	 * moment after the connection. Wait for it rather than refuse. */
 	for (int i = 0; !a.known && i < 50 && pr_time_now() - app->started_at < STARTUP_US; i++) {
 		nanosleep(&(struct timespec) { 0, 20000000 }, NULL);
 		pr_http_mirror_agent(app->mirror, &a);

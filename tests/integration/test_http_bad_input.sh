@@ -166,7 +166,13 @@ printf 'listen = 127.0.0.1:1\ncolour = blue\n' >"$T/bad.conf"
 bad "bad.conf:2: unknown key 'colour'" "$PARTREG_HTTP" --config "$T/bad.conf"
 
 # Precedence: the file's port < PARTREG_HTTP_LISTEN < --listen.
-P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 10000)); P3=$((P1 + 20000))
+# Three ports the kernel has just found free (random ones above 32768 may
+# be some connection's ephemeral port).
+read -r P1 P2 P3 < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
 printf 'broker = mqtt://127.0.0.1:%s\nlisten = 127.0.0.1:%s\n' "$PORT" "$P1" >"$T/http.conf"
 listens_on() {
   local port=$1
