@@ -8,7 +8,9 @@ HPORT=""
 H=""
 
 # start_http [extra flags...]: on a free port (retried when taken), log in
-# $T/http.log at debug level; waits until /healthz answers. Sets H (its URL).
+# $T/http.log at debug level; waits until /healthz answers and, with the
+# broker up, until the mirror knows the retained agent status (or 3 s: none
+# may be retained). Sets H (its URL).
 start_http() {
   local scheme=http
   case " $* " in *" --tls-cert "*) scheme=https ;; esac
@@ -20,7 +22,14 @@ start_http() {
     PIDS+=("$HTTP_PID")
     H=$scheme://127.0.0.1:$HPORT
     for _ in $(seq 50); do
-      if curl -sk -o /dev/null "$H/healthz"; then return 0; fi
+      if curl -sk -o /dev/null "$H/healthz"; then
+        broker_up || return 0
+        for _ in $(seq 30); do
+          [ "$(curl -sk "$H/readyz" | jq -r .agent 2>/dev/null)" != unknown ] && return 0
+          sleep 0.1
+        done
+        return 0
+      fi
       kill -0 "$HTTP_PID" 2>/dev/null || break
       sleep 0.1
     done
