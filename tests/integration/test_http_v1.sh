@@ -177,9 +177,10 @@ for _ in $(seq 50); do
   grep -A1 '^event: partition' "$T/stream" | grep -c '"start":"2024-07-01T00:00:00Z".*"state":"locked"' >/dev/null && break
   sleep 0.1
 done
-sed -n '/^event: snapshot-end/,$p' "$T/stream" | grep -A1 '^event: partition' |
-  grep -q '"start":"2024-07-01T00:00:00Z".*"state":"locked"' || fail "no partition event after the lock"
-sed -n '/^event: snapshot-end/,$p' "$T/stream" | grep -A1 '^event: summary' | grep -c '"source":"v1s"' >/dev/null ||
+after=$(sed -n '/^event: snapshot-end/,$p' "$T/stream")
+grep -A1 '^event: partition' <<<"$after" | grep -c '"start":"2024-07-01T00:00:00Z".*"state":"locked"' >/dev/null ||
+  fail "no partition event after the lock"
+grep -A1 '^event: summary' <<<"$after" | grep -c '"source":"v1s"' >/dev/null ||
   fail "no summary event after the lock"
 ok "/v1/stream: a partition and a summary event after a lock"
 grep -qx 'partreg_http_sse_clients 1' <<<"$(curl -s "$H/metrics")" || fail "partreg_http_sse_clients is not 1"
