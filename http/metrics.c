@@ -188,7 +188,7 @@ own(struct pr_http_buf *b, struct pr_http_metrics *m)
 
 /* A number at path (e.g. "commands", "total") of the stats object, or NAN. */
 static double
-stat(struct json_object *o, const char *a, const char *b)
+stat_value(struct json_object *o, const char *a, const char *b)
 {
 	struct json_object *v;
 
@@ -248,7 +248,7 @@ agent(struct pr_http_buf *b, struct pr_http_app *app)
 		pr_http_buf_puts(b, "\"} 1\n");
 	}
 	for (size_t i = 0; o != NULL && i < sizeof stats / sizeof stats[0]; i++) {
-		double v = stat(o, stats[i].a, stats[i].b);
+		double v = stat_value(o, stats[i].a, stats[i].b);
 
 		if (isnan(v)) {
 			continue;
