@@ -78,8 +78,10 @@ reply_is_for(const struct waiter *w, const char *request_id, const char *code)
 	return strcmp(request_id, w->request_id) == 0;
 }
 
+/* Hands m's payload to the request it answers (m is on_message's: the
+ * payload is taken, not copied, so the lock is held only for the walk). */
 static void
-deliver_reply(struct pr_client *c, const struct pr_msg *m)
+deliver_reply(struct pr_client *c, struct pr_msg *m)
 {
 	char corr[PR_ID_MAX + 1], body_corr[PR_ID_MAX + 1], request_id[PR_ID_MAX + 1], code[32];
 
@@ -100,7 +102,8 @@ deliver_reply(struct pr_client *c, const struct pr_msg *m)
 	for (struct waiter *w = c->waiters; w != NULL; w = w->next) {
 		if (w->reply == NULL && strcmp(w->correlation, corr) == 0
 		    && reply_is_for(w, request_id, code)) {
-			w->reply = strdup(m->payload);
+			w->reply = m->payload;
+			m->payload = NULL;
 			/* Its own condition, not one shared by all requests:
 			 * a broadcast woke every waiting thread per reply
 			 * (with 64 in flight, ~30 context switches each). */
