@@ -5,17 +5,27 @@
 --       GET URL (path and query as given), as is.
 --   wrk -s http.lua -t T -c C -d SECS URL -- post-json BODY
 --       POST URL with the JSON BODY (e.g. /v1/readiness/query).
---   wrk -s http.lua -t C -c C -d SECS URL -- lockunlock SOURCE TOKEN FIRST_DAY
---       one connection per thread (-t = -c), each on its own day of provider
---       "p" of SOURCE: day FIRST_DAY + thread number (days since
---       1970-01-01), alternating POST URL/partitions/lock and
---       /partitions/unlock with the original query parameters and
---       "Authorization: Bearer TOKEN". A thread's next request is written
---       only after the reply to its last: lock, unlock, lock, ... (after a
---       refusal the same again).
+--   wrk -s http.lua -t T -c C -d SECS URL -- lockunlock SOURCE TOKEN FIRST_DAY [SPAN]
+--       each connection on its own day of provider "p" of SOURCE,
+--       alternating POST URL/partitions/lock and /partitions/unlock with the
+--       original query parameters and "Authorization: Bearer TOKEN": lock,
+--       unlock, lock, ... A connection writes its next request only after
+--       the reply to its last, so C commands are in flight, as with
+--       pr_bench_rtt lockunlock -c C; any number of threads works (a few
+--       threads for many connections keep wrk from competing with the
+--       daemons for the CPU). Thread t takes its days from FIRST_DAY +
+--       t * SPAN (days since 1970-01-01; SPAN 1000), one per connection.
 --
--- Every reply but 200 counts as an error (the first few are printed on
--- stderr). At the end one line on stdout:
+--       wrk does not tell the script which connection a reply came on, and
+--       it may call request() without sending (once, to check the script),
+--       so the days are driven by the replies: a 200 names the partition
+--       (start) and the command (LOCK, UNLOCK), which puts that day's next
+--       request in a queue; request() sends the oldest queued one, or a lock
+--       on a day not used yet when none is queued (a connection's first
+--       request). A refused day is dropped, a new day takes its place.
+
+-- Every reply but 200 counts as an error, and so does a lockunlock 200
+-- that names no day of the thread (the first few are printed on stderr). At the end one line on stdout:
 --   "requests=N secs=S rate=R errors=E p50=US p99=US"
 -- errors adds wrk's socket errors (connect, read, write, timeout).
 
@@ -37,15 +47,15 @@ function init(args)
 		wrk.headers["Content-Type"] = "application/json"
 		req = wrk.format()
 	elseif mode == "lockunlock" then
-		local source, token, first = args[2], args[3], tonumber(args[4])
-		local t = (first + id) * 86400
-		local s = os.date("!%Y-%m-%dT%H:%M:%SZ", t)
-		local e = os.date("!%Y-%m-%dT%H:%M:%SZ", t + 86400)
-		local base = wrk.path:gsub("/$", "")
-		local q = "?start=" .. s .. "&end=" .. e .. "&source_name=" .. source .. "&provider_name=p"
-		local h = { ["Authorization"] = "Bearer " .. token }
-		lock = wrk.format("POST", base .. "/partitions/lock" .. q, h)
-		unlock = wrk.format("POST", base .. "/partitions/unlock" .. q, h)
+		local span = tonumber(args[5] or "1000")
+		source, token = args[2], args[3]
+		next_day = tonumber(args[4]) + id * span
+		last_day = next_day + span - 1
+		base = wrk.path:gsub("/$", "")
+		auth = { ["Authorization"] = "Bearer " .. token }
+		days = {}   -- start (as the reply spells it) -> { lock = ..., unlock = ... }
+		queue = {}  -- requests to send, oldest first
+		qhead, qtail = 1, 0
 	elseif mode == "get" then
 		req = wrk.format()
 	else
@@ -53,26 +63,64 @@ function init(args)
 	end
 end
 
--- lockunlock: what to send next follows the replies (held flips on each
--- 200), not the calls of request(): wrk may build a request it then does
--- not send.
-held = false
+-- lockunlock: a new day's two requests; returns its lock.
+local function new_day()
+	if next_day > last_day then
+		error("http.lua: thread " .. id .. ": out of days (raise SPAN)")
+	end
+	local t = next_day * 86400
+	next_day = next_day + 1
+	local s = os.date("!%Y-%m-%dT%H:%M:%SZ", t)
+	local e = os.date("!%Y-%m-%dT%H:%M:%SZ", t + 86400)
+	local q = "?start=" .. s .. "&end=" .. e .. "&source_name=" .. source .. "&provider_name=p"
+	local d = {
+		lock = wrk.format("POST", base .. "/partitions/lock" .. q, auth),
+		unlock = wrk.format("POST", base .. "/partitions/unlock" .. q, auth),
+	}
+	days[s] = d
+	return d.lock
+end
 
 function request()
-	if mode == "lockunlock" then
-		return held and unlock or lock
+	if mode ~= "lockunlock" then
+		return req
 	end
-	return req
+	if qhead <= qtail then
+		local r = queue[qhead]
+		queue[qhead] = nil
+		qhead = qhead + 1
+		return r
+	end
+	return new_day()
+end
+
+-- lockunlock: the day and command a 200 answers; nil if it names none.
+local function answered(body)
+	local kind = body:match('"type":"(%u+)"')
+	local start = body:match('"partition":{.-"start":"([^"]+)"')
+	local d = start and days[start]
+	if d == nil or (kind ~= "LOCK" and kind ~= "UNLOCK") then
+		return nil
+	end
+	return kind == "LOCK" and d.unlock or d.lock
 end
 
 function response(status, headers, body)
+	local nxt = nil
 	if status == 200 then
-		held = not held
-	else
-		errors = errors + 1
-		if errors <= 3 then
-			io.stderr:write("http.lua: thread " .. id .. ": HTTP " .. status .. ": " .. tostring(body):sub(1, 300) .. "\n")
+		if mode ~= "lockunlock" then
+			return
 		end
+		nxt = answered(tostring(body))
+	end
+	if nxt ~= nil then
+		qtail = qtail + 1
+		queue[qtail] = nxt
+		return
+	end
+	errors = errors + 1
+	if errors <= 3 then
+		io.stderr:write("http.lua: thread " .. id .. ": HTTP " .. status .. ": " .. tostring(body):sub(1, 300) .. "\n")
 	end
 end
 

@@ -8,14 +8,17 @@
  *       a trivial responder: answers every message on T, at QoS 1, on its
  *       Response Topic with its Correlation Data, doing no work. The
  *       baseline that partregd's figures are divided by.
- *   pr_bench_rtt query --broker URL --topic T --payload JSON [-n N] [-c C]
+ *   pr_bench_rtt query --broker URL --topic T --payload JSON [-n N | -d SECS] [-c C]
  *       sends N requests to T (QoS 1, MQTT 5 request/response), C in flight
  *       (default 1; N rounded up so that each of the C slots sends as many,
- *       an even number for lockunlock), and prints the rate and the round
+ *       an even number for lockunlock), or with -d SECS as many as SECS
+ *       allow (no slot starts a request after SECS, but a lockunlock slot
+ *       holding a lock still unlocks; the figure a fixed-duration client
+ *       such as wrk is compared with), and prints the rate and the round
  *       trip percentiles in microseconds:
  *       "n=N c=C secs=… rate=… min=… p50=… p90=… p99=… max=… stray=… errors=…"
  *   pr_bench_rtt lockunlock --broker URL --topic PREFIX/cmd --source S
- *                --token TOK [--first-day YYYY-MM-DD] [-n N] [-c C]
+ *                --token TOK [--first-day YYYY-MM-DD] [-n N | -d SECS] [-c C]
  *       the same with partition/lock and partition/unlock: request slot i
  *       works on day i from --first-day (default 2001-01-01) of provider
  *       "p" of S, alternating lock and unlock on PREFIX/cmd/partition/lock
@@ -179,7 +182,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: pr_bench_rtt echo|query|lockunlock|register|unlockwait --broker URL --topic T\n"
 	    "       [--payload JSON] [--source S --token TOK] [--sub-broker URL]\n"
-	    "       [--first-day YYYY-MM-DD] [-n N] [-c C]\n");
+	    "       [--first-day YYYY-MM-DD] [-n N | -d SECS] [-c C]\n");
 	return 2;
 }
 
@@ -281,12 +284,14 @@ next_iteration(enum mode mode, uint64_t *iter, int slot, long per_slot, long *se
 	return iter[slot] < (uint64_t)per_slot ? (int64_t)iter[slot]++ : -1;
 }
 
-/* n requests, c in flight (query, lockunlock or register). */
+/* n requests, c in flight (query, lockunlock or register); with
+ * until > 0 (pr_time_now() µs), no slot starts one after it (lockunlock:
+ * a slot that holds a lock unlocks it first). */
 static int
-run_pipelined(struct bench *b, const struct job *j, long n, int c, enum mode mode)
+run_pipelined(struct bench *b, const struct job *j, long n, int c, enum mode mode, int64_t until)
 {
 	uint64_t *iter = calloc((size_t)c, sizeof *iter);
-	long completed = 0, sent = 0, per_slot;
+	long completed = 0, sent = 0, per_slot, inflight = 0;
 	int64_t t_start, it;
 
 	if (iter == NULL) {
@@ -309,8 +314,9 @@ run_pipelined(struct bench *b, const struct job *j, long n, int c, enum mode mod
 		if (it >= 0 && send_next(b, j, i, (uint64_t)it, mode) != 0) {
 			return 1;
 		}
+		inflight += it >= 0;
 	}
-	while (completed < n) {
+	while (inflight > 0) {
 		int ready[SLOTS_MAX], nready, rc = 0;
 		struct timespec ts;
 
@@ -329,11 +335,17 @@ run_pipelined(struct bench *b, const struct job *j, long n, int c, enum mode mod
 			return 1;
 		}
 		completed += nready;
+		inflight -= nready;
 		for (int i = 0; i < nready; i++) {
+			if (until > 0 && pr_time_now() >= until
+			    && (mode != M_LOCKUNLOCK || (iter[ready[i]] & 1) == 0)) {
+				continue;
+			}
 			it = next_iteration(mode, iter, ready[i], per_slot, &sent, n);
 			if (it >= 0 && send_next(b, j, ready[i], (uint64_t)it, mode) != 0) {
 				return 1;
 			}
+			inflight += it >= 0;
 		}
 	}
 	print_samples(b->samples, b->nsamples, c, (double)(pr_time_now() - t_start) / 1e6, b->stray,
@@ -459,7 +471,7 @@ main(int argc, char **argv)
 	const char *broker = NULL, *sub_broker = NULL;
 	char summary_topic[256];
 	enum mode mode = M_ECHO;
-	long n = 1000;
+	long n = 1000, secs = 0;
 	int c = 1, rc, known = 0;
 
 	if (argc < 2) {
@@ -494,6 +506,8 @@ main(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "-n") == 0) {
 			n = strtol(argv[i + 1], NULL, 10);
+		} else if (strcmp(argv[i], "-d") == 0) {
+			secs = strtol(argv[i + 1], NULL, 10);
 		} else if (strcmp(argv[i], "-c") == 0) {
 			c = (int)strtol(argv[i + 1], NULL, 10);
 		} else {
@@ -505,6 +519,12 @@ main(int argc, char **argv)
 	}
 	if (mode == M_UNLOCKWAIT && (j.source == NULL || j.token == NULL)) {
 		return usage();
+	}
+	if (secs < 0 || (secs > 0 && mode != M_QUERY && mode != M_LOCKUNLOCK)) {
+		return usage();
+	}
+	if (secs > 0) {
+		n = secs * 200000; /* a bound no run reaches: the clock ends it */
 	}
 	/* On the agent, --topic is PREFIX/cmd and lockunlock's commands go
 	 * below it; register's --topic is the command's own, like query's. */
@@ -553,7 +573,7 @@ main(int argc, char **argv)
 	if (b.samples == NULL) {
 		return 1;
 	}
-	rc = run_pipelined(&b, &j, n, c, mode);
+	rc = run_pipelined(&b, &j, n, c, mode, secs > 0 ? pr_time_now() + secs * 1000000 : 0);
 	free(b.samples);
 	pr__transport_close(b.tr);
 	return rc;

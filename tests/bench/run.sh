@@ -305,11 +305,14 @@ done
 # that broker. Readiness: wrk GETs /sources/bench/check_readiness (and
 # POSTs /v1/readiness/query) for QUERY's month, answered by the front door
 # from its mirror of the retained state, against pr_bench_rtt sending
-# QUERY to the agent's readiness/query over MQTT. Lock+unlock: wrk with one
-# connection per thread, each alternating the original lock and unlock
-# routes on its own day (token in Authorization), against pr_bench_rtt
-# lockunlock over MQTT; each HTTP run on days no run used before (a run
-# stopped by wrk's clock may leave its days locked).
+# QUERY to the agent's readiness/query over MQTT. Lock+unlock: wrk with C
+# connections on as few threads as readiness (one per core at most: one
+# thread per connection made wrk compete with the daemons for the CPU in
+# the HTTP arm only), each connection alternating the original lock and
+# unlock routes on its own day (token in Authorization), against
+# pr_bench_rtt lockunlock over MQTT with as many in flight; each HTTP run on
+# days no run used before (a run stopped by wrk's clock may leave its days
+# locked): SPAN days per wrk thread.
 if wants http && ! command -v wrk >/dev/null 2>&1; then
   note "no wrk (apt-get install wrk): the http group is skipped"
 elif wants http; then
@@ -352,8 +355,10 @@ elif wants http; then
     printf '%s\n' "$out" >>"$W/wrk.log"
     grep '^requests=' <<<"$out" | tail -n 1
   }
-  # Days since 1970-01-01 of 2010-01-01: the HTTP lock runs' first days, 1000 apart.
+  # Days since 1970-01-01 of 2010-01-01: the first HTTP lock run's first day;
+  # each run takes SPAN days per wrk thread (http.lua).
   HTTP_DAY=14610
+  SPAN=1000
   for r in $(seq "$REPEATS"); do
     for c in $INFLIGHT; do
       tr=$((c < $(nproc) ? c : $(nproc)))
@@ -362,9 +367,11 @@ elif wants http; then
       record "http_ready_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
       a=$(wrkrun "$tr" "$c" "$HU/v1/readiness/query" post-json "$QUERY")
       record "http_v1ready_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
-      a=$(wrkrun "$c" "$c" "$HU/" lockunlock bench "$TOKEN" "$HTTP_DAY")
-      HTTP_DAY=$((HTTP_DAY + 1000))
-      e=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$RTT_N" -c "$c")
+      a=$(wrkrun "$tr" "$c" "$HU/" lockunlock bench "$TOKEN" "$HTTP_DAY" "$SPAN")
+      HTTP_DAY=$((HTTP_DAY + tr * SPAN))
+      # As long as wrk's run: a run of RTT_N (about a second) ended before
+      # the front door's mirror had caught up with the state it changed.
+      e=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -d "$HTTP_SECS" -c "$c")
       record "http_lock_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
     done
   done
@@ -384,7 +391,7 @@ for c in $INFLIGHT; do
   LABEL[http_lock_c$c]="lock+unlock over HTTP (POST /partitions/lock, unlock), requests/s, $c connections"
   BASE[http_lock_c$c]="lock+unlock over MQTT replies/s, $c in flight"
   GOAL[http_lock_c$c]=">= 0.7"
-  CMD[http_lock_c$c]="wrk -t $c -c $c -d ${HTTP_SECS}s -s tests/bench/http.lua URL/ -- lockunlock bench TOKEN DAY; pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -n $RTT_N -c $c"
+  CMD[http_lock_c$c]="wrk -t $tr -c $c -d ${HTTP_SECS}s -s tests/bench/http.lua URL/ -- lockunlock bench TOKEN DAY 1000; pr_bench_rtt lockunlock --topic $P/cmd --source bench --token T -d $HTTP_SECS -c $c"
 done
 
 # ---- agent-side readiness/query time vs store size ----
