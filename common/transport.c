@@ -154,6 +154,7 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 	}
 	m->received_at = pr_time_now();
 	m->retained = pm->retained;
+	m->expiry_s = -1;
 	m->topic = copy_bytes(topic, tlen);
 	m->original_len = plen;
 	if (t->opts.max_payload != 0 && plen > t->opts.max_payload) {
@@ -167,6 +168,8 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 		    = MQTTProperties_getProperty(&pm->properties, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
 		MQTTProperty *cd = MQTTProperties_getProperty(
 		    &pm->properties, MQTTPROPERTY_CODE_CORRELATION_DATA);
+		MQTTProperty *ex = MQTTProperties_getProperty(
+		    &pm->properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL);
 
 		if (rt != NULL) {
 			m->response_topic
@@ -176,6 +179,9 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 			m->correlation
 			    = copy_bytes(cd->value.data.data, (size_t)cd->value.data.len);
 			m->correlation_len = (size_t)cd->value.data.len;
+		}
+		if (ex != NULL) {
+			m->expiry_s = (int64_t)ex->value.integer4;
 		}
 	}
 	if (m->topic == NULL || (!m->too_big && m->payload == NULL)) {

@@ -44,6 +44,7 @@ struct pr_msg {
 	size_t correlation_len;
 	int64_t received_at; /* pr_time_now() at arrival */
 	int retained;        /* the retain flag: a retained message, sent for a new subscription */
+	int64_t expiry_s;    /* MQTT 5 Message Expiry Interval: seconds left; -1 = none */
 };
 
 void pr__msg_free(struct pr_msg *m);

@@ -46,7 +46,8 @@ struct sub {
 	struct sub *next;
 	char *filter;      /* the caller's filter, as given */
 	char *full_filter; /* under the prefix */
-	pr_message_fn cb;
+	pr_message_fn cb;  /* one of cb and mcb */
+	pr_msg_fn mcb;
 	void *arg;
 };
 
@@ -127,7 +128,15 @@ on_message(void *arg, struct pr_msg *m)
 		 * a callback runs. */
 		pthread_mutex_lock(&c->dispatch_mu);
 		for (struct sub *s = c->subs; s != NULL; s = s->next) {
-			if (pr_topic_matches(s->full_filter, m->topic)) {
+			if (!pr_topic_matches(s->full_filter, m->topic)) {
+				continue;
+			}
+			if (s->mcb != NULL) {
+				struct pr_message pm = { m->topic, m->payload, m->payload_len,
+					m->retained, m->expiry_s };
+
+				s->mcb(s->arg, &pm);
+			} else {
 				s->cb(s->arg, m->topic, m->payload, m->payload_len);
 			}
 		}
@@ -317,9 +326,9 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	return rc;
 }
 
-int
-pr_client_subscribe(
-    struct pr_client *c, const char *filter, pr_message_fn cb, void *arg, int timeout_ms)
+static int
+add_sub(struct pr_client *c, const char *filter, pr_message_fn cb, pr_msg_fn mcb, void *arg,
+    int timeout_ms)
 {
 	struct sub *s = calloc(1, sizeof *s);
 	int rc;
@@ -333,6 +342,7 @@ pr_client_subscribe(
 		return -ENOMEM;
 	}
 	s->cb = cb;
+	s->mcb = mcb;
 	s->arg = arg;
 	/* Listed before subscribing: retained messages come right after. */
 	pthread_mutex_lock(&c->dispatch_mu);
@@ -348,7 +358,21 @@ pr_client_subscribe(
 }
 
 int
-pr_client_unsubscribe(struct pr_client *c, const char *filter, pr_message_fn cb, void *arg)
+pr_client_subscribe(
+    struct pr_client *c, const char *filter, pr_message_fn cb, void *arg, int timeout_ms)
+{
+	return add_sub(c, filter, cb, NULL, arg, timeout_ms);
+}
+
+int
+pr_client_subscribe_msg(
+    struct pr_client *c, const char *filter, pr_msg_fn cb, void *arg, int timeout_ms)
+{
+	return add_sub(c, filter, NULL, cb, arg, timeout_ms);
+}
+
+static int
+remove_sub(struct pr_client *c, const char *filter, pr_message_fn cb, pr_msg_fn mcb, void *arg)
 {
 	struct sub *gone = NULL;
 
@@ -356,7 +380,8 @@ pr_client_unsubscribe(struct pr_client *c, const char *filter, pr_message_fn cb,
 	pthread_mutex_lock(&c->dispatch_mu);
 	pthread_mutex_lock(&c->mu);
 	for (struct sub **p = &c->subs; *p != NULL; p = &(*p)->next) {
-		if ((*p)->cb == cb && (*p)->arg == arg && strcmp((*p)->filter, filter) == 0) {
+		if ((*p)->cb == cb && (*p)->mcb == mcb && (*p)->arg == arg
+		    && strcmp((*p)->filter, filter) == 0) {
 			gone = *p;
 			*p = gone->next;
 			break;
@@ -373,4 +398,16 @@ pr_client_unsubscribe(struct pr_client *c, const char *filter, pr_message_fn cb,
 	free(gone->full_filter);
 	free(gone);
 	return 0;
+}
+
+int
+pr_client_unsubscribe(struct pr_client *c, const char *filter, pr_message_fn cb, void *arg)
+{
+	return remove_sub(c, filter, cb, NULL, arg);
+}
+
+int
+pr_client_unsubscribe_msg(struct pr_client *c, const char *filter, pr_msg_fn cb, void *arg)
+{
+	return remove_sub(c, filter, NULL, cb, arg);
 }

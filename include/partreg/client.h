@@ -118,6 +118,29 @@ PR_API int pr_client_subscribe(
     struct pr_client *c, const char *filter, pr_message_fn cb, void *arg, int timeout_ms);
 
 /*
+ * The same with what MQTT says of each message besides its topic and
+ * payload: pr_client_subscribe_msg delivers a struct pr_message (borrowed:
+ * valid during the call) to cb, on the receive thread, with the same rules;
+ * pr_client_unsubscribe_msg stops it as pr_client_unsubscribe does.
+ */
+struct pr_message {
+	const char *topic;
+	const char *payload; /* len bytes, NUL after them */
+	size_t len;
+	int retained; /* sent as retained (the state when the subscription was made) */
+	/* MQTT 5 Message Expiry Interval as received: the seconds the message
+	 * has left on the broker, after which a new subscriber no longer gets
+	 * it; -1 = none (never expires, or MQTT 3.1.1). */
+	int64_t expiry_s;
+};
+typedef void (*pr_msg_fn)(void *arg, const struct pr_message *m);
+
+PR_API int pr_client_subscribe_msg(
+    struct pr_client *c, const char *filter, pr_msg_fn cb, void *arg, int timeout_ms);
+PR_API int pr_client_unsubscribe_msg(
+    struct pr_client *c, const char *filter, pr_msg_fn cb, void *arg);
+
+/*
  * Stop a subscription made with the same filter, cb and arg. Once it
  * returns, cb is not running and is never called with arg again, so arg
  * may be freed (or go out of scope). The broker subscription ends when no
