@@ -13,7 +13,7 @@
 #include <partreg/error.h>
 
 #define PR_PROTOCOL_VERSION 1
-#define PR_VERSION_STRING   "0.2.0"
+#define PR_VERSION_STRING   "0.3.0"
 
 /* Default topic prefix ("P" in the protocol). */
 #define PR_DEFAULT_PREFIX "partreg/v1"

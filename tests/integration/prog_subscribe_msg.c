@@ -23,8 +23,8 @@ on_msg(void *arg, const struct pr_message *m)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
-	printf("%s retained=%d expiry=%lld %.*s\n", m->topic, m->retained,
-	    (long long)m->expiry_s, (int)m->len, m->payload);
+	printf("%s retained=%d expiry=%lld %.*s\n", m->topic, m->retained, (long long)m->expiry_s,
+	    (int)m->len, m->payload);
 	fflush(stdout);
 	seen++;
 	pthread_cond_broadcast(&cv);
@@ -59,8 +59,7 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += atoi(argv[3]);
 	pthread_mutex_lock(&mu);
-	while (seen < want && pthread_cond_timedwait(&cv, &mu, &until) == 0) {
-	}
+	while (seen < want && pthread_cond_timedwait(&cv, &mu, &until) == 0) { }
 	pthread_mutex_unlock(&mu);
 	/* Stopped: no call after this returns. */
 	if (pr_client_unsubscribe_msg(c, "probe/#", on_msg, NULL) != 0
