@@ -23,6 +23,14 @@ static const struct pr_optdef opts[] = {
 	{ "config", PR_OPT_STR, O(config_file), "config file of key = value lines" },
 	{ "listen", PR_OPT_STR, O(listen), "HTTP address HOST:PORT ([ADDR]:PORT for IPv6)" },
 	{ "max-connections", PR_OPT_U32, O(max_connections), "most HTTP connections at once" },
+	{ "max-streams", PR_OPT_U32, O(max_streams),
+	    "most open /v1/stream connections (the dashboard's), below --max-connections "
+	    "(0: half of them, at most 64)" },
+	{ "max-connections-per-ip", PR_OPT_U32, O(max_per_ip),
+	    "most connections from one address (0: no limit; behind a proxy all share one)" },
+	{ "idle-timeout", PR_OPT_U32, O(idle_timeout_s),
+	    "seconds a connection may stay silent before it is closed (streams send a keepalive "
+	    "every 15)" },
 	{ "max-body", PR_OPT_SIZE, O(max_body), "largest request body, bytes (larger: 413)" },
 	{ "request-timeout", PR_OPT_U32, O(request_timeout_s),
 	    "seconds to wait for the agent's reply (then 504)" },
@@ -52,6 +60,7 @@ set_defaults(struct pr_http_config *cfg)
 	cfg->listen = strdup("127.0.0.1:5498");
 	cfg->mqtt_version = 5;
 	cfg->max_connections = 256;
+	cfg->idle_timeout_s = 30;
 	cfg->max_body = 65536;
 	cfg->request_timeout_s = 10;
 	cfg->ready_expiry_s = 604800;
@@ -89,8 +98,26 @@ pr_http_config_load(struct pr_http_config *cfg, int argc, char **argv, FILE *err
 		fprintf(err, "partreg-http: --max-connections must be at least 1\n");
 		return PR_EFIELD;
 	}
-	if (cfg->request_timeout_s < 1 || cfg->request_timeout_s > 3600) {
-		fprintf(err, "partreg-http: --request-timeout must be 1 to 3600 seconds\n");
+	if (cfg->max_streams == 0) {
+		cfg->max_streams = cfg->max_connections / 2 < 64 ? cfg->max_connections / 2 : 64;
+	} else if (cfg->max_streams >= cfg->max_connections) {
+		fprintf(err,
+		    "partreg-http: --max-streams (%u) must be below --max-connections (%u), so "
+		    "that "
+		    "streams cannot take every connection\n",
+		    (unsigned)cfg->max_streams, (unsigned)cfg->max_connections);
+		return PR_EFIELD;
+	}
+	if (cfg->idle_timeout_s < 20) {
+		fprintf(err,
+		    "partreg-http: --idle-timeout must be at least 20 s (a stream's keepalive "
+		    "comes every 15)\n");
+		return PR_EFIELD;
+	}
+	/* A stop waits for the requests in flight: --request-timeout bounds it
+	 * (partreg-http.service allows 75 s). */
+	if (cfg->request_timeout_s < 1 || cfg->request_timeout_s > 60) {
+		fprintf(err, "partreg-http: --request-timeout must be 1 to 60 seconds\n");
 		return PR_EFIELD;
 	}
 	return 0;
@@ -118,7 +145,8 @@ pr_http_config_usage(FILE *out)
 	fprintf(out,
 	    "\nexit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start, 2 usage\n"
 	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --prefix %s\n"
-	    "  --listen 127.0.0.1:5498 --max-connections 256 --max-body 65536\n"
+	    "  --listen 127.0.0.1:5498 --max-connections 256 --max-streams 0\n"
+	    "  --max-connections-per-ip 0 --idle-timeout 30 --max-body 65536\n"
 	    "  --request-timeout 10 --ready-expiry 604800 --tombstone-expiry 604800\n"
 	    "  --log-level info\n",
 	    PR_DEFAULT_PREFIX);

@@ -27,6 +27,10 @@ struct pr_http_config {
 	char *tls_key;
 	int mqtt_version;
 	uint32_t max_connections;   /* 256 */
+	uint32_t max_streams;       /* open /v1/stream connections, < max_connections; 0 given:
+	                               half of max_connections, at most 64 */
+	uint32_t max_per_ip;        /* 0 = no limit: connections from one address */
+	uint32_t idle_timeout_s;    /* 30: a connection silent this long is closed */
 	size_t max_body;            /* 65536 */
 	uint32_t request_timeout_s; /* 10: the wait for an agent's reply */
 	/* As partregd's: how long the broker keeps a ready partition's and a

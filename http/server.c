@@ -318,8 +318,9 @@ pr_http_server_start(struct pr_http_app *app, struct pr_http_server **out)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	uint16_t port;
-	unsigned flags
-	    = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* poll(), not select(): no limit of 1024 on a socket's number. */
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+	    | MHD_USE_ERROR_LOG | MHD_USE_POLL;
 	struct MHD_OptionItem opts[10];
 	int n = 0;
 
@@ -359,7 +360,12 @@ pr_http_server_start(struct pr_http_app *app, struct pr_http_server **out)
 	opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_SOCK_ADDR, 0, &ss };
 	opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_CONNECTION_LIMIT,
 		(intptr_t)app->cfg->max_connections, NULL };
-	opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
+	opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_CONNECTION_TIMEOUT,
+		(intptr_t)app->cfg->idle_timeout_s, NULL };
+	if (app->cfg->max_per_ip != 0) {
+		opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			(intptr_t)app->cfg->max_per_ip, NULL };
+	}
 	opts[n++] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
 	/* The logger first, or messages about the options go to stderr. */
 	s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,

@@ -463,7 +463,18 @@ pr_http_v1_route(struct pr_http_req *req, struct pr_http_resp *resp)
 		get_retained(
 		    resp, pr_http_mirror_stats_json(req->app->mirror), "agent stats message");
 	} else {
+		uint32_t max = req->app->cfg->max_streams;
+
 		resp->route = "/v1/stream";
+		/* Streams stay open: without a cap of their own they could take
+		 * every connection, /healthz's too. */
+		if (pr_http_mirror_nwatchers(req->app->mirror) >= max) {
+			pr_http_resp_error(resp, 503, "too_many_streams",
+			    "%u event streams are open, the most --max-streams allows; try again "
+			    "later",
+			    (unsigned)max);
+			return 1;
+		}
 		resp->status = 200;
 		resp->stream = 1;
 	}
