@@ -19,6 +19,9 @@ int pr_http_seed_route(struct pr_http_req *req, struct pr_http_resp *resp);
 int pr_http_v1_route(struct pr_http_req *req, struct pr_http_resp *resp);
 int pr_http_ops_route(struct pr_http_req *req, struct pr_http_resp *resp);
 
+/* The string member key of o, NULL when absent or not a string. */
+const char *pr_http_str(struct json_object *o, const char *key);
+
 /* Readiness of source over want: from the mirror, else from the agent.
  * On 0, *result is the readiness result object (caller puts it); on 1, the
  * agent refused and *reply is its envelope (caller puts it) with *status;

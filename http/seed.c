@@ -363,17 +363,6 @@ partition_cmd(struct pr_http_req *req, struct pr_http_resp *resp, const char *ve
 	registered(resp, o);
 }
 
-static const char *
-str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)) {
-		return json_object_get_string(v);
-	}
-	return NULL;
-}
-
 /* Why [start, end) is not ready, in words: the gaps, then the blockers. */
 static char *
 readiness_message(struct json_object *r)
@@ -386,7 +375,8 @@ readiness_message(struct json_object *r)
 	json_object_object_get_ex(r, "blockers", &bl);
 	ng = gaps != NULL ? json_object_array_length(gaps) : 0;
 	nb = bl != NULL ? json_object_array_length(bl) : 0;
-	pr_http_buf_printf(&b, "not ready for [%s, %s)", str_of(r, "start"), str_of(r, "end"));
+	pr_http_buf_printf(
+	    &b, "not ready for [%s, %s)", pr_http_str(r, "start"), pr_http_str(r, "end"));
 	if (ng > 0) {
 		pr_http_buf_puts(&b, "; not covered by a ready partition: ");
 		for (size_t i = 0; i < ng; i++) {
@@ -401,19 +391,20 @@ readiness_message(struct json_object *r)
 		pr_http_buf_puts(&b, "; blocked by: ");
 		for (size_t i = 0; i < nb; i++) {
 			struct json_object *x = json_object_array_get_idx(bl, i), *v;
-			const char *state = str_of(x, "state");
+			const char *state = pr_http_str(x, "state");
 
 			pr_http_buf_printf(&b, "%s%s partition [%s, %s) of provider '%s'",
-			    i > 0 ? ", " : "", state, str_of(x, "start"), str_of(x, "end"),
-			    str_of(x, "provider"));
+			    i > 0 ? ", " : "", state, pr_http_str(x, "start"),
+			    pr_http_str(x, "end"), pr_http_str(x, "provider"));
 			if (state != NULL && strcmp(state, "locked") == 0
 			    && json_object_object_get_ex(x, "fence", &v)) {
 				pr_http_buf_printf(&b, " (fence %s, lease until %s)",
 				    json_object_get_string(v),
-				    str_of(x, "expires_at") != NULL ? str_of(x, "expires_at")
-				                                    : "-");
-			} else if (str_of(x, "reason") != NULL) {
-				pr_http_buf_printf(&b, " (%s)", str_of(x, "reason"));
+				    pr_http_str(x, "expires_at") != NULL
+				        ? pr_http_str(x, "expires_at")
+				        : "-");
+			} else if (pr_http_str(x, "reason") != NULL) {
+				pr_http_buf_printf(&b, " (%s)", pr_http_str(x, "reason"));
 			}
 		}
 	}

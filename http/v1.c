@@ -162,8 +162,8 @@ readiness(struct pr_http_req *req, struct pr_http_resp *resp, const char *source
 	json_object_put(own);
 }
 
-static const char *
-str_member(struct json_object *o, const char *key)
+const char *
+pr_http_str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
@@ -196,8 +196,8 @@ token_ok(struct json_object *v)
 static void
 readiness_query(struct pr_http_req *req, struct pr_http_resp *resp, struct json_object *body)
 {
-	const char *source = str_member(body, "source"), *s = str_member(body, "start"),
-	           *e = str_member(body, "end"), *rid = str_member(body, "request_id");
+	const char *source = pr_http_str(body, "source"), *s = pr_http_str(body, "start"),
+	           *e = pr_http_str(body, "end"), *rid = pr_http_str(body, "request_id");
 	struct pr_range want;
 	/* Valid as the agent would find it: else the agent answers (and
 	 * refuses). */
