@@ -1186,17 +1186,17 @@ blocker_order(const void *a, const void *b)
 	return strcmp(x->provider, y->provider);
 }
 
-/* Does some blocked run of the summary hold p (same provider and state,
- * p's range inside the run)? */
+/* Does one of the runs hold p (same provider and state, p's range inside
+ * the run)? */
 static int
-in_some_run(const struct pr_summary *sum, const struct blk *p)
+in_some_run(const struct pr_blocker *const *runs, size_t nruns, const struct blk *p)
 {
-	for (size_t i = 0; i < sum->nblocked; i++) {
-		const struct pr_blocker *b = &sum->blocked[i];
+	for (size_t i = 0; i < nruns; i++) {
+		const struct pr_blocker *b = runs[i];
 
-		if (strcmp(b->provider, p->provider) == 0
-		    && strcmp(b->state, state_names[p->state]) == 0
-		    && b->range.start <= p->range.start && p->range.end <= b->range.end) {
+		if (b->range.start <= p->range.start && p->range.end <= b->range.end
+		    && strcmp(b->provider, p->provider) == 0
+		    && strcmp(b->state, state_names[p->state]) == 0) {
 			return 1;
 		}
 	}
@@ -1208,9 +1208,9 @@ static int
 run_seen(const struct pr_blocker *b, const struct blk *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(b->provider, list[i].provider) == 0
-		    && strcmp(b->state, state_names[list[i].state]) == 0
-		    && pr_range_overlaps(b->range, list[i].range)) {
+		if (pr_range_overlaps(b->range, list[i].range)
+		    && strcmp(b->provider, list[i].provider) == 0
+		    && strcmp(b->state, state_names[list[i].state]) == 0) {
 			return 1;
 		}
 	}
@@ -1290,8 +1290,9 @@ pr_http_mirror_readiness(
 	struct msum *u = NULL;
 	const struct pr_summary *sum;
 	struct json_object *o = NULL, *ga, *ba;
+	const struct pr_blocker **runs = NULL;
 	char name[PR_NAME_MAX + 1];
-	size_t n = 0, max;
+	size_t n = 0, nruns = 0, max;
 	int rc = 1;
 
 	*result = NULL;
@@ -1316,18 +1317,28 @@ pr_http_mirror_readiness(
 		rc = rc == -ENOSPC ? 1 : rc;
 		goto out;
 	}
-	rc = 1;
 	sum = &u->sum;
+	/* Only the runs overlapping want can hold a blocker of want. */
+	runs = malloc((sum->nblocked + 1) * sizeof *runs);
+	if (runs == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = 1;
+	for (size_t i = 0; i < sum->nblocked; i++) {
+		if (pr_range_overlaps(sum->blocked[i].range, want)) {
+			runs[nruns++] = &sum->blocked[i];
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* A partition state newer or older than the summary: the two
 		 * disagree for a moment; the agent knows. */
-		if (!in_some_run(sum, &list[i])) {
+		if (!in_some_run(runs, nruns, &list[i])) {
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < sum->nblocked; i++) {
-		if (pr_range_overlaps(sum->blocked[i].range, want)
-		    && !run_seen(&sum->blocked[i], list, n)) {
+	for (size_t i = 0; i < nruns; i++) {
+		if (!run_seen(runs[i], list, n)) {
 			goto out;
 		}
 	}
@@ -1377,6 +1388,7 @@ out:
 		free(list[i].json_noepoch);
 	}
 	free(list);
+	free(runs);
 	msum_unref(u);
 	return rc;
 }
