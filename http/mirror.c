@@ -1480,7 +1480,7 @@ snapshot_parts(struct pr_http_mirror *m, struct pr_http_watch *w)
 		last = PART_OF(n, by_key);
 		queue_event(m, w, "partition", last->json);
 		n = pr_itree_next(n);
-		if (n == NULL || w->q.len >= WATCH_CHUNK_BYTES) {
+		if (w->q.len >= WATCH_CHUNK_BYTES) {
 			/* The position is needed only between chunks. */
 			if (set_pos(w, m->src[k], last) != 0) {
 				w->q.oom = 1;

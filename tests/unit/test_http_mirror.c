@@ -32,6 +32,7 @@
 #include <partreg/time.h>
 
 #include "examples.h"
+#include "buf.h"
 #include "mirror.h"
 
 #define P   "partreg/v1"
@@ -1334,11 +1335,11 @@ test_watch_big_snapshot_across_changes(void **state)
 	idle = pr_http_mirror_watch(m); /* connects and never reads */
 	w = pr_http_mirror_watch(m);
 	assert_non_null(w);
-	assert_int_equal(model_read(m, w, &md, 3u << 20), 0); /* about a quarter */
+	assert_int_equal(model_read(m, w, &md, 512u << 10), 0); /* about 2,000 */
 	assert_false(md.ended);
-	/* Behind the position, ahead of it, removed on both sides, new on
-	 * both sides. */
-	for (int i = 0; i < N; i += 7) {
+	/* Every one changed: behind the position (about 0.5 MiB queued), at
+	 * it, ahead of it; removed on both sides, new on both sides. */
+	for (int i = 0; i < N; i++) {
 		part(m, "s", "p", T0 + i * HOUR, T0 + (i + 1) * HOUR, "locked", ++seq);
 	}
 	part_clear(m, "s", "p", T0 + 3 * HOUR, T0 + 4 * HOUR);
@@ -1385,6 +1386,90 @@ test_watch_big_snapshot_across_changes(void **state)
 	pr_http_mirror_unwatch(m, idle);
 	free(md.seq);
 	free(md.text);
+	pr_http_mirror_free(m);
+}
+
+/* How many times needle occurs in hay. */
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) {
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A watcher whose snapshot stopped among the summaries (600 sources, more
+ * than a chunk of them): a change ahead of its position reaches it once,
+ * through the snapshot; a change behind it twice (the snapshot's copy,
+ * then the change), in that order.
+ */
+static void
+test_watch_position_exact(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *w;
+	struct pr_http_buf all = { 0 };
+	char name[32], buf[4096];
+	const char *old, *fresh;
+	long k;
+
+	(void)state;
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof name, "src%03d", i);
+		summary(m, name, 1, 1, "[]", "[]", 0);
+		part(m, name, "p", T0, T1, "pending", 1);
+	}
+	w = pr_http_mirror_watch(m);
+	/* Read the first chunk only: it ends among the summaries. */
+	k = pr_http_watch_read(m, w, buf, sizeof buf, 0);
+	assert_true(k > 0);
+	pr_http_buf_add(&all, buf, (size_t)k);
+	/* Every summary changed: those behind it (and the one at it) are
+	 * queued, those ahead come with the snapshot. */
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof name, "src%03d", i);
+		summary(m, name, 2, 1, "[]", "[]", 0);
+	}
+	part(m, "src000", "p", T0, T1, "locked", 2); /* ahead: partitions follow */
+	while ((k = pr_http_watch_read(m, w, buf, sizeof buf, 0)) > 0) {
+		pr_http_buf_add(&all, buf, (size_t)k);
+	}
+	assert_int_equal(k, 0);
+	old = strstr(all.p, "\"source\":\"src000\",\"owner\":\"team\",\"seq\":1,");
+	fresh = strstr(all.p, "\"source\":\"src000\",\"owner\":\"team\",\"seq\":2,");
+	assert_non_null(old);
+	assert_non_null(fresh);
+	assert_true(old < fresh);
+	assert_int_equal(count(all.p, "\"source\":\"src599\",\"owner\""), 1);
+	assert_non_null(strstr(all.p, "\"source\":\"src599\",\"owner\":\"team\",\"seq\":2,"));
+	assert_int_equal(count(all.p, "\"source\":\"src000\",\"provider\""), 1);
+	assert_non_null(strstr(all.p,
+	    "\"source\":\"src000\",\"provider\":\"p\",\"start\":"
+	    "\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\","
+	    "\"state\":\"locked\""));
+	assert_int_equal(count(all.p, "event: snapshot-end"), 1);
+	for (int i = 0; i < 600; i++) {
+		char seq1[128], seq2[128];
+		const char *last = NULL;
+
+		snprintf(
+		    seq1, sizeof seq1, "\"source\":\"src%03d\",\"owner\":\"team\",\"seq\":1,", i);
+		snprintf(
+		    seq2, sizeof seq2, "\"source\":\"src%03d\",\"owner\":\"team\",\"seq\":2,", i);
+		for (const char *p = all.p; (p = strstr(p, seq2)) != NULL; p++) {
+			last = p;
+		}
+		assert_non_null(last);
+		old = strstr(all.p, seq1);
+		assert_true(old == NULL || old < last);
+		assert_true(count(all.p, seq1) + count(all.p, seq2) <= 2);
+	}
+	pr_http_buf_release(&all);
+	pr_http_mirror_unwatch(m, w);
 	pr_http_mirror_free(m);
 }
 
@@ -1818,6 +1903,7 @@ main(void)
 		cmocka_unit_test(test_watch_far_behind_dropped),
 		cmocka_unit_test(test_watch_wakes),
 		cmocka_unit_test(test_watch_big_snapshot_across_changes),
+		cmocka_unit_test(test_watch_position_exact),
 		cmocka_unit_test(test_watch_redelivery_no_event),
 		cmocka_unit_test(test_watch_memory_bounded),
 		cmocka_unit_test(test_insert_orders),
