@@ -1343,7 +1343,9 @@ pr_http_mirror_readiness(
 		}
 	}
 	pr_summary_readiness(sum, want, &r);
-	qsort(list, n, sizeof *list, blocker_order);
+	if (n > 1) {
+		qsort(list, n, sizeof *list, blocker_order);
+	}
 	o = json_object_new_object();
 	ga = json_object_new_array();
 	ba = json_object_new_array();
