@@ -1,21 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The mirror (mirror.h). Sources sit in an array sorted by name, each with
- * its partitions in an array sorted by (start, provider, end): lookups are
- * binary searches and an update moves at most one array's tail, which is
- * fast enough for the receive thread at the sizes a retained topic per
- * partition allows (README: "Retained topics and broker memory"). A hash
- * table was the alternative; sorted arrays also give the listing order for
- * free.
+ * The mirror (mirror.h). Sources sit in an array sorted by name (few, and
+ * binary-searched); each source keeps its partitions in an interval tree
+ * (itree.h) by (start, provider, end), the listing order, so an update,
+ * insert or removal is O(log n) whatever order the broker delivers the
+ * retained messages in, and a window is listed in O(log n + k). The sorted
+ * array this replaced moved its tail on every insert: 100,000 partitions
+ * arriving newest first took seconds of the receive thread under the lock.
+ *
+ * Each partition is also in at most one index by state: a source's
+ * blockers (pending, locked, failed; the same order) when it blocks, so
+ * readiness looks only at the blockers overlapping its window (usually
+ * none) rather than at every partition; or the mirror's expiry queue of
+ * its state (ready, deleted), by since, so prune takes only what has
+ * expired. A summary is immutable once made and shared by reference, so
+ * readiness evaluates it after the lock is released.
+ *
+ * Watchers: a snapshot is not copied out at connect time (with a million
+ * partitions that was 250 MB per browser, built under the lock). Each
+ * watcher has a position in the snapshot order (status, then summaries by
+ * source, then partitions by source and key), and its read makes the next
+ * chunk of snapshot text from there, under the lock, only when everything
+ * before has been read. A change is queued for a watcher only when its
+ * position is past the thing changed; one ahead of it reaches the watcher
+ * through the snapshot, as it is when the position gets there (a removal:
+ * not at all). So no change falls between snapshot and stream, and the
+ * snapshot never counts against the watcher's queue limit. Alternative
+ * rejected: a generation number per entry, which needs tombstones kept
+ * for removals until every watcher has passed them.
+ *
+ * A retained message delivered again unchanged (a broker reconnect sends
+ * every one) changes nothing and queues nothing; the byte comparison runs
+ * before any JSON parsing.
  *
  * What always holds: every string here is owned by the mirror and only
  * copies leave it; a partition entry's key (start, end, provider) is its
- * topic's, so an empty retained message finds what to drop.
+ * topic's, so an empty retained message finds what to drop; a watcher's
+ * queue holds only text for things at or before its position.
  */
 #include "mirror.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +52,78 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "itree.h"
 #include "log.h"
 
-/* A watcher that falls this far behind is dropped (and reconnects). */
-#define WATCH_MAX_BYTES (8u << 20)
+/* A watcher with more than this of changes queued beyond its snapshot is
+ * dropped (and reconnects). */
+#define WATCH_MAX_BYTES (1u << 20)
+/* Snapshot text made per read, at most (plus one event). */
+#define WATCH_CHUNK_BYTES (64u << 10)
+/* All watchers' queues together: past it, the one furthest behind goes. */
+#define WATCH_TOTAL_BYTES (64u << 20)
+/* A drained queue keeps its buffer up to this size. */
+#define WATCH_KEEP_BYTES (256u << 10)
+
+#define PART_OF(n, member) ((struct mpart *)(void *)((char *)(n)-offsetof(struct mpart, member)))
+
+struct msource;
 
 struct mpart {
-	struct pr_range range;
+	struct pr_itree_node by_key; /* in its source's parts; range = the partition's */
+	/* In its source's blockers (range = the partition's), in the mirror's
+	 * expiry queue of its state (range = [since, since]), or in none:
+	 * state_tree says which. */
+	struct pr_itree_node by_state;
+	struct pr_itree *state_tree;
+	struct msource *src;
 	char *provider;
 	enum pr_pstate state;
-	uint64_t seq, epoch;
+	uint64_t seq, epoch; /* the staleness order (new_store zeroes them) */
+	int reordered;       /* new_store zeroed them: the message's own differ */
 	int64_t since;
-	char *json;         /* the retained message, verbatim */
+	char *json; /* the retained message, verbatim */
+	size_t json_len;
 	char *json_noepoch; /* as a reply lists it: without "epoch" */
+};
+
+/* A summary as retained: immutable once made, freed by its last holder
+ * (the source, or a readiness call that took it out of the lock). */
+struct msum {
+	atomic_int refs;
+	char *raw;
+	size_t len;
+	struct pr_summary sum;
+	int parsed; /* sum is valid */
 };
 
 struct msource {
 	char *name;
-	char *summary; /* raw JSON; NULL = none */
-	struct pr_summary sum;
-	int parsed; /* sum is valid */
+	struct msum *summary; /* NULL = none */
 	uint64_t seq, epoch;
-	struct mpart *parts;
-	size_t nparts, cap;
+	int reordered;
+	struct pr_itree parts;    /* every partition, by (start, provider, end) */
+	struct pr_itree blockers; /* the pending, locked and failed ones, the same order */
+	uint64_t count[5];        /* partitions by state */
 };
+
+/* Where a watcher's snapshot stands, and where a change sits, in the
+ * snapshot's order. */
+enum { SNAP_STATUS, SNAP_SUMMARIES, SNAP_PARTS, SNAP_DONE };
 
 struct pr_http_watch {
 	struct pr_http_watch *next;
 	struct pr_http_buf q;
-	size_t off; /* read position in q */
+	size_t off;      /* read position in q */
+	size_t snap_end; /* q[0, snap_end) is snapshot text */
 	int dropped;
+	int phase; /* what the snapshot sends next */
+	/* The last thing of this phase sent (has_pos): a source for summaries,
+	 * a source and partition key for partitions. */
+	int has_pos;
+	char pos_source[PR_NAME_MAX + 1];
+	struct pr_range pos_range;
+	char *pos_provider;
 };
 
 struct pr_http_mirror {
@@ -63,6 +133,8 @@ struct pr_http_mirror {
 	size_t prefix_len;
 	struct msource **src;
 	size_t nsrc, capsrc;
+	/* Ready and deleted partitions with a since, by since: prune's work. */
+	struct pr_itree expiring[2];
 	char *status, *stats;
 	struct pr_http_agent agent;
 	/* The store and epoch of the last agent status: another store, or a
@@ -72,6 +144,7 @@ struct pr_http_mirror {
 	uint64_t epoch;
 	struct pr_http_watch *watchers;
 	size_t nwatchers;
+	size_t queued; /* bytes in every watcher's q */
 	int stopping;
 };
 
@@ -89,6 +162,91 @@ state_parse(const char *s, enum pr_pstate *out)
 	return -1;
 }
 
+static int
+is_blocker(enum pr_pstate s)
+{
+	return s == PR_PENDING || s == PR_LOCKED || s == PR_FAILED;
+}
+
+/* ---- orders ---- */
+
+static int
+key_cmp(struct pr_range r, const char *provider, struct pr_range r2, const char *provider2)
+{
+	int c;
+
+	if (r.start != r2.start) {
+		return r.start < r2.start ? -1 : 1;
+	}
+	c = strcmp(provider, provider2);
+	if (c != 0) {
+		return c;
+	}
+	if (r.end != r2.end) {
+		return r.end < r2.end ? -1 : 1;
+	}
+	return 0;
+}
+
+static int
+by_key_cmp(const struct pr_itree_node *a, const struct pr_itree_node *b)
+{
+	return key_cmp(
+	    a->range, PART_OF(a, by_key)->provider, b->range, PART_OF(b, by_key)->provider);
+}
+
+static int
+blocker_cmp(const struct pr_itree_node *a, const struct pr_itree_node *b)
+{
+	return key_cmp(
+	    a->range, PART_OF(a, by_state)->provider, b->range, PART_OF(b, by_state)->provider);
+}
+
+/* By since, then by address: a total order for a queue. */
+static int
+since_cmp(const struct pr_itree_node *a, const struct pr_itree_node *b)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	if (a->range.start != b->range.start) {
+		return a->range.start < b->range.start ? -1 : 1;
+	}
+	return (x > y) - (x < y);
+}
+
+/* ---- indexes by state (mutex held) ---- */
+
+static void
+state_index(struct pr_http_mirror *m, struct mpart *p)
+{
+	struct pr_itree *t = NULL;
+
+	p->src->count[p->state]++;
+	if (is_blocker(p->state)) {
+		p->by_state.range = p->by_key.range;
+		t = &p->src->blockers;
+	} else if (p->since != 0) {
+		p->by_state.range.start = p->by_state.range.end = p->since;
+		t = &m->expiring[p->state == PR_READY ? 0 : 1];
+	}
+	if (t != NULL) {
+		pr_itree_insert(t, &p->by_state);
+	}
+	p->state_tree = t;
+}
+
+static void
+state_unindex(struct mpart *p)
+{
+	p->src->count[p->state]--;
+	if (p->state_tree != NULL) {
+		pr_itree_remove(p->state_tree, &p->by_state);
+		p->state_tree = NULL;
+	}
+}
+
+/* ---- lifetimes ---- */
+
 int
 pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out)
 {
@@ -100,6 +258,8 @@ pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out)
 		return -ENOMEM;
 	}
 	m->prefix_len = strlen(prefix);
+	pr_itree_init(&m->expiring[0], since_cmp);
+	pr_itree_init(&m->expiring[1], since_cmp);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	*out = m;
@@ -107,24 +267,59 @@ pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out)
 }
 
 static void
-part_release(struct mpart *p)
+part_free(struct mpart *p)
 {
+	if (p == NULL) {
+		return;
+	}
 	free(p->provider);
 	free(p->json);
 	free(p->json_noepoch);
+	free(p);
 }
 
 static void
+msum_unref(struct msum *u)
+{
+	if (u != NULL && atomic_fetch_sub(&u->refs, 1) == 1) {
+		pr_summary_release(&u->sum);
+		free(u->raw);
+		free(u);
+	}
+}
+
+/* Frees every partition of s without rebalancing (the mirror is going, or
+ * s holds none). */
+static void
 source_free(struct msource *s)
 {
-	for (size_t i = 0; i < s->nparts; i++) {
-		part_release(&s->parts[i]);
+	struct pr_itree_node *x = s->parts.root;
+
+	while (x != NULL) {
+		struct pr_itree_node *up = x->parent;
+
+		if (x->kid[0] != NULL) {
+			up = x->kid[0];
+			x->kid[0] = NULL;
+		} else if (x->kid[1] != NULL) {
+			up = x->kid[1];
+			x->kid[1] = NULL;
+		} else {
+			part_free(PART_OF(x, by_key));
+		}
+		x = up;
 	}
-	free(s->parts);
-	pr_summary_release(&s->sum);
-	free(s->summary);
+	msum_unref(s->summary);
 	free(s->name);
 	free(s);
+}
+
+static void
+watch_free(struct pr_http_watch *w)
+{
+	pr_http_buf_release(&w->q);
+	free(w->pos_provider);
+	free(w);
 }
 
 void
@@ -140,8 +335,7 @@ pr_http_mirror_free(struct pr_http_mirror *m)
 		struct pr_http_watch *w = m->watchers;
 
 		m->watchers = w->next;
-		pr_http_buf_release(&w->q);
-		free(w);
+		watch_free(w);
 	}
 	free(m->src);
 	free(m->status);
@@ -176,6 +370,15 @@ source_find(const struct pr_http_mirror *m, const char *name)
 	return -(long)lo - 1;
 }
 
+/* The index of the first source not before name. */
+static size_t
+source_from(const struct pr_http_mirror *m, const char *name)
+{
+	long i = source_find(m, name);
+
+	return i >= 0 ? (size_t)i : (size_t)(-i - 1);
+}
+
 static struct msource *
 source_get(struct pr_http_mirror *m, const char *name, int create)
 {
@@ -205,49 +408,25 @@ source_get(struct pr_http_mirror *m, const char *name, int create)
 		free(s);
 		return NULL;
 	}
+	pr_itree_init(&s->parts, by_key_cmp);
+	pr_itree_init(&s->blockers, blocker_cmp);
 	memmove(&m->src[at + 1], &m->src[at], (m->nsrc - at) * sizeof *m->src);
 	m->src[at] = s;
 	m->nsrc++;
 	return s;
 }
 
-static int
-part_cmp(struct pr_range r, const char *provider, const struct mpart *p)
-{
-	int c;
-
-	if (r.start != p->range.start) {
-		return r.start < p->range.start ? -1 : 1;
-	}
-	c = strcmp(provider, p->provider);
-	if (c != 0) {
-		return c;
-	}
-	if (r.end != p->range.end) {
-		return r.end < p->range.end ? -1 : 1;
-	}
-	return 0;
-}
-
-static long
+/* s's partition (r, provider), or NULL. */
+static struct mpart *
 part_find(const struct msource *s, struct pr_range r, const char *provider)
 {
-	size_t lo = 0, hi = s->nparts;
+	struct mpart key;
+	struct pr_itree_node *n;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = part_cmp(r, provider, &s->parts[mid]);
-
-		if (c == 0) {
-			return (long)mid;
-		}
-		if (c > 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return -(long)lo - 1;
+	key.by_key.range = r;
+	key.provider = (char *)provider;
+	n = pr_itree_find(&s->parts, &key.by_key);
+	return n != NULL ? PART_OF(n, by_key) : NULL;
 }
 
 /* Drop a source that holds nothing any more. */
@@ -256,7 +435,7 @@ source_gc(struct pr_http_mirror *m, struct msource *s)
 {
 	long i;
 
-	if (s->summary != NULL || s->nparts > 0) {
+	if (s->summary != NULL || s->parts.count > 0) {
 		return;
 	}
 	i = source_find(m, s->name);
@@ -267,7 +446,7 @@ source_gc(struct pr_http_mirror *m, struct msource *s)
 	}
 }
 
-/* ---- watchers (mutex held) ---- */
+/* ---- watchers' queues (mutex held) ---- */
 
 /* "event: NAME\ndata: <json>\n\n", one data line per line of json (a line
  * ends at CR, LF or CRLF, as for an event stream's reader: JSON may hold
@@ -291,52 +470,149 @@ event_text(struct pr_http_buf *b, const char *name, const char *json)
 }
 
 static void
-broadcast(struct pr_http_mirror *m, const char *name, const char *json)
+queue_event(struct pr_http_mirror *m, struct pr_http_watch *w, const char *name, const char *json)
 {
+	size_t before = w->q.len;
+
+	event_text(&w->q, name, json);
+	m->queued += w->q.len - before;
+}
+
+/* Changes queued for w beyond the snapshot text it has still to read. */
+static size_t
+backlog(const struct pr_http_watch *w)
+{
+	size_t from = w->off > w->snap_end ? w->off : w->snap_end;
+
+	return w->q.len > from ? w->q.len - from : 0;
+}
+
+/* Empty w's queue (fully read, or w dropped); a large buffer is freed. */
+static void
+queue_reset(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	m->queued -= w->q.len;
+	w->q.len = w->off = w->snap_end = 0;
+	if (w->q.cap > WATCH_KEEP_BYTES || w->q.oom) {
+		pr_http_buf_release(&w->q);
+		memset(&w->q, 0, sizeof w->q);
+	}
+}
+
+static void
+drop(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	w->dropped = 1;
+	m->queued -= w->q.len;
+	pr_http_buf_release(&w->q);
+	memset(&w->q, 0, sizeof w->q);
+	w->off = w->snap_end = 0;
+}
+
+/* Where a change sits in the snapshot order: a phase, and for a summary
+ * its source, for a partition its source and key. */
+struct spot {
+	int phase;
+	const char *source;
+	struct pr_range range;
+	const char *provider;
+};
+
+/* Has w's snapshot passed spot (so a change there must be queued)? */
+static int
+passed(const struct pr_http_watch *w, const struct spot *at)
+{
+	int c;
+
+	if (w->phase != at->phase) {
+		return w->phase > at->phase;
+	}
+	if (!w->has_pos) {
+		return 0;
+	}
+	c = strcmp(at->source, w->pos_source);
+	if (c != 0 || at->phase == SNAP_SUMMARIES) {
+		return c <= 0;
+	}
+	return key_cmp(at->range, at->provider, w->pos_range, w->pos_provider) <= 0;
+}
+
+/* Queue an event for every watcher whose snapshot has passed its spot;
+ * drop watchers too far behind. */
+static void
+broadcast(struct pr_http_mirror *m, const struct spot *at, const char *name, const char *json)
+{
+	int queued = 0;
+
 	for (struct pr_http_watch *w = m->watchers; w != NULL; w = w->next) {
-		if (w->dropped) {
+		if (w->dropped || !passed(w, at)) {
 			continue;
 		}
-		event_text(&w->q, name, json);
-		if (w->q.oom || w->q.len - w->off > WATCH_MAX_BYTES) {
-			w->dropped = 1;
+		queue_event(m, w, name, json);
+		queued = 1;
+		if (w->q.oom || backlog(w) > WATCH_MAX_BYTES) {
+			drop(m, w);
 		}
 	}
-	if (m->watchers != NULL) {
+	/* Over the total: the one with the most changes queued goes, until
+	 * under it (rare: WATCH_TOTAL_BYTES holds 64 full queues). */
+	while (m->queued > WATCH_TOTAL_BYTES) {
+		struct pr_http_watch *worst = NULL;
+
+		for (struct pr_http_watch *w = m->watchers; w != NULL; w = w->next) {
+			if (!w->dropped && (worst == NULL || w->q.len > worst->q.len)) {
+				worst = w;
+			}
+		}
+		if (worst == NULL) {
+			break;
+		}
+		pr_warn(
+		    "http: an event stream dropped: %zu bytes queued for all streams", m->queued);
+		drop(m, worst);
+	}
+	if (queued) {
 		pthread_cond_broadcast(&m->cv);
 	}
 }
 
+static struct spot
+part_spot(const struct msource *s, const struct mpart *p)
+{
+	struct spot at = { SNAP_PARTS, s->name, p->by_key.range, p->provider };
+
+	return at;
+}
+
 /*
- * Drop s's partition i and tell the watchers: a "partition" event with the
- * partition's source, provider, start and end and no state (its retained
- * message was cleared, or has expired on the broker).
+ * Drop partition p of s and tell the watchers: a "partition" event with
+ * the partition's source, provider, start and end and no state (its
+ * retained message was cleared, or has expired on the broker).
  */
 static void
-part_remove(struct pr_http_mirror *m, struct msource *s, size_t i)
+part_remove(struct pr_http_mirror *m, struct msource *s, struct mpart *p)
 {
-	struct mpart *p = &s->parts[i];
+	struct spot at = part_spot(s, p);
 	char a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = m->watchers != NULL ? json_object_new_object() : NULL;
 
-	if (o != NULL && m->watchers != NULL) {
+	if (o != NULL) {
 		json_object_object_add(o, "source", json_object_new_string(s->name));
 		json_object_object_add(o, "provider", json_object_new_string(p->provider));
 		json_object_object_add(
-		    o, "start", json_object_new_string(pr_time_format(p->range.start, a)));
+		    o, "start", json_object_new_string(pr_time_format(p->by_key.range.start, a)));
 		json_object_object_add(
-		    o, "end", json_object_new_string(pr_time_format(p->range.end, b)));
-		broadcast(m, "partition",
+		    o, "end", json_object_new_string(pr_time_format(p->by_key.range.end, b)));
+		broadcast(m, &at, "partition",
 		    json_object_to_json_string_ext(
 		        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	}
 	json_object_put(o);
-	part_release(p);
-	memmove(p, p + 1, (s->nparts - i - 1) * sizeof *p);
-	s->nparts--;
+	state_unindex(p);
+	pr_itree_remove(&s->parts, &p->by_key);
+	part_free(p);
 	source_gc(m, s);
 }
-
 /* ---- messages (receive thread) ---- */
 
 static const char *
@@ -402,27 +678,41 @@ stale(uint64_t epoch, uint64_t seq, uint64_t have_epoch, uint64_t have_seq)
 	return epoch < have_epoch || (epoch == have_epoch && seq < have_seq);
 }
 
+static int
+same_bytes(const char *have, size_t have_len, const char *payload, size_t len)
+{
+	return have != NULL && have_len == len && memcmp(have, payload, len) == 0;
+}
+
 static void
 on_summary(struct pr_http_mirror *m, const char *source, const char *payload, size_t len)
 {
 	struct msource *s = source_get(m, source, len > 0);
-	struct pr_summary sum;
-	char *copy;
+	struct spot at = { SNAP_SUMMARIES, source, { 0, 0 }, NULL };
+	struct msum *u;
 
 	if (s == NULL) {
 		return;
 	}
 	if (len == 0) {
-		pr_summary_release(&s->sum);
-		free(s->summary);
+		msum_unref(s->summary);
 		s->summary = NULL;
-		s->parsed = 0;
 		source_gc(m, s);
 		return;
 	}
-	if (pr_summary_parse(payload, len, &sum) == 0) {
-		if (s->summary != NULL && stale(sum.epoch, sum.seq, s->epoch, s->seq)) {
-			pr_summary_release(&sum);
+	/* Delivered again unchanged: nothing to do. */
+	if (s->summary != NULL && !s->reordered
+	    && same_bytes(s->summary->raw, s->summary->len, payload, len)) {
+		return;
+	}
+	u = calloc(1, sizeof *u);
+	if (u == NULL) {
+		return;
+	}
+	if (pr_summary_parse(payload, len, &u->sum) == 0) {
+		if (s->summary != NULL && stale(u->sum.epoch, u->sum.seq, s->epoch, s->seq)) {
+			pr_summary_release(&u->sum);
+			free(u);
 			return;
 		}
 	} else {
@@ -432,25 +722,35 @@ on_summary(struct pr_http_mirror *m, const char *source, const char *payload, si
 		struct json_object *o = parse_object(payload, len);
 
 		if (o == NULL) {
+			free(u);
 			source_gc(m, s);
 			return;
 		}
 		json_object_put(o);
-		memset(&sum, 0, sizeof sum);
+		memset(&u->sum, 0, sizeof u->sum);
 	}
-	copy = copy_payload(payload, len);
-	if (copy == NULL) {
-		pr_summary_release(&sum);
+	s->seq = u->sum.seq;
+	s->epoch = u->sum.epoch;
+	s->reordered = 0;
+	if (s->summary != NULL && same_bytes(s->summary->raw, s->summary->len, payload, len)) {
+		/* The same message after new_store: its order back, no event. */
+		pr_summary_release(&u->sum);
+		free(u);
 		return;
 	}
-	pr_summary_release(&s->sum);
-	free(s->summary);
-	s->summary = copy;
-	s->parsed = sum.source[0] != '\0';
-	s->sum = sum;
-	s->seq = sum.seq;
-	s->epoch = sum.epoch;
-	broadcast(m, "summary", copy);
+	u->raw = copy_payload(payload, len);
+	if (u->raw == NULL) {
+		pr_summary_release(&u->sum);
+		free(u);
+		source_gc(m, s);
+		return;
+	}
+	u->len = len;
+	u->parsed = u->sum.source[0] != '\0';
+	atomic_init(&u->refs, 1);
+	msum_unref(s->summary);
+	s->summary = u;
+	broadcast(m, &at, "summary", u->raw);
 }
 
 /* state/<source>/partitions/<start>/<end>/<provider> */
@@ -461,84 +761,114 @@ on_partition(
 	const char *e1 = strchr(rest, '/'), *e2 = e1 != NULL ? strchr(e1 + 1, '/') : NULL;
 	struct pr_range r;
 	struct msource *s;
-	struct json_object *o, *plain;
-	struct mpart p = { 0 };
-	const char *state, *since;
-	long i;
+	struct json_object *o;
+	struct mpart *p, *have;
+	const char *state, *since, *provider;
+	enum pr_pstate st;
+	struct spot at;
+	uint64_t seq, epoch;
 
 	if (e1 == NULL || e2 == NULL || e2[1] == '\0'
 	    || pr_time_parse(rest, (size_t)(e1 - rest), &r.start) != 0
 	    || pr_time_parse(e1 + 1, (size_t)(e2 - e1 - 1), &r.end) != 0) {
 		return;
 	}
+	provider = e2 + 1;
+	s = source_get(m, source, 0);
+	have = s != NULL ? part_find(s, r, provider) : NULL;
 	if (len == 0) {
-		s = source_get(m, source, 0);
-		if (s != NULL && (i = part_find(s, r, e2 + 1)) >= 0) {
-			part_remove(m, s, (size_t)i);
+		if (have != NULL) {
+			part_remove(m, s, have);
 		}
 		return;
 	}
-	/* Checked before the source is looked up: an ignored message makes
-	 * up no source. */
+	/* Delivered again unchanged (every one is, after a broker reconnect):
+	 * nothing to parse, nothing to tell. */
+	if (have != NULL && !have->reordered
+	    && same_bytes(have->json, have->json_len, payload, len)) {
+		return;
+	}
+	/* Checked before the source is made: an ignored message makes up no
+	 * source. */
 	o = parse_object(payload, len);
 	state = o != NULL ? get_str(o, "state") : NULL;
 	since = o != NULL ? get_str(o, "since") : NULL;
-	if (state == NULL || state_parse(state, &p.state) != 0) {
+	if (state == NULL || state_parse(state, &st) != 0) {
 		json_object_put(o);
 		return;
 	}
-	s = source_get(m, source, 1);
-	if (s == NULL) {
+	seq = get_u64(o, "seq");
+	epoch = get_u64(o, "epoch");
+	if (have != NULL && stale(epoch, seq, have->epoch, have->seq)) {
 		json_object_put(o);
 		return;
 	}
-	i = part_find(s, r, e2 + 1);
-	p.range = r;
-	p.seq = get_u64(o, "seq");
-	p.epoch = get_u64(o, "epoch");
-	if (since != NULL) {
-		pr_time_parse(since, strlen(since), &p.since);
-	}
-	if (i >= 0 && stale(p.epoch, p.seq, s->parts[i].epoch, s->parts[i].seq)) {
+	if (have != NULL && same_bytes(have->json, have->json_len, payload, len)) {
+		/* The same message after new_store: its order back, no event. */
+		have->epoch = epoch;
+		have->seq = seq;
+		have->reordered = 0;
 		json_object_put(o);
 		return;
 	}
-	/* The same object without epoch: a blocker as replies list it. */
-	plain = o;
-	json_object_object_del(plain, "epoch");
-	p.json = copy_payload(payload, len);
-	p.json_noepoch = strdup(json_object_to_json_string_ext(
-	    plain, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	p.provider = strdup(e2 + 1);
-	json_object_put(o);
-	if (p.json == NULL || p.json_noepoch == NULL || p.provider == NULL) {
-		part_release(&p);
+	if (s == NULL && (s = source_get(m, source, 1)) == NULL) {
+		json_object_put(o);
+		return;
+	}
+	p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		json_object_put(o);
 		source_gc(m, s);
 		return;
 	}
-	if (i >= 0) {
-		part_release(&s->parts[i]);
-		s->parts[i] = p;
-	} else {
-		size_t at = (size_t)(-i - 1);
-
-		if (s->nparts == s->cap) {
-			size_t cap = s->cap != 0 ? 2 * s->cap : 8;
-			struct mpart *a = realloc(s->parts, cap * sizeof *a);
-
-			if (a == NULL) {
-				part_release(&p);
-				source_gc(m, s);
-				return;
-			}
-			s->parts = a;
-			s->cap = cap;
-		}
-		memmove(&s->parts[at + 1], &s->parts[at], (s->nparts - at) * sizeof *s->parts);
-		s->parts[at] = p;
-		s->nparts++;
+	p->by_key.range = r;
+	p->state = st;
+	p->seq = seq;
+	p->epoch = epoch;
+	if (since != NULL) {
+		pr_time_parse(since, strlen(since), &p->since);
 	}
-	broadcast(m, "partition", p.json);
+	/* The same object without epoch: a blocker as replies list it. */
+	json_object_object_del(o, "epoch");
+	p->json = copy_payload(payload, len);
+	p->json_len = len;
+	p->json_noepoch = strdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	if (p->json == NULL || p->json_noepoch == NULL) {
+		part_free(p);
+		source_gc(m, s);
+		return;
+	}
+	p->src = s;
+	if (have != NULL) {
+		/* In place: the key, and so the node and provider, stay. */
+		state_unindex(have);
+		free(have->json);
+		free(have->json_noepoch);
+		have->state = p->state;
+		have->seq = p->seq;
+		have->epoch = p->epoch;
+		have->reordered = 0;
+		have->since = p->since;
+		have->json = p->json;
+		have->json_len = p->json_len;
+		have->json_noepoch = p->json_noepoch;
+		p->json = p->json_noepoch = NULL;
+		part_free(p);
+		p = have;
+	} else {
+		p->provider = strdup(provider);
+		if (p->provider == NULL) {
+			part_free(p);
+			source_gc(m, s);
+			return;
+		}
+		pr_itree_insert(&s->parts, &p->by_key);
+	}
+	state_index(m, p);
+	at = part_spot(s, p);
+	broadcast(m, &at, "partition", p->json);
 }
 
 /*
@@ -563,8 +893,13 @@ new_store(struct pr_http_mirror *m, const char *store, uint64_t epoch)
 			struct msource *s = m->src[k];
 
 			s->epoch = s->seq = 0;
-			for (size_t i = 0; i < s->nparts; i++) {
-				s->parts[i].epoch = s->parts[i].seq = 0;
+			s->reordered = 1;
+			for (struct pr_itree_node *n = pr_itree_first(&s->parts); n != NULL;
+			     n = pr_itree_next(n)) {
+				struct mpart *p = PART_OF(n, by_key);
+
+				p->epoch = p->seq = 0;
+				p->reordered = 1;
 			}
 		}
 	}
@@ -580,6 +915,8 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 	const char *v;
 	char *copy = len > 0 ? copy_payload(payload, len) : NULL;
 	int was_online = m->agent.known && m->agent.online;
+	int same = m->status != NULL && same_bytes(m->status, strlen(m->status), payload, len);
+	struct spot at = { SNAP_STATUS, NULL, { 0, 0 }, NULL };
 
 	if (len > 0 && (o == NULL || copy == NULL)) {
 		/* Not a JSON object: ignored, the last status stands (a listing
@@ -615,11 +952,13 @@ on_status(struct pr_http_mirror *m, const char *payload, size_t len)
 		if ((v = get_str(o, "version")) != NULL) {
 			snprintf(m->agent.version, sizeof m->agent.version, "%s", v);
 		}
-		broadcast(m, "status", copy);
+		/* The same status again (a reconnect) is no news to a stream. */
+		if (!same) {
+			broadcast(m, &at, "status", copy);
+		}
 	}
 	json_object_put(o);
 }
-
 static void
 on_stats(struct pr_http_mirror *m, const char *payload, size_t len)
 {
@@ -696,21 +1035,18 @@ void
 pr_http_mirror_prune(
     struct pr_http_mirror *m, int64_t now, uint32_t ready_expiry_s, uint32_t tombstone_expiry_s)
 {
+	const uint32_t life[2] = { ready_expiry_s, tombstone_expiry_s };
+
 	pthread_mutex_lock(&m->mu);
-	/* Backwards: a source may go, and sources and partitions shift down. */
-	for (size_t k = m->nsrc; k-- > 0;) {
-		struct msource *s = m->src[k];
+	/* Each queue by since: what has expired is at its front. */
+	for (int k = 0; k < 2; k++) {
+		struct pr_itree_node *n;
 
-		for (size_t i = s->nparts; i-- > 0;) {
-			const struct mpart *p = &s->parts[i];
-			uint32_t life = p->state == PR_READY ? ready_expiry_s
-			    : p->state == PR_DELETED         ? tombstone_expiry_s
-			                                     : 0;
+		while (life[k] != 0 && (n = pr_itree_first(&m->expiring[k])) != NULL
+		    && n->range.start + (int64_t)life[k] * 1000000 <= now) {
+			struct mpart *p = PART_OF(n, by_state);
 
-			if (life != 0 && p->since != 0
-			    && p->since + (int64_t)life * 1000000 <= now) {
-				part_remove(m, s, i);
-			}
+			part_remove(m, p->src, p);
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -758,7 +1094,7 @@ pr_http_mirror_summary_json(struct pr_http_mirror *m, const char *source)
 	pthread_mutex_lock(&m->mu);
 	s = source_get(m, source, 0);
 	if (s != NULL && s->summary != NULL) {
-		out = strdup(s->summary);
+		out = strdup(s->summary->raw);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return out;
@@ -775,7 +1111,7 @@ pr_http_mirror_summaries_json(struct pr_http_mirror *m)
 	for (size_t i = 0; i < m->nsrc; i++) {
 		if (m->src[i]->summary != NULL) {
 			pr_http_buf_puts(&b, first ? "" : ",");
-			pr_http_buf_puts(&b, m->src[i]->summary);
+			pr_http_buf_puts(&b, m->src[i]->summary->raw);
 			first = 0;
 		}
 	}
@@ -790,7 +1126,8 @@ pr_http_mirror_partitions_json(
 {
 	struct pr_http_buf b = { 0 };
 	struct msource *s;
-	int all = want.start >= want.end, first = 1;
+	struct pr_itree_node *n;
+	int all = want.start >= want.end;
 
 	pthread_mutex_lock(&m->mu);
 	s = source_get(m, source, 0);
@@ -800,15 +1137,10 @@ pr_http_mirror_partitions_json(
 		return NULL;
 	}
 	pr_http_buf_puts(&b, "[");
-	for (size_t i = 0; i < s->nparts; i++) {
-		const struct mpart *p = &s->parts[i];
-
-		if (!all && !pr_range_overlaps(p->range, want)) {
-			continue;
-		}
-		pr_http_buf_puts(&b, first ? "" : ",");
-		pr_http_buf_puts(&b, p->json);
-		first = 0;
+	n = all ? pr_itree_first(&s->parts) : pr_itree_overlap_first(&s->parts, want);
+	for (; n != NULL; n = all ? pr_itree_next(n) : pr_itree_overlap_next(n, want)) {
+		pr_http_buf_puts(&b, b.len > 1 ? "," : "");
+		pr_http_buf_puts(&b, PART_OF(n, by_key)->json);
 	}
 	pthread_mutex_unlock(&m->mu);
 	pr_http_buf_puts(&b, "]");
@@ -816,6 +1148,14 @@ pr_http_mirror_partitions_json(
 }
 
 /* ---- readiness ---- */
+
+/* A blocker copied out of the lock. */
+struct blk {
+	struct pr_range range;
+	enum pr_pstate state;
+	char *provider;
+	char *json_noepoch;
+};
 
 /* The agent's length class of a range: floor(log2(end - start)). */
 static unsigned
@@ -831,8 +1171,7 @@ length_class(struct pr_range r)
 static int
 blocker_order(const void *a, const void *b)
 {
-	const struct mpart *x = *(const struct mpart *const *)a;
-	const struct mpart *y = *(const struct mpart *const *)b;
+	const struct blk *x = a, *y = b;
 	unsigned cx = length_class(x->range), cy = length_class(y->range);
 
 	if (cx != cy) {
@@ -847,23 +1186,17 @@ blocker_order(const void *a, const void *b)
 	return strcmp(x->provider, y->provider);
 }
 
+/* Does one of the runs hold p (same provider and state, p's range inside
+ * the run)? */
 static int
-is_blocker(enum pr_pstate s)
+in_some_run(const struct pr_blocker *const *runs, size_t nruns, const struct blk *p)
 {
-	return s == PR_PENDING || s == PR_LOCKED || s == PR_FAILED;
-}
+	for (size_t i = 0; i < nruns; i++) {
+		const struct pr_blocker *b = runs[i];
 
-/* Does some blocked run of the summary hold p (same provider and state,
- * p's range inside the run)? */
-static int
-in_some_run(const struct pr_summary *sum, const struct mpart *p)
-{
-	for (size_t i = 0; i < sum->nblocked; i++) {
-		const struct pr_blocker *b = &sum->blocked[i];
-
-		if (strcmp(b->provider, p->provider) == 0
-		    && strcmp(b->state, state_names[p->state]) == 0
-		    && b->range.start <= p->range.start && p->range.end <= b->range.end) {
+		if (b->range.start <= p->range.start && p->range.end <= b->range.end
+		    && strcmp(b->provider, p->provider) == 0
+		    && strcmp(b->state, state_names[p->state]) == 0) {
 			return 1;
 		}
 	}
@@ -872,12 +1205,12 @@ in_some_run(const struct pr_summary *sum, const struct mpart *p)
 
 /* Does a partition of the list stand for the run b within want? */
 static int
-run_seen(const struct pr_blocker *b, struct mpart **list, size_t n)
+run_seen(const struct pr_blocker *b, const struct blk *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(b->provider, list[i]->provider) == 0
-		    && strcmp(b->state, state_names[list[i]->state]) == 0
-		    && pr_range_overlaps(b->range, list[i]->range)) {
+		if (pr_range_overlaps(b->range, list[i].range)
+		    && strcmp(b->provider, list[i].provider) == 0
+		    && strcmp(b->state, state_names[list[i].state]) == 0) {
 			return 1;
 		}
 	}
@@ -892,56 +1225,127 @@ add_time(struct json_object *o, const char *key, int64_t t)
 	json_object_object_add(o, key, json_object_new_string(pr_time_format(t, buf)));
 }
 
+/*
+ * The blockers of s overlapping want, copied into *out (n returned in
+ * *nout): at most max, -ENOSPC when there are more, -ENOMEM. Mutex held:
+ * O(log n + k) in the source's blocker index.
+ */
+static int
+blockers_copy(
+    const struct msource *s, struct pr_range want, size_t max, struct blk **out, size_t *nout)
+{
+	struct blk *list = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	*nout = 0;
+	for (struct pr_itree_node *x = pr_itree_overlap_first(&s->blockers, want); x != NULL;
+	     x = pr_itree_overlap_next(x, want)) {
+		const struct mpart *p = PART_OF(x, by_state);
+
+		if (n == max) {
+			rc = -ENOSPC;
+			goto fail;
+		}
+		if (n == cap) {
+			size_t c = cap != 0 ? 2 * cap : 8;
+			struct blk *a = realloc(list, c * sizeof *a);
+
+			if (a == NULL) {
+				goto fail;
+			}
+			list = a;
+			cap = c;
+		}
+		list[n].range = p->by_key.range;
+		list[n].state = p->state;
+		list[n].provider = strdup(p->provider);
+		list[n].json_noepoch = strdup(p->json_noepoch);
+		n++;
+		if (list[n - 1].provider == NULL || list[n - 1].json_noepoch == NULL) {
+			goto fail;
+		}
+	}
+	*out = list;
+	*nout = n;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].provider);
+		free(list[i].json_noepoch);
+	}
+	free(list);
+	return rc;
+}
+
 int
 pr_http_mirror_readiness(
     struct pr_http_mirror *m, const char *source, struct pr_range want, char **result)
 {
 	struct pr_range gaps[64];
 	struct pr_readiness r = { .gaps = gaps, .gaps_cap = 64 };
-	struct mpart **list = NULL;
+	struct blk *list = NULL;
 	struct msource *s;
+	struct msum *u = NULL;
+	const struct pr_summary *sum;
 	struct json_object *o = NULL, *ga, *ba;
-	size_t n = 0;
+	const struct pr_blocker **runs = NULL;
+	char name[PR_NAME_MAX + 1];
+	size_t n = 0, nruns = 0, max;
 	int rc = 1;
 
 	*result = NULL;
 	pthread_mutex_lock(&m->mu);
 	s = source_get(m, source, 0);
-	if (s == NULL || s->summary == NULL || !s->parsed || s->sum.truncated) {
-		goto out;
+	if (s == NULL || s->summary == NULL || !s->summary->parsed || s->summary->sum.truncated) {
+		pthread_mutex_unlock(&m->mu);
+		return 1;
 	}
-	pr_summary_readiness(&s->sum, want, &r);
-	list = malloc((s->nparts + 1) * sizeof *list);
-	if (list == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < s->nparts; i++) {
-		struct mpart *p = &s->parts[i];
-
-		if (!is_blocker(p->state) || !pr_range_overlaps(p->range, want)) {
-			continue;
-		}
-		/* A partition state newer or older than the summary: the two
-		 * disagree for a moment; the agent knows. */
-		if (!in_some_run(&s->sum, p)) {
-			goto out;
-		}
-		list[n++] = p;
-	}
-	for (size_t i = 0; i < s->sum.nblocked; i++) {
-		if (pr_range_overlaps(s->sum.blocked[i].range, want)
-		    && !run_seen(&s->sum.blocked[i], list, n)) {
-			goto out;
-		}
-	}
+	u = s->summary;
+	atomic_fetch_add(&u->refs, 1);
+	snprintf(name, sizeof name, "%s", s->name);
 	/* The agent lists at most --summary-max blockers, a number the mirror
 	 * does not know; but an untruncated summary lists at most that many
 	 * ranges and at most that many runs, and it is at least 1. */
-	if (n > 1 && n > s->sum.nblocked && n > s->sum.nready) {
+	max = u->sum.nblocked > u->sum.nready ? u->sum.nblocked : u->sum.nready;
+	max = max > 1 ? max : 1;
+	rc = blockers_copy(s, want, max, &list, &n);
+	pthread_mutex_unlock(&m->mu);
+	/* From here on only copies and the summary (immutable, held). */
+	if (rc != 0) {
+		rc = rc == -ENOSPC ? 1 : rc;
 		goto out;
 	}
-	qsort(list, n, sizeof *list, blocker_order);
+	sum = &u->sum;
+	/* Only the runs overlapping want can hold a blocker of want. */
+	runs = malloc((sum->nblocked + 1) * sizeof *runs);
+	if (runs == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = 1;
+	for (size_t i = 0; i < sum->nblocked; i++) {
+		if (pr_range_overlaps(sum->blocked[i].range, want)) {
+			runs[nruns++] = &sum->blocked[i];
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* A partition state newer or older than the summary: the two
+		 * disagree for a moment; the agent knows. */
+		if (!in_some_run(runs, nruns, &list[i])) {
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nruns; i++) {
+		if (!run_seen(runs[i], list, n)) {
+			goto out;
+		}
+	}
+	pr_summary_readiness(sum, want, &r);
+	if (n > 1) {
+		qsort(list, n, sizeof *list, blocker_order);
+	}
 	o = json_object_new_object();
 	ga = json_object_new_array();
 	ba = json_object_new_array();
@@ -951,7 +1355,7 @@ pr_http_mirror_readiness(
 		rc = -ENOMEM;
 		goto out;
 	}
-	json_object_object_add(o, "source", json_object_new_string(s->name));
+	json_object_object_add(o, "source", json_object_new_string(name));
 	add_time(o, "start", want.start);
 	add_time(o, "end", want.end);
 	json_object_object_add(o, "ready", json_object_new_boolean(r.ready != 0));
@@ -966,7 +1370,7 @@ pr_http_mirror_readiness(
 	}
 	json_object_object_add(o, "gaps", ga);
 	for (size_t i = 0; i < n; i++) {
-		json_object_array_add(ba, json_tokener_parse(list[i]->json_noepoch));
+		json_object_array_add(ba, json_tokener_parse(list[i].json_noepoch));
 	}
 	json_object_object_add(o, "blockers", ba);
 	if (r.ready_through == want.start) {
@@ -974,15 +1378,20 @@ pr_http_mirror_readiness(
 	} else {
 		add_time(o, "ready_through", r.ready_through);
 	}
-	json_object_object_add(o, "seq", json_object_new_uint64(s->sum.seq));
+	json_object_object_add(o, "seq", json_object_new_uint64(sum->seq));
 	json_object_object_add(o, "truncated", json_object_new_boolean(r.ngaps > r.gaps_cap));
 	*result = strdup(json_object_to_json_string_ext(
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	rc = *result != NULL ? 0 : -ENOMEM;
 out:
-	pthread_mutex_unlock(&m->mu);
 	json_object_put(o);
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].provider);
+		free(list[i].json_noepoch);
+	}
 	free(list);
+	free(runs);
+	msum_unref(u);
 	return rc;
 }
 
@@ -1008,10 +1417,12 @@ pr_http_mirror_gauges(struct pr_http_mirror *m, struct pr_http_gauge **out)
 		snprintf(g[i].source, sizeof g[i].source, "%s", s->name);
 		g[i].seq = s->seq;
 		g[i].has_seq = s->summary != NULL;
-		for (size_t j = 0; j < s->nparts; j++) {
-			const struct mpart *p = &s->parts[j];
+		memcpy(g[i].count, s->count, sizeof g[i].count);
+		/* Locks are among the blockers, usually few. */
+		for (struct pr_itree_node *x = pr_itree_first(&s->blockers); x != NULL;
+		     x = pr_itree_next(x)) {
+			const struct mpart *p = PART_OF(x, by_state);
 
-			g[i].count[p->state]++;
 			if (p->state == PR_LOCKED && p->since != 0
 			    && (g[i].oldest_lock_since == 0 || p->since < g[i].oldest_lock_since)) {
 				g[i].oldest_lock_since = p->since;
@@ -1025,6 +1436,111 @@ pr_http_mirror_gauges(struct pr_http_mirror *m, struct pr_http_gauge **out)
 
 /* ---- watchers ---- */
 
+/* Remember p of s as the last partition w's snapshot has sent. */
+static int
+set_pos(struct pr_http_watch *w, const struct msource *s, const struct mpart *p)
+{
+	char *prov = strdup(p->provider);
+
+	if (prov == NULL) {
+		return -ENOMEM;
+	}
+	free(w->pos_provider);
+	w->pos_provider = prov;
+	snprintf(w->pos_source, sizeof w->pos_source, "%s", s->name);
+	w->pos_range = p->by_key.range;
+	w->has_pos = 1;
+	return 0;
+}
+
+/* Partitions after w's position into q, until q holds a chunk. */
+static void
+snapshot_parts(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	size_t k = w->has_pos ? source_from(m, w->pos_source) : 0;
+	struct pr_itree_node *n = NULL;
+	const struct mpart *last = NULL;
+
+	if (k < m->nsrc) {
+		if (w->has_pos && strcmp(m->src[k]->name, w->pos_source) == 0) {
+			struct mpart key;
+
+			key.by_key.range = w->pos_range;
+			key.provider = w->pos_provider;
+			n = pr_itree_after(&m->src[k]->parts, &key.by_key);
+		} else {
+			n = pr_itree_first(&m->src[k]->parts);
+		}
+	}
+	while (k < m->nsrc && w->q.len < WATCH_CHUNK_BYTES) {
+		if (n == NULL) {
+			if (++k < m->nsrc) {
+				n = pr_itree_first(&m->src[k]->parts);
+			}
+			continue;
+		}
+		last = PART_OF(n, by_key);
+		queue_event(m, w, "partition", last->json);
+		n = pr_itree_next(n);
+		if (w->q.len >= WATCH_CHUNK_BYTES) {
+			/* The position is needed only between chunks. */
+			if (set_pos(w, m->src[k], last) != 0) {
+				w->q.oom = 1;
+				return;
+			}
+		}
+	}
+	if (k >= m->nsrc) {
+		queue_event(m, w, "snapshot-end", "{}");
+		w->phase = SNAP_DONE;
+		w->has_pos = 0;
+		free(w->pos_provider);
+		w->pos_provider = NULL;
+	}
+}
+
+/*
+ * The next chunk of w's snapshot into its (empty) queue, from its
+ * position: the status, the summaries by source, the partitions by source
+ * and key, then snapshot-end. About WATCH_CHUNK_BYTES at a time, so the
+ * lock is held for one chunk, not the whole snapshot.
+ */
+static void
+snapshot_chunk(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	while (w->phase != SNAP_DONE && w->q.len < WATCH_CHUNK_BYTES && !w->q.oom) {
+		if (w->phase == SNAP_STATUS) {
+			if (m->status != NULL) {
+				queue_event(m, w, "status", m->status);
+			}
+			w->phase = SNAP_SUMMARIES;
+			w->has_pos = 0;
+		} else if (w->phase == SNAP_SUMMARIES) {
+			size_t k = 0;
+
+			if (w->has_pos) {
+				long i = source_find(m, w->pos_source);
+
+				k = i >= 0 ? (size_t)i + 1 : (size_t)(-i - 1);
+			}
+			while (k < m->nsrc && m->src[k]->summary == NULL) {
+				k++;
+			}
+			if (k == m->nsrc) {
+				w->phase = SNAP_PARTS;
+				w->has_pos = 0;
+				continue;
+			}
+			queue_event(m, w, "summary", m->src[k]->summary->raw);
+			snprintf(w->pos_source, sizeof w->pos_source, "%s", m->src[k]->name);
+			w->has_pos = 1;
+		} else {
+			snapshot_parts(m, w);
+		}
+	}
+	w->snap_end = w->q.len;
+}
+
 struct pr_http_watch *
 pr_http_mirror_watch(struct pr_http_mirror *m)
 {
@@ -1034,24 +1550,12 @@ pr_http_mirror_watch(struct pr_http_mirror *m)
 		return NULL;
 	}
 	pthread_mutex_lock(&m->mu);
-	if (m->status != NULL) {
-		event_text(&w->q, "status", m->status);
-	}
-	for (size_t i = 0; i < m->nsrc; i++) {
-		if (m->src[i]->summary != NULL) {
-			event_text(&w->q, "summary", m->src[i]->summary);
-		}
-	}
-	for (size_t i = 0; i < m->nsrc; i++) {
-		for (size_t j = 0; j < m->src[i]->nparts; j++) {
-			event_text(&w->q, "partition", m->src[i]->parts[j].json);
-		}
-	}
-	event_text(&w->q, "snapshot-end", "{}");
+	/* The first chunk at once: a small mirror's whole snapshot. */
+	snapshot_chunk(m, w);
 	if (w->q.oom) {
+		m->queued -= w->q.len;
 		pthread_mutex_unlock(&m->mu);
-		pr_http_buf_release(&w->q);
-		free(w);
+		watch_free(w);
 		return NULL;
 	}
 	w->next = m->watchers;
@@ -1075,9 +1579,9 @@ pr_http_mirror_unwatch(struct pr_http_mirror *m, struct pr_http_watch *w)
 			break;
 		}
 	}
+	m->queued -= w->q.len;
 	pthread_mutex_unlock(&m->mu);
-	pr_http_buf_release(&w->q);
-	free(w);
+	watch_free(w);
 }
 
 long
@@ -1095,9 +1599,17 @@ pr_http_watch_read(
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&m->mu);
-	while (!m->stopping && !w->dropped && w->off == w->q.len) {
+	while (!m->stopping && !w->dropped && w->off == w->q.len && w->phase == SNAP_DONE) {
 		if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT) {
 			break;
+		}
+	}
+	if (!m->stopping && !w->dropped && w->off == w->q.len && w->phase != SNAP_DONE) {
+		/* Everything before the position read: the next chunk. */
+		queue_reset(m, w);
+		snapshot_chunk(m, w);
+		if (w->q.oom) {
+			drop(m, w);
 		}
 	}
 	if (m->stopping || w->dropped) {
@@ -1108,7 +1620,17 @@ pr_http_watch_read(
 		memcpy(buf, w->q.p + w->off, k);
 		w->off += k;
 		if (w->off == w->q.len) {
-			w->off = w->q.len = 0;
+			queue_reset(m, w);
+		} else if (w->off >= WATCH_CHUNK_BYTES) {
+			/* Read text goes, so a queue that never quite empties
+			 * does not grow. */
+			size_t left = w->q.len - w->off;
+
+			memmove(w->q.p, w->q.p + w->off, left + 1);
+			m->queued -= w->off;
+			w->q.len = left;
+			w->snap_end = w->snap_end > w->off ? w->snap_end - w->off : 0;
+			w->off = 0;
 		}
 		n = (long)k;
 	}

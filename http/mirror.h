@@ -11,9 +11,23 @@
  * copies under the mutex; every query runs on an HTTP connection's thread
  * and returns copies, so nothing returned points into the mirror.
  *
- * Watchers (the SSE streams) get the current state as one snapshot, then
- * every change, as event text queued per watcher under the same mutex, so
- * no change falls between the snapshot and the stream.
+ * Watchers (the SSE streams) get the current state as a snapshot, then
+ * every change. The snapshot is made as the watcher reads it, a chunk of
+ * about 64 KiB at a time under the mutex, from the watcher's position in
+ * the mirror's order; a change is queued for a watcher only once its
+ * snapshot has passed the thing changed (one ahead reaches it through the
+ * snapshot), so no change falls between the snapshot and the stream, and
+ * the snapshot costs no queue. A change to something already sent may so
+ * come before snapshot-end. A message delivered again unchanged is no
+ * event. Memory: a watcher holds at most one snapshot chunk and 1 MiB of
+ * queued changes (past that it is dropped), all watchers together at most
+ * 64 MiB (past that the one furthest behind is dropped).
+ *
+ * Costs: partitions are kept per source in an interval tree, so a message
+ * is O(log n) under the mutex whatever the arrival order; readiness is
+ * O(log n + k) in the source's blockers (k: those overlapping the window)
+ * plus the summary's size, most of it outside the mutex; listing a window
+ * O(log n + k); prune O(log n) per partition expired.
  */
 #ifndef PR_HTTP_MIRROR_H
 #define PR_HTTP_MIRROR_H
@@ -96,15 +110,18 @@ struct pr_http_gauge {
 };
 size_t pr_http_mirror_gauges(struct pr_http_mirror *m, struct pr_http_gauge **out);
 
-/* Watchers: pr_http_mirror_watch queues the snapshot (status, summaries,
- * partitions, snapshot-end) and registers; NULL on -ENOMEM. */
+/* Watchers: pr_http_mirror_watch registers a watcher and queues the first
+ * chunk of its snapshot (status, summaries, partitions, snapshot-end: all
+ * of it for a small mirror); NULL on -ENOMEM. */
 struct pr_http_watch *pr_http_mirror_watch(struct pr_http_mirror *m);
 void pr_http_mirror_unwatch(struct pr_http_mirror *m, struct pr_http_watch *w);
 /*
- * Copy up to max bytes of w's queued event text into buf, waiting up to
- * timeout_ms for some. Returns the count (> 0), 0 on timeout, -1 when the
- * stream must end (the mirror is shutting down, or w fell too far behind
- * and was dropped: the client reconnects and gets a fresh snapshot).
+ * Copy up to max bytes of w's queued event text into buf (making the next
+ * chunk of its snapshot when all before is read), waiting up to
+ * timeout_ms for some once the snapshot is done. Returns the count (> 0),
+ * 0 on timeout, -1 when the stream must end (the mirror is shutting down,
+ * or w fell too far behind and was dropped: the client reconnects and gets
+ * a fresh snapshot).
  */
 long pr_http_watch_read(
     struct pr_http_mirror *m, struct pr_http_watch *w, char *buf, size_t max, int timeout_ms);

@@ -16,7 +16,8 @@
 struct pr_http_sse;
 
 /* A stream over m for the client on socket fd (-1: unknown); the snapshot
- * is queued at once. NULL on -ENOMEM. */
+ * is read from the mirror as the stream is read (mirror.h). NULL on
+ * -ENOMEM. */
 struct pr_http_sse *pr_http_sse_open(struct pr_http_mirror *m, int fd);
 /* Up to max bytes of the stream into buf: the count (> 0), or -1 when the
  * stream ends. */

@@ -10,7 +10,7 @@
 # Sizes and switches (environment):
 #   BENCH_REPEATS        repeats of every figure and its baseline (3)
 #   BENCH_ONLY           groups to run, of: query lock register durable store republish
-#                        wait http (all)
+#                        wait http mirror (all)
 #   BENCH_INFLIGHT       requests in flight for query and lock ("1 16 64")
 #   BENCH_RTT_N          requests per throughput run (5000)
 #   BENCH_REGISTER_PRE   pending partitions registered in a fresh source before the
@@ -32,6 +32,13 @@
 #                        BENCH_INFLIGHT connections, against the same commands sent
 #                        directly over MQTT (pr_bench_rtt) at as many in flight; skipped,
 #                        said, without wrk. PARTREG_HTTP: the daemon (BUILD/http/partreg-http)
+#   BENCH_MIRROR_SIZES   partitions fed to partreg-http's mirror in process (pr_bench_mirror)
+#                        ("10000 100000 1000000"): inserts newest first against the same in
+#                        order, and in order against the first size; at the last size local
+#                        readiness (against the first size), a watcher's snapshot and its
+#                        reads (against the listing of the same partitions) and a full
+#                        redelivery under a connected watcher (against the feed itself);
+#                        BENCH_MIRROR_SAMPLES readiness calls (20000)
 #   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
 #   BENCH_OUT            where results.md/.png go (tests/bench)
 #   BENCH_BUILD_DIR      build directory (build-bench); BENCH_SKIP_BUILD=1 uses it as is
@@ -45,7 +52,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 REPEATS=${BENCH_REPEATS:-3}
-ONLY=${BENCH_ONLY:-query lock register durable store republish wait http}
+ONLY=${BENCH_ONLY:-query lock register durable store republish wait http mirror}
 INFLIGHT=${BENCH_INFLIGHT:-1 16 64}
 RTT_N=${BENCH_RTT_N:-5000}
 REGISTER_PRE=${BENCH_REGISTER_PRE:-2000}
@@ -61,6 +68,8 @@ REPUBLISH_N=${BENCH_REPUBLISH_N:-1000000}
 read -ra KEEPALL_FLAGS <<<"${BENCH_KEEPALL_FLAGS---ready-expiry 0}"
 WAIT_N=${BENCH_WAIT_N:-1000}
 HTTP_SECS=${BENCH_HTTP_SECS:-5}
+MIRROR_SIZES=${BENCH_MIRROR_SIZES:-10000 100000 1000000}
+MIRROR_SAMPLES=${BENCH_MIRROR_SAMPLES:-20000}
 BRIDGE_N=${BENCH_BRIDGE_N:-200}
 P=partreg/v1
 W=$(mktemp -d "${TMPDIR:-/tmp}/partreg-bench.XXXXXX")
@@ -88,7 +97,7 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 # ---- build ----
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb >/dev/null
+  ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb pr_bench_mirror >/dev/null
   if [[ " $ONLY " == *" http "* ]]; then ninja -C "$BUILD" partreg-http >/dev/null; fi
 fi
 PARTREGD=${PARTREGD:-$BUILD/src/partregd}
@@ -96,7 +105,8 @@ HTTPD=${PARTREG_HTTP:-$BUILD/http/partreg-http}
 RTT=$BUILD/tests/bench/pr_bench_rtt
 STORE=$BUILD/tests/bench/pr_bench_store
 LMDB=$BUILD/tests/bench/pr_bench_lmdb
-for b in "$PARTREGD" "$RTT" "$STORE" "$LMDB"; do [ -x "$b" ] || die "missing $b"; done
+MIRROR=$BUILD/tests/bench/pr_bench_mirror
+for b in "$PARTREGD" "$RTT" "$STORE" "$LMDB" "$MIRROR"; do [ -x "$b" ] || die "missing $b"; done
 
 # ---- the machine ----
 fs=$(df -PT "$DATA" | awk 'NR == 2 { print $2 " on " $1 }')
@@ -562,6 +572,62 @@ if wants republish; then
   CMD[memory]="Anonymous: in /proc/PID/smaps_rollup of that partregd"
 fi
 
+# ---- partreg-http's mirror in process: arrival order, readiness, streams ----
+if wants mirror; then
+  mfirst=${MIRROR_SIZES%% *}
+  mlast=${MIRROR_SIZES##* }
+  for r in $(seq "$REPEATS"); do
+    base_rate=""
+    for n in $MIRROR_SIZES; do
+      f=$("$MIRROR" inserts -n "$n")
+      b=$("$MIRROR" inserts -n "$n" --reverse)
+      record "mirror_reverse_$n" "$r" "$(field "$b" rate)" "$(field "$f" rate)"
+      if [ -z "$base_rate" ]; then
+        base_rate=$(field "$f" rate)
+      else
+        record "mirror_insert_$n" "$r" "$(field "$f" rate)" "$base_rate"
+      fi
+      [ "$n" != "$mlast" ] || last_secs=$(field "$f" secs)
+    done
+    a=$("$MIRROR" readiness -n "$mlast" -s "$MIRROR_SAMPLES")
+    e=$("$MIRROR" readiness -n "$mfirst" -s "$MIRROR_SAMPLES")
+    [ "$(field "$a" local)" = "$MIRROR_SAMPLES" ] || note "mirror readiness #$r: only $(field "$a" local) answered locally"
+    record mirror_ready "$r" "$(field "$a" rate)" "$(field "$e" rate)"
+    a=$("$MIRROR" snapshot -n "$mlast")
+    echo "$r $(field "$a" dropped) $(field "$a" watch_us)" >>"$W/mirror-snapshot.txt"
+    record mirror_snapshot "$r" "$(field "$a" snap_secs)" "$(field "$a" list_secs)"
+    list_us=$(awk -v s="$(field "$a" list_secs)" 'BEGIN { printf "%.0f", s * 1e6 }')
+    record mirror_read_p99 "$r" "$(field "$a" p99_read_us)" "$list_us"
+    record mirror_redeliver "$r" "$(field "$a" redeliver_secs)" "$last_secs"
+  done
+  for n in $MIRROR_SIZES; do
+    LABEL[mirror_reverse_$n]="mirror: $n partitions arriving newest first, messages/s"
+    BASE[mirror_reverse_$n]="the same in time order"
+    GOAL[mirror_reverse_$n]=">= 0.5"
+    CMD[mirror_reverse_$n]="pr_bench_mirror inserts -n $n --reverse; pr_bench_mirror inserts -n $n"
+    LABEL[mirror_insert_$n]="mirror: $n partitions in time order, messages/s"
+    BASE[mirror_insert_$n]="the same at $mfirst"
+    GOAL[mirror_insert_$n]=">= 0.5"
+    CMD[mirror_insert_$n]="pr_bench_mirror inserts -n $n; pr_bench_mirror inserts -n $mfirst"
+  done
+  LABEL[mirror_ready]="mirror: local readiness at $mlast partitions, calls/s"
+  BASE[mirror_ready]="the same at $mfirst partitions"
+  GOAL[mirror_ready]=">= 0.1"
+  CMD[mirror_ready]="pr_bench_mirror readiness -n $mlast -s $MIRROR_SAMPLES; the same -n $mfirst"
+  LABEL[mirror_snapshot]="mirror: a watcher's whole snapshot at $mlast partitions, s"
+  BASE[mirror_snapshot]="listing the same partitions once (/v1/sources/{s}/partitions), s"
+  GOAL[mirror_snapshot]="<= 3"
+  CMD[mirror_snapshot]="pr_bench_mirror snapshot -n $mlast (snap_secs; list_secs)"
+  LABEL[mirror_read_p99]="mirror: a watcher's read (mirror lock held) p99 at $mlast partitions, µs"
+  BASE[mirror_read_p99]="the listing's lock hold, µs"
+  GOAL[mirror_read_p99]="<= 0.01"
+  CMD[mirror_read_p99]="pr_bench_mirror snapshot -n $mlast (p99_read_us; list_secs)"
+  LABEL[mirror_redeliver]="mirror: $mlast unchanged messages again under a watcher mid-snapshot, s"
+  BASE[mirror_redeliver]="feeding them the first time, s"
+  GOAL[mirror_redeliver]="<= 0.5"
+  CMD[mirror_redeliver]="pr_bench_mirror snapshot -n $mlast (redeliver_secs); pr_bench_mirror inserts -n $mlast (secs)"
+fi
+
 # ---- the table and the plot ----
 META=$W/meta.tsv
 : >"$META"
@@ -570,11 +636,16 @@ for id in $(cut -f1 "$RAW" | awk '!seen[$0]++'); do
 done
 note="Repeats: $REPEATS. Ratios are figure / baseline of the same repeat (latencies and
 memory: lower is better). Reproduce all: \`tests/bench/run.sh\`; one group:
-\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait|http> tests/bench/run.sh\`."
+\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait|http|mirror> tests/bench/run.sh\`."
 if [ -f "$W/republish-arrivals.txt" ]; then
   note="$note
 Republished partitions a subscriber received (repeat, default policy, keep-all; of $REPUBLISH_N): \
 $(paste -sd';' "$W/republish-arrivals.txt")."
+fi
+if [ -f "$W/mirror-snapshot.txt" ]; then
+  note="$note
+Mirror snapshot runs (repeat, a watcher dropped 0/1, connect µs with the lock held): \
+$(paste -sd';' "$W/mirror-snapshot.txt")."
 fi
 if [ -f "$W/raw-arrivals.txt" ]; then
   note="$note

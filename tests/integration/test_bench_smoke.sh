@@ -16,6 +16,7 @@ BENCH_SKIP_BUILD=1 BENCH_BUILD_DIR="$PARTREG_BUILD_DIR" BENCH_OUT="$out" BENCH_R
   BENCH_DURABLE_N=64 BENCH_DURABLE_C=16 BENCH_LMDB_N=20 \
   BENCH_STORE_SIZES="100 1000" BENCH_STORE_SAMPLES=100 BENCH_REPUBLISH_N=300 \
   BENCH_WAIT_N=5 BENCH_BRIDGE_N=2 BENCH_HTTP_SECS=1 \
+  BENCH_MIRROR_SIZES="100 1000" BENCH_MIRROR_SAMPLES=100 \
   bash "$PARTREG_SOURCE_DIR/tests/bench/run.sh" >"$T/bench.log" 2>&1 || {
   tail -n 40 "$T/bench.log"
   fail "tests/bench/run.sh failed"
@@ -25,12 +26,14 @@ ok "run.sh finished"
 # One row per figure: query and lock at 1 and 4 in flight, register at 16,
 # durable, unlock → summary p50/p99 local and bridged, query time at 100 and
 # 1000, republish and the broker's RSS under the default policy and keep-all,
-# memory; and with wrk installed, the http group's readiness (original
+# memory; the mirror's reversed inserts at 100 and 1000, its in-order
+# inserts at 1000, readiness, snapshot, read p99 and redelivery; and with
+# wrk installed, the http group's readiness (original
 # route and /v1) and lock+unlock through partreg-http at 1 and 4
 # connections; each with a number as its value (second column).
-want=17
+want=24
 if command -v wrk >/dev/null 2>&1; then
-  want=23
+  want=30
   grep -q '^| readiness over HTTP (GET /sources/{s}/check_readiness), requests/s, 4 connections' "$out/results.md" ||
     fail "no http readiness figure"
   grep -q '^| lock+unlock over HTTP' "$out/results.md" || fail "no http lock+unlock figure"

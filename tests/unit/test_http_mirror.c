@@ -32,6 +32,7 @@
 #include <partreg/time.h>
 
 #include "examples.h"
+#include "buf.h"
 #include "mirror.h"
 
 #define P   "partreg/v1"
@@ -1219,6 +1220,665 @@ test_watch_wakes(void **state)
 	pr_http_mirror_free(m);
 }
 
+/* ---- at scale ---- */
+
+/* A stream's reader, as the dashboard is: partition events applied to a
+ * model of hourly partitions i of source "s", provider "p", from T0
+ * (seq[i], 0 = absent), the text read in pieces and cut at blank lines. */
+struct model {
+	int64_t *seq;
+	size_t n;
+	char *text;
+	size_t len, cap;
+	int ended; /* snapshot-end seen */
+};
+
+static void
+model_event(struct model *md, char *ev)
+{
+	struct json_object *o, *v;
+	int64_t start;
+	char *data = strstr(ev, "\ndata: ");
+
+	if (strncmp(ev, "event: snapshot-end\n", 20) == 0) {
+		md->ended = 1;
+		return;
+	}
+	if (strncmp(ev, "event: partition\n", 17) != 0) {
+		return;
+	}
+	assert_non_null(data);
+	o = json_tokener_parse(data + 7);
+	assert_non_null(o);
+	assert_int_equal(pr_time_parse(str(o, "start"), strlen(str(o, "start")), &start), 0);
+	assert_true((start - T0) % HOUR == 0 && (size_t)((start - T0) / HOUR) < md->n);
+	md->seq[(start - T0) / HOUR]
+	    = json_object_object_get_ex(o, "state", &v) ? num(o, "seq") : 0;
+	json_object_put(o);
+}
+
+/* Read whatever w has queued, in pieces of up to 4 KiB, into the model;
+ * stop after limit bytes (0: none). Returns -1 when w was dropped. */
+static int
+model_read(struct pr_http_mirror *m, struct pr_http_watch *w, struct model *md, size_t limit)
+{
+	size_t got = 0;
+	long k;
+
+	do {
+		char *end;
+
+		if (md->cap - md->len < 4097) {
+			md->cap = md->cap * 2 + 8192;
+			md->text = realloc(md->text, md->cap);
+			assert_non_null(md->text);
+		}
+		k = pr_http_watch_read(m, w, md->text + md->len, 4096, 0);
+		if (k < 0) {
+			return -1;
+		}
+		md->len += (size_t)k;
+		got += (size_t)k;
+		md->text[md->len] = '\0';
+		/* Whole events only. */
+		while ((end = strstr(md->text, "\n\n")) != NULL) {
+			*end = '\0';
+			model_event(md, md->text);
+			md->len -= (size_t)(end + 2 - md->text);
+			memmove(md->text, end + 2, md->len + 1);
+		}
+	} while (k > 0 && (limit == 0 || got < limit));
+	return 0;
+}
+
+/* The model equals the mirror's listing. */
+static void
+model_check(struct pr_http_mirror *m, const struct model *md)
+{
+	struct json_object *a
+	    = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &(int) { 0 }));
+	size_t j = 0;
+
+	for (size_t i = 0; i < md->n; i++) {
+		if (md->seq[i] == 0) {
+			continue;
+		}
+		assert_true(j < json_object_array_length(a));
+		assert_int_equal(num(json_object_array_get_idx(a, j), "seq"), md->seq[i]);
+		assert_true(str(json_object_array_get_idx(a, j), "start") != NULL);
+		j++;
+	}
+	assert_int_equal(j, json_object_array_length(a));
+	json_object_put(a);
+}
+
+/*
+ * 50,000 partitions (about 12 MB of snapshot, more than a watcher may
+ * have queued): a watcher connected across changes, before and after its
+ * snapshot position, and across every message delivered again unchanged
+ * (a broker reconnect), is not dropped, and what it read adds up to what
+ * the mirror holds: no change lost between snapshot and stream.
+ */
+static void
+test_watch_big_snapshot_across_changes(void **state)
+{
+	enum { N = 50000 };
+	struct pr_http_mirror *m = mirror();
+	struct model md = { calloc(N + 10, sizeof(int64_t)), N + 10, NULL, 0, 0, 0 };
+	struct pr_http_watch *w, *idle;
+	uint64_t seq = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		part(m, "s", "p", T0 + i * HOUR, T0 + (i + 1) * HOUR, "ready", ++seq);
+	}
+	idle = pr_http_mirror_watch(m); /* connects and never reads */
+	w = pr_http_mirror_watch(m);
+	assert_non_null(w);
+	assert_int_equal(model_read(m, w, &md, 512u << 10), 0); /* about 2,000 */
+	assert_false(md.ended);
+	/* Every one changed: behind the position (about 0.5 MiB queued), at
+	 * it, ahead of it; removed on both sides, new on both sides. */
+	for (int i = 0; i < N; i++) {
+		part(m, "s", "p", T0 + i * HOUR, T0 + (i + 1) * HOUR, "locked", ++seq);
+	}
+	part_clear(m, "s", "p", T0 + 3 * HOUR, T0 + 4 * HOUR);
+	part_clear(m, "s", "p", T0 + (N - 3) * HOUR, T0 + (N - 2) * HOUR);
+	part(m, "s", "p", T0 + (N + 5) * HOUR, T0 + (N + 6) * HOUR, "pending", ++seq);
+	part_clear(m, "s", "p", T0 + (N + 5) * HOUR, T0 + (N + 6) * HOUR);
+	part(m, "s", "p", T0 + (N + 5) * HOUR, T0 + (N + 6) * HOUR, "failed", ++seq);
+	assert_int_equal(model_read(m, w, &md, 1u << 20), 0);
+	/* Everything again, unchanged, as after a broker reconnect: nothing
+	 * queued, so nothing to drop. */
+	for (int i = 0; i < N; i++) {
+		char topic[1024];
+		char *a = pr_http_mirror_partitions_json(
+		    m, "s", R(T0 + i * HOUR, T0 + i * HOUR + 1), &(int) { 0 });
+		struct json_object *o = json_tokener_parse(a);
+
+		if (json_object_array_length(o) == 1) {
+			const char *body
+			    = json_object_to_json_string_ext(json_object_array_get_idx(o, 0),
+			        JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+			part_topic(
+			    topic, sizeof topic, "s", T0 + i * HOUR, T0 + (i + 1) * HOUR, "p");
+			put(m, topic, body);
+		}
+		json_object_put(o);
+		free(a);
+	}
+	assert_int_equal(model_read(m, w, &md, 0), 0);
+	assert_true(md.ended);
+	model_check(m, &md);
+	/* Live now: a change arrives as one event. */
+	part(m, "s", "p", T0, T0 + HOUR, "ready", ++seq);
+	assert_int_equal(model_read(m, w, &md, 0), 0);
+	model_check(m, &md);
+	/* The idle one read nothing and is still there, its snapshot waiting. */
+	md.ended = 0;
+	memset(md.seq, 0, (N + 10) * sizeof(int64_t));
+	md.len = 0;
+	assert_int_equal(model_read(m, idle, &md, 0), 0);
+	assert_true(md.ended);
+	model_check(m, &md);
+	pr_http_mirror_unwatch(m, w);
+	pr_http_mirror_unwatch(m, idle);
+	free(md.seq);
+	free(md.text);
+	pr_http_mirror_free(m);
+}
+
+/* How many times needle occurs in hay. */
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) {
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A watcher whose snapshot stopped among the summaries (600 sources, more
+ * than a chunk of them): a change ahead of its position reaches it once,
+ * through the snapshot; a change behind it twice (the snapshot's copy,
+ * then the change), in that order.
+ */
+static void
+test_watch_position_exact(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *w;
+	struct pr_http_buf all = { 0 };
+	char name[32], buf[4096];
+	const char *old, *fresh;
+	long k;
+
+	(void)state;
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof name, "src%03d", i);
+		summary(m, name, 1, 1, "[]", "[]", 0);
+		part(m, name, "p", T0, T1, "pending", 1);
+	}
+	w = pr_http_mirror_watch(m);
+	/* Read the first chunk only: it ends among the summaries. */
+	k = pr_http_watch_read(m, w, buf, sizeof buf, 0);
+	assert_true(k > 0);
+	pr_http_buf_add(&all, buf, (size_t)k);
+	/* Every summary changed: those behind it (and the one at it) are
+	 * queued, those ahead come with the snapshot. */
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof name, "src%03d", i);
+		summary(m, name, 2, 1, "[]", "[]", 0);
+	}
+	part(m, "src000", "p", T0, T1, "locked", 2); /* ahead: partitions follow */
+	while ((k = pr_http_watch_read(m, w, buf, sizeof buf, 0)) > 0) {
+		pr_http_buf_add(&all, buf, (size_t)k);
+	}
+	assert_int_equal(k, 0);
+	old = strstr(all.p, "\"source\":\"src000\",\"owner\":\"team\",\"seq\":1,");
+	fresh = strstr(all.p, "\"source\":\"src000\",\"owner\":\"team\",\"seq\":2,");
+	assert_non_null(old);
+	assert_non_null(fresh);
+	assert_true(old < fresh);
+	assert_int_equal(count(all.p, "\"source\":\"src599\",\"owner\""), 1);
+	assert_non_null(strstr(all.p, "\"source\":\"src599\",\"owner\":\"team\",\"seq\":2,"));
+	assert_int_equal(count(all.p, "\"source\":\"src000\",\"provider\""), 1);
+	assert_non_null(strstr(all.p,
+	    "\"source\":\"src000\",\"provider\":\"p\",\"start\":"
+	    "\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\","
+	    "\"state\":\"locked\""));
+	assert_int_equal(count(all.p, "event: snapshot-end"), 1);
+	for (int i = 0; i < 600; i++) {
+		char seq1[128], seq2[128];
+		const char *last = NULL;
+
+		snprintf(
+		    seq1, sizeof seq1, "\"source\":\"src%03d\",\"owner\":\"team\",\"seq\":1,", i);
+		snprintf(
+		    seq2, sizeof seq2, "\"source\":\"src%03d\",\"owner\":\"team\",\"seq\":2,", i);
+		for (const char *p = all.p; (p = strstr(p, seq2)) != NULL; p++) {
+			last = p;
+		}
+		assert_non_null(last);
+		old = strstr(all.p, seq1);
+		assert_true(old == NULL || old < last);
+		assert_true(count(all.p, seq1) + count(all.p, seq2) <= 2);
+	}
+	pr_http_buf_release(&all);
+	pr_http_mirror_unwatch(m, w);
+	pr_http_mirror_free(m);
+}
+
+/* A retained message delivered again unchanged is no event; after another
+ * store's status (new order) it is taken back silently, and its order
+ * holds again. */
+static void
+test_watch_redelivery_no_event(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *w;
+	struct json_object *a;
+
+	(void)state;
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s1\",\"epoch\":3}");
+	summary(m, "s", 5, 3, "[]", "[]", 0);
+	part_since(m, "s", "p", T0, T1, "ready", 5, 3, T0);
+	w = pr_http_mirror_watch(m);
+	assert_non_null(strstr(drain(m, w), "snapshot-end"));
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s1\",\"epoch\":3}");
+	summary(m, "s", 5, 3, "[]", "[]", 0);
+	part_since(m, "s", "p", T0, T1, "ready", 5, 3, T0);
+	assert_string_equal(drain(m, w), "");
+	/* Another store: its status is news; the old copies delivered again
+	 * are not, but they take their order back (epoch 3, seq 5). */
+	put(m, P "/agent/status", "{\"status\":\"online\",\"store\":\"s2\",\"epoch\":1}");
+	assert_non_null(strstr(drain(m, w), "event: status"));
+	summary(m, "s", 5, 3, "[]", "[]", 0);
+	part_since(m, "s", "p", T0, T1, "ready", 5, 3, T0);
+	assert_string_equal(drain(m, w), "");
+	part_since(m, "s", "p", T0, T1, "locked", 4, 3, T0); /* stale again */
+	assert_string_equal(drain(m, w), "");
+	/* The same bytes at another seq are a change. */
+	part_since(m, "s", "p", T0, T1, "ready", 6, 3, T0);
+	assert_non_null(strstr(drain(m, w), "\"seq\":6"));
+	a = parse(pr_http_mirror_partitions_json(m, "s", R(0, 0), &(int) { 0 }));
+	assert_int_equal(num(json_object_array_get_idx(a, 0), "seq"), 6);
+	json_object_put(a);
+	pr_http_mirror_unwatch(m, w);
+	pr_http_mirror_free(m);
+}
+
+/* Read and forget everything queued for w. */
+static void
+discard(struct pr_http_mirror *m, struct pr_http_watch *w)
+{
+	char buf[4096];
+	long k;
+
+	while ((k = pr_http_watch_read(m, w, buf, sizeof buf, 0)) > 0) { }
+	assert_int_equal(k, 0);
+}
+
+/* A partition message of about 100 KiB (a long "note"). */
+static void
+big_part(struct pr_http_mirror *m, int i, uint64_t seq)
+{
+	static char body[110 * 1024];
+	char topic[512], a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
+	int n;
+
+	part_topic(topic, sizeof topic, "s", T0 + i * HOUR, T0 + (i + 1) * HOUR, "p");
+	n = snprintf(body, sizeof body,
+	    "{\"source\":\"s\",\"provider\":\"p\",\"start\":\"%s\",\"end\":\"%s\",\"state\":"
+	    "\"ready\","
+	    "\"seq\":%llu,\"epoch\":1,\"note\":\"",
+	    pr_time_format(T0 + i * HOUR, a), pr_time_format(T0 + (i + 1) * HOUR, b),
+	    (unsigned long long)seq);
+	memset(body + n, 'x', 100 * 1024);
+	strcpy(body + n + 100 * 1024, "\"}");
+	put(m, topic, body);
+}
+
+/* Each watcher may have 1 MiB of changes queued, and all of them 64 MiB:
+ * past that, those furthest behind go and the rest stay. */
+static void
+test_watch_memory_bounded(void **state)
+{
+	enum { W = 80 };
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_watch *w[W], *one;
+	char buf[4096];
+	int dropped = 0;
+	uint64_t seq = 0;
+
+	(void)state;
+	one = pr_http_mirror_watch(m);
+	discard(m, one);
+	/* 9 changes of 100 KiB (0.9 MiB) are kept; the 11th is too many. */
+	for (int i = 0; i < 9; i++) {
+		big_part(m, i, ++seq);
+	}
+	assert_true(pr_http_watch_read(m, one, buf, sizeof buf, 0) > 0);
+	big_part(m, 9, ++seq);
+	big_part(m, 10, ++seq);
+	assert_int_equal(pr_http_watch_read(m, one, buf, sizeof buf, 0), -1);
+	pr_http_mirror_unwatch(m, one);
+
+	for (int i = 0; i < W; i++) {
+		w[i] = pr_http_mirror_watch(m);
+		discard(m, w[i]);
+	}
+	/* 0.9 MiB each for 80 watchers is 72 MiB: some must go. */
+	for (int i = 0; i < 9; i++) {
+		big_part(m, 20 + i, ++seq);
+	}
+	for (int i = 0; i < W; i++) {
+		long k = pr_http_watch_read(m, w[i], buf, sizeof buf, 0);
+
+		dropped += k < 0;
+		assert_true(k != 0);
+	}
+	assert_true(dropped >= W - 64 / 0.9 - 1 && dropped < W / 2);
+	for (int i = 0; i < W; i++) {
+		pr_http_mirror_unwatch(m, w[i]);
+	}
+	pr_http_mirror_free(m);
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Partitions arriving in reverse and in random order are listed as those
+ * arriving in order; windows list what brute force finds. */
+static void
+test_insert_orders(void **state)
+{
+	enum { N = 20000 };
+	struct pr_http_mirror *m[3] = { mirror(), mirror(), mirror() };
+	int *perm = malloc(N * sizeof *perm);
+	uint64_t s = 88172645463325252ull;
+	struct json_object *all;
+	char *text[3];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		perm[i] = i;
+	}
+	for (int i = N - 1; i > 0; i--) {
+		int j = (int)(rnd(&s) % (uint64_t)(i + 1)), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (int k = 0; k < N; k++) {
+		int in = k, rev = N - 1 - k, rd = perm[k];
+		/* Two providers, partitions of an hour and a day, overlapping. */
+		const int *who[3] = { &in, &rev, &rd };
+
+		for (int x = 0; x < 3; x++) {
+			int i = *who[x];
+			int64_t len = i % 10 == 0 ? DAY : HOUR;
+
+			part(m[x], "s", i % 3 == 0 ? "q" : "p", T0 + (i / 2) * HOUR,
+			    T0 + (i / 2) * HOUR + len, "ready", (uint64_t)i + 1);
+		}
+	}
+	for (int x = 0; x < 3; x++) {
+		text[x] = pr_http_mirror_partitions_json(m[x], "s", R(0, 0), &(int) { 0 });
+	}
+	assert_string_equal(text[0], text[1]);
+	assert_string_equal(text[0], text[2]);
+	for (int x = 0; x < 3; x++) {
+		free(text[x]);
+	}
+	/* Windows: the listing's overlapping elements, in the same order. */
+	all = parse(pr_http_mirror_partitions_json(m[2], "s", R(0, 0), &(int) { 0 }));
+	for (int q = 0; q < 200; q++) {
+		int64_t a = T0 + (int64_t)(rnd(&s) % (N / 2 + 48)) * HOUR - DAY;
+		int64_t b = a + 1 + (int64_t)(rnd(&s) % (3 * DAY));
+		struct json_object *got
+		    = parse(pr_http_mirror_partitions_json(m[2], "s", R(a, b), &(int) { 0 }));
+		size_t j = 0;
+
+		for (size_t i = 0; i < json_object_array_length(all); i++) {
+			struct json_object *e = json_object_array_get_idx(all, i);
+			int64_t ps, pe;
+
+			pr_time_parse(str(e, "start"), strlen(str(e, "start")), &ps);
+			pr_time_parse(str(e, "end"), strlen(str(e, "end")), &pe);
+			if (ps < b && pe > a) {
+				assert_true(j < json_object_array_length(got));
+				assert_int_equal(
+				    num(json_object_array_get_idx(got, j), "seq"), num(e, "seq"));
+				j++;
+			}
+		}
+		assert_int_equal(j, json_object_array_length(got));
+		json_object_put(got);
+		if (q == 20) {
+			/* Half of them gone, for the rest of the windows. */
+			for (int i = 0; i < N; i += 2) {
+				int64_t len = i % 10 == 0 ? DAY : HOUR;
+
+				part_clear(m[2], "s", i % 3 == 0 ? "q" : "p", T0 + (i / 2) * HOUR,
+				    T0 + (i / 2) * HOUR + len);
+			}
+			json_object_put(all);
+			all = parse(
+			    pr_http_mirror_partitions_json(m[2], "s", R(0, 0), &(int) { 0 }));
+		}
+	}
+	json_object_put(all);
+	free(perm);
+	for (int x = 0; x < 3; x++) {
+		pr_http_mirror_free(m[x]);
+	}
+}
+
+/* A blocker as the brute force sees it. */
+struct bf {
+	int64_t start, end;
+	const char *provider, *state;
+	uint64_t seq;
+};
+
+static unsigned
+lclass(int64_t a, int64_t b)
+{
+	return 63u - (unsigned)__builtin_clzll((uint64_t)(b - a));
+}
+
+static int
+bf_order(const void *x, const void *y)
+{
+	const struct bf *a = x, *b = y;
+
+	if (lclass(a->start, a->end) != lclass(b->start, b->end)) {
+		return lclass(a->start, a->end) < lclass(b->start, b->end) ? -1 : 1;
+	}
+	if (a->start != b->start) {
+		return a->start < b->start ? -1 : 1;
+	}
+	if (a->end != b->end) {
+		return a->end < b->end ? -1 : 1;
+	}
+	return strcmp(a->provider, b->provider);
+}
+
+/*
+ * 100,000 partitions of two providers, hours and days, in every state,
+ * with the summary the agent would retain for them: readiness for many
+ * windows equals the brute force over every partition (the readiness
+ * rule on the ready union and every overlapping blocker, in the agent's
+ * order).
+ */
+static void
+test_readiness_brute_force(void **state)
+{
+	enum { N = 100000 };
+	static const char *const st[] = { "pending", "locked", "ready", "failed", "deleted" };
+	struct pr_http_mirror *m = mirror();
+	struct bf *all = calloc(N, sizeof *all), *bl = calloc(N, sizeof *bl);
+	struct pr_range *ready = calloc(N, sizeof *ready), *blocked = calloc(N, sizeof *blocked);
+	size_t nready = 0, nblocked = 0, len = 0, cap = 16u << 20;
+	char *body = malloc(cap), a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ];
+	uint64_t s = 2463534242ull;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		struct bf *p = &all[i];
+		int day = i % 50 == 0;
+		uint64_t r = rnd(&s) % 100;
+
+		p->provider = day ? "q" : "p";
+		p->start = day ? T0 + (int64_t)(i / 24) * DAY : T0 + (int64_t)i * HOUR;
+		p->end = p->start + (day ? DAY : HOUR);
+		p->state = st[r < 1 ? 0 : r < 2 ? 1 : r < 3 ? 3 : r < 4 ? 4 : 2];
+		p->seq = (uint64_t)i + 1;
+		part(m, "s", p->provider, p->start, p->end, p->state, p->seq);
+		if (strcmp(p->state, "ready") == 0) {
+			ready[nready++] = (struct pr_range) { p->start, p->end };
+		} else if (strcmp(p->state, "deleted") != 0) {
+			blocked[nblocked] = (struct pr_range) { p->start, p->end };
+			bl[nblocked++] = *p;
+		}
+	}
+	/* Day partitions of q land on the same keys now and then: the last
+	 * one stands, as in the mirror. */
+	qsort(bl, nblocked, sizeof *bl, bf_order);
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < nblocked; i++) {
+			if (k > 0 && bl[k - 1].start == bl[i].start && bl[k - 1].end == bl[i].end
+			    && strcmp(bl[k - 1].provider, bl[i].provider) == 0) {
+				bl[k - 1] = bl[i];
+			} else {
+				bl[k++] = bl[i];
+			}
+		}
+		nblocked = k;
+		nready = 0;
+		for (int i = 0; i < N; i++) {
+			/* The last state of each key. */
+			int later = 0;
+
+			if (all[i].provider[0] == 'q') {
+				later = i + 50 < N && all[i + 50].start == all[i].start;
+			}
+			if (!later && strcmp(all[i].state, "ready") == 0) {
+				ready[nready++] = (struct pr_range) { all[i].start, all[i].end };
+			}
+		}
+		for (size_t i = 0; i < nblocked; i++) {
+			blocked[i] = (struct pr_range) { bl[i].start, bl[i].end };
+		}
+	}
+	nready = pr_ranges_coalesce(ready, nready);
+	len = (size_t)snprintf(body, cap,
+	    "{\"v\":2,\"source\":\"s\",\"owner\":\"o\",\"seq\":9,\"epoch\":1,"
+	    "\"updated_at\":\"2023-01-01T00:00:00Z\",\"truncated\":false,\"ready\":[");
+	for (size_t i = 0; i < nready; i++) {
+		len += (size_t)snprintf(body + len, cap - len, "%s[\"%s\",\"%s\"]", i ? "," : "",
+		    pr_time_format(ready[i].start, a), pr_time_format(ready[i].end, b));
+	}
+	len += (size_t)snprintf(body + len, cap - len, "],\"blocked\":[");
+	for (size_t i = 0; i < nblocked; i++) {
+		len += (size_t)snprintf(body + len, cap - len,
+		    "%s{\"start\":\"%s\",\"end\":\"%s\",\"provider\":\"%s\",\"state\":\"%s\","
+		    "\"count\":1}",
+		    i ? "," : "", pr_time_format(bl[i].start, a), pr_time_format(bl[i].end, b),
+		    bl[i].provider, bl[i].state);
+	}
+	snprintf(body + len, cap - len, "]}");
+	put(m, P "/state/s", body);
+
+	for (int q = 0; q < 300; q++) {
+		int64_t wa = T0 + (int64_t)(rnd(&s) % (N + 48)) * HOUR - DAY;
+		int64_t wb = wa + HOUR * (1 + (int64_t)(rnd(&s) % (q % 10 == 0 ? N : 72)));
+		struct pr_range gaps[64];
+		struct pr_readiness r = { .gaps = gaps, .gaps_cap = 64 };
+		struct json_object *o, *ba;
+		size_t k = 0;
+
+		pr_readiness_eval(R(wa, wb), ready, nready, blocked, nblocked, &r);
+		assert_int_equal(readiness(m, "s", wa, wb, &o), 0);
+		assert_int_equal(
+		    json_object_get_boolean(json_object_object_get(o, "ready")), r.ready);
+		assert_int_equal(json_object_array_length(json_object_object_get(o, "gaps")),
+		    r.ngaps < 64 ? r.ngaps : 64);
+		ba = json_object_object_get(o, "blockers");
+		for (size_t i = 0; i < nblocked; i++) {
+			struct json_object *e;
+
+			if (!(bl[i].start < wb && bl[i].end > wa)) {
+				continue;
+			}
+			assert_true(k < json_object_array_length(ba));
+			e = json_object_array_get_idx(ba, k++);
+			assert_string_equal(str(e, "provider"), bl[i].provider);
+			assert_string_equal(str(e, "state"), bl[i].state);
+			assert_int_equal(num(e, "seq"), bl[i].seq);
+			assert_false(json_object_object_get_ex(e, "epoch", NULL));
+		}
+		assert_int_equal(k, json_object_array_length(ba));
+		assert_int_equal(k, r.nblockers);
+		json_object_put(o);
+	}
+	free(all);
+	free(bl);
+	free(ready);
+	free(blocked);
+	free(body);
+	pr_http_mirror_free(m);
+}
+
+/* Gauges and expiry follow state changes: a ready partition locked again
+ * is not pruned; one turning ready is, from its new since. */
+static void
+test_state_changes_reindexed(void **state)
+{
+	struct pr_http_mirror *m = mirror();
+	struct pr_http_gauge *g;
+
+	(void)state;
+	part_since(m, "s", "p", T0, T1, "ready", 1, 1, T0);
+	part_since(m, "s", "p", T1, T2, "pending", 2, 1, T0);
+	part_since(m, "s", "p", T0, T1, "locked", 3, 1, T1);
+	part_since(m, "s", "p", T1, T2, "ready", 4, 1, T2);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	assert_int_equal(g[0].count[PR_READY], 1);
+	assert_int_equal(g[0].count[PR_LOCKED], 1);
+	assert_int_equal(g[0].count[PR_PENDING], 0);
+	assert_true(g[0].oldest_lock_since == T1);
+	free(g);
+	/* T1 + 60 s: the ready one (since T2) stays, the locked one too. */
+	pr_http_mirror_prune(m, T1 + 60 * SEC, 60, 60);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	assert_int_equal(g[0].count[PR_READY] + g[0].count[PR_LOCKED], 2);
+	free(g);
+	pr_http_mirror_prune(m, T2 + 60 * SEC, 60, 60);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	assert_int_equal(g[0].count[PR_READY], 0);
+	assert_int_equal(g[0].count[PR_LOCKED], 1);
+	free(g);
+	/* Unlocked and cleared: the source goes with its last partition. */
+	part_clear(m, "s", "p", T0, T1);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 0);
+	free(g);
+	pr_http_mirror_free(m);
+}
+
 int
 main(void)
 {
@@ -1242,6 +1902,13 @@ main(void)
 		cmocka_unit_test(test_watch_snapshot_then_changes),
 		cmocka_unit_test(test_watch_far_behind_dropped),
 		cmocka_unit_test(test_watch_wakes),
+		cmocka_unit_test(test_watch_big_snapshot_across_changes),
+		cmocka_unit_test(test_watch_position_exact),
+		cmocka_unit_test(test_watch_redelivery_no_event),
+		cmocka_unit_test(test_watch_memory_bounded),
+		cmocka_unit_test(test_insert_orders),
+		cmocka_unit_test(test_readiness_brute_force),
+		cmocka_unit_test(test_state_changes_reindexed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
