@@ -34,12 +34,6 @@ static const struct pr_optdef opts[] = {
 	{ "max-body", PR_OPT_SIZE, O(max_body), "largest request body, bytes (larger: 413)" },
 	{ "request-timeout", PR_OPT_U32, O(request_timeout_s),
 	    "seconds to wait for the agent's reply (then 504)" },
-	{ "ready-expiry", PR_OPT_U32, O(ready_expiry_s),
-	    "seconds a ready partition is kept after it became ready, as the agent's "
-	    "--ready-expiry (0: always)" },
-	{ "tombstone-expiry", PR_OPT_U32, O(tombstone_expiry_s),
-	    "seconds a deleted partition's tombstone is kept, as the agent's "
-	    "--tombstone-expiry (0: always)" },
 	{ "tls-cert", PR_OPT_STR, O(tls_cert), "HTTPS: server certificate chain (PEM)" },
 	{ "tls-key", PR_OPT_STR, O(tls_key), "HTTPS: server private key (PEM)" },
 	{ "help", PR_OPT_FLAG, O(help), "print this help and exit" },
@@ -63,8 +57,6 @@ set_defaults(struct pr_http_config *cfg)
 	cfg->idle_timeout_s = 30;
 	cfg->max_body = 65536;
 	cfg->request_timeout_s = 10;
-	cfg->ready_expiry_s = 604800;
-	cfg->tombstone_expiry_s = 604800;
 	if (cfg->broker == NULL || cfg->prefix == NULL || cfg->log_level == NULL
 	    || cfg->listen == NULL) {
 		return -ENOMEM;
@@ -147,7 +139,6 @@ pr_http_config_usage(FILE *out)
 	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --prefix %s\n"
 	    "  --listen 127.0.0.1:5498 --max-connections 256 --max-streams 0\n"
 	    "  --max-connections-per-ip 0 --idle-timeout 30 --max-body 65536\n"
-	    "  --request-timeout 10 --ready-expiry 604800 --tombstone-expiry 604800\n"
-	    "  --log-level info\n",
+	    "  --request-timeout 10 --log-level info\n",
 	    PR_DEFAULT_PREFIX);
 }

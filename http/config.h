@@ -33,11 +33,6 @@ struct pr_http_config {
 	uint32_t idle_timeout_s;    /* 30: a connection silent this long is closed */
 	size_t max_body;            /* 65536 */
 	uint32_t request_timeout_s; /* 10: the wait for an agent's reply */
-	/* As partregd's: how long the broker keeps a ready partition's and a
-	 * tombstone's retained message, so the mirror forgets them too
-	 * (604800; 0 = always kept). */
-	uint32_t ready_expiry_s;
-	uint32_t tombstone_expiry_s;
 	int help;
 	int version;
 };

@@ -39,7 +39,7 @@ subscribe_all(struct pr_client *c, struct pr_http_mirror *m)
 	static const char *const filters[] = { "state/#", "agent/status", "agent/stats" };
 
 	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
-		int r = pr_client_subscribe(c, filters[i], pr_http_mirror_message, m, 0);
+		int r = pr_client_subscribe_msg(c, filters[i], pr_http_mirror_msg, m, 0);
 
 		if (r != 0 && r != -ETIMEDOUT && r != -ENOTCONN) {
 			pr_error("partreg-http: cannot subscribe to %s/%s: %s", pr_client_prefix(c),
@@ -140,8 +140,7 @@ main(int argc, char **argv)
 
 		sig = sigtimedwait(&set, NULL, &prune);
 		if (sig < 0) {
-			pr_http_mirror_prune(
-			    app.mirror, pr_time_now(), cfg.ready_expiry_s, cfg.tombstone_expiry_s);
+			pr_http_mirror_prune(app.mirror, pr_time_now());
 		} else if (sig == SIGHUP) {
 			pr_info(
 			    "partreg-http: SIGHUP ignored (restart to reload the configuration)");

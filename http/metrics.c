@@ -4,7 +4,7 @@
  * so the series are kept in small arrays searched linearly under one
  * mutex; a request costs one lock and a few comparisons. The agent's stats
  * are read from its retained agent/stats at each scrape (one name per
- * stat, fixed by CONTRACT.md).
+ * stat, as the README's HTTP section lists them).
  */
 #include "metrics.h"
 

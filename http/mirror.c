@@ -72,7 +72,7 @@ struct msource;
 struct mpart {
 	struct pr_itree_node by_key; /* in its source's parts; range = the partition's */
 	/* In its source's blockers (range = the partition's), in the mirror's
-	 * expiry queue of its state (range = [since, since]), or in none:
+	 * expiry queue (range = [expires_at, expires_at]), or in none:
 	 * state_tree says which. */
 	struct pr_itree_node by_state;
 	struct pr_itree *state_tree;
@@ -82,7 +82,8 @@ struct mpart {
 	uint64_t seq, epoch; /* the staleness order (new_store zeroes them) */
 	int reordered;       /* new_store zeroed them: the message's own differ */
 	int64_t since;
-	char *json; /* the retained message, verbatim */
+	int64_t expires_at; /* when the broker forgets it (its message expiry); 0 = never */
+	char *json;         /* the retained message, verbatim */
 	size_t json_len;
 	char *json_noepoch; /* as a reply lists it: without "epoch" */
 };
@@ -134,7 +135,7 @@ struct pr_http_mirror {
 	struct msource **src;
 	size_t nsrc, capsrc;
 	/* Ready and deleted partitions with a since, by since: prune's work. */
-	struct pr_itree expiring[2];
+	struct pr_itree expiring; /* partitions not blocking with an expiry, by expires_at */
 	char *status, *stats;
 	struct pr_http_agent agent;
 	/* The store and epoch of the last agent status: another store, or a
@@ -225,9 +226,11 @@ state_index(struct pr_http_mirror *m, struct mpart *p)
 	if (is_blocker(p->state)) {
 		p->by_state.range = p->by_key.range;
 		t = &p->src->blockers;
-	} else if (p->since != 0) {
-		p->by_state.range.start = p->by_state.range.end = p->since;
-		t = &m->expiring[p->state == PR_READY ? 0 : 1];
+	} else if (p->expires_at != 0) {
+		/* (The agent gives an expiry only to ready partitions and
+		 * tombstones: a blocker's is not looked at.) */
+		p->by_state.range.start = p->by_state.range.end = p->expires_at;
+		t = &m->expiring;
 	}
 	if (t != NULL) {
 		pr_itree_insert(t, &p->by_state);
@@ -258,8 +261,7 @@ pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out)
 		return -ENOMEM;
 	}
 	m->prefix_len = strlen(prefix);
-	pr_itree_init(&m->expiring[0], since_cmp);
-	pr_itree_init(&m->expiring[1], since_cmp);
+	pr_itree_init(&m->expiring, since_cmp);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	*out = m;
@@ -755,8 +757,8 @@ on_summary(struct pr_http_mirror *m, const char *source, const char *payload, si
 
 /* state/<source>/partitions/<start>/<end>/<provider> */
 static void
-on_partition(
-    struct pr_http_mirror *m, const char *source, const char *rest, const char *payload, size_t len)
+on_partition(struct pr_http_mirror *m, const char *source, const char *rest, const char *payload,
+    size_t len, int64_t expires_at)
 {
 	const char *e1 = strchr(rest, '/'), *e2 = e1 != NULL ? strchr(e1 + 1, '/') : NULL;
 	struct pr_range r;
@@ -828,6 +830,7 @@ on_partition(
 	if (since != NULL) {
 		pr_time_parse(since, strlen(since), &p->since);
 	}
+	p->expires_at = expires_at;
 	/* The same object without epoch: a blocker as replies list it. */
 	json_object_object_del(o, "epoch");
 	p->json = copy_payload(payload, len);
@@ -851,6 +854,7 @@ on_partition(
 		have->epoch = p->epoch;
 		have->reordered = 0;
 		have->since = p->since;
+		have->expires_at = p->expires_at;
 		have->json = p->json;
 		have->json_len = p->json_len;
 		have->json_noepoch = p->json_noepoch;
@@ -975,7 +979,20 @@ on_stats(struct pr_http_mirror *m, const char *payload, size_t len)
 void
 pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t len)
 {
-	struct pr_http_mirror *m = arg;
+	pr_http_mirror_message_at(arg, topic, payload, len, -1, pr_time_now());
+}
+
+void
+pr_http_mirror_msg(void *arg, const struct pr_message *msg)
+{
+	pr_http_mirror_message_at(
+	    arg, msg->topic, msg->payload, msg->len, msg->expiry_s, pr_time_now());
+}
+
+void
+pr_http_mirror_message_at(struct pr_http_mirror *m, const char *topic, const char *payload,
+    size_t len, int64_t expiry_s, int64_t now)
+{
 	char source[PR_NAME_MAX + 1];
 	const char *t, *slash;
 
@@ -997,7 +1014,8 @@ pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t
 		    && strncmp(slash, "/partitions/", 12) == 0) {
 			memcpy(source, t, (size_t)(slash - t));
 			source[slash - t] = '\0';
-			on_partition(m, source, slash + 12, payload, len);
+			on_partition(m, source, slash + 12, payload, len,
+			    expiry_s >= 0 ? now + expiry_s * 1000000 : 0);
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -1032,22 +1050,16 @@ pr_http_agent_offline_text(const struct pr_http_agent *a, char *buf, size_t cap)
 /* ---- expiry ---- */
 
 void
-pr_http_mirror_prune(
-    struct pr_http_mirror *m, int64_t now, uint32_t ready_expiry_s, uint32_t tombstone_expiry_s)
+pr_http_mirror_prune(struct pr_http_mirror *m, int64_t now)
 {
-	const uint32_t life[2] = { ready_expiry_s, tombstone_expiry_s };
+	struct pr_itree_node *n;
 
 	pthread_mutex_lock(&m->mu);
-	/* Each queue by since: what has expired is at its front. */
-	for (int k = 0; k < 2; k++) {
-		struct pr_itree_node *n;
+	/* By expires_at: what has expired is at the front. */
+	while ((n = pr_itree_first(&m->expiring)) != NULL && n->range.start <= now) {
+		struct mpart *p = PART_OF(n, by_state);
 
-		while (life[k] != 0 && (n = pr_itree_first(&m->expiring[k])) != NULL
-		    && n->range.start + (int64_t)life[k] * 1000000 <= now) {
-			struct mpart *p = PART_OF(n, by_state);
-
-			part_remove(m, p->src, p);
-		}
+		part_remove(m, p->src, p);
 	}
 	pthread_mutex_unlock(&m->mu);
 }

@@ -45,8 +45,16 @@ int pr_http_mirror_new(const char *prefix, struct pr_http_mirror **out);
 /* After the client is closed (no callback runs) and every watcher is gone. */
 void pr_http_mirror_free(struct pr_http_mirror *m);
 
-/* A pr_message_fn; arg is the mirror. */
+/* A pr_msg_fn (pr_client_subscribe_msg); arg is the mirror. A partition
+ * state with an expiry (msg->expiry_s >= 0) is forgotten when it runs out
+ * (pr_http_mirror_prune). */
+void pr_http_mirror_msg(void *arg, const struct pr_message *msg);
+/* A pr_message_fn: the same for a message without expiry. */
 void pr_http_mirror_message(void *arg, const char *topic, const char *payload, size_t len);
+/* The same at time now (pr_time_now()'s scale), its expiry expiry_s (-1:
+ * none). */
+void pr_http_mirror_message_at(struct pr_http_mirror *m, const char *topic, const char *payload,
+    size_t len, int64_t expiry_s, int64_t now);
 
 /* The retained agent status, copied. */
 struct pr_http_agent {
@@ -91,14 +99,15 @@ int pr_http_mirror_readiness(
     struct pr_http_mirror *m, const char *source, struct pr_range want, char **result);
 
 /*
- * Forget what the broker forgets: ready partitions ready_expiry_s after
- * they became ready and tombstones tombstone_expiry_s after the deletion
- * (their retained messages' expiry, as partregd's options of the same
- * names set it; 0 = never), each told to the watchers as a partition event
- * without state. now in microseconds since the epoch.
+ * Forget what the broker forgets: partition states whose message had an
+ * MQTT 5 Message Expiry Interval (partregd gives one to ready partitions,
+ * --ready-expiry after they became ready, and to tombstones,
+ * --tombstone-expiry) are dropped when it runs out, each told to the
+ * watchers as a partition event without state. The broker drops an
+ * expired retained message without a word to its subscribers. now in
+ * microseconds since the epoch.
  */
-void pr_http_mirror_prune(
-    struct pr_http_mirror *m, int64_t now, uint32_t ready_expiry_s, uint32_t tombstone_expiry_s);
+void pr_http_mirror_prune(struct pr_http_mirror *m, int64_t now);
 
 /* Per-source gauges for /metrics; *out heap (free()), n returned. */
 struct pr_http_gauge {

@@ -2,16 +2,18 @@
 # partreg-http forgets what the broker forgets. The agent publishes a ready
 # partition's retained state with a message expiry (--ready-expiry after it
 # became ready) and a deleted one's tombstone likewise (--tombstone-expiry);
-# the broker then drops them without a word to its subscribers. With the
-# same two options, partreg-http's mirror drops them too, tells its stream
-# (a partition event without state), and its partition list, metrics and
-# dashboard agree with what a new subscriber of the broker gets. A pending
-# partition, which does not expire, stays.
+# the broker then drops them without a word to its subscribers.
+# partreg-http, told nothing of those options, takes each message's expiry
+# as the broker passes it on (MQTT 5 Message Expiry Interval), drops them
+# too, tells its stream (a partition event without state), and its
+# partition list, metrics and dashboard agree with what a new subscriber of
+# the broker gets. A pending partition, which does not expire, stays; so
+# does what a partreg-http started later learns, with the expiry left.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_http.sh"
 start_broker
-start_agent --ready-expiry 3 --tombstone-expiry 3
-start_http --ready-expiry 3 --tombstone-expiry 3
+start_agent --ready-expiry 6 --tombstone-expiry 6
+start_http
 
 S=exp_src
 new_source "$S"
@@ -29,17 +31,37 @@ for _ in $(seq 30); do
   sleep 0.1
 done
 hexpect 200 '[.items[].state] == ["ready", "pending", "deleted"]' "the mirror holds the three"
-t0=$(date +%s)
+t0=$(date +%s.%N)
 
-# The broker drops days 1 and 3 three seconds after their change; the
-# mirror checks every 2 s.
+# A second partreg-http, started 3.5 s later, gets the retained messages
+# with the expiry they have left (2.5 s), not the agent's 6 s.
+sleep 3.5
+H1=$H; HTTP1_PID=$HTTP_PID
+start_http
+t2=$(date +%s.%N)
+for _ in $(seq 100); do
+  hcall GET "/v1/sources/$S/partitions"
+  [ "$(jq -c '[.items[].state]' <<<"$HB")" = '["pending"]' ] && break
+  sleep 0.1
+done
+hexpect 200 '[.items[].state] == ["pending"]' "the later partreg-http, after the expiry: only the pending day"
+after=$(echo "$(date +%s.%N) - $t2" | bc)
+# The expiry left (2.5 s) plus at most one 2 s check, and some slack; the
+# agent's whole 6 s from its own start would be later.
+[ "$(echo "$after < 5.5" | bc)" = 1 ] || fail "the later partreg-http forgot them $after s after its start (expected the 2.5 s they had left, plus its 2 s check)"
+ok "the later partreg-http forgot them $(printf '%.1f' "$after") s after its start (they had 2.5 s left)"
+stop_http
+H=$H1; HTTP_PID=$HTTP1_PID
+
+# The first: the broker dropped days 1 and 3 six seconds after their
+# change; the mirror checks every 2 s.
 for _ in $(seq 100); do
   hcall GET "/v1/sources/$S/partitions"
   [ "$(jq -c '[.items[].state]' <<<"$HB")" = '["pending"]' ] && break
   sleep 0.1
 done
 hexpect 200 '[.items[].state] == ["pending"] and .items[0].start == "2024-03-02T00:00:00Z"' "after the expiry: only the pending day"
-ok "ready and deleted partitions forgotten $(($(date +%s) - t0)) s after the three were seen"
+ok "ready and deleted partitions forgotten $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s after the three were seen"
 broker=$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$P/state/$S/partitions/#" -W 1 2>/dev/null | jq -sc '[.[].state]' || true)
 [ "$broker" = '["pending"]' ] || fail "a new subscriber of the broker gets $broker, not the mirror's [\"pending\"]"
 ok "a new subscriber of the broker gets the same: $broker"

@@ -170,7 +170,7 @@ def walk_refs(node, where, doc):
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-# The contract's routes (http/CONTRACT.md): method, path, query parameters
+# The front door's routes (README, "HTTP"; partreg-http(8)): method, path, query parameters
 # (name: required), statuses the document must list.
 SEED = [
     ("get", "/", {}, [200]),

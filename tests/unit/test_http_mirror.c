@@ -1014,57 +1014,82 @@ test_gauges(void **state)
 	pr_http_mirror_free(m);
 }
 
+/* A partition state as part_since makes it, arriving at now with an
+ * expiry of expiry_s seconds (-1: none), as the broker passes it on. */
+static void
+part_expiring(struct pr_http_mirror *m, const char *source, int64_t start, int64_t end,
+    const char *state, uint64_t seq, int64_t expiry_s, int64_t now)
+{
+	char topic[1024], body[2048], a[PR_TIME_BUFSZ], b[PR_TIME_BUFSZ], c[PR_TIME_BUFSZ];
+
+	part_topic(topic, sizeof topic, source, start, end, "p");
+	snprintf(body, sizeof body,
+	    "{\"source\":\"%s\",\"provider\":\"p\",\"start\":\"%s\",\"end\":\"%s\","
+	    "\"state\":\"%s\",\"version\":1,\"fence\":1,\"since\":\"%s\","
+	    "\"updated_at\":\"%s\",\"seq\":%llu,\"epoch\":1}",
+	    source, pr_time_format(start, a), pr_time_format(end, b), state, pr_time_format(now, c),
+	    c, (unsigned long long)seq);
+	pr_http_mirror_message_at(m, topic, body, strlen(body), expiry_s, now);
+}
+
+/* The broker forgets a message when its expiry runs out: so does the
+ * mirror, at the expiry the message came with. */
 static void
 test_prune(void **state)
 {
 	struct pr_http_mirror *m = mirror();
 	struct pr_http_gauge *g;
 	struct pr_http_watch *w;
-	const int64_t since = T3;
+	const int64_t now = T3;
 	char *ev;
 
 	(void)state;
 	summary(m, "s", 1, 1, "[]", "[]", 0);
-	part_since(m, "s", "p", T0, T1, "ready", 1, 1, since);
-	part_since(m, "s", "p", T1, T2, "deleted", 2, 1, since);
-	part_since(m, "s", "p", T2, T3, "pending", 3, 1, T0);
-	part_since(m, "t", "p", T0, T1, "ready", 4, 1, since + 10 * SEC);
+	part_expiring(m, "s", T0, T1, "ready", 1, 60, now);
+	part_expiring(m, "s", T1, T2, "deleted", 2, 120, now);
+	part_expiring(m, "s", T2, T3, "pending", 3, -1, now);
+	part_expiring(m, "t", T0, T1, "ready", 4, 70, now);
+	part_expiring(m, "t", T1, T2, "ready", 5, -1, now); /* kept forever */
 	w = pr_http_mirror_watch(m);
 	drain(m, w);
 
-	/* 0 = never. */
-	pr_http_mirror_prune(m, since + 1000 * DAY, 0, 0);
+	/* One microsecond before the first expiry: all kept. */
+	pr_http_mirror_prune(m, now + 60 * SEC - 1);
 	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
 	assert_int_equal(g[0].count[PR_READY] + g[0].count[PR_DELETED] + g[0].count[PR_PENDING], 3);
 	free(g);
-	/* One microsecond before the ready partition's expiry: kept. */
-	pr_http_mirror_prune(m, since + 60 * SEC - 1, 60, 120);
-	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
-	assert_int_equal(g[0].count[PR_READY], 1);
-	free(g);
 	assert_string_equal(drain(m, w), "");
 	/* At it: gone, and told as a partition event without state. */
-	pr_http_mirror_prune(m, since + 60 * SEC, 60, 120);
+	pr_http_mirror_prune(m, now + 60 * SEC);
 	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
 	assert_int_equal(g[0].count[PR_READY], 0);
 	assert_int_equal(g[0].count[PR_DELETED], 1);
-	assert_int_equal(g[1].count[PR_READY], 1);
+	assert_int_equal(g[1].count[PR_READY], 2);
 	free(g);
 	ev = drain(m, w);
 	assert_string_equal(ev,
 	    "event: partition\ndata: {\"source\":\"s\",\"provider\":\"p\","
 	    "\"start\":\"2023-01-01T00:00:00Z\",\"end\":\"2023-01-02T00:00:00Z\"}\n\n");
-	/* The tombstone by its own expiry; the pending one never; t's last
-	 * partition goes and t with it. */
-	pr_http_mirror_prune(m, since + 1000 * DAY, 60, 120);
-	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
+	/* A new message of a partition brings its own expiry: t's first, made
+	 * ready again later, lives on. */
+	part_expiring(m, "t", T0, T1, "ready", 6, 600, now + 65 * SEC);
+	assert_non_null(strstr(drain(m, w), "\"seq\":6"));
+	/* Long after: the tombstone by its own expiry, t's first by its new
+	 * one; the pending one and the one without expiry never. */
+	pr_http_mirror_prune(m, now + 600 * SEC);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
 	assert_string_equal(g[0].source, "s");
 	assert_int_equal(g[0].count[PR_DELETED], 0);
 	assert_int_equal(g[0].count[PR_PENDING], 1);
+	assert_int_equal(g[1].count[PR_READY], 2);
+	free(g);
+	pr_http_mirror_prune(m, now + 1000 * DAY);
+	assert_int_equal(pr_http_mirror_gauges(m, &g), 2);
+	assert_int_equal(g[1].count[PR_READY], 1);
 	free(g);
 	ev = drain(m, w);
 	assert_non_null(strstr(ev, "\"source\":\"t\""));
-	assert_non_null(strstr(ev, "\"start\":\"2023-01-02T00:00:00Z\""));
+	assert_non_null(strstr(ev, "\"start\":\"2023-01-01T00:00:00Z\""));
 	assert_null(strstr(ev, "state"));
 	pr_http_mirror_unwatch(m, w);
 	pr_http_mirror_free(m);
@@ -1843,8 +1868,9 @@ test_readiness_brute_force(void **state)
 	pr_http_mirror_free(m);
 }
 
-/* Gauges and expiry follow state changes: a ready partition locked again
- * is not pruned; one turning ready is, from its new since. */
+/* Gauges and expiry follow state changes: a ready partition (with an
+ * expiry) locked again is not pruned; one turning ready is, by its new
+ * message's expiry. */
 static void
 test_state_changes_reindexed(void **state)
 {
@@ -1852,10 +1878,10 @@ test_state_changes_reindexed(void **state)
 	struct pr_http_gauge *g;
 
 	(void)state;
-	part_since(m, "s", "p", T0, T1, "ready", 1, 1, T0);
-	part_since(m, "s", "p", T1, T2, "pending", 2, 1, T0);
-	part_since(m, "s", "p", T0, T1, "locked", 3, 1, T1);
-	part_since(m, "s", "p", T1, T2, "ready", 4, 1, T2);
+	part_expiring(m, "s", T0, T1, "ready", 1, 60, T0);
+	part_expiring(m, "s", T1, T2, "pending", 2, -1, T0);
+	part_expiring(m, "s", T0, T1, "locked", 3, -1, T1);
+	part_expiring(m, "s", T1, T2, "ready", 4, 60, T2);
 	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
 	assert_int_equal(g[0].count[PR_READY], 1);
 	assert_int_equal(g[0].count[PR_LOCKED], 1);
@@ -1863,11 +1889,11 @@ test_state_changes_reindexed(void **state)
 	assert_true(g[0].oldest_lock_since == T1);
 	free(g);
 	/* T1 + 60 s: the ready one (since T2) stays, the locked one too. */
-	pr_http_mirror_prune(m, T1 + 60 * SEC, 60, 60);
+	pr_http_mirror_prune(m, T1 + 60 * SEC);
 	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
 	assert_int_equal(g[0].count[PR_READY] + g[0].count[PR_LOCKED], 2);
 	free(g);
-	pr_http_mirror_prune(m, T2 + 60 * SEC, 60, 60);
+	pr_http_mirror_prune(m, T2 + 60 * SEC);
 	assert_int_equal(pr_http_mirror_gauges(m, &g), 1);
 	assert_int_equal(g[0].count[PR_READY], 0);
 	assert_int_equal(g[0].count[PR_LOCKED], 1);
