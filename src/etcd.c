@@ -1166,6 +1166,32 @@ enum sent {
 	ANSWERED, /* etcd answered (status and body) */
 };
 
+/* Can a failed transfer not have written its request? Yes when no
+ * connection was made (refused, unresolved, TLS handshake), or when a new
+ * one was being made and the request not yet started (pretransfer time 0)
+ * -- curl retries a kept-alive connection that turns out dead on a fresh
+ * one, whose refusal is then the answer. */
+static int
+not_sent(CURLcode cc, curl_off_t pretransfer, long connects)
+{
+	switch (cc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return 1;
+	default:
+		return pretransfer == 0 && connects > 0;
+	}
+}
+
 static enum sent
 post(struct pr_etcd *e, size_t idx, const char *path, const char *body, const char *token,
     int64_t deadline, long *status, struct buf *out, int *err)
@@ -1173,6 +1199,7 @@ post(struct pr_etcd *e, size_t idx, const char *path, const char *body, const ch
 	char url[1024];
 	struct curl_slist *h;
 	curl_off_t pre = 0;
+	long connects = 0;
 	int64_t left = deadline - now_ms();
 	CURLcode cc;
 
@@ -1194,6 +1221,7 @@ post(struct pr_etcd *e, size_t idx, const char *path, const char *body, const ch
 	cc = curl_easy_perform(e->curl);
 	curl_slist_free_all(h);
 	curl_easy_getinfo(e->curl, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(e->curl, CURLINFO_NUM_CONNECTS, &connects);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, status);
 		return ANSWERED;
@@ -1206,10 +1234,7 @@ post(struct pr_etcd *e, size_t idx, const char *path, const char *body, const ch
 	pr_warn("etcd: %s%s: %s", e->set.urls[idx], path,
 	    e->errbuf[0] != '\0' ? e->errbuf : curl_easy_strerror(cc));
 	*err = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : PR__ETCD_EUNAVAIL;
-	/* Before the pretransfer time the request was not written: the
-	 * connection or the TLS handshake failed, or the deadline came
-	 * first. */
-	return pre == 0 ? NOT_SENT : MAYBE;
+	return not_sent(cc, pre, connects) ? NOT_SENT : MAYBE;
 }
 
 static int
@@ -1865,7 +1890,14 @@ watch_run(struct pr_etcd_watch *w, size_t idx, int64_t create_deadline)
 			done = 1;
 		}
 		if (!done) {
-			curl_multi_poll(w->multi, NULL, 0, WATCH_POLL_MS, NULL);
+			/* Until created, wake at the creation deadline, not
+			 * a poll interval later. */
+			int64_t wait = WATCH_POLL_MS;
+
+			if (!w->created && create_deadline - now_ms() < wait) {
+				wait = create_deadline - now_ms();
+			}
+			curl_multi_poll(w->multi, NULL, 0, wait > 0 ? (int)wait : 0, NULL);
 		}
 	}
 	curl_multi_remove_handle(w->multi, w->curl);
