@@ -109,16 +109,16 @@ pr__etcd_b64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len)
 	if (len % 4 != 0 || len > (size_t)INT32_MAX / 2) {
 		return PR__ETCD_EPROTO;
 	}
-	/* EVP_DecodeBlock skips leading and trailing blanks and counts the
-	 * padding as zero bytes; proto3 JSON has neither blanks nor unpadded
-	 * strings, so anything else is refused here. */
-	for (size_t i = 0; i < len; i++) {
-		if (isspace((unsigned char)s[i])) {
-			return PR__ETCD_EPROTO;
-		}
-	}
+	/* EVP_DecodeBlock skips blanks around its input and takes '=' for
+	 * zero bits; proto3 JSON writes neither blanks nor stray '=', so
+	 * only the alphabet and up to two '=' at the end pass. */
 	if (len > 0 && s[len - 1] == '=') {
 		pad = len > 1 && s[len - 2] == '=' ? 2 : 1;
+	}
+	for (size_t i = 0; i < len - pad; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/') {
+			return PR__ETCD_EPROTO;
+		}
 	}
 	if ((p = malloc(len / 4 * 3 + 1)) == NULL) {
 		return -ENOMEM;
