@@ -55,24 +55,29 @@ check "$ETCD_URLS" basic
 check "$ETCD_URLS" cas
 check "$ETCD_URLS" watch
 
-# Failover: kill -9 the member the client uses, between two of its calls.
-coproc FO { "$PROG" "$ETCD_URLS" failover 2>>"$T/prog.log"; }
-# bash unsets FO and FO_PID when the coprocess ends: keep them.
-fo_pid=$FO_PID
-exec {fo_out}<&"${FO[0]}" {fo_in}>&"${FO[1]}"
-read -r -t 10 word url <&"$fo_out" || fail "failover check did not start"
-[ "$word" = using ] || fail "failover check said: $word $url"
-victim=$(etcd_pid_of "$url")
-# Reaped before the next call: a request written while the process dies
-# is in doubt (PR__ETCD_EINDOUBT), rightly -- the kernel took it, etcd may
-# have. Once it is gone its connections are closed and the client sees so.
-kill -9 "$victim"
-wait "$victim" 2>/dev/null || true
-echo go >&"$fo_in"
-while read -r -t 15 line <&"$fo_out"; do echo "$line"; done
-wait "$fo_pid" || fail "failover check failed"
-sanitizer_clean "$T/prog.log"
-ok "killed member at $url"
+# failover MODE: kill -9 the member the client uses (the leader, or a
+# follower), between two of its calls.
+failover() {
+  coproc FO { "$PROG" "$ETCD_URLS" failover "$1" 2>>"$T/prog.log"; }
+  # bash unsets FO and FO_PID when the coprocess ends: keep them.
+  local fo_pid=$FO_PID fo_out fo_in word line
+  exec {fo_out}<&"${FO[0]}" {fo_in}>&"${FO[1]}"
+  read -r -t 10 word url <&"$fo_out" || fail "failover check did not start"
+  [ "$word" = using ] || fail "failover check said: $word $url"
+  victim=$(etcd_pid_of "$url")
+  # Reaped before the next call: a request written while the process dies
+  # is in doubt (PR__ETCD_EINDOUBT), rightly -- the kernel took it, etcd may
+  # have. Once it is gone its connections are closed and the client sees so.
+  kill -9 "$victim"
+  wait "$victim" 2>/dev/null || true
+  echo go >&"$fo_in"
+  while read -r -t 15 line <&"$fo_out"; do echo "$line"; done
+  wait "$fo_pid" || fail "failover check ($1) failed"
+  exec {fo_out}<&- {fo_in}>&-
+  sanitizer_clean "$T/prog.log"
+  ok "killed the $1 at $url"
+}
+failover follower
 
 # A minority: kill a second member, the third one alone cannot write.
 for i in 0 1 2; do
@@ -88,5 +93,10 @@ check "$ETCD_URLS" minority
 # All three down.
 for i in 0 1 2; do kill -9 "${ETCD_PID[i]}" 2>/dev/null || true; done
 check "$ETCD_URLS" down unavailable
+
+# A new cluster, whose leader is killed under the client.
+etcd_cluster 3
+ok "three members: $ETCD_URLS"
+failover leader
 
 pass
