@@ -7,6 +7,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
   mosquitto mosquitto-clients jq openssl python3 python3-jsonschema clang-format git
   # partreg-http, the HTTP front door (libmicrohttpd), and curl for its tests
   libmicrohttpd-dev curl
+  # the agent's etcd client (libcurl) and the etcd it is tested against
+  libcurl4-openssl-dev etcd-server etcd-client
   # its real clients in the tests: headless Chromium (the dashboard, /docs),
   # Prometheus and promtool (/metrics), wrk (tests/bench's http group)
   chromium prometheus wrk

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # etcd for the HA tests (tests/integration/HA.md); source after lib.sh.
 #
-# etcd_cluster N: start an N-member (1 or 3) etcd cluster on free loopback
+# etcd_cluster N [ETCD FLAGS...]: start an N-member (1 or 3) etcd cluster,
+# each member with the extra flags (kept in ETCD_FLAGS for restarts), on free loopback
 # ports, data under $T/etcd/<name>, each member's log in $T/etcd-<name>.log,
 # and wait until every member is healthy and a write goes through. Ports are
 # random and checked free; when a member cannot start (a port was taken
@@ -23,6 +24,7 @@
 #                    status -w json` of the members that answer: the one whose
 #                    member_id is the leader); fails if none within 10 s
 #   etcd_healthy I   member I answers `endpoint health`
+#   etcd_index_of URL  the index of the member whose client URL is URL
 #   etcd_wait_write [EXCEPT...]  until a put through the members but EXCEPT
 #                    succeeds (a leader exists and a quorum commits); 15 s
 #   etcdctl_at I ARGS...  etcdctl against member I only (1 s timeouts)
@@ -42,6 +44,7 @@ ETCD_PEER=()
 ETCD_ENDPOINTS=""
 ETCD_INITIAL=""
 ETCD_TOKEN="partreg-ha-$$-$RANDOM"
+ETCD_FLAGS=()
 declare -A PROXY_PID=()
 declare -A PROXY_URL=()
 
@@ -84,7 +87,7 @@ etcd_member_start() {
     --initial-cluster "$ETCD_INITIAL" --initial-cluster-state "$2" \
     --initial-cluster-token "$ETCD_TOKEN" \
     --heartbeat-interval 100 --election-timeout 1000 \
-    --logger zap --log-outputs stderr \
+    --logger zap --log-outputs stderr "${ETCD_FLAGS[@]}" \
     >>"$T/etcd-$name.log" 2>&1 &
   ETCD_PID[$i]=$!
   PIDS+=("${ETCD_PID[$i]}")
@@ -98,8 +101,18 @@ etcdctl_at() {
 
 etcd_healthy() { etcdctl_at "$1" endpoint health >/dev/null 2>&1; }
 
+etcd_index_of() {
+  local i
+  for i in "${!ETCD_CLIENT[@]}"; do
+    [ "${ETCD_CLIENT[$i]}" = "$1" ] && { echo "$i"; return 0; }
+  done
+  fail "no etcd member at $1"
+}
+
 etcd_cluster() {
   local n=$1 attempt i
+  shift
+  ETCD_FLAGS=("$@")
   etcd_require
   [ "$n" = 1 ] || [ "$n" = 3 ] || fail "etcd_cluster: 1 or 3 members, not $n"
   for attempt in $(seq 5); do
