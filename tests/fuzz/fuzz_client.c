@@ -29,6 +29,7 @@
 #include <partreg/client.h>
 
 #include "message.h"
+#include "names.h"
 
 #define FUZZ_NAME "fuzz_client"
 #include "check.h"
@@ -190,11 +191,14 @@ fuzz_body(const char *body)
 	int rc = pr__body_prepare(body, "fuzz-request", REPLY_TO, "fuzz-corr", &out, id);
 
 	if (rc != 0) {
-		CHECK(rc == PR_EJSON || rc == -ENOMEM, pr_strerror(rc));
+		/* PR_EFIELD: a request_id the agent would refuse (not 1..64
+		 * printable ASCII). */
+		CHECK(rc == PR_EJSON || rc == PR_EFIELD || rc == -ENOMEM, pr_strerror(rc));
 		CHECK(out == NULL, "no body on failure");
 		return;
 	}
-	CHECK(out != NULL && terminated(id, sizeof id), "a prepared body");
+	CHECK(out != NULL && terminated(id, sizeof id) && pr__id_check(id, strlen(id)) == 0,
+	    "a prepared body, with a request_id the agent takes");
 	/* What is sent is an object with our correlation_id and its request_id. */
 	CHECK(pr__reply_ids(out, strlen(out), corr, rid, code) == 0
 	        && strcmp(corr, "fuzz-corr") == 0 && strcmp(rid, id) == 0,
