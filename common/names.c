@@ -115,10 +115,11 @@ pr__name_check(const char *s, size_t len)
 	return topic_text_ok(s, len, "/+#") ? 0 : PR_ENAME;
 }
 
-int
-pr__id_check(const char *s, size_t len)
+/* 1..max bytes of printable ASCII (0x20..0x7e): 0 or PR_EFIELD. */
+static int
+printable_check(const char *s, size_t len, size_t max)
 {
-	if (s == NULL || len == 0 || len > PR_ID_MAX) {
+	if (s == NULL || len == 0 || len > max) {
 		return PR_EFIELD;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -129,6 +130,18 @@ pr__id_check(const char *s, size_t len)
 		}
 	}
 	return 0;
+}
+
+int
+pr__id_check(const char *s, size_t len)
+{
+	return printable_check(s, len, PR_ID_MAX);
+}
+
+int
+pr__token_check(const char *s, size_t len)
+{
+	return printable_check(s, len, PR_TOKEN_MAX);
 }
 
 int

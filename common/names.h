@@ -25,6 +25,12 @@ int pr__name_check(const char *s, size_t len);
 int pr__id_check(const char *s, size_t len);
 
 /*
+ * An access_token field: 1..PR_TOKEN_MAX bytes of printable ASCII. Returns
+ * 0 or PR_EFIELD.
+ */
+int pr__token_check(const char *s, size_t len);
+
+/*
  * A topic filter/topic level check for reply topics: the topic must start
  * with prefix followed by "/reply/", have at least one character after it,
  * contain no '+' or '#', be at most 65535 bytes, and be valid UTF-8 without

@@ -173,22 +173,13 @@ pr_http_str(struct json_object *o, const char *key)
 	return NULL;
 }
 
-/* An access_token field the agent takes: 1..PR_TOKEN_MAX printable ASCII. */
+/* An access_token field the agent takes. */
 static int
 token_ok(struct json_object *v)
 {
 	const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-	size_t n = t != NULL ? strlen(t) : 0;
 
-	if (n == 0 || n > PR_TOKEN_MAX) {
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (t[i] < 0x20 || t[i] > 0x7e) {
-			return 0;
-		}
-	}
-	return 1;
+	return t != NULL && pr__token_check(t, strlen(t)) == 0;
 }
 
 /* POST /v1/readiness/query: locally when the body is a plain, valid query;

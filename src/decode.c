@@ -320,7 +320,7 @@ decode_field(enum field f, struct json_object *v, struct pr_cmd *cmd, struct pr_
 		    != 0) {
 			return rc;
 		}
-		if (len == 0 || len > PR_TOKEN_MAX || !printable_ascii(s, len)) {
+		if (pr__token_check(s, len) != 0) {
 			return pr__decode_fail(e, PR_EFIELD,
 			    "field '%s' must be 1-%d printable ASCII characters: the token "
 			    "returned at registration",
