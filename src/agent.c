@@ -40,12 +40,17 @@
 #include "options.h"
 #include "publisher.h"
 #include "queue.h"
+#include "replica.h"
 #include "store.h"
 #include "strfmt.h"
 #include "token.h"
 #include "transport.h"
 
 #define PRUNE_INTERVAL_US INT64_C(60000000)
+/* The etcd backend: runs of a batch against a read index found behind, and
+ * how long to wait for the watch to bring a commit back. */
+#define CONFLICT_RETRIES 5
+#define CATCH_UP_US      INT64_C(2000000)
 
 struct pr_agent {
 	const struct pr_config *cfg;
@@ -92,6 +97,11 @@ struct pr_agent {
 	struct pr_agent_stats stats; /* counters for P/agent/stats */
 	int64_t last_stats;
 	int64_t next_deadline; /* earliest lease deadline, 0 = none */
+
+	struct pr_replica *rep; /* the etcd backend; NULL: the LMDB store alone */
+	size_t batch_writes;    /* write commands in the batch being run */
+	int publisher;          /* etcd: this agent was the publisher at the last look */
+	int status_stale;       /* etcd: another agent's status was published (atomic) */
 };
 
 #define ONLINE_HOLD_US 500000
@@ -118,6 +128,17 @@ watch_status(struct pr_agent *a, const struct pr_msg *m)
 	struct pr_guard_status st;
 
 	__atomic_add_fetch(&a->status_msgs, 1, __ATOMIC_ACQ_REL);
+	if (a->rep != NULL) {
+		/* Several agents share the status topic; a sibling's Last Will
+		 * there is put right by the publisher (pr__agent_run). */
+		if (!m->retained && m->payload != NULL
+		    && pr__guard_parse(m->payload, m->payload_len, &st) == 0
+		    && strcmp(st.instance, a->id.instance) != 0) {
+			__atomic_store_n(&a->status_stale, 1, __ATOMIC_RELEASE);
+			pr__queue_kick(&a->queue);
+		}
+		return;
+	}
 	if (m->payload == NULL || pr__guard_parse(m->payload, m->payload_len, &st) != 0
 	    || !st.online || strcmp(st.instance, a->id.instance) == 0
 	    || strcmp(st.store, a->id.store) == 0 || strcmp(st.instance, a->replaced) == 0) {
@@ -306,6 +327,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 		free(cmd);
 		return REFUSED;
 	}
+	a->batch_writes += pr__cmd_is_write(kind);
 	if (pr__cmd_is_write(kind) && cmd->has_request_id) {
 		int replay = pr__idem_lookup(&a->idem, batch, cmd, r);
 
@@ -367,6 +389,27 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 
 /* ---- batches ---- */
 
+/* Does this agent publish retained state? Always alone; with etcd, while
+ * it holds the publisher's lease (replica.h). */
+static int
+publishing(const struct pr_agent *a)
+{
+	return a->rep == NULL || pr__replica_is_publisher(a->rep, pr_time_now());
+}
+
+/* A new lease may run out before the one the worker waits for. */
+static void
+note_deadlines(struct pr_agent *a, const struct pr_changes *ch)
+{
+	for (size_t i = 0; i < ch->nparts; i++) {
+		int64_t d = ch->parts[i].state == PR_LOCKED ? ch->parts[i].expires_at : 0;
+
+		if (d != 0 && (a->next_deadline == 0 || d < a->next_deadline)) {
+			a->next_deadline = d;
+		}
+	}
+}
+
 /*
  * Finish a write transaction: read the summaries of the sources ch changed
  * (inside txn, so they show exactly what commits), commit, and only then
@@ -397,6 +440,243 @@ commit_and_publish(
 	return rc;
 }
 
+/* ---- the etcd backend (replica.h) ---- */
+
+/* Apply what the watch brought to the read index, and publish it when
+ * this agent is the publisher. */
+static void
+apply_changes(struct pr_agent *a)
+{
+	struct pr_changes ch;
+	struct pr_txn *txn = NULL;
+	int any = 0, rc;
+
+	pr__changes_init(&ch);
+	rc = pr__txn_begin(a->store, 1, &txn);
+	if (rc == 0) {
+		rc = pr__replica_apply(a->rep, txn, &ch, &any);
+	}
+	if (rc == 0 && any) {
+		rc = publishing(a) ? commit_and_publish(a, txn, &ch, 0) : pr__txn_commit(txn);
+		if (rc == 0 && publishing(a)) {
+			pr__publisher_resync(a->pub, &ch);
+		}
+	} else {
+		pr__txn_abort(txn);
+	}
+	if (rc == 0) {
+		pr__replica_applied_commit(a->rep);
+		note_deadlines(a, &ch);
+	} else {
+		pr_error(
+		    "agent: applying etcd's changes to the read index failed: %s", pr_strerror(rc));
+	}
+	pr__changes_release(&ch);
+}
+
+/* Wait (at most wait_us) for the watch to bring revision rev, and apply. */
+static void
+catch_up(struct pr_agent *a, int64_t rev, int64_t wait_us)
+{
+	if (rev > pr__replica_applied(a->rep) && pr__replica_wait(a->rep, rev, wait_us) != 0) {
+		pr_warn(
+		    "agent: the etcd watch did not bring revision %lld in time", (long long)rev);
+	}
+	apply_changes(a);
+}
+
+/*
+ * Make a write transaction durable: commit it (LMDB), or send what it
+ * captured to etcd and abort it (the read index learns it from the watch;
+ * with etcd, txn must capture). Returns 0, 1 when etcd refused it because
+ * the read index was behind (*rev: catch up to it, then run it again), or
+ * an error (msg, when not NULL, says why). Consumes txn.
+ */
+static int
+make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, size_t ncommands,
+    int64_t *rev, char msg[256])
+{
+	char buf[256] = "";
+	int rc;
+
+	*rev = 0;
+	if (a->rep == NULL) {
+		rc = commit_and_publish(a, txn, ch, ncommands);
+		if (rc == 0) {
+			note_deadlines(a, ch);
+		}
+		return rc;
+	}
+	rc = pr__replica_commit(a->rep, pr__txn_captured(txn), rev, msg != NULL ? msg : buf);
+	pr__txn_abort(txn);
+	a->stats.batches += rc == 0;
+	if (rc == 0 && (ch->resync_all || ch->nresync > 0)) {
+		/* agent/resync: the publisher, wherever it is, republishes. */
+		for (size_t i = 0; i < ch->nresync && !ch->resync_all; i++) {
+			(void)pr__replica_request_resync(a->rep, ch->resync[i]);
+		}
+		if (ch->resync_all) {
+			(void)pr__replica_request_resync(a->rep, NULL);
+		}
+	}
+	if (rc == 0 && *rev > 0) {
+		catch_up(a, *rev, CATCH_UP_US);
+	}
+	return rc;
+}
+
+/*
+ * Run fn in a write transaction and make it durable (make_durable), running
+ * it again while etcd finds the read index behind. 0 or the error.
+ */
+static int
+run_write(struct pr_agent *a,
+    int (*fn)(
+        struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t now, void *arg),
+    void *arg, int64_t now)
+{
+	for (int attempt = 0;; attempt++) {
+		struct pr_changes ch;
+		struct pr_txn *txn = NULL;
+		int64_t rev = 0;
+		int rc;
+
+		pr__changes_init(&ch);
+		rc = pr__txn_begin(a->store, 1, &txn);
+		if (rc == 0 && a->rep != NULL) {
+			rc = pr__txn_capture(txn);
+		}
+		if (rc == 0) {
+			rc = fn(a, txn, &ch, now, arg);
+		}
+		if (rc == 0) {
+			rc = make_durable(a, txn, &ch, 1, &rev, NULL);
+		} else {
+			pr__txn_abort(txn);
+		}
+		pr__changes_release(&ch);
+		if (rc != 1) {
+			return rc == 2 ? PR_ESTORE : rc;
+		}
+		if (attempt == CONFLICT_RETRIES) {
+			return PR_ESTORE;
+		}
+		catch_up(a, rev, CATCH_UP_US);
+	}
+}
+
+/*
+ * The etcd backend's batch: run every command against the read index in a
+ * capturing transaction, then send what they wrote to etcd as one
+ * transaction; when etcd finds the read index behind, catch up and run the
+ * batch again. Replies go once etcd has it and the read index has caught
+ * up (so the publisher publishes before it replies).
+ */
+static void
+process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
+{
+	struct pr_reply *replies = calloc(n, sizeof *replies);
+	size_t done = 0, refused = 0, replayed = 0, retained = 0;
+	int64_t now = pr_time_now();
+	char msg[256] = "";
+	int rc = 0;
+
+	if (replies == NULL) {
+		pr_error("agent: out of memory; %zu commands dropped", n);
+		return;
+	}
+	for (int attempt = 0;; attempt++) {
+		struct pr_changes ch;
+		struct pr_txn *batch = NULL;
+		int batch_err = 0;
+		int64_t rev = 0;
+		size_t i = 0;
+
+		done = refused = replayed = retained = 0;
+		a->batch_writes = 0;
+		pr__changes_init(&ch);
+		rc = pr__txn_begin(a->store, 1, &batch);
+		if (rc == 0 && (rc = pr__txn_capture(batch)) != 0) {
+			pr__txn_abort(batch);
+		}
+		if (rc == 0) {
+			for (struct pr_msg *m = msgs; m != NULL; m = m->next, i++) {
+				enum outcome o;
+
+				if (m->retained) {
+					retained++;
+					continue;
+				}
+				o = handle_one(a, batch, m, now, &ch, &replies[i], &batch_err);
+				done++;
+				refused += o == REFUSED;
+				replayed += o == REPLAYED;
+			}
+			if (batch_err != 0) {
+				pr__txn_abort(batch);
+				rc = batch_err;
+			} else if (a->batch_writes == 0) {
+				pr__txn_abort(batch); /* reads only: nothing to make durable */
+			} else {
+				rc = make_durable(a, batch, &ch, n, &rev, msg);
+			}
+		}
+		pr__changes_release(&ch);
+		if (rc == 2 && n > 1) {
+			/* More than one etcd transaction holds: in halves. */
+			struct pr_msg *half = msgs, *rest;
+
+			for (size_t k = 1; k < n / 2; k++) {
+				half = half->next;
+			}
+			rest = half->next;
+			half->next = NULL;
+			for (i = 0; i < n; i++) {
+				pr__reply_release(&replies[i]);
+			}
+			free(replies);
+			process_batch_etcd(a, msgs, n / 2);
+			process_batch_etcd(a, rest, n - n / 2);
+			half->next = rest;
+			return;
+		}
+		if (rc != 1) {
+			rc = rc == 2 ? PR_ESTORE : rc;
+			break;
+		}
+		if (attempt == CONFLICT_RETRIES) {
+			snprintf(msg, sizeof msg,
+			    "the commands kept meeting other agents' changes; try again");
+			rc = PR_ESTORE;
+			break;
+		}
+		pr_debug(
+		    "agent: the read index was behind etcd (revision %lld): the batch runs again",
+		    (long long)rev);
+		for (i = 0; i < n; i++) {
+			pr__reply_release(&replies[i]);
+		}
+		catch_up(a, rev, CATCH_UP_US);
+		now = pr_time_now();
+	}
+	a->stats.commands += done;
+	a->stats.refused += refused;
+	a->stats.replayed += replayed;
+	a->stats.retained_dropped += retained;
+	if (rc != 0) {
+		pr_error("agent: batch of %zu commands not applied: %s", n,
+		    msg[0] != '\0' ? msg : pr_strerror(rc));
+		for (size_t i = 0; i < n; i++) {
+			pr__reply_error(&replies[i], rc, msg);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		pr__publisher_reply(a->pub, &replies[i]);
+		pr__reply_release(&replies[i]);
+	}
+	free(replies);
+}
+
 static void
 process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 {
@@ -407,6 +687,11 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	size_t i = 0;
 	int rc;
 
+	if (a->rep != NULL) {
+		free(replies);
+		process_batch_etcd(a, msgs, n);
+		return;
+	}
 	if (replies == NULL) {
 		pr_error("agent: out of memory; %zu commands dropped", n);
 		return;
@@ -457,14 +742,7 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 	}
 	if (rc == 0) {
 		pr__publisher_resync(a->pub, &ch);
-		/* A new lease may run out before the one the worker waits for. */
-		for (i = 0; i < ch.nparts; i++) {
-			int64_t d = ch.parts[i].state == PR_LOCKED ? ch.parts[i].expires_at : 0;
-
-			if (d != 0 && (a->next_deadline == 0 || d < a->next_deadline)) {
-				a->next_deadline = d;
-			}
-		}
+		note_deadlines(a, &ch);
 	}
 	free(replies);
 	pr__changes_release(&ch);
@@ -480,34 +758,50 @@ process_batch(struct pr_agent *a, struct pr_msg *msgs, size_t n)
  * first thing after start: a lease that ran out while the agent was down
  * expires here.
  */
+struct expire_ctx {
+	size_t max, ndue, nexpired;
+};
+
+static int
+expire_fn(struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t now, void *arg)
+{
+	struct expire_ctx *c = arg;
+
+	(void)a;
+	return pr__expiry_run(txn, now, c->max, ch, &c->ndue, &c->nexpired);
+}
+
 static void
 expire_due(struct pr_agent *a, int64_t now)
 {
-	struct pr_txn *txn = NULL;
-	struct pr_changes ch;
-	size_t ndue = 0, nexpired = 0;
+	/* With etcd, a batch must fit one etcd transaction (a partition,
+	 * an event and the guards each). */
+	struct expire_ctx c
+	    = { a->rep != NULL ? a->cfg->etcd_max_txn_ops / 4 : EXPIRE_BATCH, 0, 0 };
 	int rc;
 
-	if (a->next_deadline == 0 || a->next_deadline > now) {
+	if (a->next_deadline == 0 || a->next_deadline > now || !publishing(a)) {
 		return;
 	}
-	pr__changes_init(&ch);
-	rc = pr__txn_begin(a->store, 1, &txn);
+	rc = run_write(a, expire_fn, &c, now);
 	if (rc == 0) {
-		rc = pr__expiry_run(txn, now, EXPIRE_BATCH, &ch, &ndue, &nexpired);
-		a->stats.leases_expired += nexpired;
-	}
-	if (rc == 0) {
-		rc = commit_and_publish(a, txn, &ch, ndue);
+		a->stats.leases_expired += c.nexpired;
 	} else {
-		pr__txn_abort(txn);
-	}
-	if (rc != 0) {
 		pr_error("agent: expiring leases failed: %s", pr_strerror(rc));
 	}
-	pr__changes_release(&ch);
 	/* The next deadline; one still due (more than a batch) comes round at once. */
 	a->next_deadline = rc == 0 ? pr__expiry_next(a->store) : now + 1000000;
+}
+
+static int
+abort_fn(struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t now, void *arg)
+{
+	struct pr_json *result = NULL;
+	char msg[256] = "";
+	int rc = pr__handle(txn, arg, now, &a->hopts, ch, &result, msg);
+
+	pr__json_free(result);
+	return rc;
 }
 
 /* Run the deferred aborts whose grace ran out, each in its own commit. */
@@ -517,10 +811,6 @@ abort_due(struct pr_agent *a, int64_t now)
 	for (size_t i = 0; i < a->naborts;) {
 		struct deferred_abort d = a->aborts[i];
 		struct pr_cmd *cmd;
-		struct pr_json *result = NULL;
-		struct pr_changes ch;
-		struct pr_txn *txn = NULL;
-		char msg[256] = "";
 		int rc;
 
 		if (d.deadline > now) {
@@ -535,17 +825,9 @@ abort_due(struct pr_agent *a, int64_t now)
 		snprintf(cmd->session, sizeof cmd->session, "%s", d.session);
 		cmd->has_reason = d.reason[0] != '\0';
 		snprintf(cmd->reason, sizeof cmd->reason, "%s", d.reason);
-		pr__changes_init(&ch);
-		rc = pr__txn_begin(a->store, 1, &txn);
-		if (rc == 0) {
-			rc = pr__handle(txn, cmd, now, &a->hopts, &ch, &result, msg);
-			rc = rc == 0 ? commit_and_publish(a, txn, &ch, 1)
-			             : (pr__txn_abort(txn), rc);
-		}
+		rc = run_write(a, abort_fn, cmd, now);
 		pr_info("agent: session %.8s... showed no sign of life in its grace: aborted (%s)",
 		    d.session, rc == 0 ? "ok" : pr_strerror(rc));
-		pr__json_free(result);
-		pr__changes_release(&ch);
 		free(cmd);
 	}
 }
@@ -572,7 +854,7 @@ publish_stats(struct pr_agent *a, int64_t now)
 
 	if (a->cfg->stats_interval_s == 0
 	    || now - a->last_stats < (int64_t)a->cfg->stats_interval_s * INT64_C(1000000)
-	    || !pr__transport_is_connected(a->tr)) {
+	    || !pr__transport_is_connected(a->tr) || !publishing(a)) {
 		return;
 	}
 	a->last_stats = now;
@@ -603,7 +885,8 @@ publish_stats(struct pr_agent *a, int64_t now)
 struct prune_ctx {
 	struct pr_txn *txn;
 	int64_t before;
-	size_t keep, removed;
+	size_t keep, max, removed, ids, tombs;
+	int limited;
 };
 
 static int
@@ -611,51 +894,62 @@ prune_source_cb(void *arg, const struct pr_source *src)
 {
 	struct prune_ctx *c = arg;
 	size_t n = 0;
-	int rc = pr__store_event_prune(c->txn, src, c->before, c->keep, 10000, &n);
+	int rc = pr__store_event_prune(c->txn, src, c->before, c->keep, c->max, &n);
 
 	c->removed += n;
+	/* With etcd, what one transaction can hold (the rest next time). */
+	return rc != 0 ? rc : c->limited && c->removed >= c->max;
+}
+
+static int
+prune_fn(struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t now, void *arg)
+{
+	const int64_t us = INT64_C(1000000);
+	struct prune_ctx *c = arg;
+	char next[PR_CURSOR_MAX];
+	int rc;
+
+	(void)ch;
+	c->txn = txn;
+	c->removed = c->ids = c->tombs = 0;
+	rc = pr__store_idem_prune(
+	    txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, c->max, &c->ids);
+	if (rc == 0) {
+		rc = pr__store_source_list(txn, NULL, 0, prune_source_cb, c, next);
+		rc = rc == 1 ? 0 : rc;
+	}
+	if (rc == 0) {
+		rc = pr__store_tombstone_prune(
+		    txn, now - (int64_t)a->cfg->tombstone_expiry_s * us, c->max, &c->tombs);
+	}
 	return rc;
 }
 
 /*
  * Once a minute, in one transaction: forget request ids older than
  * --idempotency-ttl, events past --history-max-age or --history-max-events,
- * and deleted partitions whose tombstones have expired.
+ * and deleted partitions whose tombstones have expired. With etcd, the
+ * publisher does it, a little at a time (one etcd transaction).
  */
 static void
 maintenance(struct pr_agent *a, int64_t now)
 {
-	const int64_t us = INT64_C(1000000);
-	struct prune_ctx c = { .keep = a->cfg->history_max_events };
-	size_t ids = 0, tombs = 0;
-	char next[PR_CURSOR_MAX];
+	struct prune_ctx c = { .keep = a->cfg->history_max_events,
+		.max = a->rep != NULL ? a->cfg->etcd_max_txn_ops / 8 : 10000,
+		.limited = a->rep != NULL };
 	int rc;
 
-	if (now - a->last_prune < PRUNE_INTERVAL_US) {
+	if (now - a->last_prune < PRUNE_INTERVAL_US || !publishing(a)) {
 		return;
 	}
 	a->last_prune = now;
-	c.before = now - (int64_t)a->cfg->history_max_age_s * us;
-	rc = pr__txn_begin(a->store, 1, &c.txn);
-	if (rc != 0) {
-		pr_warn("agent: maintenance skipped: %s", pr_strerror(rc));
-		return;
-	}
-	rc = pr__store_idem_prune(
-	    c.txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, 10000, &ids);
-	if (rc == 0) {
-		rc = pr__store_source_list(c.txn, NULL, 0, prune_source_cb, &c, next);
-	}
-	if (rc == 0) {
-		rc = pr__store_tombstone_prune(
-		    c.txn, now - (int64_t)a->cfg->tombstone_expiry_s * us, 10000, &tombs);
-	}
-	rc = rc == 0 ? pr__txn_commit(c.txn) : (pr__txn_abort(c.txn), rc);
+	c.before = now - (int64_t)a->cfg->history_max_age_s * INT64_C(1000000);
+	rc = run_write(a, prune_fn, &c, now);
 	if (rc != 0) {
 		pr_warn("agent: maintenance failed: %s", pr_strerror(rc));
-	} else if (ids + c.removed + tombs > 0) {
-		pr_debug("agent: pruned %zu request ids, %zu events, %zu tombstones", ids,
-		    c.removed, tombs);
+	} else if (c.ids + c.removed + c.tombs > 0) {
+		pr_debug("agent: pruned %zu request ids, %zu events, %zu tombstones", c.ids,
+		    c.removed, c.tombs);
 	}
 }
 
@@ -675,6 +969,42 @@ give_back_memory(struct pr_agent *a)
 	}
 	a->untrimmed = 0;
 	malloc_trim(0);
+}
+
+/*
+ * The etcd backend's part of the loop: apply what the watch brought, keep
+ * the publisher's lease or campaign for it, and when this agent has just
+ * become the publisher, catch up and republish everything under its epoch.
+ */
+static void
+etcd_step(struct pr_agent *a, int kicked)
+{
+	uint64_t epoch = 0;
+	int64_t rev = 0;
+	int was = a->publisher;
+
+	if (kicked) {
+		apply_changes(a);
+	}
+	if (pr__replica_campaign(a->rep, pr_time_now(), &epoch, &rev) == 1) {
+		catch_up(a, rev, CATCH_UP_US);
+		pr__publisher_set_epoch(a->pub, epoch);
+		a->next_deadline = 1; /* leases that ran out while nobody published */
+		if (pr__transport_is_connected(a->tr) && a->online_due == 0) {
+			pr__publisher_status(a->pub, "online");
+			pr__publisher_republish_all(a->pub);
+		}
+		pr_info("agent: publisher of prefix %s (epoch %llu)", a->cfg->prefix,
+		    (unsigned long long)epoch);
+	}
+	a->publisher = publishing(a);
+	if (was && !a->publisher) {
+		pr_warn("agent: no longer the publisher of prefix %s", a->cfg->prefix);
+	}
+	if (__atomic_exchange_n(&a->status_stale, 0, __ATOMIC_ACQ_REL) && a->publisher
+	    && pr__transport_is_connected(a->tr) && a->online_due == 0) {
+		pr__publisher_status(a->pub, "online");
+	}
 }
 
 int
@@ -697,6 +1027,12 @@ pr__agent_run(struct pr_agent *a)
 
 			wait = pr__lease_wait_us(next, pr_time_now(), 1000000);
 		}
+		if (a->rep != NULL) {
+			/* The publisher's lease wants keeping alive, or a campaign. */
+			int64_t left = pr__replica_next_due(a->rep) - pr_time_now();
+
+			wait = left < 0 ? 0 : left < wait ? left : wait;
+		}
 		if (a->online_due != 0) {
 			int64_t left = a->online_due - pr_time_now();
 
@@ -718,10 +1054,18 @@ pr__agent_run(struct pr_agent *a)
 		        || __atomic_load_n(&a->status_msgs, __ATOMIC_ACQUIRE)
 		            != __atomic_load_n(&a->status_at_connect, __ATOMIC_ACQUIRE))) {
 			a->online_due = 0;
-			pr__publisher_status(a->pub, "online");
-			pr__publisher_republish_all(a->pub);
-			pr_info("agent: online (epoch %llu); republishing retained state",
-			    (unsigned long long)a->epoch);
+			if (publishing(a)) {
+				pr__publisher_status(a->pub, "online");
+				pr__publisher_republish_all(a->pub);
+				pr_info("agent: online (epoch %llu); republishing retained state",
+				    (unsigned long long)a->epoch);
+			} else {
+				pr_info(
+				    "agent: online; another agent publishes the retained state");
+			}
+		}
+		if (a->rep != NULL) {
+			etcd_step(a, b.kicked);
 		}
 		if (b.n > 0) {
 			process_batch(a, b.msgs, b.n);
@@ -733,8 +1077,8 @@ pr__agent_run(struct pr_agent *a)
 				b.msgs = next;
 			}
 			give_back_memory(a);
-		} else if (pr__publisher_republishing(a->pub)
-		    && pr__transport_is_connected(a->tr)) {
+		} else if (pr__publisher_republishing(a->pub) && pr__transport_is_connected(a->tr)
+		    && publishing(a)) {
 			pr__publisher_republish_step(a->pub);
 		}
 		/* Expiry waits for the broker, so that its events reach subscribers
@@ -746,10 +1090,14 @@ pr__agent_run(struct pr_agent *a)
 		maintenance(a, pr_time_now());
 		publish_stats(a, pr_time_now());
 	}
-	/* Taken over: the retained status is the new agent's now. */
-	if (pr__transport_is_connected(a->tr) && pr__agent_exit_code(a) == 0) {
+	/* Taken over: the retained status is the new agent's now. With etcd,
+	 * only the publisher says offline, and hands over at once. */
+	if (pr__transport_is_connected(a->tr) && pr__agent_exit_code(a) == 0 && publishing(a)) {
 		pr__publisher_status(a->pub, "offline");
 		pr__transport_flush(a->tr, 2000);
+	}
+	if (a->rep != NULL) {
+		pr__replica_resign(a->rep);
 	}
 	pr_info("agent: stopped");
 	return 0;
@@ -785,6 +1133,59 @@ open_spill(struct pr_agent *a)
 	return rc;
 }
 
+static void
+wake_worker(void *arg)
+{
+	struct pr_agent *a = arg;
+
+	pr__queue_kick(&a->queue);
+}
+
+/* The etcd backend: the shared secret and an epoch from etcd, the read
+ * index brought up to date (replica.h). */
+static int
+open_replica(struct pr_agent *a)
+{
+	const struct pr_config *cfg = a->cfg;
+	struct pr_replica_opts ro = { 0 };
+	char *password = NULL;
+	int rc = pr__token_new(a->id.instance);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (cfg->etcd_password_file != NULL
+	    && (password = pr__options_read_secret(cfg->etcd_password_file)) == NULL) {
+		pr_error("agent: cannot read --etcd-password-file %s", cfg->etcd_password_file);
+		return PR_EFIELD;
+	}
+	ro.endpoints = cfg->etcd;
+	ro.prefix = cfg->etcd_prefix;
+	ro.ca_file = cfg->etcd_cafile;
+	ro.cert_file = cfg->etcd_cert;
+	ro.key_file = cfg->etcd_key;
+	ro.user = cfg->etcd_user;
+	ro.password = password;
+	ro.instance = a->id.instance;
+	ro.publisher_ttl_s = cfg->publisher_ttl_s;
+	ro.max_txn_ops = cfg->etcd_max_txn_ops;
+	ro.wake = wake_worker;
+	ro.wake_arg = a;
+	rc = pr__replica_open(&ro, a->store, &a->rep);
+	if (password != NULL) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	if (rc != 0) {
+		pr_error("agent: cannot use etcd at %s: %s", cfg->etcd, pr_strerror(rc));
+		return rc;
+	}
+	a->epoch = pr__replica_epoch(a->rep);
+	pr_info("agent: store in etcd at %s, prefix %s; read index in %s", cfg->etcd,
+	    cfg->etcd_prefix, cfg->data_dir);
+	return 0;
+}
+
 /* Who this agent is: a new instance id, and the store's id (a digest of its
  * secret, so every run on one store shows the same). */
 static int
@@ -793,7 +1194,7 @@ identify(struct pr_agent *a)
 	static const char label[] = "partreg store id";
 	uint8_t buf[sizeof label + PR_DIGEST_LEN], d[PR_DIGEST_LEN];
 	char hex[2 * PR_DIGEST_LEN + 1];
-	int rc = pr__token_new(a->id.instance);
+	int rc = a->id.instance[0] != '\0' ? 0 : pr__token_new(a->id.instance);
 
 	memcpy(buf, label, sizeof label);
 	memcpy(buf + sizeof label, a->idem.secret, PR_DIGEST_LEN);
@@ -814,7 +1215,8 @@ identify(struct pr_agent *a)
 int
 pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 {
-	struct pr_store_opts sopts = { .map_size = cfg->map_size_mb * 1024 * 1024 };
+	struct pr_store_opts sopts
+	    = { .map_size = cfg->map_size_mb * 1024 * 1024, .nosync = cfg->etcd != NULL };
 	struct pr_transport_opts topts = { 0 };
 	struct pr_agent *a = calloc(1, sizeof *a);
 	struct pr_transport *tr = NULL;
@@ -835,7 +1237,11 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	/* Look for leases that ran out while the agent was down at once. */
 	a->next_deadline = 1;
 	pr__queue_init(&a->queue, cfg->queue_max, (uint64_t)cfg->queue_max_mb << 20);
-	a->cmd_filter = pr__strfmt("%s/cmd/+/+", cfg->prefix);
+	/* With etcd, the agents of a prefix share the commands (an MQTT 5
+	 * shared subscription: each command goes to one of them). */
+	a->cmd_filter = cfg->etcd != NULL
+	    ? pr__strfmt("$share/%s/%s/cmd/+/+", cfg->share_group, cfg->prefix)
+	    : pr__strfmt("%s/cmd/+/+", cfg->prefix);
 	a->cmd_prefix = pr__strfmt("%s/cmd/", cfg->prefix);
 	a->reply_prefix = pr__strfmt("%s/reply/", cfg->prefix);
 	a->status_topic = pr__strfmt("%s/agent/status", cfg->prefix);
@@ -859,9 +1265,12 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 		pr_error("agent: cannot open the store in %s: %s", cfg->data_dir, pr_strerror(rc));
 		goto fail;
 	}
-	rc = pr__store_next_epoch(a->store, &a->epoch);
-	if (rc != 0) {
+	if (cfg->etcd != NULL) {
+		rc = open_replica(a);
+	} else if ((rc = pr__store_next_epoch(a->store, &a->epoch)) != 0) {
 		pr_error("agent: cannot raise the epoch: %s", pr_strerror(rc));
+	}
+	if (rc != 0) {
 		goto fail;
 	}
 	rc = pr__store_secret(a->store, a->idem.secret);
@@ -907,8 +1316,11 @@ pr__agent_open(const struct pr_config *cfg, struct pr_agent **out)
 	topts.nodelay_all = 1;
 	topts.log = pr__log_line;
 	topts.client_id = cfg->client_id;
-	topts.clean_start = 0;
-	topts.session_expiry_s = cfg->session_expiry_s;
+	/* With etcd, a stopped agent's session must not hold its share of
+	 * the commands: they go to the other agents (clients resend what was
+	 * in flight to it, under the same request_id). */
+	topts.clean_start = cfg->etcd != NULL;
+	topts.session_expiry_s = cfg->etcd != NULL ? 0 : cfg->session_expiry_s;
 	topts.max_payload = cfg->max_payload;
 	topts.will_topic = pr__publisher_will_topic(a->pub);
 	topts.will_payload = pr__publisher_will_payload(a->pub);
@@ -960,6 +1372,7 @@ pr__agent_close(struct pr_agent *a)
 	/* The transport first: it stops Paho's thread, which pushes to the
 	 * queue and reads the Last Will the publisher owns. */
 	pr__transport_close(a->tr);
+	pr__replica_close(a->rep); /* its watch kicks the queue */
 	pr__queue_release(&a->queue);
 	pr__publisher_free(a->pub);
 	pr__store_close(a->store);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <partreg/protocol.h>
 
@@ -57,6 +58,22 @@ static const struct pr_optdef opts[] = {
 	    "MQTT 5 Receive Maximum: commands the broker may send unacknowledged (1-65535)" },
 	{ "takeover", PR_OPT_FLAG, O(takeover),
 	    "start even if another agent is online on the prefix, and replace it" },
+	{ "etcd", PR_OPT_STR, O(etcd),
+	    "etcd endpoints, http(s)://host:port[,...]: etcd becomes the store, the data dir "
+	    "its local read index, and several agents may serve the prefix (High availability)" },
+	{ "etcd-prefix", PR_OPT_STR, O(etcd_prefix), "key prefix of the registry in etcd" },
+	{ "etcd-cafile", PR_OPT_STR, O(etcd_cafile), "TLS: CA certificates (PEM) to verify etcd" },
+	{ "etcd-cert", PR_OPT_STR, O(etcd_cert), "TLS: client certificate (PEM) for etcd" },
+	{ "etcd-key", PR_OPT_STR, O(etcd_key), "TLS: client private key (PEM) for etcd" },
+	{ "etcd-user", PR_OPT_STR, O(etcd_user), "etcd user name (etcd authentication)" },
+	{ "etcd-password-file", PR_OPT_STR, O(etcd_password_file),
+	    "file whose first line is the etcd password" },
+	{ "etcd-max-txn-ops", PR_OPT_SIZE, O(etcd_max_txn_ops),
+	    "etcd's --max-txn-ops: most writes in one etcd transaction" },
+	{ "share-group", PR_OPT_STR, O(share_group),
+	    "with --etcd: the MQTT shared subscription group the agents take commands in" },
+	{ "publisher-ttl", PR_OPT_U32, O(publisher_ttl_s),
+	    "with --etcd: seconds of the lease of the agent that publishes retained state" },
 	{ "help", PR_OPT_FLAG, O(help), "print this help and exit" },
 	{ "version", PR_OPT_FLAG, O(version), "print the version and exit" },
 };
@@ -89,8 +106,11 @@ set_defaults(struct pr_config *cfg)
 	cfg->queue_max = 10000;
 	cfg->queue_max_mb = 64;
 	cfg->receive_max = 100;
-	if (cfg->broker == NULL || cfg->data_dir == NULL || cfg->prefix == NULL
-	    || cfg->log_level == NULL) {
+	cfg->etcd_max_txn_ops = 128;
+	cfg->publisher_ttl_s = 5;
+	cfg->share_group = strdup("partregd");
+	if (cfg->share_group == NULL || cfg->broker == NULL || cfg->data_dir == NULL
+	    || cfg->prefix == NULL || cfg->log_level == NULL) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -122,6 +142,35 @@ pr__config_load(struct pr_config *cfg, int argc, char **argv, FILE *err)
 	if (cfg->receive_max < 1 || cfg->receive_max > 65535) {
 		fprintf(err, "partregd: --receive-max must be 1 to 65535\n");
 		return PR_EFIELD;
+	}
+	if (cfg->etcd != NULL) {
+		if (cfg->publisher_ttl_s < 3 || cfg->publisher_ttl_s > 60) {
+			fprintf(err, "partregd: --publisher-ttl must be 3 to 60 seconds\n");
+			return PR_EFIELD;
+		}
+		if (cfg->etcd_max_txn_ops < 16) {
+			fprintf(err, "partregd: --etcd-max-txn-ops must be at least 16\n");
+			return PR_EFIELD;
+		}
+		if (cfg->share_group[0] == '\0' || strpbrk(cfg->share_group, "/+#") != NULL) {
+			fprintf(err,
+			    "partregd: --share-group must be a non-empty name without / + #\n");
+			return PR_EFIELD;
+		}
+		if (cfg->etcd_prefix == NULL
+		    && (cfg->etcd_prefix = pr__strfmt("/%s/", cfg->prefix)) == NULL) {
+			return -ENOMEM;
+		}
+	}
+	if (cfg->client_id == NULL && cfg->etcd != NULL) {
+		/* Several agents serve the prefix: each needs its own id. */
+		char host[256] = "";
+
+		gethostname(host, sizeof host - 1);
+		cfg->client_id = pr__strfmt("partregd:%s:%s", cfg->prefix, host);
+		if (cfg->client_id == NULL) {
+			return -ENOMEM;
+		}
 	}
 	if (cfg->client_id == NULL) {
 		cfg->client_id = pr__strfmt("partregd:%s", cfg->prefix);
@@ -161,6 +210,8 @@ pr__config_usage(FILE *out)
 	    "  --lease-default 3600 --lease-max 604800 --history-max-age 2592000\n"
 	    "  --history-max-events 100000 --tombstone-expiry 604800 --ready-expiry 604800\n"
 	    "  --stats-interval 30\n"
-	    "  --queue-max 10000 --queue-max-mb 64 --receive-max 100\n",
+	    "  --queue-max 10000 --queue-max-mb 64 --receive-max 100\n"
+	    "  with --etcd: --etcd-prefix /<prefix>/ --etcd-max-txn-ops 128\n"
+	    "  --share-group partregd --publisher-ttl 5 --client-id partregd:<prefix>:<host>\n",
 	    PR_DEFAULT_PREFIX);
 }

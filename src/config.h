@@ -44,6 +44,14 @@ struct pr_config {
 	size_t queue_max_mb;         /* their bytes, MiB, 64 */
 	uint32_t receive_max;        /* MQTT 5 Receive Maximum announced, 100 */
 	int takeover;                /* replace another agent online on the prefix */
+	/* The etcd backend (replica.h); etcd NULL = LMDB alone. */
+	char *etcd;        /* endpoints */
+	char *etcd_prefix; /* /<prefix>/ */
+	char *etcd_cafile, *etcd_cert, *etcd_key;
+	char *etcd_user, *etcd_password_file;
+	size_t etcd_max_txn_ops;  /* 128, etcd's default */
+	char *share_group;        /* partregd */
+	uint32_t publisher_ttl_s; /* 5 */
 	int help;
 	int version;
 };

@@ -1703,6 +1703,7 @@ wparse_one(struct pr_etcd_wparse *p, json_object *o, int *created)
 		ev.kv = &kv;
 		ev.prev_kv = prevo != NULL ? &prev : NULL;
 		ev.revision = kv.mod_revision;
+		ev.last = i == n - 1;
 		p->last = kv.mod_revision > p->last ? kv.mod_revision : p->last;
 		p->cb(p->arg, &ev);
 		kv_release(&kv);

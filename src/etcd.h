@@ -278,6 +278,10 @@ struct pr_etcd_event {
 	const struct pr_etcd_kv *prev_kv; /* PUT, DELETE with prev_kv when it
 	                                     still existed; else NULL */
 	int err;                          /* LOST */
+	int last;                         /* PUT, DELETE: the last event of its
+	                                     watch response; etcd never splits a
+	                                     revision across responses, so every
+	                                     revision up to this one is whole */
 };
 
 /* Called on the watch's thread, one event at a time in revision order.

@@ -99,8 +99,8 @@ add_name(char (**arr)[PR_NAME_MAX + 1], size_t *n, size_t *cap, const char *name
 	return 0;
 }
 
-static int
-add_part(struct pr_changes *c, const struct pr_partition *p)
+int
+pr__changes_add_part(struct pr_changes *c, const struct pr_partition *p)
 {
 	/* Keep only the latest state of a partition changed twice in a batch. */
 	for (size_t i = 0; i < c->nparts; i++) {
@@ -119,14 +119,26 @@ add_part(struct pr_changes *c, const struct pr_partition *p)
 	return 0;
 }
 
-static int
-add_event(struct pr_changes *c, const struct pr_event *ev)
+int
+pr__changes_add_event(struct pr_changes *c, const struct pr_event *ev)
 {
 	if (grow(&c->events, c->nevents, &c->cap_events, sizeof *c->events) != 0) {
 		return -ENOMEM;
 	}
 	c->events[c->nevents++] = *ev;
 	return 0;
+}
+
+int
+pr__changes_add_source(struct pr_changes *c, const char *name)
+{
+	return add_name(&c->sources, &c->nsources, &c->cap_sources, name);
+}
+
+int
+pr__changes_add_resync(struct pr_changes *c, const char *name)
+{
+	return add_name(&c->resync, &c->nresync, &c->cap_resync, name);
 }
 
 /* ---- helpers ---- */
@@ -162,8 +174,7 @@ record(struct pr_txn *txn, struct pr_source *src, struct pr_event *ev, int64_t n
 	    || (rc = pr__store_event_append(txn, src, ev)) != 0) {
 		return rc;
 	}
-	if (add_event(ch, ev) != 0
-	    || add_name(&ch->sources, &ch->nsources, &ch->cap_sources, src->name) != 0) {
+	if (pr__changes_add_event(ch, ev) != 0 || pr__changes_add_source(ch, src->name) != 0) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -300,7 +311,7 @@ save_partition(struct pr_txn *txn, struct pr_source *src, struct pr_partition *p
 	if (rc != 0) {
 		return rc;
 	}
-	return add_part(ch, p) != 0 ? -ENOMEM : 0;
+	return pr__changes_add_part(ch, p) != 0 ? -ENOMEM : 0;
 }
 
 static void
@@ -975,7 +986,7 @@ h_agent_resync(struct pr_txn *txn, const struct pr_cmd *cmd, struct pr_changes *
 		if ((rc = load_source(txn, cmd->source, &src, msg)) != 0) {
 			return rc;
 		}
-		if (add_name(&ch->resync, &ch->nresync, &ch->cap_resync, src.name) != 0) {
+		if (pr__changes_add_resync(ch, src.name) != 0) {
 			return -ENOMEM;
 		}
 	}

@@ -45,6 +45,12 @@ struct pr_changes_mark {
 };
 struct pr_changes_mark pr__changes_mark(const struct pr_changes *c);
 void pr__changes_rewind(struct pr_changes *c, struct pr_changes_mark m);
+/* Add a partition's latest state (replacing an earlier one of it), an
+ * event, a changed source, a source to republish. 0 or -ENOMEM. */
+int pr__changes_add_part(struct pr_changes *c, const struct pr_partition *p);
+int pr__changes_add_event(struct pr_changes *c, const struct pr_event *ev);
+int pr__changes_add_source(struct pr_changes *c, const char *name);
+int pr__changes_add_resync(struct pr_changes *c, const char *name);
 
 struct pr_handler_opts {
 	size_t list_default;          /* page size when a list command has no limit; 100 */

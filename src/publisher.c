@@ -222,6 +222,13 @@ publish_json(struct pr_publisher *p, const char *topic, struct pr_json *j, int r
 }
 
 void
+pr__publisher_set_epoch(struct pr_publisher *p, uint64_t epoch)
+{
+	p->epoch = epoch;
+	p->id.epoch = epoch;
+}
+
+void
 pr__publisher_status(struct pr_publisher *p, const char *status)
 {
 	publish_json(

@@ -80,6 +80,9 @@ void pr__publisher_attach(struct pr_publisher *p, struct pr_transport *tr);
 
 /* Send r, when it has a topic and a payload. */
 void pr__publisher_reply(struct pr_publisher *p, const struct pr_reply *r);
+/* Stamp what is published from now on with epoch (a new publisher of the
+ * etcd backend, replica.h). */
+void pr__publisher_set_epoch(struct pr_publisher *p, uint64_t epoch);
 /* The retained P/agent/status: "online" or "offline". */
 void pr__publisher_status(struct pr_publisher *p, const char *status);
 /* The retained P/agent/stats. */

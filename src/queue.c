@@ -112,6 +112,15 @@ pr__queue_connected(struct pr_queue *q)
 }
 
 void
+pr__queue_kick(struct pr_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->kicked = 1;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void
 pr__queue_stop(struct pr_queue *q)
 {
 	pthread_mutex_lock(&q->mu);
@@ -156,7 +165,7 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	out->n = 0;
 	pthread_mutex_lock(&q->mu);
 	if (q->head == NULL && pr__spill_count(q->spill) == 0 && !q->connected && !q->stopping
-	    && wait_us > 0) {
+	    && !q->kicked && wait_us > 0) {
 		int64_t until = pr_time_now() + wait_us;
 		struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
 			.tv_nsec = (long)(until % 1000000) * 1000 };
@@ -189,6 +198,8 @@ pr__queue_take(struct pr_queue *q, size_t max, int64_t wait_us, struct pr_queue_
 	}
 	out->connected = q->connected;
 	q->connected = 0;
+	out->kicked = q->kicked;
+	q->kicked = 0;
 	out->stop = q->stopping && q->head == NULL && pr__spill_count(q->spill) == 0 && out->n == 0;
 	pthread_mutex_unlock(&q->mu);
 }

@@ -40,6 +40,7 @@ struct pr_queue {
 	uint64_t spilled;            /* pushes forced into the spill file */
 	uint64_t peak_bytes;         /* most bytes waiting since the last pr__queue_stats */
 	int connected;               /* a (re)connect not yet taken by the worker */
+	int kicked;                  /* pr__queue_kick not yet taken */
 	int stopping;
 };
 
@@ -49,6 +50,7 @@ struct pr_queue_batch {
 	struct pr_msg *msgs;
 	size_t n;
 	int connected; /* the connection came (back) since the last take */
+	int kicked;    /* pr__queue_kick was called since the last take */
 	int stop;      /* stop was asked and every message has been taken */
 };
 
@@ -78,6 +80,8 @@ uint64_t pr__queue_msg_bytes(const struct pr_msg *m);
 int pr__queue_push(struct pr_queue *q, struct pr_msg *m, int force);
 /* Tell the worker the connection came (back). Any thread. */
 void pr__queue_connected(struct pr_queue *q);
+/* Wake the worker for other work than commands (the etcd watch). Any thread. */
+void pr__queue_kick(struct pr_queue *q);
 /* Ask the worker to finish what is queued and stop. Any thread. */
 void pr__queue_stop(struct pr_queue *q);
 /* The counters now; takes the peak (it restarts from the bytes waiting). */

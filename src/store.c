@@ -230,8 +230,10 @@ pr__store_open(const char *dir, const struct pr_store_opts *opts, struct pr_stor
 		rc = pr__store_lmdb_err(rc, "env setup", PR_ESTORE);
 		goto fail;
 	}
-	/* Default sync: no MDB_NOSYNC / MDB_NOMETASYNC, a commit is durable. */
-	rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+	/* Default sync: no MDB_NOSYNC / MDB_NOMETASYNC, a commit is durable,
+	 * unless the store is the etcd backend's read index. */
+	rc = mdb_env_open(
+	    st->env, dir, MDB_NOTLS | (opts != NULL && opts->nosync ? MDB_NOSYNC : 0), 0600);
 	if (rc != 0) {
 		pr_error("store: open %s: %s", dir, mdb_strerror(rc));
 		/* LMDB passes system errors through as positive errno values. */
@@ -296,6 +298,11 @@ txn_new(struct pr_store *st, struct pr_txn *parent, int write, struct pr_txn **o
 	t->parent = parent;
 	t->write = write;
 	if (parent != NULL) {
+		if ((rc = pr__store_cap_nested(parent, t)) != 0) {
+			mdb_txn_abort(t->txn);
+			free(t);
+			return rc;
+		}
 		parent->child = t;
 	}
 	*out = t;
@@ -350,6 +357,7 @@ pr__txn_commit(struct pr_txn *txn)
 		pr_error("store: commit: the disk is full");
 		rc = ENOSPC;
 	}
+	pr__store_cap_end(txn, rc == 0);
 	txn_free(txn);
 	return pr__store_lmdb_err(rc, "commit", PR_ESTORE);
 }
@@ -362,6 +370,7 @@ pr__txn_abort(struct pr_txn *txn)
 	}
 	assert(txn->child == NULL);
 	mdb_txn_abort(txn->txn);
+	pr__store_cap_end(txn, 0);
 	txn_free(txn);
 }
 
@@ -550,6 +559,7 @@ pr__store_source_get(struct pr_txn *txn, const char *name, struct pr_source *out
 	}
 	k.mv_size = strlen(name);
 	k.mv_data = (void *)name;
+	(void)pr__store_cap_source(txn, name);
 	rc = mdb_get(txn->txn, txn->st->sources, &k, &d);
 	if (rc != 0) {
 		return pr__store_lmdb_err(rc, "source get", PR_ENOSOURCE);
@@ -580,6 +590,14 @@ pr__store_source_put(struct pr_txn *txn, struct pr_source *src)
 		}
 		id = id == 0 ? 1 : id;
 		flags = MDB_NOOVERWRITE;
+		if (txn->cap != NULL) {
+			/* Replicated: agents share no counter, so a random id (a
+			 * collision among 2^63 is not to be feared). */
+			if (getrandom(&id, sizeof id, 0) != sizeof id) {
+				return PR_EINTERNAL;
+			}
+			id = (id >> 1) | 1;
+		}
 	}
 	wb_u8(&w, PR_REC_V1);
 	wb_u64(&w, id);
@@ -601,14 +619,19 @@ pr__store_source_put(struct pr_txn *txn, struct pr_source *src)
 		return pr__store_lmdb_err(rc, "source put", PR_ESTORE);
 	}
 	if (src->id == 0) {
-		if ((rc = pr__store_meta_put_u64(
-		         txn, key_next_source, sizeof key_next_source - 1, id + 1))
-		    != 0) {
+		if (txn->cap == NULL
+		    && (rc = pr__store_meta_put_u64(
+		            txn, key_next_source, sizeof key_next_source - 1, id + 1))
+		        != 0) {
 			return rc;
 		}
 		src->id = id;
 	}
-	return 0;
+	{
+		int g[PR_OP_GUARDS] = { pr__store_cap_source(txn, src->name), -1, -1 };
+
+		return pr__store_cap_record(txn, 's', src->name, NULL, 0, buf, w.len, g);
+	}
 }
 
 int
@@ -730,6 +753,7 @@ pr__store_provider_put(struct pr_txn *txn, const struct pr_source *src, const st
 	uint8_t buf[64];
 	struct wbuf w = { buf, 0, sizeof buf };
 	MDB_val k, d;
+	int rc;
 
 	assert(txn->child == NULL);
 	if (!name_ok(p->name)) {
@@ -745,8 +769,15 @@ pr__store_provider_put(struct pr_txn *txn, const struct pr_source *src, const st
 	k.mv_data = key;
 	d.mv_size = w.len;
 	d.mv_data = buf;
-	return pr__store_lmdb_err(
+	rc = pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->providers, &k, &d, 0), "provider put", PR_ESTORE);
+	if (rc == 0) {
+		int g[PR_OP_GUARDS] = { pr__store_cap_source(txn, src->name), -1, -1 };
+
+		rc = pr__store_cap_record(
+		    txn, 'p', src->name, p->name, strlen(p->name), buf, w.len, g);
+	}
+	return rc;
 }
 
 /* ---- token owners ---- */
@@ -758,6 +789,7 @@ pr__store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], con
 	uint8_t buf[1 + 2 * (2 + PR_NAME_MAX)];
 	struct wbuf w = { buf, 0, sizeof buf };
 	MDB_val k = { PR_DIGEST_LEN, (void *)digest }, d;
+	int rc;
 
 	assert(txn->child == NULL);
 	if (!name_ok(source) || strnlen(provider, PR_NAME_MAX + 1) > PR_NAME_MAX) {
@@ -768,18 +800,24 @@ pr__store_token_put(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN], con
 	wb_str(&w, provider, PR_NAME_MAX);
 	d.mv_size = w.len;
 	d.mv_data = buf;
-	return pr__store_lmdb_err(
+	rc = pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->tokens, &k, &d, 0), "token put", PR_ESTORE);
+	return rc != 0
+	    ? rc
+	    : pr__store_cap_record(txn, 'k', NULL, digest, PR_DIGEST_LEN, buf, w.len, NULL);
 }
 
 int
 pr__store_token_del(struct pr_txn *txn, const uint8_t digest[PR_DIGEST_LEN])
 {
 	MDB_val k = { PR_DIGEST_LEN, (void *)digest };
+	int rc;
 
 	assert(txn->child == NULL);
-	return pr__store_lmdb_err(
+	rc = pr__store_lmdb_err(
 	    mdb_del(txn->txn, txn->st->tokens, &k, NULL), "token del", PR_ENOTFOUND);
+	return rc != 0 ? rc
+	               : pr__store_cap_record(txn, 'k', NULL, digest, PR_DIGEST_LEN, NULL, 0, NULL);
 }
 
 int
@@ -910,8 +948,11 @@ pr__store_idem_put(struct pr_txn *txn, const char *request_id, const char *comma
 	wb_bytes(&w, reply, reply_len);
 	tk.mv_size = idem_time_key(tkey, now, request_id);
 	tk.mv_data = tkey;
-	return pr__store_lmdb_err(
+	rc = pr__store_lmdb_err(
 	    mdb_put(txn->txn, txn->st->idem_time, &tk, &empty, 0), "idem put", PR_ESTORE);
+	return rc != 0 ? rc
+	               : pr__store_cap_record(
+	                   txn, 'i', NULL, k.mv_data, k.mv_size, d.mv_data, d.mv_size, NULL);
 }
 
 int
@@ -942,6 +983,11 @@ pr__store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *rem
 		if (rc != 0 && rc != MDB_NOTFOUND) {
 			break;
 		}
+		if (pr__store_cap_record(txn, 'i', NULL, ik.mv_data, ik.mv_size, NULL, 0, NULL)
+		    != 0) {
+			rc = ENOMEM;
+			break;
+		}
 		/* After a cursor delete, MDB_NEXT yields the entry that followed it. */
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
 			break;
@@ -956,4 +1002,145 @@ pr__store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *rem
 		return pr__store_lmdb_err(rc, "idem prune", PR_ESTORE);
 	}
 	return 0;
+}
+
+/* ---- replicated records (store_capture.c) ---- */
+
+void
+pr__store_set_epoch(struct pr_store *st, uint64_t epoch)
+{
+	st->epoch = epoch;
+}
+
+int
+pr__store_set_secret(struct pr_store *st, const uint8_t secret[32])
+{
+	MDB_val k = { sizeof key_secret - 1, (void *)key_secret }, d = { 32, (void *)secret };
+	struct pr_txn *txn;
+	int rc;
+
+	if ((rc = pr__txn_begin(st, 1, &txn)) != 0) {
+		return rc;
+	}
+	rc = pr__store_lmdb_err(mdb_put(txn->txn, st->meta, &k, &d, 0), "secret", PR_ESTORE);
+	if (rc != 0) {
+		pr__txn_abort(txn);
+		return rc;
+	}
+	return pr__txn_commit(txn);
+}
+
+int
+pr__store_xindex_mark(struct pr_txn *txn)
+{
+	return pr__store_meta_put_u64(
+	    txn, key_xindex_version, sizeof key_xindex_version - 1, XINDEX_VERSION);
+}
+
+int
+pr__store_source_apply(
+    struct pr_txn *txn, const uint8_t *name, size_t len, const uint8_t *val, size_t val_len)
+{
+	MDB_val k = { len, (void *)name }, d = { val_len, (void *)val };
+	struct pr_source s;
+	int rc = source_decode(&k, &d, &s);
+
+	if (rc == 0) {
+		rc = pr__store_lmdb_err(
+		    mdb_put(txn->txn, txn->st->sources, &k, &d, 0), "source apply", PR_ESTORE);
+	}
+	return rc;
+}
+
+int
+pr__store_provider_apply(struct pr_txn *txn, const struct pr_source *src, const uint8_t *name,
+    size_t len, const uint8_t *val, size_t val_len)
+{
+	uint8_t key[8 + PR_NAME_MAX];
+	MDB_val k = { 8 + len, key }, d = { val_len, (void *)val };
+
+	if (len == 0 || len > PR_NAME_MAX) {
+		return PR_ESTORE;
+	}
+	be64_put(key, src->id);
+	memcpy(key + 8, name, len);
+	if (val == NULL) {
+		return pr__store_lmdb_err(
+		    mdb_del(txn->txn, txn->st->providers, &k, NULL), "provider apply", 0);
+	}
+	return pr__store_lmdb_err(
+	    mdb_put(txn->txn, txn->st->providers, &k, &d, 0), "provider apply", PR_ESTORE);
+}
+
+int
+pr__store_token_apply(
+    struct pr_txn *txn, const uint8_t *digest, size_t len, const uint8_t *val, size_t val_len)
+{
+	MDB_val k = { len, (void *)digest }, d = { val_len, (void *)val };
+
+	if (len != PR_DIGEST_LEN) {
+		return PR_ESTORE;
+	}
+	if (val == NULL) {
+		return pr__store_lmdb_err(
+		    mdb_del(txn->txn, txn->st->tokens, &k, NULL), "token apply", 0);
+	}
+	return pr__store_lmdb_err(
+	    mdb_put(txn->txn, txn->st->tokens, &k, &d, 0), "token apply", PR_ESTORE);
+}
+
+/* An idempotency record opens with its version byte and created_at. */
+static int
+idem_created(const uint8_t *val, size_t len, int64_t *at)
+{
+	if (len < 9 || val[0] != PR_REC_V1) {
+		pr_error("store: corrupt idempotency record");
+		return PR_ESTORE;
+	}
+	*at = (int64_t)be64_get(val + 1);
+	return 0;
+}
+
+int
+pr__store_idem_apply(
+    struct pr_txn *txn, const uint8_t *key, size_t len, const uint8_t *val, size_t val_len)
+{
+	uint8_t tkey[8 + PR_ID_MAX];
+	char id[PR_ID_MAX + 1];
+	MDB_val k = { len, (void *)key }, d, tk, empty = { 0, NULL };
+	int64_t at;
+	int rc;
+
+	if (len == 0 || len > PR_ID_MAX) {
+		return PR_ESTORE;
+	}
+	memcpy(id, key, len);
+	id[len] = '\0';
+	/* The record it replaces, or removes, takes its time entry along. */
+	rc = mdb_get(txn->txn, txn->st->idem, &k, &d);
+	if (rc == 0) {
+		if ((rc = idem_created(d.mv_data, d.mv_size, &at)) != 0) {
+			return rc;
+		}
+		tk = (MDB_val) { idem_time_key(tkey, at, id), tkey };
+		rc = mdb_del(txn->txn, txn->st->idem_time, &tk, NULL);
+		if (rc == 0 || rc == MDB_NOTFOUND) {
+			rc = mdb_del(txn->txn, txn->st->idem, &k, NULL);
+		}
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		return pr__store_lmdb_err(rc, "idem apply", PR_ESTORE);
+	}
+	if (val == NULL) {
+		return 0;
+	}
+	if ((rc = idem_created(val, val_len, &at)) != 0) {
+		return rc;
+	}
+	d = (MDB_val) { val_len, (void *)val };
+	tk = (MDB_val) { idem_time_key(tkey, at, id), tkey };
+	if ((rc = mdb_put(txn->txn, txn->st->idem, &k, &d, 0)) == 0) {
+		rc = mdb_put(txn->txn, txn->st->idem_time, &tk, &empty, 0);
+	}
+	return pr__store_lmdb_err(rc, "idem apply", PR_ESTORE);
 }

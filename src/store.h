@@ -37,6 +37,9 @@ struct pr_txn;
 
 struct pr_store_opts {
 	uint64_t map_size; /* bytes; 0 = default (16 GiB, sparse) */
+	int nosync;        /* no fsync at commit: a read index that etcd can
+	                      rebuild (a killed process loses nothing; a machine
+	                      crash may) */
 };
 
 /* Open (creating if needed) the store in directory dir (created if missing). */
@@ -223,5 +226,75 @@ int pr__store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64
  * gets the count. O((removed + 1) * log n).
  */
 int pr__store_tombstone_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *removed);
+
+/* ---- replication: the etcd backend's view of the store (store_capture.c) ---- */
+
+#define PR_OP_GUARDS 3
+
+/* A record a capturing transaction wrote (val != NULL) or removed. key is
+ * its replication key (store_capture.c lists the kinds), val its stored
+ * bytes; both in one allocation owned by the capture. */
+struct pr_store_op {
+	uint8_t *key;
+	size_t key_len;
+	uint8_t *val; /* NULL: removed */
+	size_t val_len;
+	int create_only;         /* the key must be new (an idempotency record) */
+	int guard[PR_OP_GUARDS]; /* the guards it raises (indexes), -1 = none */
+};
+
+/* A guard the transaction read: a key whose etcd mod_revision must still
+ * be rev, the revision this store has applied (0: never written). */
+struct pr_store_guard {
+	uint8_t key[1 + PR_NAME_MAX];
+	size_t key_len;
+	int64_t rev;
+};
+
+/* What a capturing transaction wrote and read. */
+struct pr_capture {
+	struct pr_store_op *ops; /* in order; a key may come more than once */
+	size_t nops, cap_ops;
+	struct pr_store_guard *guards; /* every guard read or raised */
+	size_t nguards, cap_guards;
+	int err; /* recording failed: the transaction must not be replicated */
+};
+
+/* Record what the top-level write transaction txn writes from now on
+ * (and what its nested transactions commit into it). 0 or -ENOMEM. New
+ * sources then get random ids (no counter shared between agents). */
+int pr__txn_capture(struct pr_txn *txn);
+/* The record so far; NULL when txn does not capture. Valid until txn
+ * ends. */
+const struct pr_capture *pr__txn_captured(const struct pr_txn *txn);
+
+/* What one applied record was, for publishing it. */
+struct pr_applied {
+	char kind; /* the key's kind letter; 0: not a record (ignored) */
+	int deleted;
+	char source[PR_NAME_MAX + 1]; /* 's', 'p', 't', 'e', 'g' */
+	struct pr_partition part;     /* 't': the partition written or removed */
+	struct pr_event ev;           /* 'e' written */
+};
+/*
+ * Apply one replicated record (val NULL: removed) to the store, with its
+ * indexes, or a guard's mod_revision; a record of a source must follow its
+ * source's. PR_ESTORE for a key or value that is not one.
+ */
+int pr__store_apply(struct pr_txn *txn, const uint8_t *key, size_t len, const uint8_t *val,
+    size_t val_len, int64_t mod_rev, struct pr_applied *out);
+/* The etcd revision the store has applied up to (0: none). */
+int pr__store_applied_get(struct pr_txn *txn, int64_t *rev);
+int pr__store_applied_put(struct pr_txn *txn, int64_t rev);
+/* The etcd lease this store's agent last published under (0: none), so
+ * that its next run can end it at once: its own transactions. */
+int pr__store_lease_get(struct pr_store *st, int64_t *lease);
+int pr__store_lease_put(struct pr_store *st, int64_t lease);
+/* Empty every database (before applying a full copy). */
+int pr__store_clear(struct pr_txn *txn);
+/* Stamp events with epoch from now on (the etcd backend's epoch). */
+void pr__store_set_epoch(struct pr_store *st, uint64_t epoch);
+/* The secret, given (the etcd backend's, shared by its agents). */
+int pr__store_set_secret(struct pr_store *st, const uint8_t secret[32]);
 
 #endif

@@ -254,6 +254,7 @@ pr__store_session_each(struct pr_txn *txn, const char *session,
 	}
 	key[0] = (uint8_t)n;
 	memcpy(key + 1, session, n);
+	(void)pr__store_cap_session(txn, session); /* a guard: the locks of the session */
 	if ((rc = mdb_cursor_open(txn->txn, txn->st->sessions, &cur)) != 0) {
 		return pr__store_lmdb_err(rc, "session scan", PR_ESTORE);
 	}

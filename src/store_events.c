@@ -17,6 +17,8 @@
  */
 #include "store_int.h"
 
+#include <errno.h>
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -119,6 +121,14 @@ pr__store_event_append(struct pr_txn *txn, const struct pr_source *src, const st
 	}
 	if (rc != 0) {
 		return pr__store_lmdb_err(rc, "event append", PR_ESTORE);
+	}
+	if (txn->cap != NULL) {
+		int g[PR_OP_GUARDS] = { pr__store_cap_source(txn, src->name), -1, -1 };
+
+		if ((rc = pr__store_cap_record(txn, 'e', src->name, key + 8, 8, buf, w.len, g))
+		    != 0) {
+			return rc;
+		}
 	}
 	return event_count_put(txn, src->id, count + 1);
 }
@@ -325,6 +335,16 @@ pr__store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t b
 		if (at >= before && (keep_max == 0 || count - n <= keep_max)) {
 			break;
 		}
+		if (txn->cap != NULL) {
+			int g[PR_OP_GUARDS] = { pr__store_cap_source(txn, src->name), -1, -1 };
+
+			if (pr__store_cap_record(
+			        txn, 'e', src->name, (const uint8_t *)k.mv_data + 8, 8, NULL, 0, g)
+			    != 0) {
+				rc = ENOMEM;
+				break;
+			}
+		}
 		/* After a cursor delete, MDB_NEXT yields the entry that followed it. */
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
 			break;
@@ -345,4 +365,41 @@ pr__store_event_prune(struct pr_txn *txn, const struct pr_source *src, int64_t b
 		*removed = n;
 	}
 	return 0;
+}
+
+int
+pr__store_event_apply(struct pr_txn *txn, const struct pr_source *src, uint64_t seq,
+    const uint8_t *val, size_t val_len, struct pr_event *out)
+{
+	uint8_t key[16];
+	MDB_val k = { sizeof key, key }, d = { val_len, (void *)val };
+	uint64_t count;
+	int rc;
+
+	be64_put(key, src->id);
+	be64_put(key + 8, seq);
+	if ((rc = event_count_get(txn, src->id, &count)) != 0) {
+		return rc;
+	}
+	if (val == NULL) {
+		rc = mdb_del(txn->txn, txn->st->events, &k, NULL);
+		if (rc == MDB_NOTFOUND) {
+			return 0;
+		}
+		if (rc != 0) {
+			return pr__store_lmdb_err(rc, "event apply", PR_ESTORE);
+		}
+		return event_count_put(txn, src->id, count > 0 ? count - 1 : 0);
+	}
+	if ((rc = event_decode(src, &k, &d, out)) != 0) {
+		return rc;
+	}
+	rc = mdb_put(txn->txn, txn->st->events, &k, &d, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		return 0; /* applied already */
+	}
+	if (rc != 0) {
+		return pr__store_lmdb_err(rc, "event apply", PR_ESTORE);
+	}
+	return event_count_put(txn, src->id, count + 1);
 }

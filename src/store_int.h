@@ -59,7 +59,40 @@ struct pr_txn {
 	struct pr_txn *parent; /* NULL for a top-level transaction */
 	struct pr_txn *child;  /* the open nested transaction, if any */
 	int write;
+	struct pr_capture *cap;  /* this level's record; NULL: not capturing */
+	struct pr_capture *root; /* the top level's (its guards) */
 };
+
+/*
+ * Capturing (store_capture.c). cap_nested starts the child's record when
+ * the parent captures; cap_end hands a committed child's records to its
+ * parent, or drops them, and frees the level's record. cap_source and
+ * cap_session touch a guard (read) and return its index for an op, -1 when
+ * not capturing. cap_record records a record written (val) or removed
+ * (val NULL) under kind, name (NULL: none) and rest; a no-op when not
+ * capturing. The *_apply functions write a replicated record with its
+ * indexes (store.c, store_partitions.c, store_events.c).
+ */
+int pr__store_cap_nested(struct pr_txn *parent, struct pr_txn *child);
+void pr__store_cap_end(struct pr_txn *txn, int commit);
+int pr__store_cap_source(struct pr_txn *txn, const char *name);
+int pr__store_cap_session(struct pr_txn *txn, const char *session);
+int pr__store_cap_record(struct pr_txn *txn, char kind, const char *name, const void *rest,
+    size_t rest_len, const void *val, size_t val_len, const int guards[PR_OP_GUARDS]);
+int pr__store_source_apply(
+    struct pr_txn *txn, const uint8_t *name, size_t len, const uint8_t *val, size_t val_len);
+int pr__store_provider_apply(struct pr_txn *txn, const struct pr_source *src, const uint8_t *name,
+    size_t len, const uint8_t *val, size_t val_len);
+int pr__store_partition_apply(struct pr_txn *txn, const struct pr_source *src, const uint8_t *rest,
+    size_t len, const uint8_t *val, size_t val_len, struct pr_partition *out);
+int pr__store_event_apply(struct pr_txn *txn, const struct pr_source *src, uint64_t seq,
+    const uint8_t *val, size_t val_len, struct pr_event *out);
+int pr__store_token_apply(
+    struct pr_txn *txn, const uint8_t *digest, size_t len, const uint8_t *val, size_t val_len);
+int pr__store_idem_apply(
+    struct pr_txn *txn, const uint8_t *key, size_t len, const uint8_t *val, size_t val_len);
+/* Mark the cross-source indexes as built (an empty store's are). */
+int pr__store_xindex_mark(struct pr_txn *txn);
 
 /*
  * Translate an LMDB return code where it enters: 0 stays 0, MDB_NOTFOUND

@@ -472,6 +472,25 @@ overlap_move(struct pr_txn *txn, uint64_t src_id, struct pr_range r, const char 
 	return 0;
 }
 
+/* Record a partition written (val) or removed for replication: under its
+ * source's guard and those of the sessions it was and is locked under. */
+static int
+capture(struct pr_txn *txn, const struct pr_source *src, const MDB_val *k,
+    const struct pr_partition *old, const struct pr_partition *new_p, const uint8_t *val,
+    size_t val_len)
+{
+	int g[PR_OP_GUARDS];
+
+	if (txn->cap == NULL) {
+		return 0;
+	}
+	g[0] = pr__store_cap_source(txn, src->name);
+	g[1] = old != NULL ? pr__store_cap_session(txn, old->session) : -1;
+	g[2] = new_p != NULL ? pr__store_cap_session(txn, new_p->session) : -1;
+	return pr__store_cap_record(
+	    txn, 't', src->name, (const uint8_t *)k->mv_data + 8, k->mv_size - 8, val, val_len, g);
+}
+
 int
 pr__store_partition_put(
     struct pr_txn *txn, const struct pr_source *src, const struct pr_partition *p)
@@ -512,6 +531,9 @@ pr__store_partition_put(
 	if ((rc = mdb_put(txn->txn, txn->st->partitions, &k, &d, 0)) != 0) {
 		return pr__store_lmdb_err(rc, "partition put", PR_ESTORE);
 	}
+	if ((rc = capture(txn, src, &k, have_old ? &old : NULL, p, buf, w.len)) != 0) {
+		return rc;
+	}
 	if ((rc = pr__store_xindex_update(txn, src, have_old ? &old : NULL, p)) != 0
 	    || (rc = pr__store_runs_update(txn, src, have_old ? &old : NULL, p)) != 0) {
 		return rc;
@@ -550,6 +572,9 @@ pr__store_partition_del(
 	}
 	if ((rc = mdb_del(txn->txn, txn->st->partitions, &k, NULL)) != 0) {
 		return pr__store_lmdb_err(rc, "partition del", PR_ESTORE);
+	}
+	if ((rc = capture(txn, src, &k, &old, NULL, NULL, 0)) != 0) {
+		return rc;
 	}
 	if ((rc = pr__store_xindex_update(txn, src, &old, NULL)) != 0
 	    || (rc = pr__store_runs_update(txn, src, &old, NULL)) != 0) {
@@ -737,4 +762,30 @@ pr__store_blockers_each(struct pr_txn *txn, const struct pr_source *src, struct 
 	}
 	return overlap_each(txn, src->id, PR_HALF_BLOCKED, time_enc(want.start), time_enc(want.end),
 	    blocker_one, &b);
+}
+
+int
+pr__store_partition_apply(struct pr_txn *txn, const struct pr_source *src, const uint8_t *rest,
+    size_t len, const uint8_t *val, size_t val_len, struct pr_partition *out)
+{
+	uint8_t key[PART_KEY_MAX];
+	MDB_val k = { 8 + len, key }, d = { val_len, (void *)val };
+	int rc;
+
+	if (len <= 16 || len > PART_KEY_MAX - 8) {
+		return PR_ESTORE;
+	}
+	be64_put(key, src->id);
+	memcpy(key + 8, rest, len);
+	if (val == NULL) {
+		/* Removed: the partition as it was, for the caller. */
+		if ((rc = pr__store_part_read(txn, src, &k, out)) != 0) {
+			return rc == PR_ENOPARTITION ? 0 : rc;
+		}
+		return pr__store_partition_del(txn, src, out->provider, out->range);
+	}
+	if ((rc = part_decode(src, &k, &d, out)) != 0) {
+		return rc;
+	}
+	return pr__store_partition_put(txn, src, out);
 }

@@ -106,10 +106,25 @@ start_broker() {
 
 stop_broker() { kill -9 "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; }
 
+# The store backend the agents of this test use: lmdb (default), or etcd
+# (PARTREG_BACKEND=etcd, set by ctest for the integration_etcd.* runs of the
+# shared behaviour tests): then start_agent starts a one-member etcd the
+# first time and gives every agent --etcd, its data dir the read index.
+BACKEND=${PARTREG_BACKEND:-lmdb}
+BACKEND_FLAGS=()
+if [ "$BACKEND" = etcd ]; then
+  . "$PARTREG_SOURCE_DIR/tests/integration/lib_etcd.sh"
+  etcd_require
+fi
+
 # start_agent [extra partregd flags...]: waits until it is online.
 start_agent() {
-  "$PARTREGD" --broker "mqtt://127.0.0.1:$PORT" --data-dir "$T/data" --log-level debug "$@" \
-    >>"$T/agent.log" 2>&1 &
+  if [ "$BACKEND" = etcd ] && [ ${#BACKEND_FLAGS[@]} -eq 0 ]; then
+    etcd_cluster 1 --max-txn-ops 10000 >/dev/null
+    BACKEND_FLAGS=(--etcd "$ETCD_ENDPOINTS" --etcd-max-txn-ops 10000)
+  fi
+  "$PARTREGD" --broker "mqtt://127.0.0.1:$PORT" --data-dir "$T/data" --log-level debug \
+    "${BACKEND_FLAGS[@]}" "$@" >>"$T/agent.log" 2>&1 &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
   wait_online
