@@ -562,6 +562,9 @@ run_write(struct pr_agent *a,
 			return PR_ESTORE;
 		}
 		catch_up(a, rev, CATCH_UP_US);
+		if (pr__replica_applied(a->rep) < rev) {
+			return PR_ESTORE; /* the watch is down */
+		}
 	}
 }
 
@@ -657,6 +660,14 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 			pr__reply_release(&replies[i]);
 		}
 		catch_up(a, rev, CATCH_UP_US);
+		if (pr__replica_applied(a->rep) < rev) {
+			snprintf(msg, sizeof msg,
+			    "this agent's read index cannot catch up with etcd (revision %lld): its "
+			    "watch is down",
+			    (long long)rev);
+			rc = PR_ESTORE;
+			break;
+		}
 		now = pr_time_now();
 	}
 	a->stats.commands += done;
@@ -983,7 +994,7 @@ etcd_step(struct pr_agent *a, int kicked)
 	int64_t rev = 0;
 	int was = a->publisher;
 
-	if (kicked) {
+	if (kicked || pr__replica_pending(a->rep)) {
 		apply_changes(a);
 	}
 	if (pr__replica_campaign(a->rep, pr_time_now(), &epoch, &rev) == 1) {

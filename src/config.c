@@ -107,7 +107,7 @@ set_defaults(struct pr_config *cfg)
 	cfg->queue_max_mb = 64;
 	cfg->receive_max = 100;
 	cfg->etcd_max_txn_ops = 128;
-	cfg->publisher_ttl_s = 5;
+	cfg->publisher_ttl_s = 4;
 	cfg->share_group = strdup("partregd");
 	if (cfg->share_group == NULL || cfg->broker == NULL || cfg->data_dir == NULL
 	    || cfg->prefix == NULL || cfg->log_level == NULL) {
@@ -203,6 +203,8 @@ pr__config_usage(FILE *out)
 	    "\nexit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start, 2 usage,\n"
 	    "  3 another process holds the store, 4 another agent is online on the\n"
 	    "  prefix (see --takeover), 5 another agent took over while running\n"
+	    "\nwith --etcd, the default --client-id is partregd:<prefix>:<host>: each\n"
+	    "  agent of a prefix needs its own\n"
 	    "\ndefaults: --broker mqtt://127.0.0.1:1883 --data-dir /var/lib/partreg\n"
 	    "  --prefix %s --client-id partregd:<prefix> --max-payload 65536\n"
 	    "  --session-expiry 86400 --map-size 16384 --batch-max 256\n"
@@ -211,7 +213,7 @@ pr__config_usage(FILE *out)
 	    "  --history-max-events 100000 --tombstone-expiry 604800 --ready-expiry 604800\n"
 	    "  --stats-interval 30\n"
 	    "  --queue-max 10000 --queue-max-mb 64 --receive-max 100\n"
-	    "  with --etcd: --etcd-prefix /<prefix>/ --etcd-max-txn-ops 128\n"
-	    "  --share-group partregd --publisher-ttl 5 --client-id partregd:<prefix>:<host>\n",
+	    "  --etcd-prefix /<prefix>/ --etcd-max-txn-ops 128 --share-group partregd\n"
+	    "  --publisher-ttl 4\n",
 	    PR_DEFAULT_PREFIX);
 }

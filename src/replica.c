@@ -56,6 +56,7 @@ struct pr_replica {
 	int need_full;           /* load a full copy at the next apply (worker) */
 	int64_t rewatch;         /* start the watch again at this revision (worker; 0 = no) */
 	int64_t pending_applied; /* applied once the caller's commit succeeds */
+	int64_t rewatch_at;      /* monotonic µs: no new watch before (after a failure) */
 
 	/* The publisher. */
 	int leader;
@@ -471,11 +472,24 @@ pr__replica_applied_commit(struct pr_replica *r)
 	if (r->need_full && r->rewatch != 0) {
 		r->need_full = 0;
 	}
-	if (r->rewatch != 0 && r->rewatch <= r->applied + 1) {
+	if (r->rewatch != 0 && r->rewatch <= r->applied + 1 && mono_us() >= r->rewatch_at) {
 		if (watch_start(r, r->applied + 1) != 0) {
-			r->rewatch = r->applied + 1; /* tried again at the next apply */
+			/* Tried again by a later apply, a second from now. */
+			r->rewatch = r->applied + 1;
+			r->rewatch_at = mono_us() + 1000000;
 		}
 	}
+}
+
+int
+pr__replica_pending(struct pr_replica *r)
+{
+	int pending;
+
+	pthread_mutex_lock(&r->mu);
+	pending = r->whole > r->applied || r->final != 0;
+	pthread_mutex_unlock(&r->mu);
+	return pending || r->need_full || (r->rewatch != 0 && mono_us() >= r->rewatch_at);
 }
 
 int64_t
@@ -487,6 +501,10 @@ pr__replica_applied(const struct pr_replica *r)
 int
 pr__replica_wait(struct pr_replica *r, int64_t rev, int64_t wait_us)
 {
+	/* A watch being started again brings nothing meanwhile. */
+	if (r->rewatch != 0) {
+		return -ETIMEDOUT;
+	}
 	int64_t until = real_us() + wait_us;
 	int rc = 0;
 
@@ -983,7 +1001,7 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	pthread_cond_init(&r->cv, NULL);
 	r->tail = &r->head;
 	r->st = st;
-	r->ttl_s = o->publisher_ttl_s > 0 ? o->publisher_ttl_s : 5;
+	r->ttl_s = o->publisher_ttl_s > 0 ? o->publisher_ttl_s : 4;
 	r->max_ops = o->max_txn_ops > 0 ? o->max_txn_ops : 128;
 	r->wake = o->wake;
 	r->wake_arg = o->wake_arg;

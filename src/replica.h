@@ -87,6 +87,8 @@ int pr__replica_commit(
 /* Wait until changes up to rev are queued or applied, at most wait_us.
  * 0, or -ETIMEDOUT. */
 int pr__replica_wait(struct pr_replica *r, int64_t rev, int64_t wait_us);
+/* Is there anything for pr__replica_apply (changes, a watch to start)? */
+int pr__replica_pending(struct pr_replica *r);
 /* The revision the read index has applied. */
 int64_t pr__replica_applied(const struct pr_replica *r);
 
