@@ -49,7 +49,9 @@
 #                        --etcd URL --data-dir DIR --prefix partreg-bench-etcd/v1
 #                        --client-id partregd-bench-etcd-PID. Without etcd the group is
 #                        skipped, said; with a partregd without --etcd only the raw loop
-#                        runs (its rates in results.md's notes)
+#                        runs (its rates in results.md's notes). BENCH_ETCD_SERVER_FLAGS:
+#                        more flags for etcd itself (none; e.g. --max-txn-ops N if the
+#                        backend puts more than etcd's 128 operations in a txn)
 #   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
 #   BENCH_OUT            where results.md/.png go (tests/bench)
 #   BENCH_BUILD_DIR      build directory (build-bench); BENCH_SKIP_BUILD=1 uses it as is
@@ -261,6 +263,7 @@ ETCD_OK=0    # the group runs: etcd is installed
 ETCD_AGENT=0 # and partregd has --etcd: the agent rows too
 EP=partreg-bench-etcd/v1 # the etcd agent's prefix
 read -ra ETCD_AGENT_FLAGS <<<"${BENCH_ETCD_AGENT_FLAGS:-}"
+read -ra ETCD_SERVER_FLAGS <<<"${BENCH_ETCD_SERVER_FLAGS:-}"
 if wants etcd; then
   if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
     note "no etcd / etcdctl (Debian: etcd-server, etcd-client): the etcd group is skipped"
@@ -285,9 +288,9 @@ if wants etcd; then
   fi
 fi
 etcd_setup() {
-  etcd_cluster 1
+  etcd_cluster 1 "${ETCD_SERVER_FLAGS[@]}"
   ETCD_URL=${ETCD_CLIENT[0]}
-  echo "etcd $(etcd --version | sed -n 's/^etcd Version: //p') at $ETCD_URL, data in $ETCD_DATA_ROOT"
+  echo "etcd $(etcd --version | sed -n 's/^etcd Version: //p') at $ETCD_URL${ETCD_SERVER_FLAGS[*]:+ (${ETCD_SERVER_FLAGS[*]})}, data in $ETCD_DATA_ROOT"
   [ "$ETCD_AGENT" = 1 ] || return 0
   local lmdb_agent=$AGENT
   rm -rf "$DATA/etcd-agent"
