@@ -10,7 +10,7 @@
 # Sizes and switches (environment):
 #   BENCH_REPEATS        repeats of every figure and its baseline (3)
 #   BENCH_ONLY           groups to run, of: query lock register durable store republish
-#                        wait http mirror (all)
+#                        wait http mirror etcd (all)
 #   BENCH_INFLIGHT       requests in flight for query and lock ("1 16 64")
 #   BENCH_RTT_N          requests per throughput run (5000)
 #   BENCH_REGISTER_PRE   pending partitions registered in a fresh source before the
@@ -39,6 +39,19 @@
 #                        reads (against the listing of the same partitions) and a full
 #                        redelivery under a connected watcher (against the feed itself);
 #                        BENCH_MIRROR_SAMPLES readiness calls (20000)
+#   BENCH_ETCD_AGENT_FLAGS  more partregd flags for the etcd group's agent (none). The
+#                        etcd group (issue 15): durable lock+unlock through partregd's etcd
+#                        backend, BENCH_RTT_N commands at BENCH_INFLIGHT in flight, against
+#                        a raw etcd txn loop shaped like the backend's (pr_bench_etcd_raw,
+#                        as many commands and clients; goal >= 0.5) and against the LMDB
+#                        agent's (the lock group's run; information), all in commands/s, on
+#                        a 1-member etcd with its data in the data dir; the etcd agent gets
+#                        --etcd URL --data-dir DIR --prefix partreg-bench-etcd/v1
+#                        --client-id partregd-bench-etcd-PID. Without etcd the group is
+#                        skipped, said; with a partregd without --etcd only the raw loop
+#                        runs (its rates in results.md's notes). BENCH_ETCD_SERVER_FLAGS:
+#                        more flags for etcd itself (none; e.g. --max-txn-ops N if the
+#                        backend puts more than etcd's 128 operations in a txn)
 #   BENCH_DATA_DIR       where stores go (a fresh directory under $TMPDIR or /tmp)
 #   BENCH_OUT            where results.md/.png go (tests/bench)
 #   BENCH_BUILD_DIR      build directory (build-bench); BENCH_SKIP_BUILD=1 uses it as is
@@ -52,7 +65,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 REPEATS=${BENCH_REPEATS:-3}
-ONLY=${BENCH_ONLY:-query lock register durable store republish wait http mirror}
+ONLY=${BENCH_ONLY:-query lock register durable store republish wait http mirror etcd}
 INFLIGHT=${BENCH_INFLIGHT:-1 16 64}
 RTT_N=${BENCH_RTT_N:-5000}
 REGISTER_PRE=${BENCH_REGISTER_PRE:-2000}
@@ -98,6 +111,7 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   ninja -C "$BUILD" partregd pr_bench_rtt pr_bench_store pr_bench_lmdb pr_bench_mirror >/dev/null
+  if [[ " $ONLY " == *" etcd "* ]]; then ninja -C "$BUILD" pr_bench_etcd_raw >/dev/null; fi
   if [[ " $ONLY " == *" http "* ]]; then ninja -C "$BUILD" partreg-http >/dev/null; fi
 fi
 PARTREGD=${PARTREGD:-$BUILD/src/partregd}
@@ -106,6 +120,7 @@ RTT=$BUILD/tests/bench/pr_bench_rtt
 STORE=$BUILD/tests/bench/pr_bench_store
 LMDB=$BUILD/tests/bench/pr_bench_lmdb
 MIRROR=$BUILD/tests/bench/pr_bench_mirror
+ETCD_RAW=$BUILD/tests/bench/pr_bench_etcd_raw # checked by the etcd group
 for b in "$PARTREGD" "$RTT" "$STORE" "$LMDB" "$MIRROR"; do [ -x "$b" ] || die "missing $b"; done
 
 # ---- the machine ----
@@ -154,31 +169,43 @@ broker_start() {
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# agent_start PORT DATADIR [FLAG...]: partregd at log level info; sets AGENT.
-agent_start() {
-  local port=$1 dir=$2
-  shift 2
-  : >"$W/agent.log"
+# agent_start PORT DATADIR [FLAG...]: partregd at log level info, its log in
+# $W/agent.log; sets AGENT. agent_start_as NAME …: the same, log $W/NAME.log.
+agent_start() { agent_start_as agent "$@"; }
+agent_start_as() {
+  local log=$W/$1.log port=$2 dir=$3
+  shift 3
+  : >"$log"
   "$PARTREGD" --broker "mqtt://127.0.0.1:$port" --data-dir "$dir" --log-level info "$@" \
-    >>"$W/agent.log" 2>&1 &
+    >>"$log" 2>&1 &
   AGENT=$!
   PIDS+=("$AGENT")
   for _ in $(seq 600); do
-    grep -q "agent: online" "$W/agent.log" && return 0
+    grep -q "agent: online" "$log" && return 0
     kill -0 "$AGENT" 2>/dev/null || die "partregd exited (flags: ${*:-none})"
     sleep 0.05
   done
   die "partregd did not come online"
 }
-rr() { mosquitto_rr -h 127.0.0.1 -p "$1" -q 1 -t "$P/cmd/$2" -e "$P/reply/bench-$$" -m "$3" -W 10; }
-# register_source PORT NAME: source NAME with provider p; prints the owner's token.
+# rr PORT COMMAND BODY [PREFIX]: one command to the agent of PREFIX ($P).
+rr() {
+  local pfx=${4:-$P}
+  mosquitto_rr -h 127.0.0.1 -p "$1" -q 1 -t "$pfx/cmd/$2" -e "$pfx/reply/bench-$$" -m "$3" -W 10
+}
+# register_source PORT NAME [PREFIX]: source NAME with provider p; prints the owner's token.
 register_source() {
   local token
-  token=$(rr "$1" source/register "{\"source\":\"$2\",\"owner\":\"o\"}" | jq -r .result.access_token)
+  token=$(rr "$1" source/register "{\"source\":\"$2\",\"owner\":\"o\"}" "${3:-}" | jq -r .result.access_token)
   [ ${#token} -eq 36 ] || die "could not register source $2"
-  rr "$1" provider/register "{\"source\":\"$2\",\"provider\":\"p\",\"access_token\":\"$token\"}" |
+  rr "$1" provider/register "{\"source\":\"$2\",\"provider\":\"p\",\"access_token\":\"$token\"}" "${3:-}" |
     jq -e .ok >/dev/null || die "could not register provider p of $2"
   echo "$token"
+}
+# agent_lockunlock PORT PREFIX TOKEN C [N]: pr_bench_rtt lockunlock of source
+# "bench" on the agent of PREFIX, N (RTT_N) commands, C in flight.
+agent_lockunlock() {
+  rtt lockunlock --broker "mqtt://127.0.0.1:$1" --topic "$2/cmd" --source bench --token "$3" \
+    -n "${5:-$RTT_N}" -c "$4"
 }
 
 # A broker, an agent with a source "bench" (token in TOKEN) and an echo responder.
@@ -191,8 +218,7 @@ setup_agent() {
   PIDS+=("$ECHO")
   for _ in $(seq 50); do grep -q "echo responder" "$W/echo.log" && break; sleep 0.1; done
   # 64 days locked and unlocked: the query below covers 31 of them (ready).
-  "$RTT" lockunlock --broker "mqtt://127.0.0.1:$PORT_A" --topic "$P/cmd" --source bench \
-    --token "$TOKEN" -n 128 -c 64 >/dev/null || die "warm-up lock/unlock failed"
+  agent_lockunlock "$PORT_A" "$P" "$TOKEN" 64 128 >/dev/null || die "warm-up lock/unlock failed"
 }
 teardown_agent() { stop_pid "$ECHO"; stop_pid "$AGENT"; stop_pid "$PID_A"; }
 
@@ -213,9 +239,101 @@ declare -A CMD BASE GOAL LABEL
 REG_FIRST=2100-01-01
 REG_DAY=$(date -u -d "$REG_FIRST + $REGISTER_PRE days" +%F)
 REG_TOPIC=$P/cmd/partition/register
-if wants query || wants lock || wants register || wants durable || wants wait; then
-  setup_agent
-  U="mqtt://127.0.0.1:$PORT_A"
+
+# ---- etcd (issue 15 point 8): the etcd agent's durable lock+unlock vs a raw etcd txn loop ----
+# A 1-member etcd (tests/integration/lib_etcd.sh's etcd_cluster: the HA
+# tests' flags and health wait; it fsyncs its WAL per commit, as LMDB's
+# durable commit does), its data in $DATA/etcd: on the filesystem of the
+# LMDB agent's store, so that both pay the same disk. For each c of
+# INFLIGHT, in the loop below, next to the lock group:
+#   - the LMDB agent's lock+unlock (the lock group's run, shared),
+#   - the etcd agent's lock+unlock: a second partregd with --etcd, its own
+#     fresh --data-dir and its own --prefix and --client-id on the same
+#     broker (extra flags: BENCH_ETCD_AGENT_FLAGS), source "bench" warmed
+#     up as setup_agent does,
+#   - the raw loop, pr_bench_etcd_raw -n RTT_N -c c: one txn per command
+#     shaped like the backend's (tests/bench/etcd_raw.c), each client its
+#     own guard key (independent sources).
+# Units: every figure is commands/s. pr_bench_rtt's lockunlock rate counts
+# replies (a lock and its unlock are two) and the raw loop counts txns, one
+# per command: the ratios take them as they are. A partregd without --etcd
+# (the backend not built in): said, and only the raw loop is measured (its
+# rates in the notes of results.md).
+ETCD_OK=0    # the group runs: etcd is installed
+ETCD_AGENT=0 # and partregd has --etcd: the agent rows too
+EP=partreg-bench-etcd/v1 # the etcd agent's prefix
+read -ra ETCD_AGENT_FLAGS <<<"${BENCH_ETCD_AGENT_FLAGS:-}"
+read -ra ETCD_SERVER_FLAGS <<<"${BENCH_ETCD_SERVER_FLAGS:-}"
+if wants etcd; then
+  if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    note "no etcd / etcdctl (Debian: etcd-server, etcd-client): the etcd group is skipped"
+  else
+    ETCD_OK=1
+    [ -x "$ETCD_RAW" ] || die "missing $ETCD_RAW"
+    # Not `--help | grep -q`: under pipefail an early grep exit may fail the pipe.
+    help=$("$PARTREGD" --help 2>&1 || true)
+    if grep -q -- '--etcd' <<<"$help"; then
+      ETCD_AGENT=1
+    else
+      note "$PARTREGD has no --etcd (issue 15's etcd backend is not in this build):" \
+        "the etcd group skips the agent rows and measures the raw etcd txn loop only"
+    fi
+    # The integration tests' lib_etcd.sh, with what it takes from their
+    # lib.sh (fail, T, PIDS): the member's log is $W/etcd-m0.log.
+    fail() { die "$*"; }
+    T=$W
+    ETCD_DATA_ROOT=$DATA/etcd
+    # shellcheck source=../integration/lib_etcd.sh
+    . "$ROOT/tests/integration/lib_etcd.sh"
+  fi
+fi
+etcd_setup() {
+  etcd_cluster 1 "${ETCD_SERVER_FLAGS[@]}"
+  ETCD_URL=${ETCD_CLIENT[0]}
+  echo "etcd $(etcd --version | sed -n 's/^etcd Version: //p') at $ETCD_URL${ETCD_SERVER_FLAGS[*]:+ (${ETCD_SERVER_FLAGS[*]})}, data in $ETCD_DATA_ROOT"
+  [ "$ETCD_AGENT" = 1 ] || return 0
+  local lmdb_agent=$AGENT
+  rm -rf "$DATA/etcd-agent"
+  agent_start_as agent-etcd "$PORT_A" "$DATA/etcd-agent" --etcd "$ETCD_URL" --prefix "$EP" \
+    --client-id "partregd-bench-etcd-$$" "${ETCD_AGENT_FLAGS[@]}"
+  ETCD_AGENT_PID=$AGENT
+  AGENT=$lmdb_agent
+  ETCD_TOKEN=$(register_source "$PORT_A" bench "$EP")
+  agent_lockunlock "$PORT_A" "$EP" "$ETCD_TOKEN" 64 128 >/dev/null || die "etcd agent: warm-up lock/unlock failed"
+}
+# etcd_round REPEAT C LMDB: the raw loop and (with --etcd) the etcd agent at
+# C in flight; LMDB: the LMDB agent's pr_bench_rtt line of the same round.
+etcd_round() {
+  local r=$1 c=$2 x raw
+  if [ "$ETCD_AGENT" = 1 ]; then
+    x=$(agent_lockunlock "$PORT_A" "$EP" "$ETCD_TOKEN" "$c")
+  fi
+  raw=$("$ETCD_RAW" --etcd "$ETCD_URL" -n "$RTT_N" -c "$c" 2>>"$W/etcd-raw.log") ||
+    die "pr_bench_etcd_raw -c $c failed: $raw"
+  echo "$r $c $(rate_of "$raw")" >>"$W/etcd-raw.txt"
+  echo "  raw etcd txn loop, $c in flight #$r: $(rate_of "$raw") commands/s ($raw)"
+  if [ "$ETCD_AGENT" = 1 ]; then
+    record "etcd_raw_c$c" "$r" "$(rate_of "$x")" "$(rate_of "$raw")"
+    record "etcd_lmdb_c$c" "$r" "$(rate_of "$x")" "$(rate_of "$3")"
+  fi
+}
+etcd_teardown() {
+  [ -z "${ETCD_AGENT_PID:-}" ] || stop_pid "$ETCD_AGENT_PID"
+  stop_pid "${ETCD_PID[0]}"
+  rm -rf "$DATA/etcd" "$DATA/etcd-agent"
+}
+
+# The LMDB agent: for these groups, and for the etcd group's agent rows.
+NEED_AGENT=0
+if wants query || wants lock || wants register || wants durable || wants wait || [ "$ETCD_AGENT" = 1 ]; then
+  NEED_AGENT=1
+fi
+if [ "$NEED_AGENT" = 1 ] || [ "$ETCD_OK" = 1 ]; then
+  if [ "$NEED_AGENT" = 1 ]; then
+    setup_agent
+    U="mqtt://127.0.0.1:$PORT_A"
+  fi
+  if [ "$ETCD_OK" = 1 ]; then etcd_setup; fi
   for r in $(seq "$REPEATS"); do
     for c in $INFLIGHT; do
       if wants query; then
@@ -223,11 +341,14 @@ if wants query || wants lock || wants register || wants durable || wants wait; t
         a=$(rtt query --broker "$U" --topic "$P/cmd/readiness/query" --payload "$QUERY" -n "$RTT_N" -c "$c")
         record "query_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
       fi
-      if wants lock; then
-        e=$(rtt lockunlock --broker "$U" --topic bench/cmd/echo -n "$RTT_N" -c "$c")
-        a=$(rtt lockunlock --broker "$U" --topic "$P/cmd" --source bench --token "$TOKEN" -n "$RTT_N" -c "$c")
-        record "lock_c$c" "$r" "$(rate_of "$a")" "$(rate_of "$e")"
+      # The LMDB agent's lock+unlock: the lock group's figure and the etcd
+      # group's second baseline, one run for both.
+      if wants lock || [ "$ETCD_AGENT" = 1 ]; then
+        if wants lock; then e=$(rtt lockunlock --broker "$U" --topic bench/cmd/echo -n "$RTT_N" -c "$c"); fi
+        lu=$(agent_lockunlock "$PORT_A" "$P" "$TOKEN" "$c")
+        if wants lock; then record "lock_c$c" "$r" "$(rate_of "$lu")" "$(rate_of "$e")"; fi
       fi
+      if [ "$ETCD_OK" = 1 ]; then etcd_round "$r" "$c" "${lu:-}"; fi
     done
     if wants register; then
       t=$(register_source "$PORT_A" "regbench$r")
@@ -253,6 +374,7 @@ if wants query || wants lock || wants register || wants durable || wants wait; t
       record wait_local_p99 "$r" "$(field "$a" p99)" "$(field "$e" p99)"
     fi
   done
+  if [ "$ETCD_OK" = 1 ]; then etcd_teardown; fi
   if wants wait; then
     # A second broker bridged to the first (MQTT 5, so properties cross):
     # commands and the echo's requests go out to A, state and replies come in.
@@ -277,7 +399,7 @@ topic bench/reply/# in 1"
     done
     stop_pid "$PID_B"
   fi
-  teardown_agent
+  if [ "$NEED_AGENT" = 1 ]; then teardown_agent; fi
 fi
 for c in $INFLIGHT; do
   LABEL[query_c$c]="readiness/query replies/s, $c in flight"
@@ -307,6 +429,17 @@ for q in p50 p99; do
   BASE[wait_bridge_$q]="echo round trip across the bridge $q µs"
   GOAL[wait_bridge_$q]="<= 3"
   CMD[wait_bridge_$q]="pr_bench_rtt unlockwait --broker A --sub-broker B … -n $BRIDGE_N; pr_bench_rtt query --broker B (echo on A)"
+done
+for c in $INFLIGHT; do
+  ea="partregd --etcd URL --data-dir DIR --prefix $EP --client-id partregd-bench-etcd-PID${ETCD_AGENT_FLAGS[*]:+ ${ETCD_AGENT_FLAGS[*]}}; pr_bench_rtt lockunlock --topic $EP/cmd --source bench --token T -n $RTT_N -c $c"
+  LABEL[etcd_raw_c$c]="etcd agent lock+unlock commands/s (replies), $c in flight"
+  BASE[etcd_raw_c$c]="raw etcd txn loop commands/s (1 txn each), $c in flight (a guard key each)"
+  GOAL[etcd_raw_c$c]=">= 0.5"
+  CMD[etcd_raw_c$c]="$ea; pr_bench_etcd_raw --etcd URL -n $RTT_N -c $c"
+  LABEL[etcd_lmdb_c$c]="${LABEL[etcd_raw_c$c]}"
+  BASE[etcd_lmdb_c$c]="LMDB agent lock+unlock commands/s (replies), $c in flight"
+  GOAL[etcd_lmdb_c$c]="" # information: what the etcd backend costs
+  CMD[etcd_lmdb_c$c]="$ea; the same on the LMDB agent (--topic $P/cmd)"
 done
 
 # ---- the HTTP front door (partreg-http) vs the same commands over MQTT ----
@@ -636,7 +769,7 @@ for id in $(cut -f1 "$RAW" | awk '!seen[$0]++'); do
 done
 note="Repeats: $REPEATS. Ratios are figure / baseline of the same repeat (latencies and
 memory: lower is better). Reproduce all: \`tests/bench/run.sh\`; one group:
-\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait|http|mirror> tests/bench/run.sh\`."
+\`BENCH_ONLY=<query|lock|register|durable|store|republish|wait|http|mirror|etcd> tests/bench/run.sh\`."
 if [ -f "$W/republish-arrivals.txt" ]; then
   note="$note
 Republished partitions a subscriber received (repeat, default policy, keep-all; of $REPUBLISH_N): \
@@ -650,6 +783,13 @@ fi
 if [ -f "$W/raw-arrivals.txt" ]; then
   note="$note
 mosquitto_pub QoS 0 arrivals at the subscriber (repeat, got, sent): $(paste -sd';' "$W/raw-arrivals.txt")."
+fi
+if [ -f "$W/etcd-raw.txt" ]; then
+  note="$note
+Raw etcd txn loop, commands/s (repeat, in flight, rate; pr_bench_etcd_raw --etcd URL -n $RTT_N -c C, \
+etcd $(etcd --version | sed -n 's/^etcd Version: //p'), data in the data dir): $(paste -sd';' "$W/etcd-raw.txt")."
+  [ "$ETCD_AGENT" = 1 ] || note="$note
+The etcd agent's rows are missing: $PARTREGD has no --etcd."
 fi
 bash "$ROOT/tests/bench/table.sh" "$RAW" "$META" "$MACHINE" "$note" "$OUT/results.md" "$OUT/results.png"
 cat "$OUT/results.md"

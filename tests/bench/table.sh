@@ -6,7 +6,8 @@
 #
 # RAW: one measurement a line, "id<TAB>repeat<TAB>value<TAB>baseline".
 # META: one figure a line, "id<TAB>label<TAB>baseline label<TAB>goal<TAB>command",
-# goal as ">= 0.8" or "<= 3" on the ratio value / baseline.
+# goal as ">= 0.8" or "<= 3" on the ratio value / baseline, or empty: a
+# figure given for information (no goal, neither met nor missed; a grey dot).
 # Writes OUT.md (Markdown: per figure the medians of value and baseline, the
 # ratio's min / median / max over repeats, the goal, whether the median
 # meets it, and the command) and OUT.png (gnuplot, if installed): a
@@ -75,16 +76,18 @@ NR == FNR {
 {
   id = $1
   if (!(id in v)) next
-  split($4, g, " ")
+  info = split($4, g, " ") == 0
   n = sorted(r[id], a)
   m = mid(a, n)
-  met = (g[1] == ">=" ? m >= g[2] : m <= g[2]) ? "yes" : "**no**"
+  met = info ? "—" : (g[1] == ">=" ? m >= g[2] : m <= g[2]) ? "yes" : "**no**"
   lo = num(a[1]); md = num(m); hi = num(a[n])
   printf "| %s | %s | %s | %s | %s | %s / **%s** / %s | %s | `%s` |\n", $2, num(median(v[id])), \
-    $3, num(median(b[id])), $4, lo, md, hi, met, $5
+    $3, num(median(b[id])), info ? "none (information)" : $4, lo, md, hi, met, $5
   k++
-  label[k] = $2; goal[k] = $4; row[k] = md "\t" lo "\t" hi "\t" g[2] "\t" (met == "yes") "\t" (g[1] == ">=" ? 1 : -1)
-  seen(lo + 0); seen(hi + 0); seen(g[2] + 0)
+  # met: 1 yes, 0 no, -1 no goal (goal NaN: gnuplot draws no bar there).
+  label[k] = $2; goal[k] = $4
+  row[k] = md "\t" lo "\t" hi "\t" (info ? "NaN" : g[2]) "\t" (info ? -1 : met == "yes") "\t" (g[1] == ">=" ? 1 : -1)
+  seen(lo + 0); seen(hi + 0); if (!info) seen(g[2] + 0)
 }
 END {
   if (!k) exit
@@ -92,7 +95,7 @@ END {
   wl = 0; wr = 0
   for (i = 1; i <= k; i++) {
     printf "%d\t%s\n", k - i + 1, row[i] >dat
-    goal[i] = "goal " goal[i] (goal[i] ~ /^<=/ ? ", lower is better" : "")
+    goal[i] = goal[i] == "" ? "no goal (information)" : "goal " goal[i] (goal[i] ~ /^<=/ ? ", lower is better" : "")
     if (ems(label[i]) > wl) wl = ems(label[i])
     if (ems(goal[i]) > wr) wr = ems(goal[i])
   }
@@ -142,7 +145,13 @@ elif [ ! -s "$DAT" ]; then
 else
   # Columns of $DAT: 1 row, 2 median, 3 min, 4 max, 5 goal, 6 met, 7 direction.
   # A ratio of 0 (baseline 0) has no place on a log axis: no dot, and its
-  # whisker starts at the left edge.
+  # whisker starts at the left edge. Figures without a goal (met -1): grey,
+  # in the key only when there are some.
+  info_plot=""
+  if awk -F'\t' '$6 < 0 { found = 1 } END { exit !found }' "$DAT"; then
+    info_plot=", \"$DAT\" using (\$6 < 0 ? med(2) : 1/0):1:(low(3)):4 with xerrorbars pt 7 ps 1.5 lw 2 \\
+       lc rgb \"#777777\" title \"median, no goal (information)\""
+  fi
   gnuplot <<EOF
 load '$GP'
 set output '${PNG//\'/\'\'}'
@@ -163,7 +172,7 @@ plot "$DAT" using 5:(\$1 - 0.38):(0):(0.76) with vectors nohead lw 3 lc rgb "#33
        title "the side that meets it", \
      "$DAT" using (\$6 > 0 ? med(2) : 1/0):1:(low(3)):4 with xerrorbars pt 7 ps 1.5 lw 2 lc rgb ok \
        title "median, goal met", \
-     "$DAT" using (\$6 > 0 ? 1/0 : med(2)):1:(low(3)):4 with xerrorbars pt 7 ps 1.5 lw 2 lc rgb miss \
-       title "median, goal missed"
+     "$DAT" using (\$6 == 0 ? med(2) : 1/0):1:(low(3)):4 with xerrorbars pt 7 ps 1.5 lw 2 lc rgb miss \
+       title "median, goal missed"$info_plot
 EOF
 fi

@@ -3,7 +3,8 @@
 #
 # etcd_cluster N [ETCD FLAGS...]: start an N-member (1 or 3) etcd cluster,
 # each member with the extra flags (kept in ETCD_FLAGS for restarts), on free loopback
-# ports, data under $T/etcd/<name>, each member's log in $T/etcd-<name>.log,
+# ports, data under $ETCD_DATA_ROOT/<name> (default $T/etcd; tests/bench/run.sh
+# puts it beside its stores), each member's log in $T/etcd-<name>.log,
 # and wait until every member is healthy and a write goes through. Ports are
 # random and checked free; when a member cannot start (a port was taken
 # between the check and the bind), every member is killed and the cluster is
@@ -45,6 +46,7 @@ ETCD_ENDPOINTS=""
 ETCD_INITIAL=""
 ETCD_TOKEN="partreg-ha-$$-$RANDOM"
 ETCD_FLAGS=()
+ETCD_DATA_ROOT=${ETCD_DATA_ROOT:-$T/etcd}
 declare -A PROXY_PID=()
 declare -A PROXY_URL=()
 
@@ -80,8 +82,8 @@ free_port() {
 # etcd_member_start I STATE: start member I (new or existing cluster state).
 etcd_member_start() {
   local i=$1 name=${ETCD_NAME[$1]}
-  mkdir -p "$T/etcd"
-  etcd --name "$name" --data-dir "$T/etcd/$name" \
+  mkdir -p "$ETCD_DATA_ROOT"
+  etcd --name "$name" --data-dir "$ETCD_DATA_ROOT/$name" \
     --listen-client-urls "${ETCD_CLIENT[$i]}" --advertise-client-urls "${ETCD_CLIENT[$i]}" \
     --listen-peer-urls "${ETCD_PEER[$i]}" --initial-advertise-peer-urls "${ETCD_PEER[$i]}" \
     --initial-cluster "$ETCD_INITIAL" --initial-cluster-state "$2" \
@@ -126,7 +128,7 @@ etcd_cluster() {
       ETCD_INITIAL+="${ETCD_INITIAL:+,}m$i=${ETCD_PEER[$i]}"
     done
     ETCD_ENDPOINTS=$(IFS=,; echo "${ETCD_CLIENT[*]}")
-    rm -rf "$T/etcd"
+    rm -rf "$ETCD_DATA_ROOT"
     for i in $(seq 0 $((n - 1))); do etcd_member_start "$i" new; done
     local up=0
     for _ in $(seq 200); do
