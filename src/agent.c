@@ -508,6 +508,19 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 		return rc;
 	}
 	rc = pr__replica_commit(a->rep, pr__txn_captured(txn), rev, msg != NULL ? msg : buf);
+	if (rc == 0 && *rev > 0 && pr__replica_adopt(a->rep, txn, pr__txn_captured(txn), *rev) == 0) {
+		/* Nothing came between: the batch's own writes are the read
+		 * index's next state, without waiting for the watch. */
+		int err = publishing(a) ? commit_and_publish(a, txn, ch, ncommands)
+		                        : pr__txn_commit(txn);
+
+		if (err == 0) {
+			pr__replica_applied_commit(a->rep);
+			note_deadlines(a, ch);
+		}
+		txn = NULL;
+		*rev = 0; /* nothing to catch up with */
+	}
 	pr__txn_abort(txn);
 	a->stats.batches += rc == 0;
 	if (rc == 0 && (ch->resync_all || ch->nresync > 0)) {

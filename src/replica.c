@@ -35,7 +35,9 @@ struct change {
 
 struct pr_replica {
 	struct pr_store *st;
-	struct pr_etcd *etcd;
+	struct pr_etcd *etcd; /* commits and full copies */
+	struct pr_etcd *ctl;  /* the lease, campaigns, watches: short deadlines, so
+	                         that a cut-off etcd holds the worker briefly */
 	struct pr_etcd_watch *watch;
 	char *endpoints, *ca_file, *cert_file, *key_file, *user, *password, *instance;
 	char *prefix; /* "<prefix>" */
@@ -237,7 +239,7 @@ watch_start(struct pr_replica *r, int64_t rev)
 	wo.range_end_len = end_len;
 	wo.start_revision = rev;
 	wo.progress_notify = 1;
-	rc = pr__etcd_watch_open(r->etcd, &wo, on_watch, r, &r->watch);
+	rc = pr__etcd_watch_open(r->ctl, &wo, on_watch, r, &r->watch);
 	free(key);
 	if (rc == PR__ETCD_ECOMPACTED) {
 		r->need_full = 1;
@@ -400,6 +402,7 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 	int final, rc = 0;
 
 	*any = 0;
+	r->pending_applied = 0;
 	if (r->need_full) {
 		int64_t rev;
 
@@ -432,6 +435,9 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 	}
 	pthread_mutex_unlock(&r->mu);
 	for (c = list; c != NULL && rc == 0; c = c->next) {
+		if (c->rev <= r->applied) {
+			continue; /* this agent's own commit, adopted (pr__replica_adopt) */
+		}
 		/* A source's record comes before its other records in a commit
 		 * (pr__replica_commit orders them so). */
 		rc = apply_one(r, txn, c->key, c->key_len, c->val, c->val_len, c->rev, ch);
@@ -463,12 +469,49 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 	return 0;
 }
 
+int
+pr__replica_adopt(struct pr_replica *r, struct pr_txn *txn, const struct pr_capture *cap,
+    int64_t rev)
+{
+	char *raised;
+	int rc = 0;
+
+	r->pending_applied = 0;
+	if (rev != r->applied + 1) {
+		return 1;
+	}
+	if ((raised = calloc(cap->nguards + 1, 1)) == NULL) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cap->nops; i++) {
+		for (int g = 0; g < PR_OP_GUARDS; g++) {
+			if (cap->ops[i].guard[g] >= 0) {
+				raised[cap->ops[i].guard[g]] = 1;
+			}
+		}
+	}
+	for (size_t i = 0; i < cap->nguards && rc == 0; i++) {
+		struct pr_applied a;
+
+		if (raised[i]) {
+			rc = pr__store_apply(txn, cap->guards[i].key, cap->guards[i].key_len,
+			    (const uint8_t *)"", 0, rev, &a);
+		}
+	}
+	free(raised);
+	if (rc == 0 && (rc = pr__store_applied_put(txn, rev)) == 0) {
+		r->pending_applied = rev;
+	}
+	return rc;
+}
+
 void
 pr__replica_applied_commit(struct pr_replica *r)
 {
 	if (r->pending_applied > r->applied) {
 		r->applied = r->pending_applied;
 	}
+	r->pending_applied = 0;
 	if (r->need_full && r->rewatch != 0) {
 		r->need_full = 0;
 	}
@@ -709,7 +752,7 @@ pr__replica_campaign(struct pr_replica *r, int64_t now, uint64_t *epoch, int64_t
 	if (r->leader) {
 		int64_t ttl = 0;
 
-		rc = pr__etcd_lease_keepalive(r->etcd, r->lease, &ttl);
+		rc = pr__etcd_lease_keepalive(r->ctl, r->lease, &ttl);
 		if (rc == 0 && ttl > 0) {
 			r->valid_until = t0 + ttl * 1000000 - MARGIN_US;
 		} else if (rc == 0 || rc == PR__ETCD_ENOLEASE) {
@@ -727,7 +770,7 @@ pr__replica_campaign(struct pr_replica *r, int64_t now, uint64_t *epoch, int64_t
 	if (r->lease == 0) {
 		int64_t granted = 0;
 
-		if ((rc = pr__etcd_lease_grant(r->etcd, r->ttl_s, &r->lease, &granted)) != 0) {
+		if ((rc = pr__etcd_lease_grant(r->ctl, r->ttl_s, &r->lease, &granted)) != 0) {
 			r->lease = 0;
 			return 0;
 		}
@@ -755,7 +798,7 @@ pr__replica_campaign(struct pr_replica *r, int64_t now, uint64_t *epoch, int64_t
 			.value = r->instance,
 			.value_len = strlen(r->instance),
 			.lease = r->lease };
-		rc = pr__etcd_txn(r->etcd, &t, &res);
+		rc = pr__etcd_txn(r->ctl, &t, &res);
 		free(key);
 		if (rc == PR__ETCD_ENOLEASE) {
 			r->lease = 0;
@@ -809,7 +852,7 @@ pr__replica_request_resync(struct pr_replica *r, const char *source)
 	if (key == NULL) {
 		return -ENOMEM;
 	}
-	rc = pr__etcd_do(r->etcd, &op, &res);
+	rc = pr__etcd_do(r->ctl, &op, &res);
 	free(key);
 	if (rc != 0) {
 		return store_err(rc, "a republish request", NULL);
@@ -822,7 +865,7 @@ void
 pr__replica_resign(struct pr_replica *r)
 {
 	if (r->leader && r->lease != 0) {
-		(void)pr__etcd_lease_revoke(r->etcd, r->lease);
+		(void)pr__etcd_lease_revoke(r->ctl, r->lease);
 	}
 	r->leader = 0;
 	r->lease = 0;
@@ -1022,7 +1065,12 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	eo.key_file = r->key_file;
 	eo.user = r->user;
 	eo.password = r->password;
-	if ((rc = pr__etcd_open(&eo, &r->etcd)) != 0) {
+	if ((rc = pr__etcd_open(&eo, &r->etcd)) == 0) {
+		eo.connect_timeout_ms = 300;
+		eo.request_timeout_ms = 800;
+		rc = pr__etcd_open(&eo, &r->ctl);
+	}
+	if (rc != 0) {
 		pr_error("replica: bad --etcd %s", o->endpoints);
 		rc = PR_EFIELD;
 		goto fail;
@@ -1057,6 +1105,7 @@ pr__replica_close(struct pr_replica *r)
 	}
 	pr__etcd_watch_close(r->watch);
 	pr__etcd_close(r->etcd);
+	pr__etcd_close(r->ctl);
 	changes_free(r->head);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);

@@ -99,7 +99,18 @@ int64_t pr__replica_applied(const struct pr_replica *r);
  * when txn was written. 0 or an error (txn is then to be aborted).
  */
 int pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *ch, int *any);
-/* Once the caller's commit of pr__replica_apply succeeded. */
+/*
+ * The batch that captured cap committed to etcd at rev: when rev is the
+ * revision right after the read index's, nothing else happened in between,
+ * and the batch's own writes in txn (its capturing transaction) are exactly
+ * what the watch will bring. Then make txn the read index's next state (its
+ * guards at rev, rev applied): 0, and the caller commits txn and calls
+ * pr__replica_applied_commit; the watch's copy is skipped. 1 when another
+ * change came in between (abort txn; wait for the watch), or an error.
+ */
+int pr__replica_adopt(
+    struct pr_replica *r, struct pr_txn *txn, const struct pr_capture *cap, int64_t rev);
+/* Once the caller's commit of pr__replica_apply or _adopt succeeded. */
 void pr__replica_applied_commit(struct pr_replica *r);
 
 /*
