@@ -508,7 +508,8 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 		return rc;
 	}
 	rc = pr__replica_commit(a->rep, pr__txn_captured(txn), rev, msg != NULL ? msg : buf);
-	if (rc == 0 && *rev > 0 && pr__replica_adopt(a->rep, txn, pr__txn_captured(txn), *rev) == 0) {
+	if (rc == 0 && *rev > 0
+	    && pr__replica_adopt(a->rep, txn, pr__txn_captured(txn), *rev) == 0) {
 		/* Nothing came between: the batch's own writes are the read
 		 * index's next state, without waiting for the watch. */
 		int err = publishing(a) ? commit_and_publish(a, txn, ch, ncommands)
@@ -675,7 +676,8 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 		catch_up(a, rev, CATCH_UP_US);
 		if (pr__replica_applied(a->rep) < rev) {
 			snprintf(msg, sizeof msg,
-			    "this agent's read index cannot catch up with etcd (revision %lld): its "
+			    "this agent's read index cannot catch up with etcd (revision %lld): "
+			    "its "
 			    "watch is down",
 			    (long long)rev);
 			rc = PR_ESTORE;

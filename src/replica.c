@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <partreg/error.h>
+#include <partreg/time.h>
 
 #include "etcd.h"
 #include "log.h"
@@ -39,8 +40,8 @@ struct pr_replica {
 	struct pr_etcd *ctl;  /* the lease, campaigns, watches: short deadlines, so
 	                         that a cut-off etcd holds the worker briefly */
 	struct pr_etcd_watch *watch;
-	char *endpoints, *ca_file, *cert_file, *key_file, *user, *password, *instance;
-	char *prefix; /* "<prefix>" */
+	char *instance; /* in r/P and <prefix>epoch */
+	char *prefix;   /* the etcd key prefix */
 	size_t plen;
 	int64_t ttl_s;
 	size_t max_ops;
@@ -73,15 +74,6 @@ mono_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-real_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -470,8 +462,8 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 }
 
 int
-pr__replica_adopt(struct pr_replica *r, struct pr_txn *txn, const struct pr_capture *cap,
-    int64_t rev)
+pr__replica_adopt(
+    struct pr_replica *r, struct pr_txn *txn, const struct pr_capture *cap, int64_t rev)
 {
 	char *raised;
 	int rc = 0;
@@ -548,7 +540,7 @@ pr__replica_wait(struct pr_replica *r, int64_t rev, int64_t wait_us)
 	if (r->rewatch != 0) {
 		return -ETIMEDOUT;
 	}
-	int64_t until = real_us() + wait_us;
+	int64_t until = pr_time_now() + wait_us; /* the condition variable's clock */
 	int rc = 0;
 
 	if (rev <= r->applied) {
@@ -970,17 +962,6 @@ end_last_lease(struct pr_replica *r)
 	}
 }
 
-static int
-dup_opt(char **dst, const char *src)
-{
-	if (src == NULL) {
-		*dst = NULL;
-		return 0;
-	}
-	*dst = strdup(src);
-	return *dst != NULL ? 0 : -ENOMEM;
-}
-
 /* Bring the read index up to etcd (a full copy when it has nothing) and
  * start the watch. */
 static int
@@ -1048,23 +1029,20 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	r->max_ops = o->max_txn_ops > 0 ? o->max_txn_ops : 128;
 	r->wake = o->wake;
 	r->wake_arg = o->wake_arg;
-	if ((rc = dup_opt(&r->endpoints, o->endpoints)) != 0
-	    || (rc = dup_opt(&r->ca_file, o->ca_file)) != 0
-	    || (rc = dup_opt(&r->cert_file, o->cert_file)) != 0
-	    || (rc = dup_opt(&r->key_file, o->key_file)) != 0
-	    || (rc = dup_opt(&r->user, o->user)) != 0
-	    || (rc = dup_opt(&r->password, o->password)) != 0
-	    || (rc = dup_opt(&r->instance, o->instance)) != 0
-	    || (rc = dup_opt(&r->prefix, o->prefix)) != 0) {
+	r->instance = strdup(o->instance);
+	r->prefix = strdup(o->prefix);
+	if (r->instance == NULL || r->prefix == NULL) {
+		rc = -ENOMEM;
 		goto fail;
 	}
 	r->plen = strlen(r->prefix);
-	eo.endpoints = r->endpoints;
-	eo.ca_file = r->ca_file;
-	eo.cert_file = r->cert_file;
-	eo.key_file = r->key_file;
-	eo.user = r->user;
-	eo.password = r->password;
+	/* (The etcd handles keep their own copies of these.) */
+	eo.endpoints = o->endpoints;
+	eo.ca_file = o->ca_file;
+	eo.cert_file = o->cert_file;
+	eo.key_file = o->key_file;
+	eo.user = o->user;
+	eo.password = o->password;
 	if ((rc = pr__etcd_open(&eo, &r->etcd)) == 0) {
 		eo.connect_timeout_ms = 300;
 		eo.request_timeout_ms = 800;
@@ -1109,15 +1087,6 @@ pr__replica_close(struct pr_replica *r)
 	changes_free(r->head);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
-	if (r->password != NULL) {
-		memset(r->password, 0, strlen(r->password));
-	}
-	free(r->endpoints);
-	free(r->ca_file);
-	free(r->cert_file);
-	free(r->key_file);
-	free(r->user);
-	free(r->password);
 	free(r->instance);
 	free(r->prefix);
 	free(r);
