@@ -245,3 +245,48 @@ proxy_cut() {
   esac
 }
 proxy_heal() { proxy_signal "$1" HUP up; }
+
+# Agents of the etcd backend, by index (several on one broker and prefix):
+#   etcd_agent_start I ETCD_URL [partregd flags...]  agent I with its own read
+#                    index ($T/aI), client id, log ($T/agentI.log) and --etcd
+#                    ETCD_URL; waits for its "online" line (only the
+#                    publisher says so on agent/status). APID[I] its PID.
+#   etcd_agent_kill I   kill -9 (and reap)
+#   etcd_agent_term I   SIGTERM: exit 0 within 10 s, no sanitizer report
+#   etcd_publisher      the index of the agent holding <prefix>r/P (-1: none)
+declare -a APID=()
+etcd_agent_start() {
+  local i=$1 url=$2 before
+  shift 2
+  before=$(grep -c 'agent: online' "$T/agent$i.log" 2>/dev/null || true)
+  "$PARTREGD" --broker "mqtt://127.0.0.1:$PORT" --prefix "$P" --data-dir "$T/a$i" \
+    --client-id "etcd-agent-$i" --etcd "$url" --etcd-max-txn-ops 10000 \
+    --log-level debug "$@" >>"$T/agent$i.log" 2>&1 &
+  APID[i]=$!
+  PIDS+=("${APID[i]}")
+  for _ in $(seq 150); do
+    [ "$(grep -c 'agent: online' "$T/agent$i.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
+    kill -0 "${APID[i]}" 2>/dev/null || fail "agent $i exited: $(tail -n 5 "$T/agent$i.log")"
+    sleep 0.1
+  done
+  fail "agent $i did not come online"
+}
+etcd_agent_kill() { kill -9 "${APID[$1]}" 2>/dev/null || true; wait "${APID[$1]}" 2>/dev/null || true; }
+etcd_agent_term() {
+  local rc=0
+  kill -TERM "${APID[$1]}"
+  for _ in $(seq 100); do kill -0 "${APID[$1]}" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "${APID[$1]}" 2>/dev/null && fail "agent $1 did not stop within 10 s of SIGTERM"
+  wait "${APID[$1]}" || rc=$?
+  [ $rc -eq 0 ] || fail "agent $1 exited $rc after SIGTERM"
+  sanitizer_clean "$T/agent$1.log"
+}
+etcd_publisher() {
+  local inst i
+  inst=$(etcdctl_at "$(etcd_leader)" get "/$P/r/P" --print-value-only 2>/dev/null | head -n 1)
+  [ -n "$inst" ] || { echo -1; return; }
+  for i in "${!APID[@]}"; do
+    grep -q "instance $inst" "$T/agent$i.log" 2>/dev/null && { echo "$i"; return; }
+  done
+  echo -1
+}

@@ -61,4 +61,15 @@ while read -r kind args; do
   fi
 done <"$T/services"
 ok "every flag of the compose file is accepted by partregd and etcd"
+# compose/ha/etcd.default (Debian's etcd.service): every ETCD_<NAME> is a
+# flag --<name> of this etcd, and --max-txn-ops is raised.
+D=$PARTREG_SOURCE_DIR/compose/ha/etcd.default
+n=0
+while IFS='=' read -r k _; do
+  f=--$(tr 'A-Z_' 'a-z-' <<<"${k#ETCD_}")
+  grep -qE -- "^ +$f( |$)" <<<"$EH" || fail "etcd.default: $k is no etcd flag ($f)"
+  n=$((n + 1))
+done < <(grep -E '^ETCD_' "$D")
+grep -qE '^ETCD_MAX_TXN_OPS=[0-9]{4,}' "$D" || fail "etcd.default does not raise max-txn-ops"
+ok "compose/ha/etcd.default: its $n settings are etcd flags"
 pass
