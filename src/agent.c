@@ -51,6 +51,7 @@
  * how long to wait for the watch to bring a commit back. */
 #define CONFLICT_RETRIES 5
 #define CATCH_UP_US      INT64_C(2000000)
+#define RETRY_FOR_US     INT64_C(4000000) /* and no new run after this long */
 
 struct pr_agent {
 	const struct pr_config *cfg;
@@ -80,6 +81,7 @@ struct pr_agent {
 	struct deferred_abort {
 		char session[PR_ID_MAX + 1];
 		char reason[PR_REASON_MAX + 1]; /* "" = the default */
+		int64_t since;                  /* deferred at (its latest Last Will) */
 		int64_t deadline;
 	} * aborts;
 	size_t naborts, cap_aborts;
@@ -98,10 +100,11 @@ struct pr_agent {
 	int64_t last_stats;
 	int64_t next_deadline; /* earliest lease deadline, 0 = none */
 
-	struct pr_replica *rep; /* the etcd backend; NULL: the LMDB store alone */
-	size_t batch_writes;    /* write commands in the batch being run */
-	int publisher;          /* etcd: this agent was the publisher at the last look */
-	int status_stale;       /* etcd: another agent's status was published (atomic) */
+	struct pr_replica *rep;           /* the etcd backend; NULL: the LMDB store alone */
+	size_t batch_writes;              /* write commands in the batch being run */
+	int publisher;                    /* etcd: this agent was the publisher at the last look */
+	int status_stale;                 /* etcd: another agent's status was published (atomic) */
+	char prune_cursor[PR_CURSOR_MAX]; /* the source maintenance goes on from */
 };
 
 #define ONLINE_HOLD_US 500000
@@ -245,6 +248,7 @@ defer_abort(struct pr_agent *a, const struct pr_cmd *cmd, int64_t now)
 	}
 	snprintf(d->session, sizeof d->session, "%s", cmd->session);
 	snprintf(d->reason, sizeof d->reason, "%s", cmd->has_reason ? cmd->reason : "");
+	d->since = now;
 	d->deadline = now + cmd->grace_s * INT64_C(1000000);
 	return d->deadline;
 }
@@ -394,7 +398,7 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 static int
 publishing(const struct pr_agent *a)
 {
-	return a->rep == NULL || pr__replica_is_publisher(a->rep, pr_time_now());
+	return a->rep == NULL || pr__replica_is_publisher(a->rep);
 }
 
 /* A new lease may run out before the one the worker waits for. */
@@ -442,6 +446,39 @@ commit_and_publish(
 
 /* ---- the etcd backend (replica.h) ---- */
 
+/* Another agent granted or renewed a lock under a session whose abort this
+ * agent holds back (the session's commands go to any agent): the session
+ * is alive. Only a change made after the abort was deferred counts. */
+static void
+sessions_alive(struct pr_agent *a, const struct pr_changes *ch)
+{
+	for (size_t i = 0; i < ch->nparts && a->naborts > 0; i++) {
+		const struct pr_partition *p = &ch->parts[i];
+
+		for (size_t j = 0; p->state == PR_LOCKED && p->session[0] != '\0' && j < a->naborts;
+		     j++) {
+			if (strcmp(a->aborts[j].session, p->session) == 0
+			    && p->updated_at >= a->aborts[j].since) {
+				forget_abort(a, p->session);
+				break;
+			}
+		}
+	}
+}
+
+/* agent/resync: the publisher, wherever it is, republishes. */
+static void
+request_resyncs(struct pr_agent *a, const struct pr_changes *ch)
+{
+	if (ch->resync_all) {
+		(void)pr__replica_request_resync(a->rep, NULL);
+		return;
+	}
+	for (size_t i = 0; i < ch->nresync; i++) {
+		(void)pr__replica_request_resync(a->rep, ch->resync[i]);
+	}
+}
+
 /* Apply what the watch brought to the read index, and publish it when
  * this agent is the publisher. */
 static void
@@ -467,7 +504,9 @@ apply_changes(struct pr_agent *a)
 	if (rc == 0) {
 		pr__replica_applied_commit(a->rep);
 		note_deadlines(a, &ch);
+		sessions_alive(a, &ch);
 	} else {
+		pr__replica_apply_failed(a->rep);
 		pr_error(
 		    "agent: applying etcd's changes to the read index failed: %s", pr_strerror(rc));
 	}
@@ -513,25 +552,22 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 		/* Nothing came between: the batch's own writes are the read
 		 * index's next state, without waiting for the watch. */
 		int err = publishing(a) ? commit_and_publish(a, txn, ch, ncommands)
-		                        : pr__txn_commit(txn);
+		                        : (a->stats.batches++, pr__txn_commit(txn));
 
 		if (err == 0) {
 			pr__replica_applied_commit(a->rep);
 			note_deadlines(a, ch);
+		} else {
+			pr__replica_apply_failed(a->rep);
 		}
 		txn = NULL;
 		*rev = 0; /* nothing to catch up with */
+	} else if (rc == 0) {
+		a->stats.batches++;
 	}
 	pr__txn_abort(txn);
-	a->stats.batches += rc == 0;
-	if (rc == 0 && (ch->resync_all || ch->nresync > 0)) {
-		/* agent/resync: the publisher, wherever it is, republishes. */
-		for (size_t i = 0; i < ch->nresync && !ch->resync_all; i++) {
-			(void)pr__replica_request_resync(a->rep, ch->resync[i]);
-		}
-		if (ch->resync_all) {
-			(void)pr__replica_request_resync(a->rep, NULL);
-		}
+	if (rc == 0) {
+		request_resyncs(a, ch);
 	}
 	if (rc == 0 && *rev > 0) {
 		catch_up(a, *rev, CATCH_UP_US);
@@ -570,9 +606,9 @@ run_write(struct pr_agent *a,
 		}
 		pr__changes_release(&ch);
 		if (rc != 1) {
-			return rc == 2 ? PR_ESTORE : rc;
+			return rc; /* 2: too large for one etcd transaction */
 		}
-		if (attempt == CONFLICT_RETRIES) {
+		if (attempt == CONFLICT_RETRIES || pr_time_now() - now > RETRY_FOR_US) {
 			return PR_ESTORE;
 		}
 		catch_up(a, rev, CATCH_UP_US);
@@ -594,7 +630,7 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 {
 	struct pr_reply *replies = calloc(n, sizeof *replies);
 	size_t done = 0, refused = 0, replayed = 0, retained = 0;
-	int64_t now = pr_time_now();
+	int64_t now = pr_time_now(), started = now;
 	char msg[256] = "";
 	int rc = 0;
 
@@ -621,6 +657,12 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 				enum outcome o;
 
 				if (m->retained) {
+					if (attempt == 0) {
+						pr_warn("agent: retained command on %s ignored; "
+						        "clear it "
+						        "with an empty retained message",
+						    m->topic);
+					}
 					retained++;
 					continue;
 				}
@@ -634,6 +676,7 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 				rc = batch_err;
 			} else if (a->batch_writes == 0) {
 				pr__txn_abort(batch); /* reads only: nothing to make durable */
+				request_resyncs(a, &ch);
 			} else {
 				rc = make_durable(a, batch, &ch, n, &rev, msg);
 			}
@@ -661,7 +704,7 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 			rc = rc == 2 ? PR_ESTORE : rc;
 			break;
 		}
-		if (attempt == CONFLICT_RETRIES) {
+		if (attempt == CONFLICT_RETRIES || pr_time_now() - started > RETRY_FOR_US) {
 			snprintf(msg, sizeof msg,
 			    "the commands kept meeting other agents' changes; try again");
 			rc = PR_ESTORE;
@@ -803,13 +846,15 @@ expire_due(struct pr_agent *a, int64_t now)
 	/* With etcd, a batch must fit one etcd transaction (a partition,
 	 * an event and the guards each). */
 	struct expire_ctx c
-	    = { a->rep != NULL ? a->cfg->etcd_max_txn_ops / 4 : EXPIRE_BATCH, 0, 0 };
+	    = { a->rep != NULL ? a->cfg->etcd_max_txn_ops / 6 : EXPIRE_BATCH, 0, 0 };
 	int rc;
 
 	if (a->next_deadline == 0 || a->next_deadline > now || !publishing(a)) {
 		return;
 	}
-	rc = run_write(a, expire_fn, &c, now);
+	while ((rc = run_write(a, expire_fn, &c, now)) == 2 && c.max > 1) {
+		c.max /= 2; /* more than one etcd transaction holds */
+	}
 	if (rc == 0) {
 		a->stats.leases_expired += c.nexpired;
 	} else {
@@ -854,6 +899,11 @@ abort_due(struct pr_agent *a, int64_t now)
 		rc = run_write(a, abort_fn, cmd, now);
 		pr_info("agent: session %.8s... showed no sign of life in its grace: aborted (%s)",
 		    d.session, rc == 0 ? "ok" : pr_strerror(rc));
+		if (rc != 0 && rc != 2 && a->naborts < a->cap_aborts) {
+			/* Not applied (the store unavailable): again in a second. */
+			d.deadline = now + 1000000;
+			a->aborts[a->naborts++] = d;
+		}
 		free(cmd);
 	}
 }
@@ -913,6 +963,7 @@ struct prune_ctx {
 	int64_t before;
 	size_t keep, max, removed, ids, tombs;
 	int limited;
+	char next[PR_CURSOR_MAX]; /* the source to go on from; "" = the first */
 };
 
 static int
@@ -941,8 +992,15 @@ prune_fn(struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t 
 	rc = pr__store_idem_prune(
 	    txn, now - (int64_t)a->cfg->idempotency_ttl_s * us, c->max, &c->ids);
 	if (rc == 0) {
-		rc = pr__store_source_list(txn, NULL, 0, prune_source_cb, c, next);
-		rc = rc == 1 ? 0 : rc;
+		/* From where the last round stopped (with etcd, a round holds
+		 * only what one transaction may). */
+		rc = pr__store_source_list(txn, a->prune_cursor, 0, prune_source_cb, c, next);
+		if (rc == 1) {
+			rc = 0;
+			memcpy(c->next, next, sizeof next);
+		} else {
+			c->next[0] = '\0';
+		}
 	}
 	if (rc == 0) {
 		rc = pr__store_tombstone_prune(
@@ -970,12 +1028,21 @@ maintenance(struct pr_agent *a, int64_t now)
 	}
 	a->last_prune = now;
 	c.before = now - (int64_t)a->cfg->history_max_age_s * INT64_C(1000000);
-	rc = run_write(a, prune_fn, &c, now);
+	while ((rc = run_write(a, prune_fn, &c, now)) == 2 && c.max > 1) {
+		c.max /= 2; /* more than one etcd transaction holds */
+	}
 	if (rc != 0) {
 		pr_warn("agent: maintenance failed: %s", pr_strerror(rc));
-	} else if (c.ids + c.removed + c.tombs > 0) {
+		return;
+	}
+	if (c.ids + c.removed + c.tombs > 0) {
 		pr_debug("agent: pruned %zu request ids, %zu events, %zu tombstones", c.ids,
 		    c.removed, c.tombs);
+	}
+	memcpy(a->prune_cursor, c.next, sizeof c.next);
+	if (c.limited && (c.ids >= c.max || c.removed >= c.max || c.tombs >= c.max)) {
+		/* More to prune than a round held: the next round in a second. */
+		a->last_prune = now - PRUNE_INTERVAL_US + 1000000;
 	}
 }
 
@@ -1012,8 +1079,18 @@ etcd_step(struct pr_agent *a, int kicked)
 	if (kicked || pr__replica_pending(a->rep)) {
 		apply_changes(a);
 	}
-	if (pr__replica_campaign(a->rep, pr_time_now(), &epoch, &rev) == 1) {
+	if (pr__replica_campaign(a->rep, &epoch, &rev) == 1) {
 		catch_up(a, rev, CATCH_UP_US);
+		if (pr__replica_applied(a->rep) < rev) {
+			/* Republishing an index that is behind would send older
+			 * state under a newer epoch: let another publish. */
+			pr_warn(
+			    "agent: won the publisher's lease but the read index cannot catch up "
+			    "(revision %lld): resigning",
+			    (long long)rev);
+			pr__replica_resign(a->rep);
+			return;
+		}
 		pr__publisher_set_epoch(a->pub, epoch);
 		a->next_deadline = 1; /* leases that ran out while nobody published */
 		if (pr__transport_is_connected(a->tr) && a->online_due == 0) {
@@ -1044,7 +1121,10 @@ pr__agent_run(struct pr_agent *a)
 		 * most a second (maintenance). Offline, expiry waits for the
 		 * connect (which wakes the queue). */
 		if (!pr__publisher_republishing(a->pub)) {
-			int64_t next = pr__transport_is_connected(a->tr) ? a->next_deadline : 0;
+			/* (Only the publisher expires leases.) */
+			int64_t next = pr__transport_is_connected(a->tr) && publishing(a)
+			    ? a->next_deadline
+			    : 0;
 			int64_t abort = pr__transport_is_connected(a->tr) ? next_abort(a) : 0;
 
 			if (abort != 0 && (next == 0 || abort < next)) {
@@ -1055,9 +1135,9 @@ pr__agent_run(struct pr_agent *a)
 		}
 		if (a->rep != NULL) {
 			/* The publisher's lease wants keeping alive, or a campaign. */
-			int64_t left = pr__replica_next_due(a->rep) - pr_time_now();
+			int64_t left = pr__replica_due_in(a->rep);
 
-			wait = left < 0 ? 0 : left < wait ? left : wait;
+			wait = left < wait ? left : wait;
 		}
 		if (a->online_due != 0) {
 			int64_t left = a->online_due - pr_time_now();

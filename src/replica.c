@@ -20,7 +20,7 @@
 #include "log.h"
 
 #define PAGE           1000    /* keys per range read of a full copy */
-#define CAMPAIGN_EVERY 500000  /* µs between campaigns while another publishes */
+#define CAMPAIGN_EVERY 2000000 /* µs between campaigns while another publishes */
 #define MARGIN_US      1000000 /* the publisher stops this long before its lease may end */
 
 /* A change the watch queued. */
@@ -57,15 +57,23 @@ struct pr_replica {
 	int64_t whole;           /* every change up to this revision is queued */
 	int final;               /* 0, or PR_ETCD_EV_COMPACTED / PR_ETCD_EV_LOST */
 	int need_full;           /* load a full copy at the next apply (worker) */
-	int64_t rewatch;         /* start the watch again at this revision (worker; 0 = no) */
+	int rewatch;             /* start the watch again, after the applied revision */
+	int full_done;           /* the apply to commit holds a full copy */
 	int64_t pending_applied; /* applied once the caller's commit succeeds */
 	int64_t rewatch_at;      /* monotonic µs: no new watch before (after a failure) */
 
-	/* The publisher. */
+	/* The publisher: leader, lease, valid_until and ended under ka_mu
+	 * (the keepalive thread's too). */
+	pthread_mutex_t ka_mu;
+	pthread_cond_t ka_cv;
+	pthread_t ka_thread;
+	int ka_started, ka_stop;
+	struct pr_etcd *ka; /* the keepalive thread's handle */
 	int leader;
+	int ended; /* the keepalive found the lease gone */
 	int64_t lease;
 	int64_t valid_until; /* monotonic µs */
-	int64_t next_due;    /* realtime µs of the next campaign or keepalive */
+	int64_t next_due;    /* monotonic µs of the next campaign (worker) */
 };
 
 static int64_t
@@ -120,6 +128,8 @@ store_err(int err, const char *what, char msg[256])
 	pr_warn("replica: %s", msg);
 	return PR_ESTORE;
 }
+
+static char *guards_raised(const struct pr_capture *cap);
 
 /* ---- the watch (its thread) ---- */
 
@@ -235,6 +245,7 @@ watch_start(struct pr_replica *r, int64_t rev)
 	free(key);
 	if (rc == PR__ETCD_ECOMPACTED) {
 		r->need_full = 1;
+		r->rewatch = 0;
 		return 0;
 	}
 	if (rc != 0) {
@@ -386,6 +397,19 @@ load_full(struct pr_replica *r, struct pr_txn *txn, int64_t *rev)
 	return rc;
 }
 
+/* Start the watch again after the applied revision, unless a try failed
+ * less than a second ago (then later). */
+static void
+rewatch_now(struct pr_replica *r)
+{
+	if (mono_us() < r->rewatch_at) {
+		return;
+	}
+	if (watch_start(r, r->applied + 1) != 0) {
+		r->rewatch_at = mono_us() + 1000000;
+	}
+}
+
 int
 pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *ch, int *any)
 {
@@ -395,6 +419,7 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 
 	*any = 0;
 	r->pending_applied = 0;
+	r->full_done = 0;
 	if (r->need_full) {
 		int64_t rev;
 
@@ -404,8 +429,16 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 		ch->resync_all = 1;
 		*any = 1;
 		r->pending_applied = rev;
-		r->rewatch = rev + 1;
+		r->full_done = 1;
 		return 0;
+	}
+	if (r->rewatch) {
+		/* What the old watch queued is dropped with it: nothing to
+		 * apply until the new one runs. */
+		rewatch_now(r);
+		if (r->rewatch || r->need_full) {
+			return 0;
+		}
 	}
 	pthread_mutex_lock(&r->mu);
 	whole = r->whole;
@@ -437,8 +470,9 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 	}
 	changes_free(list);
 	if (rc != 0) {
-		/* The changes are gone: read them again from the last applied. */
-		r->rewatch = r->applied + 1;
+		/* Those changes are gone with the aborted transaction: a new
+		 * watch brings them again. */
+		r->rewatch = 1;
 		return rc;
 	}
 	if (whole > r->applied) {
@@ -446,6 +480,7 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 	}
 	if (last > r->applied) {
 		if ((rc = pr__store_applied_put(txn, last)) != 0) {
+			r->rewatch = 1;
 			return rc;
 		}
 		r->pending_applied = last;
@@ -455,10 +490,20 @@ pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *c
 		pr_warn(
 		    "replica: etcd compacted past the read index's revision: a full copy follows");
 		r->need_full = 1;
-	} else if (final == PR_ETCD_EV_LOST && r->rewatch == 0) {
-		r->rewatch = (last > r->applied ? last : r->applied) + 1;
+	} else if (final == PR_ETCD_EV_LOST) {
+		r->rewatch = 1; /* after the commit: from the revision applied then */
 	}
 	return 0;
+}
+
+void
+pr__replica_apply_failed(struct pr_replica *r)
+{
+	r->pending_applied = 0;
+	r->full_done = 0;
+	if (!r->need_full) {
+		r->rewatch = 1;
+	}
 }
 
 int
@@ -469,18 +514,12 @@ pr__replica_adopt(
 	int rc = 0;
 
 	r->pending_applied = 0;
-	if (rev != r->applied + 1) {
+	r->full_done = 0;
+	if (rev != r->applied + 1 || r->rewatch || r->need_full) {
 		return 1;
 	}
-	if ((raised = calloc(cap->nguards + 1, 1)) == NULL) {
+	if ((raised = guards_raised(cap)) == NULL) {
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < cap->nops; i++) {
-		for (int g = 0; g < PR_OP_GUARDS; g++) {
-			if (cap->ops[i].guard[g] >= 0) {
-				raised[cap->ops[i].guard[g]] = 1;
-			}
-		}
 	}
 	for (size_t i = 0; i < cap->nguards && rc == 0; i++) {
 		struct pr_applied a;
@@ -504,15 +543,14 @@ pr__replica_applied_commit(struct pr_replica *r)
 		r->applied = r->pending_applied;
 	}
 	r->pending_applied = 0;
-	if (r->need_full && r->rewatch != 0) {
+	if (r->full_done) {
+		r->full_done = 0;
 		r->need_full = 0;
+		r->rewatch = 1;
+		r->rewatch_at = 0;
 	}
-	if (r->rewatch != 0 && r->rewatch <= r->applied + 1 && mono_us() >= r->rewatch_at) {
-		if (watch_start(r, r->applied + 1) != 0) {
-			/* Tried again by a later apply, a second from now. */
-			r->rewatch = r->applied + 1;
-			r->rewatch_at = mono_us() + 1000000;
-		}
+	if (r->rewatch) {
+		rewatch_now(r);
 	}
 }
 
@@ -524,7 +562,7 @@ pr__replica_pending(struct pr_replica *r)
 	pthread_mutex_lock(&r->mu);
 	pending = r->whole > r->applied || r->final != 0;
 	pthread_mutex_unlock(&r->mu);
-	return pending || r->need_full || (r->rewatch != 0 && mono_us() >= r->rewatch_at);
+	return pending || r->need_full || (r->rewatch && mono_us() >= r->rewatch_at);
 }
 
 int64_t
@@ -536,15 +574,14 @@ pr__replica_applied(const struct pr_replica *r)
 int
 pr__replica_wait(struct pr_replica *r, int64_t rev, int64_t wait_us)
 {
-	/* A watch being started again brings nothing meanwhile. */
-	if (r->rewatch != 0) {
-		return -ETIMEDOUT;
-	}
 	int64_t until = pr_time_now() + wait_us; /* the condition variable's clock */
 	int rc = 0;
 
 	if (rev <= r->applied) {
 		return 0;
+	}
+	if (r->rewatch || r->need_full) {
+		return -ETIMEDOUT; /* no watch runs to bring it */
 	}
 	pthread_mutex_lock(&r->mu);
 	while (r->whole < rev && r->final == 0) {
@@ -562,6 +599,25 @@ pr__replica_wait(struct pr_replica *r, int64_t rev, int64_t wait_us)
 
 /* ---- commits ---- */
 
+/* Which of cap's guards its records raise (every record, the overwritten
+ * ones too: a session's locks changed even if the last write of that
+ * partition is under another session). Heap, nguards flags; NULL without
+ * memory. */
+static char *
+guards_raised(const struct pr_capture *cap)
+{
+	char *raised = calloc(cap->nguards + 1, 1);
+
+	for (size_t i = 0; raised != NULL && i < cap->nops; i++) {
+		for (int g = 0; g < PR_OP_GUARDS; g++) {
+			if (cap->ops[i].guard[g] >= 0) {
+				raised[cap->ops[i].guard[g]] = 1;
+			}
+		}
+	}
+	return raised;
+}
+
 static int
 same_key(const struct pr_store_op *a, const struct pr_store_op *b)
 {
@@ -573,10 +629,10 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 {
 	const struct pr_store_op **keep = NULL;
 	struct pr_etcd_cmp *cmp = NULL;
-	struct pr_etcd_op *ops = NULL;
+	struct pr_etcd_op *ops = NULL, *reads = NULL;
 	uint8_t **keys = NULL;
 	char *raised = NULL;
-	size_t nkeep = 0, ncmp = 0, nops = 0, nkeys = 0;
+	size_t nkeep = 0, ncmp = 0, nops = 0, nkeys = 0, nputs = 0;
 	struct pr_etcd_txn t = { 0 };
 	struct pr_etcd_txn_res res = { 0 };
 	int rc = 0;
@@ -593,9 +649,11 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 	keep = calloc(cap->nops + 1, sizeof *keep);
 	cmp = calloc(cap->nguards + cap->nops + 1, sizeof *cmp);
 	ops = calloc(cap->nops + cap->nguards + 1, sizeof *ops);
+	reads = calloc(cap->nguards + cap->nops + 1, sizeof *reads);
 	keys = calloc(2 * cap->nguards + cap->nops + 1, sizeof *keys);
-	raised = calloc(cap->nguards + 1, 1);
-	if (keep == NULL || cmp == NULL || ops == NULL || keys == NULL || raised == NULL) {
+	raised = guards_raised(cap);
+	if (keep == NULL || cmp == NULL || ops == NULL || reads == NULL || keys == NULL
+	    || raised == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -657,12 +715,8 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 				.result = PR_ETCD_EQUAL,
 				.number = 0 };
 		}
+		nputs += op->val != NULL;
 		nkeys++;
-		for (int g = 0; g < PR_OP_GUARDS; g++) {
-			if (op->guard[g] >= 0) {
-				raised[op->guard[g]] = 1;
-			}
-		}
 	}
 	for (size_t i = 0; i < cap->nguards; i++) {
 		const struct pr_store_guard *g = &cap->guards[i];
@@ -686,8 +740,18 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 				.key_len = klen,
 				.value = "",
 				.value_len = 0 };
+			nputs++;
 		}
 		nkeys++;
+	}
+	/* When a compare fails, etcd's answer tells how far the read index
+	 * must catch up: the revisions of the keys compared (etcd's own
+	 * revision may be ahead of anything the watch will bring). */
+	for (size_t i = 0; i < ncmp; i++) {
+		reads[i] = (struct pr_etcd_op) { .type = PR_ETCD_RANGE,
+			.key = cmp[i].key,
+			.key_len = cmp[i].key_len,
+			.keys_only = 1 };
 	}
 	if (nops > r->max_ops || ncmp > r->max_ops) {
 		snprintf(msg, 256,
@@ -702,13 +766,32 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 	t.n_cmp = ncmp;
 	t.success = ops;
 	t.n_success = nops;
+	t.failure = reads;
+	t.n_failure = ncmp;
 	rc = pr__etcd_txn(r->etcd, &t, &res);
 	if (rc != 0) {
 		rc = store_err(rc, "a commit", msg);
 		goto out;
 	}
-	*rev = res.revision;
-	rc = res.succeeded ? 0 : 1;
+	if (res.succeeded) {
+		/* Only a put surely made a revision; a txn that compared, or
+		 * deleted keys that were gone, answers etcd's current one, which
+		 * may be another agent's change. */
+		*rev = nputs > 0 ? res.revision : 0;
+		rc = 0;
+	} else {
+		for (size_t i = 0; i < res.n_res; i++) {
+			for (size_t j = 0; j < res.res[i].n_kvs; j++) {
+				int64_t m = res.res[i].kvs[j].mod_revision;
+
+				*rev = m > *rev ? m : *rev;
+			}
+		}
+		/* (None there: a key compared absent now exists, or the
+		 * reverse; the next revision at least.) */
+		*rev = *rev > r->applied ? *rev : r->applied + 1;
+		rc = 1;
+	}
 	pr__etcd_txn_res_release(&res);
 out:
 	for (size_t i = 0; i < nkeys; i++) {
@@ -718,114 +801,167 @@ out:
 	free(keep);
 	free(cmp);
 	free(ops);
+	free(reads);
 	free(raised);
 	return rc;
 }
 
 /* ---- the publisher ---- */
 
-int
-pr__replica_campaign(struct pr_replica *r, int64_t now, uint64_t *epoch, int64_t *rev)
+/*
+ * The keepalive thread: while this agent holds the publisher's lease, keep
+ * it alive every ttl/5 on a handle of its own, so that a worker busy with
+ * a slow batch does not let it lapse. leader, lease and valid_until are
+ * shared with the worker under ka_mu.
+ */
+static void *
+keepalive_main(void *arg)
 {
-	int64_t t0 = mono_us();
-	int rc;
+	struct pr_replica *r = arg;
 
-	if (r->leader && t0 >= r->valid_until) {
-		pr_warn(
-		    "replica: no keepalive of the publisher's lease succeeded in time: this agent "
-		    "stops publishing");
-		r->leader = 0;
-		r->lease = 0;
-		r->next_due = 0;
-	}
-	if (now < r->next_due) {
-		return 0;
-	}
-	if (r->leader) {
-		int64_t ttl = 0;
+	pthread_mutex_lock(&r->ka_mu);
+	while (!r->ka_stop) {
+		int64_t lease = r->leader ? r->lease : 0, ttl = 0, t0 = mono_us(), until;
+		struct timespec ts;
 
-		rc = pr__etcd_lease_keepalive(r->ctl, r->lease, &ttl);
-		if (rc == 0 && ttl > 0) {
-			r->valid_until = t0 + ttl * 1000000 - MARGIN_US;
-		} else if (rc == 0 || rc == PR__ETCD_ENOLEASE) {
-			pr_warn("replica: the publisher's lease has ended: this agent stops "
-			        "publishing");
-			r->leader = 0;
-			r->lease = 0;
-			r->next_due = 0;
-			return 0;
-		}
-		r->next_due = now + r->ttl_s * 1000000 / 5;
-		return 0;
-	}
-	r->next_due = now + CAMPAIGN_EVERY;
-	if (r->lease == 0) {
-		int64_t granted = 0;
+		if (lease != 0) {
+			int rc;
 
-		if ((rc = pr__etcd_lease_grant(r->ctl, r->ttl_s, &r->lease, &granted)) != 0) {
-			r->lease = 0;
-			return 0;
+			pthread_mutex_unlock(&r->ka_mu);
+			rc = pr__etcd_lease_keepalive(r->ka, lease, &ttl);
+			pthread_mutex_lock(&r->ka_mu);
+			if (r->leader && r->lease == lease) {
+				if (rc == 0 && ttl > 0) {
+					r->valid_until = t0 + ttl * 1000000 - MARGIN_US;
+				} else if (rc == 0 || rc == PR__ETCD_ENOLEASE) {
+					r->ended = 1; /* the worker says so and campaigns */
+					r->valid_until = 0;
+				}
+			}
 		}
-		r->valid_until = t0 + granted * 1000000 - MARGIN_US;
+		until = pr_time_now() + r->ttl_s * 1000000 / 5;
+		ts = (struct timespec) { .tv_sec = (time_t)(until / 1000000),
+			.tv_nsec = (long)(until % 1000000) * 1000 };
+		if (!r->ka_stop) {
+			pthread_cond_timedwait(&r->ka_cv, &r->ka_mu, &ts);
+		}
 	}
-	{
-		uint8_t *key;
-		size_t klen;
-		struct pr_etcd_cmp cmp = { 0 };
-		struct pr_etcd_op put = { 0 };
-		struct pr_etcd_txn t = { &cmp, 1, &put, 1, NULL, 0 };
-		struct pr_etcd_txn_res res = { 0 };
+	pthread_mutex_unlock(&r->ka_mu);
+	return NULL;
+}
 
-		if ((key = key_of(r, "r/P", 3, &klen)) == NULL) {
-			return 0;
-		}
-		cmp = (struct pr_etcd_cmp) { .key = key,
-			.key_len = klen,
-			.target = PR_ETCD_CREATE,
-			.result = PR_ETCD_EQUAL,
-			.number = 0 };
-		put = (struct pr_etcd_op) { .type = PR_ETCD_PUT,
-			.key = key,
-			.key_len = klen,
-			.value = r->instance,
-			.value_len = strlen(r->instance),
-			.lease = r->lease };
-		rc = pr__etcd_txn(r->ctl, &t, &res);
-		free(key);
-		if (rc == PR__ETCD_ENOLEASE) {
-			r->lease = 0;
-		}
-		if (rc != 0 || !res.succeeded) {
-			pr__etcd_txn_res_release(&res);
-			return 0;
-		}
-		/* The lease was granted before: it ends no sooner than it says. */
-		if (mono_us() >= r->valid_until) {
-			pr__etcd_txn_res_release(&res);
-			return 0;
-		}
-		r->leader = 1;
-		(void)pr__store_lease_put(r->st, r->lease);
-		*epoch = (uint64_t)res.revision;
-		*rev = res.revision;
-		r->next_due = now + r->ttl_s * 1000000 / 5;
-		pr__etcd_txn_res_release(&res);
-		pr_info("replica: this agent publishes now (epoch %lld)", (long long)*rev);
-		return 1;
+/* Give a lease up (revoking it deletes r/P when it held it). */
+static void
+lease_drop(struct pr_replica *r, int64_t lease)
+{
+	if (lease != 0) {
+		(void)pr__etcd_lease_revoke(r->ctl, lease);
 	}
 }
 
-int
-pr__replica_is_publisher(const struct pr_replica *r, int64_t now)
+/* Is the read index able to catch up (a watch runs)? A new publisher
+ * republishes from it: never from one that cannot. */
+static int
+healthy(struct pr_replica *r)
 {
-	(void)now;
-	return r->leader && mono_us() < r->valid_until;
+	int final;
+
+	pthread_mutex_lock(&r->mu);
+	final = r->final;
+	pthread_mutex_unlock(&r->mu);
+	return !r->rewatch && !r->need_full && final == 0 && r->watch != NULL;
+}
+
+int
+pr__replica_campaign(struct pr_replica *r, uint64_t *epoch, int64_t *rev)
+{
+	int64_t t0 = mono_us(), granted = 0, lease;
+	uint8_t *key;
+	size_t klen;
+	struct pr_etcd_cmp cmp = { 0 };
+	struct pr_etcd_op put = { 0 };
+	struct pr_etcd_txn t = { &cmp, 1, &put, 1, NULL, 0 };
+	struct pr_etcd_txn_res res = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&r->ka_mu);
+	if (r->leader && (r->ended || t0 >= r->valid_until)) {
+		pr_warn("replica: %s: this agent stops publishing",
+		    r->ended ? "the publisher's lease has ended"
+		             : "no keepalive of the publisher's lease succeeded in time");
+		r->leader = 0;
+		r->ended = 0;
+		r->next_due = 0;
+	}
+	if (r->leader || t0 < r->next_due) {
+		pthread_mutex_unlock(&r->ka_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&r->ka_mu);
+	/* Another publishes: try again every so often, and at once when the
+	 * watch shows its key gone (apply_one). */
+	r->next_due = t0 + CAMPAIGN_EVERY;
+	if (!healthy(r)) {
+		return 0;
+	}
+	/* A fresh lease each time: an old one may be about to end. */
+	if ((rc = pr__etcd_lease_grant(r->ctl, r->ttl_s, &lease, &granted)) != 0) {
+		return 0;
+	}
+	if ((key = key_of(r, "r/P", 3, &klen)) == NULL) {
+		lease_drop(r, lease);
+		return 0;
+	}
+	cmp = (struct pr_etcd_cmp) {
+		.key = key, .key_len = klen, .target = PR_ETCD_CREATE, .result = PR_ETCD_EQUAL
+	};
+	put = (struct pr_etcd_op) { .type = PR_ETCD_PUT,
+		.key = key,
+		.key_len = klen,
+		.value = r->instance,
+		.value_len = strlen(r->instance),
+		.lease = lease };
+	rc = pr__etcd_txn(r->ctl, &t, &res);
+	free(key);
+	if (rc != 0 || !res.succeeded || mono_us() >= t0 + granted * 1000000 - MARGIN_US) {
+		/* Lost, or the answer lost (it may have won: revoking ends that
+		 * too), or won too late to publish safely: give it back. */
+		pr__etcd_txn_res_release(&res);
+		lease_drop(r, lease);
+		return 0;
+	}
+	*epoch = (uint64_t)res.revision;
+	*rev = res.revision;
+	pr__etcd_txn_res_release(&res);
+	pthread_mutex_lock(&r->ka_mu);
+	r->lease = lease;
+	r->valid_until = t0 + granted * 1000000 - MARGIN_US;
+	r->ended = 0;
+	r->leader = 1;
+	pthread_cond_signal(&r->ka_cv);
+	pthread_mutex_unlock(&r->ka_mu);
+	(void)pr__store_local_put(r->st, "publisher_lease", (uint64_t)lease);
+	pr_info("replica: this agent publishes now (epoch %lld)", (long long)*rev);
+	return 1;
+}
+
+int
+pr__replica_is_publisher(struct pr_replica *r)
+{
+	int yes;
+
+	pthread_mutex_lock(&r->ka_mu);
+	yes = r->leader && !r->ended && mono_us() < r->valid_until;
+	pthread_mutex_unlock(&r->ka_mu);
+	return yes;
 }
 
 int64_t
-pr__replica_next_due(const struct pr_replica *r)
+pr__replica_due_in(const struct pr_replica *r)
 {
-	return r->next_due;
+	int64_t left = r->next_due - mono_us();
+
+	return left < 0 ? 0 : left;
 }
 
 int
@@ -856,11 +992,16 @@ pr__replica_request_resync(struct pr_replica *r, const char *source)
 void
 pr__replica_resign(struct pr_replica *r)
 {
-	if (r->leader && r->lease != 0) {
-		(void)pr__etcd_lease_revoke(r->ctl, r->lease);
+	int64_t lease = 0;
+
+	pthread_mutex_lock(&r->ka_mu);
+	if (r->leader) {
+		lease = r->lease;
 	}
 	r->leader = 0;
 	r->lease = 0;
+	pthread_mutex_unlock(&r->ka_mu);
+	lease_drop(r, lease);
 }
 
 /* ---- open, close ---- */
@@ -886,6 +1027,13 @@ shared_secret(struct pr_replica *r, uint8_t secret[32])
 			pr__etcd_res_release(&res);
 			free(key);
 			return 0;
+		}
+		if (res.n_kvs == 1) {
+			pr_error("replica: etcd's %ssecret is %zu bytes, not 32: not partreg's",
+			    r->prefix, res.kvs[0].value_len);
+			pr__etcd_res_release(&res);
+			free(key);
+			return PR_ESTORE;
 		}
 		pr__etcd_res_release(&res);
 		if (getrandom(mine, sizeof mine, 0) != sizeof mine) {
@@ -915,6 +1063,65 @@ shared_secret(struct pr_replica *r, uint8_t secret[32])
 	}
 	free(key);
 	return rc != 0 ? store_err(rc, "reading the shared secret", NULL) : PR_ESTORE;
+}
+
+/* The registry a secret stands for, and this boot of the machine, as
+ * numbers the read index keeps (store.h's local values). */
+static uint64_t
+registry_of(const uint8_t secret[32])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		v = v << 8 | secret[i];
+	}
+	return v | 1;
+}
+
+static uint64_t
+boot_of(void)
+{
+	char id[64] = "";
+	uint64_t h = 1469598103934665603u; /* FNV-1a */
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (f != NULL) {
+		if (fgets(id, sizeof id, f) == NULL) {
+			id[0] = '\0';
+		}
+		fclose(f);
+	}
+	for (const char *p = id; *p != '\0'; p++) {
+		h = (h ^ (uint8_t)*p) * 1099511628211u;
+	}
+	return h;
+}
+
+/*
+ * May the read index be resumed? Not when it was written for another
+ * registry (etcd rebuilt: another secret), nor when the machine restarted
+ * since it was last written and it was not closed cleanly: it is written
+ * without fsync, so a machine crash may have torn it. Then a full copy.
+ */
+static void
+trust_check(struct pr_replica *r, const uint8_t secret[32])
+{
+	uint64_t registry = 0, boot = 0, clean = 0;
+
+	if (pr__store_local_get(r->st, "registry", &registry) != 0
+	    || pr__store_local_get(r->st, "boot", &boot) != 0
+	    || pr__store_local_get(r->st, "clean", &clean) != 0 || registry == 0) {
+		return; /* new (or from before these were kept) */
+	}
+	if (registry != registry_of(secret)) {
+		pr_warn("replica: the read index holds another registry (etcd rebuilt?): a full "
+		        "copy follows");
+		r->need_full = 1;
+	} else if (!clean && boot != boot_of()) {
+		pr_warn("replica: the machine restarted since the read index was last written, "
+		        "and it was not closed cleanly: a full copy follows");
+		r->need_full = 1;
+	}
 }
 
 /* This agent's epoch: the revision of its put to <prefix>epoch. */
@@ -950,15 +1157,15 @@ take_epoch(struct pr_replica *r)
 static void
 end_last_lease(struct pr_replica *r)
 {
-	int64_t lease = 0;
+	uint64_t lease = 0;
 
-	if (pr__store_lease_get(r->st, &lease) == 0 && lease != 0) {
-		int rc = pr__etcd_lease_revoke(r->etcd, lease);
+	if (pr__store_local_get(r->st, "publisher_lease", &lease) == 0 && lease != 0) {
+		int rc = pr__etcd_lease_revoke(r->etcd, (int64_t)lease);
 
 		if (rc == 0) {
 			pr_info("replica: ended the publisher's lease of this agent's last run");
 		}
-		(void)pr__store_lease_put(r->st, 0);
+		(void)pr__store_local_put(r->st, "publisher_lease", 0);
 	}
 }
 
@@ -982,7 +1189,7 @@ sync_start(struct pr_replica *r)
 	r->applied = applied;
 	if (applied == 0) {
 		r->need_full = 1;
-	} else if ((rc = watch_start(r, applied + 1)) != 0) {
+	} else if (!r->need_full && (rc = watch_start(r, applied + 1)) != 0) {
 		return rc;
 	}
 	for (int i = 0; r->need_full && i < 3; i++) {
@@ -1023,6 +1230,8 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	pthread_mutex_init(&r->ka_mu, NULL);
+	pthread_cond_init(&r->ka_cv, NULL);
 	r->tail = &r->head;
 	r->st = st;
 	r->ttl_s = o->publisher_ttl_s > 0 ? o->publisher_ttl_s : 4;
@@ -1046,7 +1255,9 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	if ((rc = pr__etcd_open(&eo, &r->etcd)) == 0) {
 		eo.connect_timeout_ms = 300;
 		eo.request_timeout_ms = 800;
-		rc = pr__etcd_open(&eo, &r->ctl);
+		if ((rc = pr__etcd_open(&eo, &r->ctl)) == 0) {
+			rc = pr__etcd_open(&eo, &r->ka);
+		}
 	}
 	if (rc != 0) {
 		pr_error("replica: bad --etcd %s", o->endpoints);
@@ -1058,10 +1269,19 @@ pr__replica_open(const struct pr_replica_opts *o, struct pr_store *st, struct pr
 	}
 	pr__store_set_epoch(st, r->epoch);
 	end_last_lease(r);
+	trust_check(r, secret);
 	/* After the sync: a full copy clears the store, the secret too. */
-	if ((rc = sync_start(r)) != 0 || (rc = pr__store_set_secret(st, secret)) != 0) {
+	if ((rc = sync_start(r)) != 0 || (rc = pr__store_set_secret(st, secret)) != 0
+	    || (rc = pr__store_local_put(st, "registry", registry_of(secret))) != 0
+	    || (rc = pr__store_local_put(st, "boot", boot_of())) != 0
+	    || (rc = pr__store_local_put(st, "clean", 0)) != 0) {
 		goto fail;
 	}
+	if (pthread_create(&r->ka_thread, NULL, keepalive_main, r) != 0) {
+		rc = -EAGAIN;
+		goto fail;
+	}
+	r->ka_started = 1;
 	*out = r;
 	return 0;
 fail:
@@ -1081,12 +1301,27 @@ pr__replica_close(struct pr_replica *r)
 	if (r == NULL) {
 		return;
 	}
+	if (r->ka_started) {
+		pthread_mutex_lock(&r->ka_mu);
+		r->ka_stop = 1;
+		pthread_cond_signal(&r->ka_cv);
+		pthread_mutex_unlock(&r->ka_mu);
+		pthread_join(r->ka_thread, NULL);
+	}
 	pr__etcd_watch_close(r->watch);
+	if (r->watch != NULL || r->applied != 0) {
+		/* Everything on disk: the next start may trust the read index
+		 * even after a reboot. */
+		(void)pr__store_local_put(r->st, "clean", 1);
+	}
 	pr__etcd_close(r->etcd);
 	pr__etcd_close(r->ctl);
+	pr__etcd_close(r->ka);
 	changes_free(r->head);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->ka_mu);
+	pthread_cond_destroy(&r->ka_cv);
 	free(r->instance);
 	free(r->prefix);
 	free(r);

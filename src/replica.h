@@ -22,11 +22,17 @@
  *
  * The publisher. One agent per prefix publishes retained state: the one
  * holding the key <etcd-prefix>r/P under an etcd lease of publisher_ttl_s
- * (pr__replica_campaign). It keeps the lease alive every ttl/5, and holds
- * itself deposed once ttl - 1 s has passed since the last keepalive it sent
- * that succeeded: before etcd can end the lease and let another win.
- * Its epoch is the revision at which it won, so each publisher's (epoch,
- * seq) stamps are above every earlier one's.
+ * (pr__replica_campaign, on a fresh lease each time, and only while the
+ * read index's watch runs). A thread of its own keeps the lease alive every
+ * ttl/5, and the agent holds itself deposed once ttl - 1 s has passed since
+ * the last keepalive it sent that succeeded: before etcd can end the lease
+ * and let another win. Its epoch is the revision at which it won, so each
+ * publisher's (epoch, seq) stamps are above every earlier one's.
+ *
+ * Trust. The read index is written without fsync; it is loaded anew from
+ * etcd when it holds another registry (etcd rebuilt: another secret), or
+ * when the machine restarted since it was last written and it was not
+ * closed cleanly (a machine crash may have torn it).
  *
  * etcd layout under the prefix:
  *   r/<replication key>   records and guards (store_capture.c), watched
@@ -37,7 +43,7 @@
  *                         agent's epoch (stamped on events)
  *
  * Threads: the worker thread calls everything here; the watch thread only
- * queues and calls wake.
+ * queues and calls wake; the keepalive thread only keeps the lease.
  */
 #ifndef PR_REPLICA_H
 #define PR_REPLICA_H
@@ -99,6 +105,9 @@ int64_t pr__replica_applied(const struct pr_replica *r);
  * when txn was written. 0 or an error (txn is then to be aborted).
  */
 int pr__replica_apply(struct pr_replica *r, struct pr_txn *txn, struct pr_changes *ch, int *any);
+/* The caller's commit of what pr__replica_apply wrote failed: those
+ * changes are read again (a new watch from the applied revision). */
+void pr__replica_apply_failed(struct pr_replica *r);
 /*
  * The batch that captured cap committed to etcd at rev: when rev is the
  * revision right after the read index's, nothing else happened in between,
@@ -120,14 +129,14 @@ void pr__replica_applied_commit(struct pr_replica *r);
  * and it must catch up to *rev before republishing everything), 0
  * otherwise. Cheap when nothing is due.
  */
-int pr__replica_campaign(struct pr_replica *r, int64_t now, uint64_t *epoch, int64_t *rev);
+int pr__replica_campaign(struct pr_replica *r, uint64_t *epoch, int64_t *rev);
 /* Is this agent the publisher at now (its lease surely not ended)? */
-int pr__replica_is_publisher(const struct pr_replica *r, int64_t now);
+int pr__replica_is_publisher(struct pr_replica *r);
 /* Ask the publisher, wherever it is, to republish source (NULL: all). */
 int pr__replica_request_resync(struct pr_replica *r, const char *source);
 /* Give the publisher's lease up (at stop). */
 void pr__replica_resign(struct pr_replica *r);
-/* When the caller should call campaign next, µs since the epoch. */
-int64_t pr__replica_next_due(const struct pr_replica *r);
+/* In how many µs the caller should call campaign next (0: now). */
+int64_t pr__replica_due_in(const struct pr_replica *r);
 
 #endif

@@ -1006,6 +1006,12 @@ pr__store_idem_prune(struct pr_txn *txn, int64_t before, size_t max, size_t *rem
 
 /* ---- replicated records (store_capture.c) ---- */
 
+int
+pr__store_sync(struct pr_store *st)
+{
+	return pr__store_lmdb_err(mdb_env_sync(st->env, 1), "sync", PR_ESTORE);
+}
+
 void
 pr__store_set_epoch(struct pr_store *st, uint64_t epoch)
 {

@@ -286,10 +286,14 @@ int pr__store_apply(struct pr_txn *txn, const uint8_t *key, size_t len, const ui
 /* The etcd revision the store has applied up to (0: none). */
 int pr__store_applied_get(struct pr_txn *txn, int64_t *rev);
 int pr__store_applied_put(struct pr_txn *txn, int64_t rev);
-/* The etcd lease this store's agent last published under (0: none), so
- * that its next run can end it at once: its own transactions. */
-int pr__store_lease_get(struct pr_store *st, int64_t *lease);
-int pr__store_lease_put(struct pr_store *st, int64_t lease);
+/* Values of this store's own, not replicated (the read index's agent:
+ * its last publisher lease, the registry and boot it was written under,
+ * whether it was closed cleanly); a missing one reads as 0. put commits
+ * and flushes to disk (its own transaction). */
+int pr__store_local_get(struct pr_store *st, const char *name, uint64_t *v);
+int pr__store_local_put(struct pr_store *st, const char *name, uint64_t v);
+/* Flush every commit to disk (a store opened with nosync). */
+int pr__store_sync(struct pr_store *st);
 /* Empty every database (before applying a full copy). */
 int pr__store_clear(struct pr_txn *txn);
 /* Stamp events with epoch from now on (the etcd backend's epoch). */

@@ -33,6 +33,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,6 @@
 #define PR_SESSION_BUCKETS 4096
 
 static const char key_applied[] = "applied_revision";
-static const char key_lease[] = "publisher_lease";
 
 /* ---- recording ---- */
 
@@ -274,30 +274,41 @@ pr__store_applied_put(struct pr_txn *txn, int64_t rev)
 	return pr__store_meta_put_u64(txn, key_applied, sizeof key_applied - 1, (uint64_t)rev);
 }
 
+/* A local value's meta key: "local:" and its name. */
+static size_t
+local_key(char key[64], const char *name)
+{
+	return (size_t)snprintf(key, 64, "local:%s", name);
+}
+
 int
-pr__store_lease_get(struct pr_store *st, int64_t *lease)
+pr__store_local_get(struct pr_store *st, const char *name, uint64_t *v)
 {
 	struct pr_txn *txn;
-	uint64_t v = 0;
+	char key[64];
 	int rc = pr__txn_begin(st, 0, &txn);
 
+	*v = 0;
 	if (rc == 0) {
-		rc = pr__store_meta_get_u64(txn, key_lease, sizeof key_lease - 1, &v);
+		rc = pr__store_meta_get_u64(txn, key, local_key(key, name), v);
 		pr__txn_abort(txn);
 	}
-	*lease = (int64_t)v;
 	return rc;
 }
 
 int
-pr__store_lease_put(struct pr_store *st, int64_t lease)
+pr__store_local_put(struct pr_store *st, const char *name, uint64_t v)
 {
 	struct pr_txn *txn;
+	char key[64];
 	int rc = pr__txn_begin(st, 1, &txn);
 
 	if (rc == 0) {
-		rc = pr__store_meta_put_u64(txn, key_lease, sizeof key_lease - 1, (uint64_t)lease);
+		rc = pr__store_meta_put_u64(txn, key, local_key(key, name), v);
 		rc = rc == 0 ? pr__txn_commit(txn) : (pr__txn_abort(txn), rc);
+	}
+	if (rc == 0) {
+		rc = pr__store_sync(st);
 	}
 	return rc;
 }

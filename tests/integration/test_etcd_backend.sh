@@ -9,7 +9,10 @@
 #      store_unavailable within the etcd client's deadline, and once the
 #      member left knows it has no leader at once (etcd's hasleader, not its
 #      7 s timeout); reads go on; the members back, writes go through;
-#   3. TLS and authentication: a member serving https with a certificate
+#   3. commits, in process (pr_replica_test): a commit that only compares
+#      makes no revision and is never adopted over another writer's change;
+#      a stale one names the guard's revision to catch up to;
+#   4. TLS and authentication: a member serving https with a certificate
 #      made here, etcd users and a role limited to the agent's prefix; the
 #      agent with --etcd-cafile, --etcd-user and --etcd-password-file works,
 #      and refuses to start (exit 1, saying why) with a wrong password or
@@ -105,7 +108,16 @@ echo "# minority: 503 after $ms ms, then $ms2 ms"
 etcd_agent_term 1
 for i in 0 1 2; do etcd_kill "$i"; done
 
-# ---- 3. TLS and authentication ----
+# ---- 3. commits, in process (tests/etcd/pr_replica_test.c) ----
+# A fresh one-member cluster: revisions must be the program's own.
+etcd_cluster 1 >/dev/null
+"${PARTREG_REPLICA_PROG:?set by ctest}" "$ETCD_ENDPOINTS" "$T/replica-test" >"$T/replica-test.log" 2>&1 ||
+  { cat "$T/replica-test.log"; fail "pr_replica_test"; }
+cat "$T/replica-test.log" | grep '^ok' || true
+ok "commits: a put adopted, a compare-only commit never, a stale one told the guard's revision"
+etcd_kill 0
+
+# ---- 4. TLS and authentication ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/etcd.key" -out "$T/etcd.pem" -days 2 \
   -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" 2>"$T/openssl.log" ||
   fail "openssl: $(cat "$T/openssl.log")"
