@@ -63,7 +63,11 @@ events; exit status 1 when there is any):
       fence, version).
   D4  readiness/query agrees with the final partitions (ready, blockers).
   E1  no impossible refusal: a lock refused already_locked overlapped (in
-      time) a lock held per the agent's record.
+      time) a lock held per the agent's record (with --writers many, a lock
+      counts as held until the latest time its end may have taken effect:
+      the reply to the command that ended it, else 6 s after the event's
+      `at`, since another agent may read the state before that command's
+      etcd transaction commits).
   E2  no impossible refusal: a renew, unlock or fail refused stale_fence was
       not sent while its own fence was the partition's only lock throughout.
 """
@@ -79,6 +83,7 @@ from pathlib import Path
 from typing import Any
 
 INF = float("inf")
+WRITE_WINDOW_US = 6_000_000  # --writers many: the latest a batch commits after its `at`
 TYPE_OF = {"lock": "locked", "renew": "renewed", "unlock": "unlocked", "fail": "failed"}
 TERMINAL = {"unlocked", "failed", "deleted"}
 
@@ -111,6 +116,7 @@ class Checker:
     def __init__(self, ops: list[dict[str, Any]], snap: dict[str, Any], skew_us: int = 1000,
                  many_writers: bool = False) -> None:
         self.many_writers = many_writers
+        self.completed_by_seq: dict[tuple[Any, int], float] | None = None
         self.ops = ops
         self.snap = snap
         self.skew = skew_us
@@ -447,6 +453,25 @@ class Checker:
 
     # ---- E
 
+    def effect_latest(self, s: str, e: dict[str, Any]) -> float:
+        """The latest time event e may have taken effect. One writer: its
+        `at` (nobody sees the store between a batch's start and its
+        commit). Several (--writers many): another agent may read the state
+        before e's transaction commits, up to the reply to e's command (when
+        a client was acknowledged for it), else up to WRITE_WINDOW_US after
+        `at` (the agent's bound on one batch: retries stop after 4 s, and a
+        commit takes etcd's 2 s deadline at most)."""
+        at = us(e["at"])
+        if not self.many_writers:
+            return at
+        if self.completed_by_seq is None:
+            self.completed_by_seq = {}
+            for o in self.ops:
+                r = o.get("result") or {}
+                if o["outcome"] == "ok" and "seq" in r and o.get("complete_wall") is not None:
+                    self.completed_by_seq[(o.get("source"), r["seq"])] = o["complete_wall"]
+        return max(at, self.completed_by_seq.get((s, e["seq"]), at + WRITE_WINDOW_US))
+
     def check_refusals(self) -> None:
         locks: dict[tuple, list[tuple[float, float, int]]] = defaultdict(list)
         for s, ev in self.events.items():
@@ -459,7 +484,7 @@ class Checker:
                     cur[k] = [us(e["at"]), INF, e["fence"]]
                     locks[k].append(cur[k])  # type: ignore[arg-type]
                 elif e["type"] in TERMINAL and k in cur:
-                    cur[k][1] = us(e["at"])
+                    cur[k][1] = self.effect_latest(s, e)
                     del cur[k]
         for o in self.ops:
             if o["outcome"] != "refused" or o["op"] not in TYPE_OF:

@@ -11,7 +11,8 @@
 #      7 s timeout); reads go on; the members back, writes go through;
 #   3. commits, in process (pr_replica_test): a commit that only compares
 #      makes no revision and is never adopted over another writer's change;
-#      a stale one names the guard's revision to catch up to;
+#      a stale one names the guard's revision to catch up to; and a read
+#      index meeting a rebuilt etcd (another registry) is loaded anew;
 #   4. TLS and authentication: a member serving https with a certificate
 #      made here, etcd users and a role limited to the agent's prefix; the
 #      agent with --etcd-cafile, --etcd-user and --etcd-password-file works,
@@ -115,6 +116,13 @@ etcd_cluster 1 >/dev/null
   { cat "$T/replica-test.log"; fail "pr_replica_test"; }
 cat "$T/replica-test.log" | grep '^ok' || true
 ok "commits: a put adopted, a compare-only commit never, a stale one told the guard's revision"
+# Agent 1's read index (part 1) against this other etcd: it holds another
+# registry, so it is not resumed but loaded anew (empty here).
+etcd_agent_start 1 "$ETCD_ENDPOINTS"
+grep -q "holds another registry" "$T/agent1.log" || fail "agent 1 resumed a read index of another registry"
+expect "$(rr source/get "{\"source\":\"resync\"}")" '.status == 404' \
+  "agent 1 on a rebuilt etcd: its old index was dropped (the old source is unknown)"
+etcd_agent_term 1
 etcd_kill 0
 
 # ---- 4. TLS and authentication ----
