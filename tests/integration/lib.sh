@@ -153,6 +153,18 @@ rr() {
     -m "$2" -W 10
 }
 
+# rr_until_ok VERB JSON: rr until the reply says ok (20 s at most, every
+# 0.2 s); prints the last reply.
+rr_until_ok() {
+  local r=""
+  for _ in $(seq 100); do
+    r=$(rr "$1" "$2")
+    jq -e .ok >/dev/null 2>&1 <<<"$r" && break
+    sleep 0.2
+  done
+  echo "$r"
+}
+
 # sub1 TOPIC: the retained message on TOPIC (empty if none).
 sub1() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W 2 2>/dev/null || true; }
 

@@ -99,12 +99,8 @@ expect "$(rr source/get "{\"source\":\"$S\"}")" '.ok' "reads go on from the read
 etcd_restart "${others[0]}"
 etcd_restart "$L"
 etcd_wait_write
-for _ in $(seq 50); do
-  r=$(rr partition/lock "$(part 21)")
-  jq -e .ok >/dev/null <<<"$r" && break
-  sleep 0.2
-done
-expect "$r" '.ok and .result.state == "locked"' "quorum back: the write goes through"
+expect "$(rr_until_ok partition/lock "$(part 21)")" '.ok and .result.state == "locked"' \
+  "quorum back: the write goes through"
 echo "# minority: 503 after $ms ms, then $ms2 ms"
 etcd_agent_term 1
 for i in 0 1 2; do etcd_kill "$i"; done
