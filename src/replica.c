@@ -19,9 +19,10 @@
 #include "etcd.h"
 #include "log.h"
 
-#define PAGE           1000    /* keys per range read of a full copy */
-#define CAMPAIGN_EVERY 2000000 /* µs between campaigns while another publishes */
-#define MARGIN_US      1000000 /* the publisher stops this long before its lease may end */
+#define PAGE            1000    /* keys per range read of a full copy */
+#define CAMPAIGN_EVERY  2000000 /* µs between campaigns while another publishes */
+#define LEADER_CHECK_US 250000  /* µs between looks at the lease while publishing */
+#define MARGIN_US       1000000 /* the publisher stops this long before its lease may end */
 
 /* A change the watch queued. */
 struct change {
@@ -893,7 +894,13 @@ pr__replica_campaign(struct pr_replica *r, uint64_t *epoch, int64_t *rev)
 		r->ended = 0;
 		r->next_due = 0;
 	}
-	if (r->leader || t0 < r->next_due) {
+	if (r->leader) {
+		/* Publishing: nothing to do but see that the lease holds. */
+		r->next_due = t0 + LEADER_CHECK_US;
+		pthread_mutex_unlock(&r->ka_mu);
+		return 0;
+	}
+	if (t0 < r->next_due) {
 		pthread_mutex_unlock(&r->ka_mu);
 		return 0;
 	}
