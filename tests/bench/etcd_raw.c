@@ -56,6 +56,7 @@
 
 #include <partreg/time.h>
 #include "etcd.h"
+#include "samples.h"
 
 #define CLIENTS_MAX  1024
 #define RECORD_BYTES 200
@@ -220,14 +221,6 @@ client_run(void *arg)
 }
 
 static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 usage(void)
 {
 	fprintf(stderr, "usage: pr_bench_etcd_raw --etcd URL[,URL...] [-n N] [-c C]\n");
@@ -296,11 +289,8 @@ main(int argc, char **argv)
 	pthread_barrier_destroy(&start);
 	secs = (double)(t1 - t0) / 1e6;
 	if (errors == 0) {
-		qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
-		printf("n=%ld c=%d secs=%.3f rate=%.1f min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64
-		       " p99=%" PRId64 " max=%" PRId64 " retries=%ld errors=%ld\n",
-		    n, c, secs, secs > 0 ? (double)n / secs : 0.0, lat[0], lat[n / 2],
-		    lat[n * 9 / 10], lat[n * 99 / 100], lat[n - 1], retries, errors);
+		pr_bench_samples(lat, n, c, secs);
+		printf(" retries=%ld errors=%ld\n", retries, errors);
 	} else {
 		/* A failed client's samples stop where it failed: no percentiles. */
 		printf("n=%ld c=%d secs=%.3f rate=0 retries=%ld errors=%ld\n", n, c, secs, retries,

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include <partreg/time.h>
+#include "samples.h"
 #include "transport.h"
 
 #define SLOTS_MAX  1024
@@ -169,14 +170,6 @@ on_summary(void *arg, struct pr_msg *m)
 }
 
 static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 usage(void)
 {
 	fprintf(stderr,
@@ -266,11 +259,8 @@ send_next(struct bench *b, const struct job *j, int slot, uint64_t iteration, en
 static void
 print_samples(int64_t *s, long n, int c, double secs, long stray, long errors)
 {
-	qsort(s, (size_t)n, sizeof *s, cmp_i64);
-	printf("n=%ld c=%d secs=%.3f rate=%.1f min=%" PRId64 " p50=%" PRId64 " p90=%" PRId64
-	       " p99=%" PRId64 " max=%" PRId64 " stray=%ld errors=%ld\n",
-	    n, c, secs, secs > 0 ? (double)n / secs : 0.0, s[0], s[n / 2], s[n * 9 / 10],
-	    s[n * 99 / 100], s[n - 1], stray, errors);
+	pr_bench_samples(s, n, c, secs);
+	printf(" stray=%ld errors=%ld\n", stray, errors);
 }
 
 /* The next iteration of slot, or -1 when none is left: query and
