@@ -414,33 +414,58 @@ note_deadlines(struct pr_agent *a, const struct pr_changes *ch)
 	}
 }
 
-/*
- * Finish a write transaction: read the summaries of the sources ch changed
- * (inside txn, so they show exactly what commits), commit, and only then
- * publish the changed partitions, summaries and events. Consumes txn.
- * Returns the commit's result; nothing is published when it failed.
- */
-static int
-commit_and_publish(
-    struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, size_t ncommands)
+/* A batch of ncommands made durable in us microseconds (LMDB's commit, or
+ * with etcd its transaction), for P/agent/stats and the debug log. */
+static void
+count_batch(struct pr_agent *a, int64_t us, size_t ncommands)
 {
-	struct pr_summaries *summaries = pr__publisher_summarize(a->pub, txn, ch);
-	int64_t t0 = pr_time_now();
-	int rc;
-
-	/* The durability point: nothing below is published before this. */
-	rc = pr__txn_commit(txn);
 	a->stats.batches++;
-	a->stats.commit_ms_last = (double)(pr_time_now() - t0) / 1000.0;
+	a->stats.commit_ms_last = (double)us / 1000.0;
 	if (a->stats.commit_ms_last > a->stats.commit_ms_max) {
 		a->stats.commit_ms_max = a->stats.commit_ms_last;
 	}
 	pr_debug("agent: batch of %zu command%s committed in %.3f ms", ncommands,
 	    ncommands == 1 ? "" : "s", a->stats.commit_ms_last);
-	if (rc == 0) {
+}
+
+/*
+ * Commit txn, and when this agent publishes (publishing()), publish what ch
+ * changed: the summaries of its sources are read inside txn, so they show
+ * exactly what commits, and the partitions, summaries and events go out
+ * only once it has committed. Consumes txn; *commit_us (may be NULL) gets
+ * the commit's time. Returns the commit's result; nothing is published
+ * when it failed.
+ */
+static int
+commit_publishing(
+    struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, int64_t *commit_us)
+{
+	int pub = publishing(a);
+	struct pr_summaries *summaries = pub ? pr__publisher_summarize(a->pub, txn, ch) : NULL;
+	int64_t t0 = pr_time_now();
+	int rc;
+
+	/* The durability point: nothing below is published before this. */
+	rc = pr__txn_commit(txn);
+	if (commit_us != NULL) {
+		*commit_us = pr_time_now() - t0;
+	}
+	if (rc == 0 && pub) {
 		pr__publisher_changes(a->pub, ch, summaries);
 	}
 	pr__summaries_free(summaries);
+	return rc;
+}
+
+/* The LMDB store's batch: commit_publishing, counted. */
+static int
+commit_and_publish(
+    struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch, size_t ncommands)
+{
+	int64_t us = 0;
+	int rc = commit_publishing(a, txn, ch, &us);
+
+	count_batch(a, us, ncommands);
 	return rc;
 }
 
@@ -494,7 +519,7 @@ apply_changes(struct pr_agent *a)
 		rc = pr__replica_apply(a->rep, txn, &ch, &any);
 	}
 	if (rc == 0 && any) {
-		rc = publishing(a) ? commit_and_publish(a, txn, &ch, 0) : pr__txn_commit(txn);
+		rc = commit_publishing(a, txn, &ch, NULL);
 		if (rc == 0 && publishing(a)) {
 			pr__publisher_resync(a->pub, &ch);
 		}
@@ -536,6 +561,7 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
     int64_t *rev, char msg[256])
 {
 	char buf[256] = "";
+	int64_t t0;
 	int rc;
 
 	*rev = 0;
@@ -546,13 +572,16 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 		}
 		return rc;
 	}
+	t0 = pr_time_now();
 	rc = pr__replica_commit(a->rep, pr__txn_captured(txn), rev, msg != NULL ? msg : buf);
+	if (rc == 0) {
+		count_batch(a, pr_time_now() - t0, ncommands);
+	}
 	if (rc == 0 && *rev > 0
 	    && pr__replica_adopt(a->rep, txn, pr__txn_captured(txn), *rev) == 0) {
 		/* Nothing came between: the batch's own writes are the read
 		 * index's next state, without waiting for the watch. */
-		int err = publishing(a) ? commit_and_publish(a, txn, ch, ncommands)
-		                        : (a->stats.batches++, pr__txn_commit(txn));
+		int err = commit_publishing(a, txn, ch, NULL);
 
 		if (err == 0) {
 			pr__replica_applied_commit(a->rep);
@@ -562,8 +591,6 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 		}
 		txn = NULL;
 		*rev = 0; /* nothing to catch up with */
-	} else if (rc == 0) {
-		a->stats.batches++;
 	}
 	pr__txn_abort(txn);
 	if (rc == 0) {
@@ -576,8 +603,35 @@ make_durable(struct pr_agent *a, struct pr_txn *txn, const struct pr_changes *ch
 }
 
 /*
+ * etcd refused the attempt-th run of a batch begun at started (µs) because
+ * the read index was behind, at revision rev: catch up, and say whether to
+ * run it again (0) or give up (PR_ESTORE, msg says why): after
+ * CONFLICT_RETRIES runs or RETRY_FOR_US, or when the watch cannot bring rev.
+ */
+static int
+run_again(struct pr_agent *a, int attempt, int64_t started, int64_t rev, char msg[256])
+{
+	if (attempt >= CONFLICT_RETRIES || pr_time_now() - started > RETRY_FOR_US) {
+		snprintf(msg, 256, "the commands kept meeting other agents' changes; try again");
+		return PR_ESTORE;
+	}
+	pr_debug("agent: the read index was behind etcd (revision %lld): the batch runs again",
+	    (long long)rev);
+	catch_up(a, rev, CATCH_UP_US);
+	if (pr__replica_applied(a->rep) < rev) {
+		snprintf(msg, 256,
+		    "this agent's read index cannot catch up with etcd (revision %lld): its watch "
+		    "is down",
+		    (long long)rev);
+		return PR_ESTORE;
+	}
+	return 0;
+}
+
+/*
  * Run fn in a write transaction and make it durable (make_durable), running
- * it again while etcd finds the read index behind. 0 or the error.
+ * it again while etcd finds the read index behind (run_again). 0 or the
+ * error.
  */
 static int
 run_write(struct pr_agent *a,
@@ -585,6 +639,8 @@ run_write(struct pr_agent *a,
         struct pr_agent *a, struct pr_txn *txn, struct pr_changes *ch, int64_t now, void *arg),
     void *arg, int64_t now)
 {
+	char msg[256];
+
 	for (int attempt = 0;; attempt++) {
 		struct pr_changes ch;
 		struct pr_txn *txn = NULL;
@@ -608,12 +664,9 @@ run_write(struct pr_agent *a,
 		if (rc != 1) {
 			return rc; /* 2: too large for one etcd transaction */
 		}
-		if (attempt == CONFLICT_RETRIES || pr_time_now() - now > RETRY_FOR_US) {
-			return PR_ESTORE;
-		}
-		catch_up(a, rev, CATCH_UP_US);
-		if (pr__replica_applied(a->rep) < rev) {
-			return PR_ESTORE; /* the watch is down */
+		if ((rc = run_again(a, attempt, now, rev, msg)) != 0) {
+			pr_warn("agent: %s", msg);
+			return rc;
 		}
 	}
 }
@@ -704,27 +757,11 @@ process_batch_etcd(struct pr_agent *a, struct pr_msg *msgs, size_t n)
 			rc = rc == 2 ? PR_ESTORE : rc;
 			break;
 		}
-		if (attempt == CONFLICT_RETRIES || pr_time_now() - started > RETRY_FOR_US) {
-			snprintf(msg, sizeof msg,
-			    "the commands kept meeting other agents' changes; try again");
-			rc = PR_ESTORE;
-			break;
+		if ((rc = run_again(a, attempt, started, rev, msg)) != 0) {
+			break; /* the replies keep their addresses for the error */
 		}
-		pr_debug(
-		    "agent: the read index was behind etcd (revision %lld): the batch runs again",
-		    (long long)rev);
 		for (i = 0; i < n; i++) {
 			pr__reply_release(&replies[i]);
-		}
-		catch_up(a, rev, CATCH_UP_US);
-		if (pr__replica_applied(a->rep) < rev) {
-			snprintf(msg, sizeof msg,
-			    "this agent's read index cannot catch up with etcd (revision %lld): "
-			    "its "
-			    "watch is down",
-			    (long long)rev);
-			rc = PR_ESTORE;
-			break;
 		}
 		now = pr_time_now();
 	}
