@@ -86,18 +86,30 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* prefix + tail (tlen bytes) into a heap buffer; NULL without memory. */
+/* prefix + mid + tail (tlen bytes) into a heap buffer; NULL without
+ * memory. */
 static uint8_t *
-key_of(const struct pr_replica *r, const void *tail, size_t tlen, size_t *len)
+key_join(const struct pr_replica *r, const char *mid, const void *tail, size_t tlen, size_t *len)
 {
-	uint8_t *k = malloc(r->plen + tlen + 1);
+	size_t mlen = strlen(mid);
+	uint8_t *k = malloc(r->plen + mlen + tlen + 1);
 
 	if (k != NULL) {
 		memcpy(k, r->prefix, r->plen);
-		memcpy(k + r->plen, tail, tlen);
-		*len = r->plen + tlen;
+		memcpy(k + r->plen, mid, mlen);
+		if (tlen > 0) {
+			memcpy(k + r->plen + mlen, tail, tlen);
+		}
+		*len = r->plen + mlen + tlen;
 	}
 	return k;
+}
+
+/* prefix + tail: a key of the agents' own (secret, epoch, r/...). */
+static uint8_t *
+key_of(const struct pr_replica *r, const char *tail, size_t tlen, size_t *len)
+{
+	return key_join(r, "", tail, tlen, len);
 }
 
 /* The store's error for an etcd error, with a message for the reply. */
@@ -689,15 +701,8 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 	for (size_t i = 0; i < nkeep; i++) {
 		const struct pr_store_op *op = keep[i];
 		size_t klen;
-		uint8_t tail[2 + 512];
 
-		if (op->key_len > sizeof tail - 2) {
-			rc = PR_ESTORE;
-			goto out;
-		}
-		memcpy(tail, "r/", 2);
-		memcpy(tail + 2, op->key, op->key_len);
-		if ((keys[nkeys] = key_of(r, tail, 2 + op->key_len, &klen)) == NULL) {
+		if ((keys[nkeys] = key_join(r, "r/", op->key, op->key_len, &klen)) == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -721,12 +726,9 @@ pr__replica_commit(struct pr_replica *r, const struct pr_capture *cap, int64_t *
 	}
 	for (size_t i = 0; i < cap->nguards; i++) {
 		const struct pr_store_guard *g = &cap->guards[i];
-		uint8_t tail[2 + sizeof g->key];
 		size_t klen;
 
-		memcpy(tail, "r/", 2);
-		memcpy(tail + 2, g->key, g->key_len);
-		if ((keys[nkeys] = key_of(r, tail, 2 + g->key_len, &klen)) == NULL) {
+		if ((keys[nkeys] = key_join(r, "r/", g->key, g->key_len, &klen)) == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
