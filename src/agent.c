@@ -103,6 +103,7 @@ struct pr_agent {
 	struct pr_replica *rep;           /* the etcd backend; NULL: the LMDB store alone */
 	size_t batch_writes;              /* write commands in the batch being run */
 	int publisher;                    /* etcd: this agent was the publisher at the last look */
+	int taking_over;                  /* etcd: won the lease, catching up (publishes nothing) */
 	int status_stale;                 /* etcd: another agent's status was published (atomic) */
 	char prune_cursor[PR_CURSOR_MAX]; /* the source maintenance goes on from */
 };
@@ -394,11 +395,13 @@ handle_one(struct pr_agent *a, struct pr_txn *batch, const struct pr_msg *m, int
 /* ---- batches ---- */
 
 /* Does this agent publish retained state? Always alone; with etcd, while
- * it holds the publisher's lease (replica.h). */
+ * it holds the publisher's lease (replica.h) and is not still catching up
+ * after winning it: what it applies then would go out under its previous
+ * epoch, before the new one is set. */
 static int
 publishing(const struct pr_agent *a)
 {
-	return a->rep == NULL || pr__replica_is_publisher(a->rep);
+	return a->rep == NULL || (!a->taking_over && pr__replica_is_publisher(a->rep));
 }
 
 /* A new lease may run out before the one the worker waits for. */
@@ -450,7 +453,8 @@ commit_publishing(
 	if (commit_us != NULL) {
 		*commit_us = pr_time_now() - t0;
 	}
-	if (rc == 0 && pub) {
+	/* (Asked again: a publisher paused in between may have been deposed.) */
+	if (rc == 0 && pub && publishing(a)) {
 		pr__publisher_changes(a->pub, ch, summaries);
 	}
 	pr__summaries_free(summaries);
@@ -1117,7 +1121,11 @@ etcd_step(struct pr_agent *a, int kicked)
 		apply_changes(a);
 	}
 	if (pr__replica_campaign(a->rep, &epoch, &rev) == 1) {
+		/* Apply without publishing: republish_all below sends it all,
+		 * under the new epoch. */
+		a->taking_over = 1;
 		catch_up(a, rev, CATCH_UP_US);
+		a->taking_over = 0;
 		if (pr__replica_applied(a->rep) < rev) {
 			/* Republishing an index that is behind would send older
 			 * state under a newer epoch: let another publish. */

@@ -67,9 +67,13 @@ ok "3 agents online; agent $(publisher) publishes (epoch $(status_epoch))"
 
 ha_workload setup --source "$S" --providers 2 --token-file "$T/token" >"$T/setup.log" 2>&1 ||
   { cat "$T/setup.log"; fail "workload setup"; }
-# A live subscriber to the source's summary for the whole run: what it
-# receives must never go backwards in (epoch, seq), whoever publishes.
-stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -t "$P/state/$S" >"$T/live_summary" 2>/dev/null &
+# A live subscriber to the source's summary and the agents' status for
+# the whole run: the summaries must never go backwards in (epoch, seq),
+# whoever publishes, and each one's epoch is one an "online" status
+# announced before it (the retained copies read at the subscription
+# excepted: "%r" marks them).
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -F '%r %t %p' -t "$P/state/$S" \
+  -t "$P/agent/status" >"$T/live_summary" 2>/dev/null &
 PIDS+=($!)
 ha_workload run --source "$S" --providers 2 --token-file "$T/token" --clients 8 --partitions 3 \
   --duration 150 --stop-file "$T/stop" --out "$T/ops" --seed "$SEED" --attempt-s 1.0 --attempts 4 \
@@ -155,15 +159,27 @@ fault faults_end
 ha_finish --writers many
 
 # Retained state never went backwards: the live summaries, in arrival order.
-python3 - "$T/live_summary" <<'EOF' || fail "a live summary went backwards"
+python3 - "$T/live_summary" <<'EOF' || fail "a live summary went backwards or had an unannounced epoch"
 import json, sys
-seen = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-keys = [(m["epoch"], m["seq"]) for m in seen]
+keys, announced, unannounced = [], set(), []
+for line in open(sys.argv[1]):
+    retained, topic, payload = line.split(" ", 2)
+    if not payload.startswith("{"):
+        continue
+    m = json.loads(payload)
+    if topic.endswith("/agent/status"):
+        if m["status"] == "online":
+            announced.add(m["epoch"])
+        continue
+    keys.append((m["epoch"], m["seq"]))
+    if m["epoch"] not in announced and retained == "0":
+        unannounced.append(keys[-1])
 back = [(a, b) for a, b in zip(keys, keys[1:]) if b < a]
-print(f"# {len(keys)} live summaries from {len({k[0] for k in keys})} publisher epochs; went back: {back[:5]}")
-sys.exit(1 if back or len(keys) < 10 else 0)
+print(f"# {len(keys)} live summaries from {len({k[0] for k in keys})} publisher epochs; "
+      f"went back: {back[:5]}; under an epoch not announced online before: {unannounced[:5]}")
+sys.exit(1 if back or unannounced or len(keys) < 10 else 0)
 EOF
-ok "live summaries never went backwards in (epoch, seq)"
+ok "live summaries never went backwards in (epoch, seq), each under an epoch announced online"
 
 # Progress after each fault, and the failover numbers: the time from a
 # fault to the first acknowledged command invoked after it.
