@@ -1137,7 +1137,8 @@ etcd_step(struct pr_agent *a, int kicked)
 			return;
 		}
 		pr__publisher_set_epoch(a->pub, epoch);
-		a->next_deadline = 1; /* leases that ran out while nobody published */
+		a->epoch = a->stats.epoch = epoch; /* agent/stats and the log say it too */
+		a->next_deadline = 1;              /* leases that ran out while nobody published */
 		if (pr__transport_is_connected(a->tr) && a->online_due == 0) {
 			pr__publisher_status(a->pub, "online");
 			pr__publisher_republish_all(a->pub);

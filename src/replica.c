@@ -552,7 +552,9 @@ pr__replica_adopt(
 void
 pr__replica_applied_commit(struct pr_replica *r)
 {
-	if (r->pending_applied > r->applied) {
+	/* A full copy replaces everything: from a rebuilt etcd, at a revision
+	 * that may be below the one the index had. */
+	if (r->pending_applied > r->applied || (r->full_done && r->pending_applied > 0)) {
 		r->applied = r->pending_applied;
 	}
 	r->pending_applied = 0;

@@ -195,8 +195,9 @@ expect() {
 new_source() {
   TOKEN=$(rr source/register "{\"source\":\"$1\",\"owner\":\"o\"}" | jq -r .result.access_token)
   [ ${#TOKEN} -eq 36 ] || fail "could not register source $1"
-  rr provider/register "{\"source\":\"$1\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}" |
-    jq -e .ok >/dev/null || fail "could not register provider p of $1"
+  local r
+  r=$(rr provider/register "{\"source\":\"$1\",\"provider\":\"p\",\"access_token\":\"$TOKEN\"}")
+  jq -e .ok >/dev/null <<<"$r" || fail "could not register provider p of $1: $r"
 }
 
 # pbody JQ-OBJECT: a partition command body for provider p of source $S with

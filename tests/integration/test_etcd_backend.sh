@@ -118,6 +118,50 @@ etcd_agent_start 1 "$ETCD_ENDPOINTS"
 grep -q "holds another registry" "$T/agent1.log" || fail "agent 1 resumed a read index of another registry"
 expect "$(rr source/get "{\"source\":\"resync\"}")" '.status == 404' \
   "agent 1 on a rebuilt etcd: its old index was dropped (the old source is unknown)"
+
+# ---- 3b. a deferred session/abort across agents ----
+# The agent given a session/abort with grace_s holds it back; the session's
+# next lock may go to the other agent (the shared subscription), and the
+# holder learns that sign of life from the watch. Without one, the holder
+# aborts the session once the grace has run out.
+etcd_agent_start 0 "$ETCD_ENDPOINTS"
+# (agent/stats comes from the publisher too, under the same epoch.)
+for _ in $(seq 30); do
+  e1=$(sub1 "$P/agent/status" | jq .epoch) e2=$(sub1 "$P/agent/stats" | jq .epoch)
+  [ -n "$e1" ] && [ "$e1" = "$e2" ] && break
+  sleep 0.1
+done
+[ -n "$e1" ] && [ "$e1" = "$e2" ] || fail "agent/status says epoch $e1, agent/stats $e2"
+ok "agent/status and agent/stats under one epoch ($e1)"
+S=sessions
+new_source "$S"
+locks() { grep -c 'partition/lock ok' "$T/agent$1.log" || true; }
+holder() { grep -l "session/abort of $1\\.\\.\\. deferred" "$T/agent0.log" "$T/agent1.log" | grep -o '[01]\.log' | cut -c1; }
+locked() { rr partition/list "{\"source\":\"$S\"}" | jq -r ".result.items[] | select(.start == \"$(day "$1")\") | .state"; }
+cross=0
+for k in 1 2 3; do
+  expect "$(rr partition/lock "$(part "$k" "{session:\"job-$k\"}")")" '.ok' "round $k: a lock under session job-$k"
+  expect "$(rr session/abort "{\"session\":\"job-$k\",\"grace_s\":3}")" '.ok' "its session/abort with grace_s 3"
+  h=$(holder "job-$k")
+  [ -n "$h" ] || fail "no agent deferred the abort of job-$k"
+  l0=$(locks 0) l1=$(locks 1)
+  expect "$(rr partition/lock "$(part $((k + 10)) "{session:\"job-$k\"}")")" '.ok' "a lock under job-$k within the grace"
+  if [ "$(locks "$h")" = "$([ "$h" = 0 ] && echo "$l0" || echo "$l1")" ]; then cross=$((cross + 1)); fi
+done
+[ "$cross" -ge 1 ] || fail "the sign of life never went to the agent not holding the abort: nothing tested across agents"
+sleep 4
+for k in 1 2 3; do
+  [ "$(locked "$k")" = locked ] || fail "round $k: the session showed a sign of life, but its lock is $(locked "$k")"
+done
+ok "3 deferred aborts dropped on a sign of life ($cross of them shown by the other agent), the locks held"
+expect "$(rr partition/lock "$(part 4 '{session:"job-4"}')")" '.ok' "a lock under session job-4"
+expect "$(rr session/abort '{"session":"job-4","grace_s":2}')" '.ok' "its session/abort with grace_s 2, and no sign of life"
+for _ in $(seq 60); do [ "$(locked 4)" = failed ] && break; sleep 0.1; done
+[ "$(locked 4)" = failed ] || fail "job-4 showed no sign of life, but its lock is $(locked 4) after 6 s"
+grep -q "session job-4... showed no sign of life" "$T/agent$(holder job-4).log" ||
+  fail "the holder of job-4's abort did not abort it"
+ok "the holder aborted job-4 after its grace: its lock is failed"
+etcd_agent_term 0
 etcd_agent_term 1
 etcd_kill 0
 
