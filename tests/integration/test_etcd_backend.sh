@@ -12,7 +12,12 @@
 #   3. commits, in process (pr_replica_test): a commit that only compares
 #      makes no revision and is never adopted over another writer's change;
 #      a stale one names the guard's revision to catch up to; and a read
-#      index meeting a rebuilt etcd (another registry) is loaded anew;
+#      index meeting a rebuilt etcd (another registry) is loaded anew, and
+#      then follows the new etcd's writes;
+#   3b. two agents: agent/stats under the publisher's epoch; a deferred
+#      session/abort (grace_s) held by one agent is dropped by a lock
+#      under the session through the other, and without one the holder
+#      aborts the session when the grace runs out;
 #   4. TLS and authentication: a member serving https with a certificate
 #      made here, etcd users and a role limited to the agent's prefix; the
 #      agent with --etcd-cafile, --etcd-user and --etcd-password-file works,
