@@ -50,6 +50,9 @@ static const struct errdef errdefs[] = {
 	{ "internal", 500, "internal error; see the agent's log" },
 	{ "lease_expired", 409,
 	    "the lock's lease ran out; the partition is failed: lock it again to retry" },
+	{ "store_unavailable", 503,
+	    "the store's answer was lost: the command may or may not have been applied; send it "
+	    "again with the same request_id" },
 };
 
 _Static_assert(sizeof errdefs / sizeof errdefs[0] == PR_ERRLAST - PR_ERRBASE + 1,

@@ -251,6 +251,25 @@ abstime_ms(struct timespec *ts, int64_t at_us)
 	ts->tv_nsec = (long)(at_us % 1000000) * 1000;
 }
 
+/* Has w a reply to return? One in doubt (the agent's store lost its
+ * answer) is kept in *last instead, and the request is sent again at the
+ * next resend: under the same request_id, the agent applies it at most
+ * once, and answers with the outcome. */
+static int
+final_reply(struct waiter *w, char **last)
+{
+	if (w->reply == NULL) {
+		return 0;
+	}
+	if (!pr__reply_in_doubt(w->reply)) {
+		return 1;
+	}
+	free(*last);
+	*last = w->reply;
+	w->reply = NULL;
+	return 0;
+}
+
 int
 pr_client_request(struct pr_client *c, const char *command, const char *body, int timeout_ms,
     int resend_ms, char **reply)
@@ -258,7 +277,7 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	struct waiter w = { 0 };
 	struct pr_pubprops props = { 0 };
 	char rid[PR_TOKEN_LEN + 1], request_id[PR_ID_MAX + 1];
-	char *topic = NULL, *payload = NULL;
+	char *topic = NULL, *payload = NULL, *last = NULL;
 	int64_t deadline = pr_time_now() + (int64_t)timeout_ms * 1000;
 	int rc;
 
@@ -294,7 +313,7 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	w.next = c->waiters;
 	c->waiters = &w;
 	rc = -ETIMEDOUT;
-	while (w.reply == NULL && pr_time_now() < deadline) {
+	while (!final_reply(&w, &last) && pr_time_now() < deadline) {
 		int64_t resend_at = pr_time_now() + (int64_t)resend_ms * 1000;
 		struct timespec ts;
 
@@ -305,8 +324,8 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 		    c->tr, topic, payload, strlen(payload), 1, 0, &props, resend_ms);
 		pthread_mutex_lock(&c->mu);
 		abstime_ms(&ts, resend_at < deadline ? resend_at : deadline);
-		while (w.reply == NULL && pthread_cond_timedwait(&w.cv, &c->mu, &ts) != ETIMEDOUT) {
-		}
+		while (!final_reply(&w, &last)
+		    && pthread_cond_timedwait(&w.cv, &c->mu, &ts) != ETIMEDOUT) { }
 	}
 	/* Unlink the waiter: the receive thread must not see it any more. */
 	for (struct waiter **p = &c->waiters; *p != NULL; p = &(*p)->next) {
@@ -317,6 +336,12 @@ pr_client_request(struct pr_client *c, const char *command, const char *body, in
 	}
 	pthread_mutex_unlock(&c->mu);
 	pthread_cond_destroy(&w.cv);
+	if (w.reply == NULL) {
+		/* Only answers in doubt came: the last one says so. */
+		w.reply = last;
+		last = NULL;
+	}
+	free(last);
 	if (w.reply != NULL) {
 		*reply = w.reply;
 		rc = 0;

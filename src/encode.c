@@ -515,6 +515,12 @@ pr__reply_encode(int err, const char *message, const char *request_id, const cha
 		set_str(e, "message", message != NULL ? message : pr_strerror(err));
 		if (result != NULL) {
 			json_object_object_add(e, "details", J(result));
+		} else if (err == PR_EINDOUBT) {
+			/* Clients send it again under the same request_id. */
+			struct json_object *d = json_object_new_object();
+
+			json_object_object_add(d, "in_doubt", json_object_new_boolean(1));
+			json_object_object_add(e, "details", d);
 		}
 		json_object_object_add(o, "error", e);
 	}

@@ -112,7 +112,8 @@ key_of(const struct pr_replica *r, const char *tail, size_t tlen, size_t *len)
 	return key_join(r, "", tail, tlen, len);
 }
 
-/* The store's error for an etcd error, with a message for the reply. */
+/* The store's error for an etcd error, with a message for the reply:
+ * PR_EINDOUBT when etcd's answer to a write was lost, else PR_ESTORE. */
 static int
 store_err(int err, const char *what, char msg[256])
 {
@@ -139,7 +140,7 @@ store_err(int err, const char *what, char msg[256])
 		snprintf(msg, 256, "etcd: %s: %s", what, pr__etcd_strerror(err));
 	}
 	pr_warn("replica: %s", msg);
-	return PR_ESTORE;
+	return err == PR__ETCD_EINDOUBT ? PR_EINDOUBT : PR_ESTORE;
 }
 
 static char *guards_raised(const struct pr_capture *cap);

@@ -83,8 +83,8 @@ uint64_t pr__replica_epoch(const struct pr_replica *r);
  * *rev. 1: a guard moved (*rev: etcd's revision, to catch up to before
  * running the batch again). 2: too large for one etcd transaction
  * (max_txn_ops; nothing sent: split the batch; msg says so). PR_ESTORE:
- * etcd unavailable, in a minority, or the answer was lost (the outcome is
- * unknown; msg says which). A capture with nothing to compare or write is
+ * etcd unavailable or in a minority; PR_EINDOUBT: the answer was lost (the
+ * outcome is unknown). msg says which. A capture with nothing to compare or write is
  * 0 at once.
  */
 int pr__replica_commit(

@@ -43,7 +43,9 @@ enum pr_err {
 	PR_ESTORE,             /* 503 store_unavailable */
 	PR_EINTERNAL,          /* 500 internal */
 	PR_ELEASE,             /* 409 lease_expired: the lock's lease ran out */
-	PR_ERRLAST = PR_ELEASE,
+	PR_EINDOUBT,           /* 503 store_unavailable, details {"in_doubt": true}: the
+	                        * store's answer was lost; it may or may not have applied */
+	PR_ERRLAST = PR_EINDOUBT,
 };
 
 /* A description of any error, partreg's own or -errno ("unknown source",

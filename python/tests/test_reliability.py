@@ -8,12 +8,17 @@ with the same request_id until a reply comes applies every command once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 import partreg
 
@@ -175,3 +180,101 @@ async def test_a_raising_callback_harms_nothing(stack: Stack, src: Source) -> No
         await asyncio.sleep(0.3)
         assert (await ac.source.get(src.name))["source"] == src.name
         await asub.close()
+
+
+class DoubtingAgent:
+    """A stand-in agent on its own prefix: it answers the first ``doubts``
+    sends of each request_id "in doubt" (``store_unavailable`` with
+    ``details.in_doubt``, what partregd says when etcd lost its answer),
+    and the next ones ok. Records the request_ids it was sent."""
+
+    def __init__(self, stack: Stack, prefix: str, doubts: int) -> None:
+        self.prefix, self.doubts = prefix, doubts
+        self.sent: list[str] = []
+        self._mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        subscribed = threading.Event()
+
+        def on_connect(c: Any, *_: Any) -> None:
+            c.subscribe(f"{prefix}/cmd/#", qos=1)
+
+        def on_subscribe(*_: Any) -> None:
+            subscribed.set()
+
+        def on_message(c: Any, _: Any, msg: Any) -> None:
+            body = json.loads(msg.payload)
+            rid = body["request_id"]
+            self.sent.append(rid)
+            if self.sent.count(rid) <= self.doubts:
+                reply: dict[str, Any] = {
+                    "ok": False,
+                    "status": 503,
+                    "request_id": rid,
+                    "error": {
+                        "code": "store_unavailable",
+                        "message": "etcd's answer to a commit was lost",
+                        "details": {"in_doubt": True},
+                    },
+                }
+            else:
+                reply = {
+                    "ok": True,
+                    "status": 200,
+                    "request_id": rid,
+                    "result": {"sends": len(self.sent)},
+                }
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = msg.properties.CorrelationData
+            c.publish(msg.properties.ResponseTopic, json.dumps(reply), qos=1, properties=props)
+
+        self._mqtt.on_connect = on_connect
+        self._mqtt.on_subscribe = on_subscribe
+        self._mqtt.on_message = on_message
+        host, port = stack.url.removeprefix("mqtt://").split(":")
+        self._mqtt.connect(host, int(port))
+        self._mqtt.loop_start()
+        assert subscribed.wait(5), "the stand-in agent did not subscribe"
+
+    def close(self) -> None:
+        self._mqtt.loop_stop()
+        self._mqtt.disconnect()
+
+
+def test_in_doubt_reply_is_sent_again(stack: Stack) -> None:
+    """A reply in doubt does not end the request: the command goes again
+    under the same request_id, and the next answer is returned."""
+    fake = DoubtingAgent(stack, "doubt/a", doubts=1)
+    try:
+        with stack.client(prefix="doubt/a") as c:
+            r = c.request("partition/lock", {"source": "s"}, timeout=10, resend=0.3)
+    finally:
+        fake.close()
+    assert r.ok and r.result == {"sends": 2}, r.raw
+    assert len(fake.sent) == 2 and fake.sent[0] == fake.sent[1] == r.request_id
+
+
+def test_only_in_doubt_replies_return_the_last(stack: Stack) -> None:
+    """Nothing but doubt until the timeout: that reply, not a Timeout."""
+    fake = DoubtingAgent(stack, "doubt/b", doubts=1000)
+    try:
+        with stack.client(prefix="doubt/b") as c:
+            r = c.request("partition/lock", {"source": "s"}, timeout=1.2, resend=0.3)
+    finally:
+        fake.close()
+    assert not r.ok and r.status == 503 and r.error is not None, r.raw
+    assert r.error["details"] == {"in_doubt": True}
+    assert len(fake.sent) >= 2 and len(set(fake.sent)) == 1
+
+
+def test_in_doubt_reply_is_sent_again_async(stack: Stack) -> None:
+    fake = DoubtingAgent(stack, "doubt/c", doubts=2)
+
+    async def go() -> partreg.Reply:
+        async with stack.async_client(prefix="doubt/c") as c:
+            return await c.request("partition/lock", {"source": "s"}, timeout=10, resend=0.3)
+
+    try:
+        r = asyncio.run(go())
+    finally:
+        fake.close()
+    assert r.ok and r.result == {"sends": 3}, r.raw
+    assert len(set(fake.sent)) == 1

@@ -9,7 +9,7 @@
  *    pr_summary_readiness over it, compared with a plain sweep of the
  *    same ranges (the rule in <partreg/interval.h>), and
  *    pr_summary_release;
- *  - pr__reply_ids (what ties a reply to its request);
+ *  - pr__reply_ids (what ties a reply to its request) and pr__reply_in_doubt;
  *  - pr__body_prepare (a caller's command body);
  *  - pr_time_parse, and pr_time_format of what it gives back;
  *  - pr_topic_matches, the input split at its first '\n' into filter and
@@ -189,7 +189,9 @@ fuzz_body(const char *body)
 {
 	char id[PR_ID_MAX + 1], corr[PR_ID_MAX + 1], rid[PR_ID_MAX + 1], code[32], *out = NULL;
 	int rc = pr__body_prepare(body, "fuzz-request", REPLY_TO, "fuzz-corr", &out, id);
+	int doubt = pr__reply_in_doubt(body); /* (taken as a reply) */
 
+	CHECK(doubt == 0 || doubt == 1, "in doubt: 0 or 1");
 	if (rc != 0) {
 		/* PR_EFIELD: a request_id the agent would refuse (not 1..64
 		 * printable ASCII). */

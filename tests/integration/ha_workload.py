@@ -86,6 +86,11 @@ class Recorder:
             self.f.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
+def in_doubt(reply: dict[str, Any]) -> bool:
+    """partreg's rule (lib/client.c pr__reply_in_doubt): no outcome."""
+    return ((reply.get("error") or {}).get("details") or {}).get("in_doubt") is True
+
+
 def send(
     c: partreg.Client,
     command: str,
@@ -97,7 +102,9 @@ def send(
     stop: threading.Event | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Send one logical command (one request_id) until a reply or
-    `attempts` timeouts. Returns (outcome fields, replies)."""
+    `attempts` timeouts. A reply in doubt (the agent's etcd lost its
+    answer: the client returns one only when no other came) counts as a
+    timeout. Returns (outcome fields, replies)."""
     replies: list[dict[str, Any]] = []
     out: dict[str, Any] = {"attempts": 0}
     for _ in range(attempts):
@@ -109,6 +116,8 @@ def send(
                 break
             continue
         replies.append(r.raw)
+        if in_doubt(r.raw):
+            continue
         out.update(complete_wall=wall_us(), complete_mono=mono_us(), status=r.status)
         if r.replayed:
             out["replayed"] = True

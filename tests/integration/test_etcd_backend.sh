@@ -168,6 +168,40 @@ grep -q "session job-4... showed no sign of life" "$T/agent$(holder job-4).log" 
 ok "the holder aborted job-4 after its grace: its lock is failed"
 etcd_agent_term 0
 etcd_agent_term 1
+
+# ---- 3c. etcd's answer to a commit lost: in doubt ----
+# An agent whose etcd goes silent mid-commit cannot know whether the
+# commit was applied: it says so (503 store_unavailable, details.in_doubt),
+# and the command sent again under its request_id is applied at most once.
+# partreg (libpartreg) sends it again by itself until a definite answer.
+etcd_proxy a2
+etcd_agent_start 2 "${PROXY_URL[a2]}"
+S=doubt
+new_source "$S"
+body=$(part 30 '{request_id: "doubt-1"}')
+proxy_cut a2 silent
+r=$(rr partition/lock "$body")
+proxy_heal a2
+expect "$r" '.status == 503 and .error.code == "store_unavailable" and .error.details.in_doubt == true' \
+  "etcd silent during a lock's commit: 503 store_unavailable, details.in_doubt"
+expect "$(rr_until_ok partition/lock "$body")" '.ok and .result.state == "locked" and .result.fence == 1' \
+  "the lock sent again under its request_id once etcd answers: locked, fence 1"
+echo "$TOKEN" >"$T/doubt-token"
+proxy_cut a2 silent
+( sleep 4; proxy_heal a2 ) &
+PIDS+=($!)
+t0=$(date +%s%3N)
+"$PARTREG_CLI" --broker "mqtt://127.0.0.1:$PORT" --prefix "$P" --token-file "$T/doubt-token" --timeout 20 \
+  --json partition lock "$S" --provider p --start "$(day 31)" --end "$(day 32)" >"$T/cli-doubt.out" 2>&1 ||
+  fail "partreg partition lock across a silent etcd: $(cat "$T/cli-doubt.out")"
+[ "$(grep -c "etcd's answer to a commit was lost" "$T/agent2.log")" -ge 2 ] ||
+  fail "the agent did not answer partreg's lock in doubt: the test did not test it"
+expect "$(cat "$T/cli-doubt.out")" '.state == "locked" and .fence == 2' \
+  "partreg sent a lock answered in doubt again by itself: locked after $(($(date +%s%3N) - t0)) ms"
+locked_events=$(rr history/query "{\"source\":\"$S\",\"limit\":100}" | jq '[.result.events[] | select(.type == "locked")] | length')
+[ "$locked_events" = 2 ] || fail "$locked_events locked events in the history, not 2: a lock in doubt applied twice?"
+ok "two locks, two locked events: none applied twice"
+etcd_agent_term 2
 etcd_kill 0
 
 # ---- 4. TLS and authentication ----

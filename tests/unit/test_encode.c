@@ -561,6 +561,11 @@ test_reply_envelopes(void **state)
 	assert_non_null(strstr(out, "\"details\":{\"items\":[],\"next_cursor\":null}"));
 	free(out);
 
+	/* The store lost its answer: in doubt, said in details. */
+	out = pr__reply_encode(PR_EINDOUBT, NULL, "r-3", NULL, NULL, &len);
+	assert_text_matches_example(out, len, "reply/envelope/valid/error-in-doubt.json");
+	free(out);
+
 	/* An errno value maps to internal / 500. */
 	out = pr__reply_encode(-5, NULL, NULL, NULL, NULL, &len);
 	assert_non_null(strstr(out, "\"status\":500"));

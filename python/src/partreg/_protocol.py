@@ -124,6 +124,15 @@ def read_reply(payload: bytes, correlation_data: bytes | None) -> IncomingReply 
     return IncomingReply(corr, s(o, "request_id"), s(o.get("error"), "code"), o)
 
 
+def in_doubt(reply: dict[str, Any]) -> bool:
+    """lib/client.c's pr__reply_in_doubt: an error whose ``details`` say
+    ``in_doubt`` (the agent's store lost its answer: the command may or may
+    not have been applied). The request is sent again, same request_id."""
+    err = reply.get("error")
+    details = err.get("details") if isinstance(err, dict) else None
+    return isinstance(details, dict) and details.get("in_doubt") is True
+
+
 def reply_is_for(r: IncomingReply, correlation: str, request_id: str) -> bool:
     """lib/client.c's rule: the correlation and the request_id are the
     request's; only payload_too_large may come without a request_id."""

@@ -35,6 +35,7 @@ from ._protocol import (
     WaitState,
     check_lock_args,
     fail_reason,
+    in_doubt,
     new_correlation,
     new_id,
     prepare_body,
@@ -70,6 +71,7 @@ log = logging.getLogger("partreg")
 class _Waiter:
     request_id: str
     fut: asyncio.Future[dict[str, Any]]
+    doubt: dict[str, Any] | None = None  # the last reply in doubt (client.py's rule)
 
 
 class AsyncSubscription:
@@ -273,7 +275,10 @@ class AsyncClient:
                 return
             w = self._waiters.get(r.correlation)
             if w is not None and not w.fut.done() and reply_is_for(r, r.correlation, w.request_id):
-                w.fut.set_result(r.obj)
+                if in_doubt(r.obj):
+                    w.doubt = r.obj  # sent again at the next resend
+                else:
+                    w.fut.set_result(r.obj)
             return
         for s in [s for s in self._subs if mqtt.topic_matches_sub(s.topic_filter, topic)]:
             try:
@@ -376,6 +381,9 @@ class AsyncClient:
                         await asyncio.wait_for(asyncio.shield(w.fut), min(resend, left))
         finally:
             self._waiters.pop(corr, None)
+        if not w.fut.done() and w.doubt is not None:
+            w.fut.cancel()
+            return Reply.from_json(w.doubt)
         if not w.fut.done():
             w.fut.cancel()
             raise Timeout(

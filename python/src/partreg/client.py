@@ -45,6 +45,7 @@ from ._protocol import (
     WaitState,
     check_lock_args,
     fail_reason,
+    in_doubt,
     new_correlation,
     new_id,
     prepare_body,
@@ -80,6 +81,7 @@ class _Waiter:
     request_id: str
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     reply: dict[str, Any] | None = None
+    doubt: dict[str, Any] | None = None  # the last reply in doubt
 
 
 class Subscription:
@@ -320,8 +322,11 @@ class Client:
                     and w.reply is None
                     and reply_is_for(r, r.correlation, w.request_id)
                 ):
-                    w.reply = r.obj
-                    w.done.set()
+                    if in_doubt(r.obj):
+                        w.doubt = r.obj  # sent again at the next resend
+                    else:
+                        w.reply = r.obj
+                        w.done.set()
             return
         with self._mu:
             subs = [s for s in self._subs if mqtt.topic_matches_sub(s.topic_filter, topic)]
@@ -377,7 +382,10 @@ class Client:
         """Send ``command`` (``"partition/lock"``) with ``body`` and wait for
         its reply, resending with the same ``request_id`` every ``resend``
         seconds until it comes. A ``request_id`` is added when the body has
-        none. Returns the reply whatever it says (see :meth:`call`); raises
+        none. A reply in doubt (``store_unavailable`` with ``details.in_doubt``:
+        the agent's store lost its answer) does not end the wait: the
+        command is sent again, and that reply is returned only when no other
+        came in time. Returns the reply whatever it says (see :meth:`call`); raises
         :class:`~partreg.errors.Timeout` when none came within ``timeout``
         (the client's, 10 s by default)."""
         t = self.options.timeout if timeout is None else timeout
@@ -410,6 +418,8 @@ class Client:
         finally:
             with self._mu:
                 self._waiters.pop(corr, None)
+        if w.reply is None and w.doubt is not None:
+            return Reply.from_json(w.doubt)
         if w.reply is None:
             raise Timeout(
                 "timeout",
