@@ -239,30 +239,33 @@ class DoubtingAgent:
         self._mqtt.disconnect()
 
 
+def lock_through_doubt(
+    stack: Stack, prefix: str, doubts: int, timeout: float
+) -> tuple[partreg.Reply, list[str]]:
+    """A request to a DoubtingAgent: its reply, and the request_ids sent."""
+    fake = DoubtingAgent(stack, prefix, doubts)
+    try:
+        with stack.client(prefix=prefix) as c:
+            r = c.request("partition/lock", {"source": "s"}, timeout=timeout, resend=0.3)
+    finally:
+        fake.close()
+    return r, fake.sent
+
+
 def test_in_doubt_reply_is_sent_again(stack: Stack) -> None:
     """A reply in doubt does not end the request: the command goes again
     under the same request_id, and the next answer is returned."""
-    fake = DoubtingAgent(stack, "doubt/a", doubts=1)
-    try:
-        with stack.client(prefix="doubt/a") as c:
-            r = c.request("partition/lock", {"source": "s"}, timeout=10, resend=0.3)
-    finally:
-        fake.close()
+    r, sent = lock_through_doubt(stack, "doubt/a", 1, timeout=10)
     assert r.ok and r.result == {"sends": 2}, r.raw
-    assert len(fake.sent) == 2 and fake.sent[0] == fake.sent[1] == r.request_id
+    assert len(sent) == 2 and sent[0] == sent[1] == r.request_id
 
 
 def test_only_in_doubt_replies_return_the_last(stack: Stack) -> None:
     """Nothing but doubt until the timeout: that reply, not a Timeout."""
-    fake = DoubtingAgent(stack, "doubt/b", doubts=1000)
-    try:
-        with stack.client(prefix="doubt/b") as c:
-            r = c.request("partition/lock", {"source": "s"}, timeout=1.2, resend=0.3)
-    finally:
-        fake.close()
+    r, sent = lock_through_doubt(stack, "doubt/b", 1000, timeout=1.2)
     assert not r.ok and r.status == 503 and r.error is not None, r.raw
     assert r.error["details"] == {"in_doubt": True}
-    assert len(fake.sent) >= 2 and len(set(fake.sent)) == 1
+    assert len(sent) >= 2 and len(set(sent)) == 1
 
 
 def test_in_doubt_reply_is_sent_again_async(stack: Stack) -> None:
