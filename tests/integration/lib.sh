@@ -31,6 +31,19 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# random_port: a random loopback port for a listener, below the kernel's
+# ephemeral range: a port in it may be taken by any outgoing connection
+# while its listener is down (a broker or an etcd member restarted on its
+# port would then fail to bind). Callers check it is free and retry.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+random_port() {
+  if [ "$EPHEMERAL_LOW" -gt 12000 ]; then
+    echo $((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
+  else
+    echo $((20000 + RANDOM % 40000))
+  fi
+}
 ok() { echo "ok - $*"; }
 # pass: stop the agent gracefully (which also checks it), then succeed.
 pass() {
@@ -88,7 +101,7 @@ broker_up() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t '$SYS/broker/version' -C 
 start_broker() {
   local persist=${1:-false}
   for _ in $(seq 30); do
-    [ -n "$PORT" ] || PORT=$((20000 + RANDOM % 40000))
+    [ -n "$PORT" ] || PORT=$(random_port)
     broker_conf "$PORT" "$persist"
     mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1 &
     BROKER_PID=$!

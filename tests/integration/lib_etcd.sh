@@ -61,14 +61,15 @@ etcd_require() {
 # port_free PORT: nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a random loopback port nothing listens on and not handed out
-# before by this test (two members must not both get one still unbound);
-# sets FREE_PORT (not printed: a subshell would forget what it handed out).
+# free_port: a random loopback port (random_port) nothing listens on and
+# not handed out before by this test (two members must not both get one
+# still unbound); sets FREE_PORT (not printed: a subshell would forget what
+# it handed out).
 TAKEN_PORTS=" "
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$(random_port)
     [[ "$TAKEN_PORTS" == *" $p "* ]] && continue
     if port_free "$p"; then
       TAKEN_PORTS+="$p "
@@ -217,13 +218,23 @@ etcd_proxy() {
   local idx=("$@")
   [ ${#idx[@]} -gt 0 ] || idx=("${!ETCD_CLIENT[@]}")
   for i in "${idx[@]}"; do targets+=("${ETCD_CLIENT[$i]#http://}"); done
-  rm -f "$T/proxy-$name.port"
-  python3 "$PARTREG_SOURCE_DIR/tests/integration/ha_proxy.py" --listen 127.0.0.1:0 \
-    --target "$(IFS=,; echo "${targets[*]}")" --port-file "$T/proxy-$name.port" \
-    --state-file "$T/proxy-$name.state" 2>>"$T/proxy-$name.log" &
-  PROXY_PID[$name]=$!
-  PIDS+=("${PROXY_PID[$name]}")
-  for _ in $(seq 100); do [ -s "$T/proxy-$name.port" ] && break; sleep 0.05; done
+  # On a port below the ephemeral range (free_port): it listens there
+  # again after a refusing cut.
+  for _ in 1 2 3 4 5; do
+    rm -f "$T/proxy-$name.port"
+    free_port
+    python3 "$PARTREG_SOURCE_DIR/tests/integration/ha_proxy.py" --listen "127.0.0.1:$FREE_PORT" \
+      --target "$(IFS=,; echo "${targets[*]}")" --port-file "$T/proxy-$name.port" \
+      --state-file "$T/proxy-$name.state" 2>>"$T/proxy-$name.log" &
+    PROXY_PID[$name]=$!
+    PIDS+=("${PROXY_PID[$name]}")
+    for _ in $(seq 100); do
+      [ -s "$T/proxy-$name.port" ] && break
+      kill -0 "${PROXY_PID[$name]}" 2>/dev/null || break # (the port was taken)
+      sleep 0.05
+    done
+    [ -s "$T/proxy-$name.port" ] && break
+  done
   [ -s "$T/proxy-$name.port" ] || fail "proxy $name did not start: $(cat "$T/proxy-$name.log")"
   PROXY_URL[$name]=http://127.0.0.1:$(cat "$T/proxy-$name.port")
 }

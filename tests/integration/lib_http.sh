@@ -15,7 +15,7 @@ start_http() {
   local scheme=http
   case " $* " in *" --tls-cert "*) scheme=https ;; esac
   for _ in $(seq 20); do
-    HPORT=$((20000 + RANDOM % 40000))
+    HPORT=$(random_port)
     "$PARTREG_HTTP" --broker "mqtt://127.0.0.1:$PORT" --listen "127.0.0.1:$HPORT" \
       --log-level debug "$@" >>"$T/http.log" 2>&1 &
     HTTP_PID=$!

@@ -97,7 +97,7 @@ start_site() {
   local name=$1 shipped=$2
   shift 2
   for _ in $(seq 20); do
-    local port=${SITE_PORT[$name]:-$((20000 + RANDOM % 40000))}
+    local port=${SITE_PORT[$name]:-$(random_port)}
     [ -n "${SITE_PORT[$name]:-}" ] || ! port_open "$port" || continue
     site_conf "$name" "$shipped" "$port" "$@"
     mosquitto -c "${SITE_CONF[$name]}" >>"$T/broker-$name.log" 2>&1 &
@@ -183,7 +183,7 @@ interop_mode() {
 free_port() {
   local p
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$(random_port)
     port_open "$p" || { echo "$p"; return 0; }
   done
   fail "no free port"

@@ -8,7 +8,7 @@
 start_broker
 # A loopback port where nothing listens (a connect is refused).
 for _ in $(seq 20); do
-  dead=$((20000 + RANDOM % 40000))
+  dead=$(random_port)
   (exec 3<>"/dev/tcp/127.0.0.1/$dead") 2>/dev/null || break
 done
 "$PARTREG_TEST_PROGS/prog_client_host" "mqtt://127.0.0.1:$PORT" "mqtt://127.0.0.1:$dead" \

@@ -243,7 +243,7 @@ expect "$(sub1 "$P/state/sales/partitions/2023-01-03T00:00:00Z/2023-01-04T00:00:
 # --- B with an unreachable broker: fails at once, is not re-poked ---
 DEAD=""
 for _ in $(seq 100); do
-  p=$((20000 + RANDOM % 40000))
+  p=$(random_port)
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then DEAD=$p; break; fi
 done
 [ -n "$DEAD" ] || fail "no free port"

@@ -132,7 +132,7 @@ EXPECT=$(jq -cn --arg d0 "$(day 0)" --arg d1 "$(day 1)" --arg d2 "$(day 2)" --ar
 HPORT=""
 HTTP_ARGV=()
 for _ in $(seq 20); do
-  HPORT=$((20000 + RANDOM % 40000))
+  HPORT=$(random_port)
   HTTP_ARGV=("$HTTP" --broker "mqtt://127.0.0.1:$PORT" --listen "127.0.0.1:$HPORT" --log-level debug)
   "${HTTP_ARGV[@]}" >>"$T/http.log" 2>&1 &
   HTTP_PID=$!

@@ -26,7 +26,7 @@ HTTPD=${PARTREG_HTTP:-${PARTREG_BUILD_DIR:?set by ctest}/http/partreg-http}
 # /readyz answers 200 (broker connected, agent online); sets H and HTTP_PID.
 http_start() {
   for _ in $(seq 20); do
-    local hp=$((20000 + RANDOM % 40000))
+    local hp=$(random_port)
     "$HTTPD" --broker "mqtt://127.0.0.1:$PORT" --listen "127.0.0.1:$hp" --log-level debug "$@" \
       >>"$T/http.log" 2>&1 &
     HTTP_PID=$!
@@ -199,7 +199,7 @@ EOF
 promtool check config "$T/prometheus.yml" >/dev/null || fail "promtool check config"
 PQ=""
 for _ in $(seq 20); do
-  pp=$((20000 + RANDOM % 40000))
+  pp=$(random_port)
   prometheus --config.file "$T/prometheus.yml" --storage.tsdb.path "$T/prom" \
     --web.listen-address "127.0.0.1:$pp" --log.level warn >>"$T/prometheus.log" 2>&1 &
   PROM_PID=$!

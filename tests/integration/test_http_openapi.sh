@@ -69,7 +69,7 @@ fi
 start_broker
 start_agent
 for _ in $(seq 20); do
-  hp=$((20000 + RANDOM % 40000))
+  hp=$(random_port)
   "$HTTPD" --broker "mqtt://127.0.0.1:$PORT" --listen "127.0.0.1:$hp" --log-level debug >>"$T/http.log" 2>&1 &
   HTTP_PID=$!
   PIDS+=("$HTTP_PID")

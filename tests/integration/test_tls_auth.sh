@@ -76,7 +76,7 @@ start_tls_broker() {
   [ -z "$PORT" ] || tries=20
   for _ in $(seq $tries); do
     local fresh=0
-    [ -n "$PORT" ] || { PORT=$((20000 + RANDOM % 40000)); fresh=1; }
+    [ -n "$PORT" ] || { PORT=$(random_port); fresh=1; }
     tls_conf "$@"
     n=$(grep -c ' running$' "$T/broker.log" 2>/dev/null || true)
     mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1 &
