@@ -85,6 +85,8 @@ MIRROR_SIZES=${BENCH_MIRROR_SIZES:-10000 100000 1000000}
 MIRROR_SAMPLES=${BENCH_MIRROR_SAMPLES:-20000}
 BRIDGE_N=${BENCH_BRIDGE_N:-200}
 P=partreg/v1
+# shellcheck source=../integration/lib_port.sh
+. "$ROOT/tests/integration/lib_port.sh" # random_port
 W=$(mktemp -d "${TMPDIR:-/tmp}/partreg-bench.XXXXXX")
 DATA=${BENCH_DATA_DIR:-$W/data}
 mkdir -p "$DATA" "$OUT"
@@ -145,7 +147,7 @@ field() { sed -nE "s/.*(^| )$2=([^ ]+).*/\\2/p" <<<"$1"; }
 broker_start() {
   local name=$1 extra=${2:-} port conf pid
   for _ in $(seq 30); do
-    port=$((20000 + RANDOM % 40000))
+    port=$(random_port)
     conf=$W/$name.conf
     sed -e "s/^listener 1883 127.0.0.1/listener $port 127.0.0.1/" \
         -e "s|^persistence true|persistence false|" \
@@ -279,7 +281,8 @@ if wants etcd; then
         "the etcd group skips the agent rows and measures the raw etcd txn loop only"
     fi
     # The integration tests' lib_etcd.sh, with what it takes from their
-    # lib.sh (fail, T, PIDS): the member's log is $W/etcd-m0.log.
+    # lib.sh (fail, T, PIDS; random_port is lib_port.sh's, above): the
+    # member's log is $W/etcd-m0.log.
     fail() { die "$*"; }
     T=$W
     ETCD_DATA_ROOT=$DATA/etcd
@@ -465,7 +468,7 @@ elif wants http; then
   U="mqtt://127.0.0.1:$PORT_A"
   HP=""
   for _ in $(seq 20); do
-    hp=$((20000 + RANDOM % 40000))
+    hp=$(random_port)
     "$HTTPD" --broker "$U" --listen "127.0.0.1:$hp" --log-level info >>"$W/http.log" 2>&1 &
     HTTP_PID=$!
     PIDS+=("$HTTP_PID")
