@@ -251,10 +251,10 @@ abstime_ms(struct timespec *ts, int64_t at_us)
 	ts->tv_nsec = (long)(at_us % 1000000) * 1000;
 }
 
-/* Has w a reply to return? One in doubt (the agent's store lost its
- * answer) is kept in *last instead, and the request is sent again at the
- * next resend: under the same request_id, the agent applies it at most
- * once, and answers with the outcome. */
+/* Has w a reply to return? store_unavailable (pr__reply_in_doubt) is kept
+ * in *last instead, and the request is sent again at the next resend:
+ * under the same request_id, the agents apply it at most once, and answer
+ * with the outcome. */
 static int
 final_reply(struct waiter *w, char **last)
 {

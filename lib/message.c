@@ -125,11 +125,10 @@ int
 pr__reply_in_doubt(const char *reply)
 {
 	struct json_object *o = pr__json_object_parse(reply, strlen(reply));
-	struct json_object *e = NULL, *d = NULL, *v = NULL;
+	struct json_object *e = NULL, *v = NULL;
 	int yes = o != NULL && json_object_object_get_ex(o, "error", &e)
-	    && json_object_object_get_ex(e, "details", &d)
-	    && json_object_object_get_ex(d, "in_doubt", &v)
-	    && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	    && json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string)
+	    && strcmp(json_object_get_string(v), "store_unavailable") == 0;
 
 	json_object_put(o);
 	return yes;

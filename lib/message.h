@@ -40,8 +40,10 @@ int pr__body_prepare(const char *body, const char *request_id_if_missing, const 
  */
 int pr__reply_ids(const char *reply, size_t len, char correlation_id[PR_ID_MAX + 1],
     char request_id[PR_ID_MAX + 1], char code[32]);
-/* Is reply (NUL-terminated) an error whose outcome is unknown, "details":
- * {"in_doubt": true} (the agent's store lost its answer)? 1 or 0. */
+/* Is reply (NUL-terminated) no outcome of the command: store_unavailable?
+ * It says this delivery was not applied, or (details.in_doubt) that the
+ * store lost its answer; either way a resend of the same request_id may
+ * still be applied, by this agent or another. 1 or 0. */
 int pr__reply_in_doubt(const char *reply);
 
 #endif

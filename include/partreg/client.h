@@ -92,11 +92,10 @@ PR_API const char *pr_client_prefix(const struct pr_client *c);
  * its reply. A request_id is
  * added when the body has none (a random UUID); the command is sent again
  * with the same request_id every resend_ms (0 = 2000) until a reply comes.
- * A reply in doubt ("error": {"code": "store_unavailable", "details":
- * {"in_doubt": true}}: the agent's store lost its answer, so the command
- * may or may not have been applied) does not end the wait: the command is
- * sent again at the next resend, and that reply is returned only when no
- * other came by timeout_ms.
+ * A store_unavailable reply does not end the wait (with several agents, a
+ * resend may still be applied by another; with details.in_doubt, the
+ * store lost its answer): the command is sent again at the next resend,
+ * and that reply is returned only when no other came by timeout_ms.
  * On success *reply is the reply envelope as NUL-terminated JSON text,
  * heap, caller frees with free(); whether the command succeeded is in it
  * ("ok", "status", "error"). Returns 0 when a reply arrived, -ETIMEDOUT when

@@ -373,9 +373,9 @@ class Checker:
     def check_replays(self) -> None:
         first = {}
         for o in self.ops:
-            # (An answer in doubt is none: etcd lost the agent's answer.)
+            # (store_unavailable is no answer: a resend may still apply.)
             rs = [r for r in o.get("replies") or []
-                  if not ((r.get("error") or {}).get("details") or {}).get("in_doubt")]
+                  if (r.get("error") or {}).get("code") != "store_unavailable"]
             for r in rs[1:]:
                 if r.get("ok") != rs[0].get("ok") or r.get("result") != rs[0].get("result") or \
                         r.get("error", {}).get("code") != rs[0].get("error", {}).get("code"):

@@ -87,8 +87,9 @@ class Recorder:
 
 
 def in_doubt(reply: dict[str, Any]) -> bool:
-    """partreg's rule (lib/client.c pr__reply_in_doubt): no outcome."""
-    return ((reply.get("error") or {}).get("details") or {}).get("in_doubt") is True
+    """partreg's rule (lib/client.c pr__reply_in_doubt): store_unavailable
+    is no outcome (a resend may still be applied by another agent)."""
+    return (reply.get("error") or {}).get("code") == "store_unavailable"
 
 
 def send(

@@ -125,12 +125,12 @@ def read_reply(payload: bytes, correlation_data: bytes | None) -> IncomingReply 
 
 
 def in_doubt(reply: dict[str, Any]) -> bool:
-    """lib/client.c's pr__reply_in_doubt: an error whose ``details`` say
-    ``in_doubt`` (the agent's store lost its answer: the command may or may
-    not have been applied). The request is sent again, same request_id."""
+    """lib/client.c's pr__reply_in_doubt: ``store_unavailable`` is no
+    outcome (a resend of the same request_id may still be applied, by this
+    agent or another; with ``details.in_doubt`` the store lost its answer).
+    The request is sent again, same request_id."""
     err = reply.get("error")
-    details = err.get("details") if isinstance(err, dict) else None
-    return isinstance(details, dict) and details.get("in_doubt") is True
+    return isinstance(err, dict) and err.get("code") == "store_unavailable"
 
 
 def reply_is_for(r: IncomingReply, correlation: str, request_id: str) -> bool:

@@ -382,10 +382,11 @@ class Client:
         """Send ``command`` (``"partition/lock"``) with ``body`` and wait for
         its reply, resending with the same ``request_id`` every ``resend``
         seconds until it comes. A ``request_id`` is added when the body has
-        none. A reply in doubt (``store_unavailable`` with ``details.in_doubt``:
-        the agent's store lost its answer) does not end the wait: the
-        command is sent again, and that reply is returned only when no other
-        came in time. Returns the reply whatever it says (see :meth:`call`); raises
+        none. A ``store_unavailable`` reply does not end the wait (a resend
+        may still be applied by another agent; with ``details.in_doubt`` the
+        store lost its answer): the command is sent again, and that reply is
+        returned only when no other came in time. Returns the reply whatever
+        it says (see :meth:`call`); raises
         :class:`~partreg.errors.Timeout` when none came within ``timeout``
         (the client's, 10 s by default)."""
         t = self.options.timeout if timeout is None else timeout
